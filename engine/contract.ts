@@ -1,0 +1,82 @@
+// The stage contract: the only thing the engine knows about a stage kind.
+// Stage kinds live in stages/<kind>/ and register themselves in stages/index.ts.
+// Keep this file free of imports from ml/ (and of heavy imports in general: the CLI
+// loads it on every invocation, including fully cached reruns).
+
+/** Progress of a running stage, fed to the UI (listr2 bars, JSON events). */
+export interface ProgressReporter {
+  /** Declare (or re-declare) how much work there is, e.g. `total(50, 'img')`. */
+  total(n: number, unit?: string): void;
+  /** Advance by `n` units (default 1). */
+  tick(n?: number): void;
+  /** Set the absolute amount of work done (for resumed stages). */
+  set(done: number): void;
+  /** A short status line ("epoch 3/10, loss 0.41"). */
+  message(text: string): void;
+}
+
+export interface StageLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  debug(msg: string): void;
+}
+
+/** One upstream output seen by a stage with `scope: experiment` (one entry per variant). */
+export interface VariantInput {
+  variantId: string;
+  alias: string;
+  /** The swept values of that variant, keyed by sweep path (e.g. { "train.lr": 0.1 }). */
+  values: Record<string, unknown>;
+  /** Read-only directory holding the upstream stage's committed output. */
+  dir: string;
+  /** Upstream stage instance key. */
+  key: string;
+}
+
+export interface StageContext<P = Record<string, unknown>> {
+  /** Params after schema defaults, interpolation and sweep substitution. */
+  params: P;
+  /** Input name → read-only directory of the upstream stage's committed output. */
+  inputs: Record<string, string>;
+  /** For `scope: experiment` stages: input name → every variant's output. */
+  variantInputs: Record<string, VariantInput[]>;
+  /** Empty directory the stage writes its outputs to; committed atomically after run() resolves. */
+  outDir: string;
+  /** Persistent per-key directory that survives crashes (checkpoints, finished shards). */
+  scratchDir: string;
+  /** Directory of the experiment file, for resolving user-given relative paths. */
+  baseDir: string;
+  progress: ProgressReporter;
+  log: StageLogger;
+  signal: AbortSignal;
+  stage: { name: string; variantId: string; alias: string; key: string };
+  /** Free-form provenance (backend, engine, machine): recorded in run.json, NOT part of the key. */
+  provenance: Record<string, unknown>;
+}
+
+export interface StageKind<P = any> {
+  kind: string;
+  /** Bump whenever the meaning of the outputs changes: it is part of every key. */
+  version: number;
+  /** JSON Schema (draft 2020-12) of `params`; defaults are applied before keying. */
+  paramsSchema: object;
+  /**
+   * Param names (top-level) that do not affect results (e.g. `workers`, `progress_every`).
+   * They are excluded from the key and listed in the plan.
+   */
+  nonKeyParams?: string[];
+  /** Names of inputs this kind requires / accepts (checked against `needs`). */
+  inputs?: { required?: string[]; optional?: string[] };
+  /** `experiment` stages see every variant's upstream outputs (e.g. the report). */
+  scope?: 'variant' | 'experiment';
+  /**
+   * Extra content that must enter the key besides params and inputs, e.g. the hashes of
+   * `deps` files of a command stage, or (for an index stage) the listing of a folder.
+   * Called at plan time with the resolved params; must be cheap (stat, not read, where possible).
+   */
+  externalDigest?(params: P, baseDir: string): Promise<Record<string, string>>;
+  /** Paths (relative to baseDir) that must exist before any work starts. */
+  requiredPaths?(params: P): string[];
+  run(ctx: StageContext<P>): Promise<void>;
+}

@@ -1,0 +1,4 @@
+// Every stage kind the CLI knows. Keep imports here light: a kind's run() imports ml/ lazily.
+import type { StageKind } from '../engine/contract.js';
+
+export const STAGE_KINDS: StageKind[] = [];
