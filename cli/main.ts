@@ -1,6 +1,20 @@
 import { Command } from 'commander';
 import { forwardCommand } from './forward.js';
+import { gcCommand, verifyCommand, execCommand } from './maintenance.js';
+import { lsCommand, planCommand, statusCommand, whyCommand } from './inspect.js';
+import { runCommand } from './run.js';
 
-const program = new Command('ca-pipe').description('CA-Stream experiments as a cached pipeline');
+const program = new Command('ca-pipe')
+  .description('CA-Stream experiments as a cached pipeline')
+  .showHelpAfterError()
+  .addHelpText('after', '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe plan experiments/quickstart.yaml\n  $ ca-pipe status --json');
+program.addCommand(runCommand());
+program.addCommand(planCommand());
+program.addCommand(statusCommand());
+program.addCommand(whyCommand());
+program.addCommand(lsCommand());
+program.addCommand(gcCommand());
+program.addCommand(verifyCommand());
+program.addCommand(execCommand(), { hidden: true });
 program.addCommand(forwardCommand());
 await program.parseAsync(process.argv);

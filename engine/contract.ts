@@ -53,6 +53,23 @@ export interface StageContext<P = Record<string, unknown>> {
   stage: { name: string; variantId: string; alias: string; key: string };
   /** Free-form provenance (backend, engine, machine): recorded in run.json, NOT part of the key. */
   provenance: Record<string, unknown>;
+  /**
+   * What the run knows about the experiment when this stage starts (set by the engine for
+   * `scope: experiment` stages such as the report; NOT part of the key, so a report shows how it
+   * was produced the first time).
+   */
+  experiment?: ExperimentInfo;
+}
+
+export interface ExperimentInfo {
+  name: string;
+  file: string;
+  /** The resolved experiment document. */
+  resolved: Record<string, unknown>;
+  variants: Array<{ id: string; alias: string; values: Record<string, unknown> }>;
+  /** Upstream stage instances of this run so far: cached or executed, timings, provenance. */
+  instances: Array<{ id: string; stage: string; kind: string; variant: string; status: string; seconds?: number; provenance?: Record<string, unknown> }>;
+  toolVersion: string;
 }
 
 export interface StageKind<P = any> {

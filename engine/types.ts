@@ -85,6 +85,13 @@ export interface StageInstance {
    */
   material: KeyMaterial;
   key?: string;
+  /**
+   * Key computed with every input given as "key:<upstream planKey>": identifies the whole recipe
+   * before anything runs (equals `key` for instances without inputs).
+   */
+  planKey?: string;
+  /** Ids of the variants this instance serves (all of them for a shared instance), in plan order. */
+  variants?: string[];
 }
 
 export interface Plan {
@@ -92,4 +99,6 @@ export interface Plan {
   variants: Variant[];
   /** Topologically ordered; instances shared across variants appear once. */
   instances: StageInstance[];
+  /** Variant id → stage name → instance id serving that stage in that variant. */
+  byVariant?: Record<string, Record<string, string>>;
 }

@@ -1,4 +1,7 @@
 // Every stage kind the CLI knows. Keep imports here light: a kind's run() imports ml/ lazily.
 import type { StageKind } from '../engine/contract.js';
+import { commandStage } from './command/index.js';
 
-export const STAGE_KINDS: StageKind[] = [];
+export const STAGE_KINDS: StageKind[] = [
+  commandStage,
+];

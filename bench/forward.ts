@@ -1,0 +1,215 @@
+// Forward-pass throughput: ResNet-50 at 224, batch 8, deterministic random weights.
+//   npm run bench:forward            (ONNX GAP, ONNX CA-Stream h=1/h=8, tfjs if its model exists)
+//   node dist/bench/forward.js --sweep   also compares ONNX Runtime session options
+//   node dist/bench/forward.js --no-tfjs skips the (slow) tfjs line; BENCH_RUNS=n timed batches
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { InferenceSession } from 'onnxruntime-node';
+import { getArch, type ResNetArch } from '../ml/models/arch.js';
+import { createSession, DEFAULT_CACHE_DIR } from '../ml/onnx/runtime.js';
+import { expectedWeights, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
+
+const BATCH = 8;
+const SIZE = 224;
+const WARMUP = 3;
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(r: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+/**
+ * He-normal convs (fan_in), BN close to identity with the block's last BN damped (so the residual
+ * sum does not blow up over 16 blocks), xavier-uniform CA projections, N(1,1) token.
+ */
+export function randomResNetWeights(arch: ResNetArch, head: HeadKind, numClasses: number, seed = 0): WeightMap {
+  const g = gaussian(rng(seed));
+  const u = rng(seed + 1);
+  const out: WeightMap = new Map();
+  const lastBn = arch.block === 'basic' ? /\.bn2\./ : /\.bn3\./;
+  for (const [key, shape] of expectedWeights(arch, head, numClasses)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (key.endsWith('.weight') && shape.length === 4) {
+      const std = Math.sqrt(2 / (shape[1] * shape[2] * shape[3]));
+      for (let i = 0; i < n; i++) data[i] = g() * std;
+    } else if (key.endsWith('running_var')) {
+      for (let i = 0; i < n; i++) data[i] = 0.8 + 0.4 * u();
+    } else if (key.endsWith('running_mean') || (key.endsWith('.bias') && !key.includes('to_out') && !key.startsWith('fc'))) {
+      for (let i = 0; i < n; i++) data[i] = 0.05 * g();
+    } else if (/(^bn1|\.bn\d|downsample\.1)\.weight$/.test(key)) {
+      const scale = lastBn.test(key) ? 0.2 : 1;
+      for (let i = 0; i < n; i++) data[i] = scale * (1 + 0.05 * g());
+    } else if (key === 'cls_token') {
+      for (let i = 0; i < n; i++) data[i] = 1 + g();
+    } else if (key.endsWith('.weight')) {
+      const bound = Math.sqrt(6 / (shape[0] + shape[1]));
+      for (let i = 0; i < n; i++) data[i] = (2 * u() - 1) * bound;
+    } else {
+      for (let i = 0; i < n; i++) data[i] = 0.01 * g();
+    }
+    out.set(key, { shape, data });
+  }
+  return out;
+}
+
+/** Busy and total jiffies of all CPUs (Linux); undefined elsewhere. */
+function cpuJiffies(): { busy: number; total: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Cores used by OTHER processes while `fn` ran: machine-wide busy time minus our own CPU time.
+ * The machine is shared, so every figure is printed with this.
+ */
+async function withLoad<T>(fn: () => Promise<T>): Promise<{ value: T; othersCores?: number }> {
+  const j0 = cpuJiffies();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const wallS = (performance.now() - t0) / 1000;
+  const j1 = cpuJiffies();
+  const own = process.cpuUsage(c0);
+  if (!j0 || !j1) return { value };
+  const cores = availableParallelism();
+  const busyCores = ((j1.busy - j0.busy) / (j1.total - j0.total)) * cores;
+  const ownCores = (own.user + own.system) / 1e6 / wallS;
+  return { value, othersCores: Math.max(0, busyCores - ownCores) };
+}
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+interface Measured {
+  imgPerSec: number;
+  msPerBatch: number;
+  setupMs: number;
+  cacheHit: boolean;
+  othersCores?: number;
+}
+
+async function measureOnnx(arch: ResNetArch, head: HeadKind, heads: number, input: Float32Array, sessionOptions?: InferenceSession.SessionOptions): Promise<Measured> {
+  const weights = randomResNetWeights(arch, head, 1000);
+  const t0 = performance.now();
+  const model = await createSession({ arch, head, heads, weights, cacheDir: DEFAULT_CACHE_DIR, sessionOptions, outputs: ['logits'] });
+  const setupMs = performance.now() - t0;
+  for (let i = 0; i < WARMUP; i++) await model.run(input, BATCH, SIZE, SIZE);
+  const times: number[] = [];
+  let check = 0;
+  const { othersCores } = await withLoad(async () => {
+    for (let i = 0; i < RUNS; i++) {
+      const s = performance.now();
+      const r = await model.run(input, BATCH, SIZE, SIZE);
+      times.push(performance.now() - s);
+      check += r.logits.data[0];
+    }
+  });
+  await model.release();
+  if (!Number.isFinite(check)) throw new Error(`${head}: non-finite logits — the random weights are not sane`);
+  const ms = median(times);
+  return { imgPerSec: (BATCH * 1000) / ms, msPerBatch: ms, setupMs, cacheHit: model.exported.hit, othersCores };
+}
+
+function line(label: string, m: Measured): void {
+  console.log(
+    `${label.padEnd(44)} ${m.imgPerSec.toFixed(1).padStart(6)} img/s  (${m.msPerBatch.toFixed(0)} ms/batch of ${BATCH}, median of ${RUNS}; setup ${m.setupMs.toFixed(0)} ms${m.cacheHit ? ', export cached' : ', exported'}${m.othersCores === undefined ? '' : `; other processes used ${m.othersCores.toFixed(2)} cores meanwhile`})`,
+  );
+}
+
+/**
+ * tfjs engine line through the tfjs engineer's model (ml/models) and backend choice (ml/backend),
+ * imported dynamically so this bench still builds and runs when they are absent.
+ */
+async function tfjsLine(arch: ResNetArch, inputNchw: Float32Array): Promise<void> {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const modelsFile = join(here, '..', 'ml', 'models', `index.${ext}`);
+  const backendFile = join(here, '..', 'ml', 'backend', `index.${ext}`);
+  if (!existsSync(modelsFile) || !existsSync(backendFile)) {
+    console.log('tfjs: skipped — ml/models or ml/backend is not there yet (tfjs model not available)');
+    return;
+  }
+  // Typed loosely on purpose: the module is optional at build time.
+  const models = (await import(pathToFileURL(modelsFile).href)) as Record<string, any>;
+  const backend = (await import(pathToFileURL(backendFile).href)) as Record<string, any>;
+  if (typeof models.createModel !== 'function' || typeof backend.initBackend !== 'function') {
+    console.log('tfjs: skipped — ml/models has no createModel or ml/backend no initBackend');
+    return;
+  }
+  const choice = await backend.initBackend();
+  const tf = backend.tf;
+  const model = models.createModel({ arch, head: 'gap', numClasses: 1000 });
+  model.loadWeights(randomResNetWeights(arch, 'gap', 1000), { file: 'bench random weights' });
+  // tfjs runs NHWC: convert once at the boundary, outside the timed region.
+  const hw = SIZE * SIZE;
+  const nhwc = new Float32Array(inputNchw.length);
+  for (let b = 0; b < BATCH; b++) for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) nhwc[(b * hw + p) * 3 + c] = inputNchw[(b * 3 + c) * hw + p];
+  const x = tf.tensor4d(nhwc, [BATCH, SIZE, SIZE, 3]);
+  const once = () => tf.tidy(() => model.forward(x).logits.dataSync());
+  const runs = Math.min(RUNS, 3);
+  once();
+  const times: number[] = [];
+  const { othersCores } = await withLoad(async () => {
+    for (let i = 0; i < runs; i++) {
+      const s = performance.now();
+      once();
+      times.push(performance.now() - s);
+    }
+  });
+  x.dispose();
+  model.dispose();
+  const ms = median(times);
+  const load = othersCores === undefined ? '' : `; other processes used ${othersCores.toFixed(2)} cores meanwhile`;
+  console.log(`${`tfjs resnet50 gap (${choice.name})`.padEnd(44)} ${((BATCH * 1000) / ms).toFixed(1).padStart(6)} img/s  (${ms.toFixed(0)} ms/batch of ${BATCH}, median of ${runs}${load})`);
+}
+
+async function main(): Promise<void> {
+  const arch = getArch('resnet50');
+  const g = gaussian(rng(42));
+  const input = new Float32Array(BATCH * 3 * SIZE * SIZE).map(() => g());
+  console.log(`forward bench: resnet50 ${SIZE}×${SIZE}, batch ${BATCH}, ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+  line('onnx resnet50 gap', await measureOnnx(arch, 'gap', 1, input));
+  line('onnx resnet50 ca-stream heads=1', await measureOnnx(arch, 'ca-stream', 1, input));
+  line('onnx resnet50 ca-stream heads=8', await measureOnnx(arch, 'ca-stream', 8, input));
+
+  if (process.argv.includes('--sweep')) {
+    const cores = availableParallelism();
+    const variants: Array<[string, InferenceSession.SessionOptions]> = [
+      ['intraOp=1', { intraOpNumThreads: 1 }],
+      ['executionMode=parallel interOp=2', { executionMode: 'parallel', interOpNumThreads: 2 }],
+      ['graphOptimizationLevel=extended', { graphOptimizationLevel: 'extended' }],
+      ['enableCpuMemArena=false', { enableCpuMemArena: false }],
+      ['enableMemPattern=false', { enableMemPattern: false }],
+      [`intraOp=${cores} no spinning`, { extra: { session: { intra_op: { allow_spinning: '0' } } } }],
+    ];
+    for (const [label, opt] of variants) line(`onnx gap, ${label}`, await measureOnnx(arch, 'gap', 1, input, opt));
+  }
+
+  // maxRSS is in KiB and only grows: read it before tfjs allocates anything.
+  console.log(`peak RSS after the ONNX runs: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  if (process.argv.includes('--no-tfjs')) console.log('tfjs: skipped (--no-tfjs)');
+  else await tfjsLine(arch, input);
+  console.log(`peak RSS overall: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

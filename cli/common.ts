@@ -1,0 +1,79 @@
+// Shared CLI plumbing: option parsing helpers, experiment loading, error → exit code mapping.
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Registry } from '../engine/registry.js';
+import type { Experiment } from '../engine/types.js';
+
+/** An error whose message is meant for the user as is, with its exit code. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export interface StoreOpts {
+  store?: string;
+  runs?: string;
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`expected a positive integer, got "${v}"`, 2);
+  return n;
+}
+
+export function runsDirOf(opts: StoreOpts): string {
+  return resolve(opts.runs ?? 'runs');
+}
+
+/** --store, else the experiment's `store:` setting (relative to its file), else <runs>/.store. */
+export function storeDirOf(opts: StoreOpts, exp?: Experiment): string {
+  if (opts.store) return resolve(opts.store);
+  const s = exp?.settings.store;
+  if (typeof s === 'string' && s) return resolve(exp!.baseDir, s);
+  return join(runsDirOf(opts), '.store');
+}
+
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--store <dir>', 'content-addressed store (default: runs/.store)')
+    .option('--runs <dir>', 'directory of run records (default: ./runs)');
+}
+
+export async function loadRegistry(): Promise<Registry> {
+  const [{ createRegistry }, { STAGE_KINDS }] = await Promise.all([import('../engine/registry.js'), import('../stages/index.js')]);
+  return createRegistry(STAGE_KINDS);
+}
+
+export async function loadExp(file: string, overrides: string[] | undefined, registry: Registry): Promise<Experiment> {
+  const { loadExperiment } = await import('../engine/config/index.js');
+  return loadExperiment(resolve(file), { overrides: overrides ?? [], registry, env: process.env, checkPaths: true });
+}
+
+function isConfigError(e: unknown): e is Error & { format(): string } {
+  return e instanceof Error && e.name === 'ConfigError' && typeof (e as { format?: unknown }).format === 'function';
+}
+
+/** Wraps an action: config errors exit 2 with their located report, user errors with their code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      if (isConfigError(e)) {
+        process.stderr.write(e.format().trimEnd() + '\n');
+        process.exitCode = 2;
+      } else if (e instanceof CliError) {
+        process.stderr.write(`ca-pipe: ${e.message}\n`);
+        process.exitCode = e.exitCode;
+      } else {
+        process.stderr.write(`ca-pipe: ${e instanceof Error ? (process.env.CA_PIPE_DEBUG ? e.stack : e.message) : String(e)}\n`);
+        process.exitCode = 1;
+      }
+    }
+  };
+}

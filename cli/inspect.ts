@@ -1,0 +1,176 @@
+// Read-only commands: `plan`, `why`, `status`, `ls`.
+import { stat } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { CliError, action, addStoreOptions, collect, loadExp, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
+
+interface PlanOpts extends StoreOpts {
+  set: string[];
+  json?: boolean;
+}
+
+async function analyse(file: string, opts: PlanOpts) {
+  const registry = await loadRegistry();
+  const exp = await loadExp(file, opts.set, registry);
+  const [{ buildPlan }, { Store }, { analysePlan }] = await Promise.all([
+    import('../engine/plan/index.js'),
+    import('../engine/store/index.js'),
+    import('../engine/run/analyse.js'),
+  ]);
+  const plan = await buildPlan(exp, registry);
+  const store = Store.at(storeDirOf(opts, exp));
+  return { exp, plan, rows: await analysePlan(plan, store, runsDirOf(opts)) };
+}
+
+function withSet(cmd: Command): Command {
+  return addStoreOptions(cmd.option('-s, --set <path=value>', 'override a value (repeatable)', collect, []).option('--json', 'machine-readable output'));
+}
+
+export function planCommand(): Command {
+  return withSet(new Command('plan').description('show what a run would execute, what is cached, and why').argument('<experiment>', 'experiment YAML file'))
+    .addHelpText('after', '\nExample:\n  $ ca-pipe plan experiments/quickstart.yaml -s train.lr=0.01')
+    .action(
+      action(async (file: string, opts: PlanOpts) => {
+        const { exp, plan, rows } = await analyse(file, opts);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ experiment: exp.name, variants: plan.variants, instances: rows }, null, 2) + '\n');
+          return;
+        }
+        const toRun = rows.filter((r) => r.status === 'to-run').length;
+        process.stdout.write(`plan for ${exp.name}: ${rows.length} instance(s), ${plan.variants.length} variant(s); ${toRun} to run, ${rows.length - toRun} cached\n`);
+        const w = Math.max(...rows.map((r) => r.id.length), 5);
+        for (const r of rows) {
+          const why = r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.includes('new key') ? r.changes : [])].join('; ');
+          process.stdout.write(`  ${r.status.padEnd(7)} ${r.id.padEnd(w)} ${r.alias ? `[${r.alias}] ` : ''}${why}\n`);
+        }
+      }),
+    );
+}
+
+export function whyCommand(): Command {
+  return withSet(
+    new Command('why').description("explain which part of a stage's key changed since the last run").argument('<experiment>', 'experiment YAML file').argument('<stage>', 'stage name (or instance id stage@variant)'),
+  )
+    .addHelpText('after', '\nExample:\n  $ ca-pipe why experiments/quickstart.yaml train')
+    .action(
+      action(async (file: string, stage: string, opts: PlanOpts) => {
+        const { rows, plan } = await analyse(file, opts);
+        const mine = rows.filter((r) => r.stage === stage || r.id === stage);
+        if (!mine.length) {
+          const names = [...new Set(plan.instances.map((i) => i.stage))].join(', ');
+          throw new CliError(`${file}: no stage "${stage}" (stages: ${names})`, 2);
+        }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(mine, null, 2) + '\n');
+          return;
+        }
+        for (const r of mine) {
+          process.stdout.write(`${r.id}${r.alias ? ` [${r.alias}]` : ''}: ${r.status} — ${r.reasons.join('; ')}\n`);
+          if (!r.previous) process.stdout.write('  no earlier run recorded this instance\n');
+          else if (!r.changes.length) process.stdout.write(`  key material unchanged since run ${r.previous.runId}\n`);
+          else {
+            process.stdout.write(`  changed since run ${r.previous.runId}:\n`);
+            for (const c of r.changes) process.stdout.write(`    ${c}\n`);
+          }
+        }
+      }),
+    );
+}
+
+interface StatusOpts extends StoreOpts {
+  json?: boolean;
+}
+
+/** A run dir, an experiment file or name (→ its latest run), or nothing (→ the newest run). */
+async function resolveRunDir(target: string | undefined, runsDir: string): Promise<string> {
+  const { latestRun, listRuns } = await import('../engine/run/records.js');
+  if (!target) {
+    const newest = (await listRuns(runsDir))[0];
+    if (!newest) throw new CliError(`no runs under ${runsDir}`);
+    return newest.dir;
+  }
+  if (await stat(join(target, 'run.json')).catch(() => undefined)) return resolve(target);
+  let name = target;
+  if (/\.ya?ml$/i.test(target)) {
+    try {
+      const registry = await loadRegistry();
+      name = (await loadExp(target, [], registry)).name;
+    } catch {
+      name = basename(target, extname(target));
+    }
+  }
+  const dir = await latestRun(runsDir, name);
+  if (!dir) throw new CliError(`no run of "${name}" under ${runsDir}`);
+  return dir;
+}
+
+export function statusCommand(): Command {
+  return addStoreOptions(
+    new Command('status')
+      .description('show the state of a run (default: the newest), with live progress')
+      .argument('[run]', 'run directory, experiment file or experiment name')
+      .option('--json', 'machine-readable output'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ ca-pipe status\n  $ ca-pipe status experiments/quickstart.yaml --json\n  $ ca-pipe status runs/quickstart/latest')
+    .action(
+      action(async (target: string | undefined, opts: StatusOpts) => {
+        const { readRun, readEvents, effectiveStatus } = await import('../engine/run/records.js');
+        const { RateTracker, formatDuration } = await import('../engine/ui/format.js');
+        const dir = await resolveRunDir(target, runsDirOf(opts));
+        const rec = await readRun(dir);
+        const progress = new Map<string, InstanceType<typeof RateTracker>>();
+        for (const e of await readEvents(dir)) {
+          if (e.type !== 'progress') continue;
+          if (!progress.has(e.id)) progress.set(e.id, new RateTracker());
+          progress.get(e.id)!.update(e, Date.parse(e.t));
+        }
+        const status = effectiveStatus(rec);
+        if (opts.json) {
+          const instances = rec.instances.map((i) => {
+            const p = progress.get(i.id);
+            return { ...i, material: undefined, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: p.etaMs() } };
+          });
+          process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, experiment: rec.experiment, status, startedAt: rec.startedAt, endedAt: rec.endedAt, instances }, null, 2) + '\n');
+          return;
+        }
+        const took = rec.endedAt ? ` in ${formatDuration(Date.parse(rec.endedAt) - Date.parse(rec.startedAt))}` : '';
+        process.stdout.write(`run ${rec.runId} of ${rec.experiment}: ${status}${took} (started ${rec.startedAt})\n`);
+        const w = Math.max(...rec.instances.map((i) => i.id.length), 5);
+        for (const i of rec.instances) {
+          let detail = '';
+          if (i.start && i.end) detail = formatDuration(Date.parse(i.end) - Date.parse(i.start));
+          if (i.status === 'running') detail = progress.get(i.id)?.text(true) ?? 'running';
+          if (i.status === 'failed' || i.status === 'skipped') detail = (i.error ?? '').split('\n')[0];
+          process.stdout.write(`  ${i.status.padEnd(8)} ${i.id.padEnd(w)} ${i.variant.alias ? `[${i.variant.alias}] ` : ''}${detail}\n`);
+          if (i.status === 'failed' && i.log) process.stdout.write(`           log: ${i.log}\n`);
+        }
+      }),
+    );
+}
+
+export function lsCommand(): Command {
+  return addStoreOptions(new Command('ls').description('list runs, newest first').argument('[experiment]', 'only runs of this experiment name').option('--json', 'machine-readable output'))
+    .addHelpText('after', '\nExample:\n  $ ca-pipe ls quickstart')
+    .action(
+      action(async (experiment: string | undefined, opts: StatusOpts) => {
+        const { listRuns, readRun, effectiveStatus } = await import('../engine/run/records.js');
+        const rows = [];
+        for (const ref of await listRuns(runsDirOf(opts), experiment)) {
+          const rec = await readRun(ref.dir).catch(() => undefined);
+          if (!rec) continue;
+          const counts: Record<string, number> = {};
+          for (const i of rec.instances) counts[i.status] = (counts[i.status] ?? 0) + 1;
+          rows.push({ runId: rec.runId, experiment: rec.experiment, status: effectiveStatus(rec), startedAt: rec.startedAt, endedAt: rec.endedAt, counts, dir: ref.dir });
+        }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+          return;
+        }
+        if (!rows.length) process.stdout.write(`no runs under ${runsDirOf(opts)}\n`);
+        for (const r of rows) {
+          const c = Object.entries(r.counts).map(([k, v]) => `${v} ${k}`).join(', ');
+          process.stdout.write(`${r.runId}  ${r.experiment.padEnd(20)} ${r.status.padEnd(11)} ${c}\n`);
+        }
+      }),
+    );
+}

@@ -1,0 +1,80 @@
+// Store maintenance: `gc`, `verify`, and the internal `exec` used by child-process executors.
+import { Command } from 'commander';
+import { CliError, action, addStoreOptions, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
+
+/** Every key any run record under runsDir mentions. */
+async function referencedKeys(runsDir: string): Promise<Set<string>> {
+  const { listRuns, readRun } = await import('../engine/run/records.js');
+  const keys = new Set<string>();
+  for (const ref of await listRuns(runsDir)) {
+    const rec = await readRun(ref.dir).catch(() => undefined);
+    for (const i of rec?.instances ?? []) if (i.key) keys.add(i.key);
+  }
+  return keys;
+}
+
+export function gcCommand(): Command {
+  return addStoreOptions(new Command('gc')
+      .description('remove store entries and blobs no run record references (dry run unless --force)')
+      .option('--force', 'really delete')
+      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress)', (v) => Number(v), 15)
+      .option('--json', 'machine-readable output'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ ca-pipe gc            # show what would be removed\n  $ ca-pipe gc --force    # remove it')
+    .action(
+      action(async (opts: StoreOpts & { force?: boolean; json?: boolean; grace: number }) => {
+        const { Store, gcStore } = await import('../engine/store/index.js');
+        if (!Number.isFinite(opts.grace) || opts.grace < 0) throw new CliError(`--grace expects minutes >= 0, got ${opts.grace}`, 2);
+        const store = await Store.openExisting(storeDirOf(opts));
+        const report = await gcStore(store, await referencedKeys(runsDirOf(opts)), { force: opts.force, graceMs: opts.grace * 60_000 });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          return;
+        }
+        const verb = report.dryRun ? 'would remove' : 'removed';
+        process.stdout.write(
+          `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${(report.bytes / 1e6).toFixed(1)} MB), ` +
+            `${report.scratch.length} scratch, ${report.staging.length} staging dir(s); kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}\n`,
+        );
+        for (const k of report.entries) process.stdout.write(`  entry ${k}\n`);
+        if (report.dryRun && (report.entries.length || report.objects.length)) process.stdout.write('(dry run: pass --force to delete)\n');
+      }),
+    );
+}
+
+export function verifyCommand(): Command {
+  return addStoreOptions(new Command('verify').description('rehash every store entry and blob and report corruption').option('--json', 'machine-readable output'))
+    .addHelpText('after', '\nExample:\n  $ ca-pipe verify --store /shared/ca-pipe-store')
+    .action(
+      action(async (opts: StoreOpts & { json?: boolean }) => {
+        const { Store, verifyStore } = await import('../engine/store/index.js');
+        const store = await Store.openExisting(storeDirOf(opts));
+        const report = await verifyStore(store);
+        if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else {
+          process.stdout.write(`checked ${report.entries} entr${report.entries === 1 ? 'y' : 'ies'} and ${report.objects} blob(s) in ${store.root}: ${report.problems.length ? `${report.problems.length} problem(s)` : 'all good'}\n`);
+          for (const p of report.problems) process.stdout.write(`  CORRUPT ${p.where} ${p.id}${p.path ? ` ${p.path}` : ''}: ${p.message}\n`);
+        }
+        if (report.problems.length) process.exitCode = 1;
+      }),
+    );
+}
+
+export function execCommand(): Command {
+  return new Command('exec')
+    .description('(internal) run one stage instance from the job spec stored under its key')
+    .argument('<key>', 'instance key')
+    .requiredOption('--store <dir>', 'store holding specs/<key>.json')
+    .addHelpText('after', '\nExample (what `run --isolate` does for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store')
+    .action(
+      action(async (key: string, opts: { store: string }) => {
+        const [{ Store }, { execStoredJob }] = await Promise.all([import('../engine/store/index.js'), import('../engine/run/child.js')]);
+        const store = await Store.openExisting(opts.store);
+        const ac = new AbortController();
+        const stop = (): void => ac.abort(new Error('terminated'));
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        await execStoredJob(store, key, await loadRegistry(), ac.signal);
+      }),
+    );
+}

@@ -1,0 +1,181 @@
+// Plan building: one stage instance per distinct (params, upstream instances) across variants,
+// in dependency order, with key material ready for keying.
+import type { StageKind } from '../contract.js';
+import type { Experiment, KeyMaterial, Plan, StageInstance, StageSpec, Variant } from '../types.js';
+import { ConfigError, type ConfigIssue } from '../config/errors.js';
+import { configErrorAt } from '../config/load.js';
+import { pathString, type FieldPath } from '../config/locations.js';
+import { resolveParamPath, setAt } from '../config/paths.js';
+import type { Registry } from '../config/registry-type.js';
+import { checkParams } from '../config/validate.js';
+import { canonicalJson, computeKey } from './canonical.js';
+import { topoOrder } from './dag.js';
+import { expandVariants } from './variants.js';
+
+const NO_VARIANT: Variant = Object.freeze({ id: '', alias: '', values: Object.freeze({}) }) as Variant;
+
+function keyParams(params: Record<string, unknown>, nonKey: string[]): Record<string, unknown> {
+  if (nonKey.length === 0) return params;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) if (!nonKey.includes(k)) out[k] = v;
+  return out;
+}
+
+/** Params with schema defaults; a failure here means the experiment changed since it was loaded. */
+function defaulted(exp: Experiment, spec: StageSpec, kind: StageKind, params: Record<string, unknown>): Record<string, unknown> {
+  const found: ConfigIssue[] = [];
+  const out = checkParams(kind, params, ['stages', spec.name, 'params'], {
+    add: (p: readonly (string | number)[], message: string) => {
+      const loc = exp.locate([...p]) ?? { file: exp.file, line: 1, column: 1 };
+      found.push({ ...loc, path: pathString(p), message });
+    },
+  });
+  if (!out) throw new ConfigError(found);
+  return out;
+}
+
+export async function buildPlan(exp: Experiment, registry: Registry): Promise<Plan> {
+  const variants = expandVariants(exp);
+  const topo = topoOrder(exp.stages);
+  if ('cycle' in topo) {
+    const { stage, input } = topo.closing;
+    throw configErrorAt(exp, ['stages', stage, 'needs'], `dependency cycle: ${topo.cycle.join(' -> ')} (input "${input}")`);
+  }
+
+  // Which swept values land in which stage's params.
+  const axesByStage = new Map<string, { path: string; paramPath: FieldPath }[]>();
+  for (const axis of [...exp.sweep, ...exp.zip]) {
+    const [stage, ...rest] = axis.path.split('.');
+    const spec = exp.stages.find((s) => s.name === stage);
+    const kind = spec && registry.get(spec.kind);
+    if (!spec || !kind) throw configErrorAt(exp, ['sweep', axis.path], `sweep axis "${axis.path}" names no known stage`);
+    const rp = resolveParamPath(spec.params, rest, kind.paramsSchema);
+    if ('error' in rp) throw configErrorAt(exp, ['sweep', axis.path], rp.error);
+    const list = axesByStage.get(spec.name) ?? [];
+    list.push({ path: axis.path, paramPath: rp.path });
+    axesByStage.set(spec.name, list);
+  }
+
+  const instances: StageInstance[] = [];
+  /** stage name → instance serving it, per variant index. */
+  const servedBy = new Map<string, StageInstance[]>();
+  const kindOf = new Map<StageInstance, StageKind>();
+
+  for (const spec of topo.order) {
+    const kind = registry.get(spec.kind);
+    if (!kind) throw configErrorAt(exp, ['stages', spec.name, 'kind'], `unknown stage kind "${spec.kind}"`);
+    const nonKey = kind.nonKeyParams ?? [];
+    const make = (id: string, variant: Variant, params: Record<string, unknown>, deps: StageInstance['deps'], users: string[]): StageInstance => {
+      const inst: StageInstance = {
+        id,
+        stage: spec.name,
+        kind: kind.kind,
+        variant,
+        params,
+        nonKeyParams: nonKey.filter((k) => k in params),
+        deps,
+        scope: spec.scope,
+        material: { kind: kind.kind, version: kind.version, params: keyParams(params, nonKey), inputs: {}, external: {} },
+        variants: users,
+      };
+      kindOf.set(inst, kind);
+      instances.push(inst);
+      return inst;
+    };
+
+    if (spec.scope === 'experiment') {
+      const deps: Record<string, string[]> = {};
+      for (const [input, up] of Object.entries(spec.needs)) deps[input] = servedBy.get(up)!.map((i) => i.id);
+      const inst = make(spec.name, NO_VARIANT, defaulted(exp, spec, kind, spec.params), deps, variants.map((v) => v.id));
+      servedBy.set(spec.name, variants.map(() => inst));
+      continue;
+    }
+
+    const axes = axesByStage.get(spec.name) ?? [];
+    const paramsCache = new Map<string, Record<string, unknown>>();
+    const groups = new Map<string, { params: Record<string, unknown>; deps: Record<string, string>; members: number[] }>();
+    const groupOf: string[] = [];
+    variants.forEach((v, vi) => {
+      let raw = spec.params;
+      if (axes.length) {
+        raw = structuredClone(spec.params);
+        for (const a of axes) if (a.path in v.values) setAt(raw, a.paramPath, structuredClone(v.values[a.path]));
+      }
+      const rawKey = axes.length ? canonicalJson(raw) : '';
+      let params = paramsCache.get(rawKey);
+      if (!params) {
+        params = defaulted(exp, spec, kind, raw);
+        paramsCache.set(rawKey, params);
+      }
+      const deps: Record<string, string> = {};
+      for (const [input, up] of Object.entries(spec.needs)) deps[input] = servedBy.get(up)![vi]!.id;
+      // Same params and same upstream instances → the same instance (shared across variants).
+      const ident = `${rawKey}\u0000${canonicalJson(deps)}`;
+      const g = groups.get(ident);
+      if (g) g.members.push(vi);
+      // Each instance owns its params object (the cache may serve several instances).
+      else groups.set(ident, { params: structuredClone(params), deps, members: [vi] });
+      groupOf.push(ident);
+    });
+    const shared = groups.size === 1;
+    const byIdent = new Map<string, StageInstance>();
+    for (const [ident, g] of groups) {
+      const first = variants[g.members[0]!]!;
+      const id = shared ? spec.name : `${spec.name}@${first.id}`;
+      byIdent.set(ident, make(id, shared ? NO_VARIANT : first, g.params, g.deps, g.members.map((m) => variants[m]!.id)));
+    }
+    servedBy.set(spec.name, groupOf.map((ident) => byIdent.get(ident)!));
+  }
+
+  // External content (dependency files, folder listings), then provisional keys in order.
+  await Promise.all(
+    instances.map(async (inst) => {
+      const kind = kindOf.get(inst)!;
+      if (kind.externalDigest) inst.material.external = { ...(await kind.externalDigest(inst.params, exp.baseDir)) };
+    }),
+  );
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  for (const inst of instances) {
+    const inputs: KeyMaterial['inputs'] = {};
+    for (const [input, dep] of Object.entries(inst.deps)) {
+      inputs[input] = Array.isArray(dep) ? dep.map((d) => `key:${byId.get(d)!.planKey}`) : `key:${byId.get(dep)!.planKey}`;
+    }
+    inst.material.inputs = inputs;
+    inst.planKey = computeKey(inst.material);
+    if (Object.keys(inst.deps).length === 0) inst.key = inst.planKey;
+  }
+
+  const byVariant: Record<string, Record<string, string>> = {};
+  variants.forEach((v, vi) => {
+    const m: Record<string, string> = {};
+    for (const spec of topo.order) m[spec.name] = servedBy.get(spec.name)![vi]!.id;
+    byVariant[v.id] = m;
+  });
+  return { experiment: exp, variants, instances, byVariant };
+}
+
+/**
+ * Fill `inst.material.inputs` with the upstream output digests and set `inst.key`; undefined (and
+ * nothing changed) while some upstream digest is still unknown.
+ */
+export function finaliseKey(inst: StageInstance, outputDigests: Map<string, string>): string | undefined {
+  const inputs: KeyMaterial['inputs'] = {};
+  for (const [input, dep] of Object.entries(inst.deps)) {
+    if (Array.isArray(dep)) {
+      const list: string[] = [];
+      for (const d of dep) {
+        const digest = outputDigests.get(d);
+        if (digest === undefined) return undefined;
+        list.push(digest);
+      }
+      inputs[input] = list;
+    } else {
+      const digest = outputDigests.get(dep);
+      if (digest === undefined) return undefined;
+      inputs[input] = digest;
+    }
+  }
+  inst.material.inputs = inputs;
+  inst.key = computeKey(inst.material);
+  return inst.key;
+}

@@ -1,0 +1,83 @@
+// What would a run do? For each instance: cached or to-run, and why (for `plan` and `why`).
+import { explainKeyDiff, finaliseKey } from '../plan/index.js';
+import type { Store } from '../store/index.js';
+import type { KeyMaterial, Plan, StageInstance } from '../types.js';
+import { listRuns, readRun, type InstanceRecord } from './records.js';
+
+export interface InstanceAnalysis {
+  id: string;
+  stage: string;
+  alias: string;
+  status: 'cached' | 'to-run';
+  /** Final key when all upstream digests are known. */
+  key?: string;
+  reasons: string[];
+  /** Key differences against the last recorded run of this instance. */
+  changes: string[];
+  previous?: { runId: string; key?: string; status: string };
+}
+
+/** The most recent record (newest run first) of each instance id that has key material. */
+export async function previousRecords(runsDir: string, experiment: string, maxRuns = 50): Promise<Map<string, InstanceRecord & { runId: string }>> {
+  const found = new Map<string, InstanceRecord & { runId: string }>();
+  for (const ref of (await listRuns(runsDir, experiment)).slice(0, maxRuns)) {
+    let rec;
+    try {
+      rec = await readRun(ref.dir);
+    } catch {
+      continue;
+    }
+    for (const i of rec.instances) if (i.material && !found.has(i.id)) found.set(i.id, { ...i, runId: rec.runId });
+  }
+  return found;
+}
+
+function depIds(inst: StageInstance): string[] {
+  return Object.values(inst.deps).flatMap((d) => (Array.isArray(d) ? d : [d]));
+}
+
+export async function analysePlan(plan: Plan, store: Store, runsDir: string): Promise<InstanceAnalysis[]> {
+  const prev = await previousRecords(runsDir, plan.experiment.name);
+  const digests = new Map<string, string>();
+  const toRun = new Set<string>();
+  const out: InstanceAnalysis[] = [];
+  for (const inst of plan.instances) {
+    const key = finaliseKey(inst, digests);
+    const p = prev.get(inst.id);
+    const a: InstanceAnalysis = {
+      id: inst.id,
+      stage: inst.stage,
+      alias: inst.variant.alias,
+      status: 'to-run',
+      key,
+      reasons: [],
+      changes: [],
+      previous: p && { runId: p.runId, key: p.key, status: p.status },
+    };
+    if (p?.material) {
+      a.changes = explainKeyDiff(p.material as KeyMaterial, inst.material);
+      // Without a final key the inputs are not known yet: only params/external/version compare.
+      if (!key) a.changes = a.changes.filter((c) => !c.startsWith('input ') && !c.startsWith('no change'));
+    }
+    if (key) {
+      const entry = await store.lookup(key);
+      if (entry) {
+        a.status = 'cached';
+        digests.set(inst.id, entry.digest);
+        a.reasons.push(p && p.key !== key ? 'cached (an identical computation is in the store)' : 'cached: key unchanged');
+        out.push(a);
+        continue;
+      }
+      if (!p) a.reasons.push('never run');
+      else if (p.key === key) a.reasons.push(p.status === 'executed' || p.status === 'cached' ? 'same key as last run but its entry is gone from the store (gc?)' : `same key, last attempt ${p.status}`);
+      else a.reasons.push('new key');
+    } else {
+      const ups = depIds(inst).filter((d) => toRun.has(d));
+      a.reasons.push(`upstream changed: ${ups.join(', ') || 'an upstream stage'} will run first`);
+      if (!p) a.reasons.push('never run');
+    }
+    toRun.add(inst.id);
+    out.push(a);
+  }
+  return out;
+}

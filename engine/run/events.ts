@@ -1,0 +1,30 @@
+// The events a run emits: fed to the UI renderers and appended to the run's events.jsonl.
+
+export type InstanceStatus = 'pending' | 'waiting' | 'running' | 'cached' | 'executed' | 'failed' | 'skipped';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+
+export interface InstanceSummary {
+  id: string;
+  stage: string;
+  kind: string;
+  variantId: string;
+  alias: string;
+}
+
+export type RunEvent =
+  | { type: 'run-start'; t: string; runId: string; experiment: string; runDir: string; instances: InstanceSummary[] }
+  | { type: 'instance-cached'; t: string; id: string; key: string; by?: 'store' | 'other-process' }
+  | { type: 'instance-waiting'; t: string; id: string; key: string; owner?: { pid: number; host: string } }
+  | { type: 'instance-start'; t: string; id: string; key: string; attempt: number; log: string }
+  | { type: 'progress'; t: string; id: string; done: number; total?: number; unit?: string; message?: string }
+  | { type: 'instance-done'; t: string; id: string; key: string; digest: string; ms: number }
+  | { type: 'instance-failed'; t: string; id: string; key?: string; error: string; log?: string }
+  | { type: 'instance-skipped'; t: string; id: string; reason: string }
+  | { type: 'run-end'; t: string; status: RunStatus; counts: Record<InstanceStatus, number>; runDir: string };
+
+/** Omit that distributes over the union, so each event keeps its own fields. */
+export type RunEventInput = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 't'> : never) : never;
+
+export function now(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,226 @@
+// Run records on disk: runs/<experiment>/<run-id>/{run.json, events.jsonl, logs/<instance>.log}
+// plus the runs/<experiment>/latest symlink. run.json is rewritten atomically (tmp + rename) as
+// the run progresses; events.jsonl is append-only.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { appendFile, mkdir, readFile, readdir, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { KeyMaterial, Variant } from '../types.js';
+import type { InstanceStatus, RunEvent, RunStatus } from './events.js';
+
+export interface InstanceRecord {
+  id: string;
+  stage: string;
+  kind: string;
+  variant: Variant;
+  key?: string;
+  digest?: string;
+  status: InstanceStatus;
+  start?: string;
+  end?: string;
+  attempt?: number;
+  log?: string;
+  error?: string;
+  provenance?: Record<string, unknown>;
+  /** Key material as hashed (upstream inputs as output digests), for `why`. */
+  material?: KeyMaterial;
+}
+
+export interface RunRecord {
+  version: 1;
+  runId: string;
+  experiment: string;
+  file: string;
+  status: RunStatus;
+  startedAt: string;
+  endedAt?: string;
+  pid: number;
+  host: string;
+  store: string;
+  argv?: string[];
+  resolved: Record<string, unknown>;
+  variants: Variant[];
+  instances: InstanceRecord[];
+}
+
+/** Sortable, unique run id: UTC time to the millisecond plus a random suffix. */
+export function newRunId(d = new Date()): string {
+  const iso = d.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '').replace('Z', '');
+  return `${iso}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Keeps names usable as directory names. */
+export function safeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._@=,+-]/g, '_');
+}
+
+export class RunRecorder {
+  readonly dir: string;
+  readonly logsDir: string;
+  private writing: Promise<void> = Promise.resolve();
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private events: string[] = [];
+
+  constructor(readonly runsDir: string, readonly record: RunRecord) {
+    this.dir = join(resolve(runsDir), safeName(record.experiment), record.runId);
+    this.logsDir = join(this.dir, 'logs');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.logsDir, { recursive: true });
+    await this.writeNow();
+    const latest = join(this.dir, '..', 'latest');
+    const tmp = `${latest}.${process.pid}.${randomBytes(3).toString('hex')}`;
+    await symlink(this.record.runId, tmp);
+    await rename(tmp, latest);
+  }
+
+  logFile(instanceId: string): string {
+    return join(this.logsDir, `${safeName(instanceId)}.log`);
+  }
+
+  instance(id: string): InstanceRecord {
+    const r = this.record.instances.find((i) => i.id === id);
+    if (!r) throw new Error(`run record has no instance ${id}`);
+    return r;
+  }
+
+  event(e: RunEvent): void {
+    this.events.push(JSON.stringify(e));
+    this.schedule();
+  }
+
+  /** Batches record and journal writes (a burst of cache hits costs one write). */
+  schedule(): void {
+    this.dirty = true;
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, 100);
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const next = this.writing.then(async () => {
+      if (this.events.length) {
+        const lines = this.events.join('\n') + '\n';
+        this.events = [];
+        await appendFile(join(this.dir, 'events.jsonl'), lines);
+      }
+      if (this.dirty) await this.writeNow();
+    });
+    this.writing = next.catch(() => undefined);
+    await next;
+  }
+
+  private async writeNow(): Promise<void> {
+    this.dirty = false;
+    const file = join(this.dir, 'run.json');
+    const tmp = `${file}.tmp.${process.pid}`;
+    await writeFile(tmp, JSON.stringify(this.record, null, 2) + '\n');
+    await rename(tmp, file);
+  }
+}
+
+export function baseRecord(fields: Pick<RunRecord, 'experiment' | 'file' | 'store' | 'resolved' | 'variants' | 'instances'> & { argv?: string[] }): RunRecord {
+  return {
+    version: 1,
+    runId: newRunId(),
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    pid: process.pid,
+    host: hostname(),
+    ...fields,
+  };
+}
+
+export async function readRun(dir: string): Promise<RunRecord> {
+  const f = join(dir, 'run.json');
+  let text: string;
+  try {
+    text = await readFile(f, 'utf8');
+  } catch {
+    throw new Error(`${f}: no run record there`);
+  }
+  try {
+    return JSON.parse(text) as RunRecord;
+  } catch (e) {
+    throw new Error(`${f}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export async function readEvents(dir: string): Promise<RunEvent[]> {
+  let text = '';
+  try {
+    text = await readFile(join(dir, 'events.jsonl'), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: RunEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as RunEvent);
+    } catch {
+      /* a torn last line from a killed writer */
+    }
+  }
+  return out;
+}
+
+export interface RunRef {
+  experiment: string;
+  runId: string;
+  dir: string;
+}
+
+/** Every run dir under runsDir (skipping the store and `latest` links), newest first. */
+export async function listRuns(runsDir: string, experiment?: string): Promise<RunRef[]> {
+  const root = resolve(runsDir);
+  const exps = experiment ? [safeName(experiment)] : (await readdir(root).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+  const out: RunRef[] = [];
+  for (const exp of exps) {
+    const ed = join(root, exp);
+    for (const id of await readdir(ed).catch(() => [] as string[])) {
+      if (id === 'latest' || id.includes('.')) continue;
+      const st = await stat(join(ed, id, 'run.json')).catch(() => undefined);
+      if (st) out.push({ experiment: exp, runId: id, dir: join(ed, id) });
+    }
+  }
+  out.sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+  return out;
+}
+
+/** The run dir `runs/<experiment>/latest` points to, if any. */
+export async function latestRun(runsDir: string, experiment: string): Promise<string | undefined> {
+  const link = join(resolve(runsDir), safeName(experiment), 'latest');
+  try {
+    return join(link, '..', basename(await readlink(link)));
+  } catch {
+    return (await listRuns(runsDir, experiment))[0]?.dir;
+  }
+}
+
+export async function removeIfExists(file: string): Promise<void> {
+  await unlink(file).catch(() => undefined);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The recorded status, except that a "running" run whose process is gone (same host) was interrupted. */
+export function effectiveStatus(rec: RunRecord): string {
+  if (rec.status === 'running' && rec.host === hostname() && rec.pid !== process.pid && !pidAlive(rec.pid)) return 'interrupted (process gone)';
+  return rec.status;
+}

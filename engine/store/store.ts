@@ -1,0 +1,284 @@
+// The content-addressed store. Layout under the root:
+//   objects/<sha[0:2]>/<sha>    file blobs, read-only, deduplicated across entries
+//   entries/<key>/manifest.json canonical manifest (its sha256 is the output digest)
+//   entries/<key>/meta.json     who produced it (stage, kind, key material, time)
+//   entries/<key>/out/          the materialised output (hardlinks to objects, or copies)
+//   scratch/<key>/              persistent per-key working dir (checkpoints), survives crashes
+//   staging/<key>.<pid>.<rand>/ one attempt's outputs before commit
+//   locks/<key>.lock            per-key lock (see lock.ts)
+//   specs/<key>.json            serialized instance specs for child-process executors
+// An entry becomes visible only by the atomic rename of a complete staging dir, so a crash can
+// never leave something that looks committed but is half written.
+import { randomBytes } from 'node:crypto';
+import { chmod, copyFile, link, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sha256Bytes, sha256File } from './hash.js';
+import { type Manifest, listFiles, parseManifest, serializeManifest } from './manifest.js';
+import { DEFAULT_LOCK_TIMING, type HeldLock, type LockOwner, type LockTiming, breakStale, readOwner, staleOwner, tryAcquire } from './lock.js';
+
+export interface EntryMeta {
+  key: string;
+  digest: string;
+  committedAt: string;
+  stage?: string;
+  instance?: string;
+  kind?: string;
+  material?: unknown;
+}
+
+export interface Entry {
+  key: string;
+  /** sha256 of the canonical manifest. */
+  digest: string;
+  /** Read-only materialised output directory. */
+  dir: string;
+}
+
+export interface Staging {
+  key: string;
+  root: string;
+  /** Empty directory the stage writes into. */
+  outDir: string;
+}
+
+export type AcquireResult = { entry: Entry; lock?: undefined } | { lock: HeldLock; entry?: undefined };
+
+const KEY_RE = /^[A-Za-z0-9._-]+$/;
+
+export function checkKey(key: string): string {
+  if (!KEY_RE.test(key) || key.startsWith('.')) throw new Error(`invalid store key "${key}"`);
+  return key;
+}
+
+export class Store {
+  readonly root: string;
+  readonly timing: LockTiming;
+
+  private constructor(root: string, timing: LockTiming) {
+    this.root = resolve(root);
+    this.timing = timing;
+  }
+
+  static async open(root: string, timing: LockTiming = DEFAULT_LOCK_TIMING): Promise<Store> {
+    const s = new Store(root, timing);
+    for (const d of ['objects', 'entries', 'scratch', 'staging', 'locks', 'specs']) await mkdir(join(s.root, d), { recursive: true });
+    return s;
+  }
+
+  /** A handle that creates nothing: lookups on a missing store find nothing (for `plan`, `why`). */
+  static at(root: string, timing: LockTiming = DEFAULT_LOCK_TIMING): Store {
+    return new Store(root, timing);
+  }
+
+  /** Opens a store that must already exist (for gc/verify: a typo must not look like an empty store). */
+  static async openExisting(root: string, timing: LockTiming = DEFAULT_LOCK_TIMING): Promise<Store> {
+    const s = new Store(root, timing);
+    const st = await stat(join(s.root, 'entries')).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`no ca-pipe store at ${s.root} (choose one with --store DIR)`);
+    return Store.open(root, timing);
+  }
+
+  objectPath(sha: string): string {
+    return join(this.root, 'objects', sha.slice(0, 2), sha);
+  }
+  entryDir(key: string): string {
+    return join(this.root, 'entries', checkKey(key));
+  }
+  lockFile(key: string): string {
+    return join(this.root, 'locks', `${checkKey(key)}.lock`);
+  }
+  specFile(key: string): string {
+    return join(this.root, 'specs', `${checkKey(key)}.json`);
+  }
+  scratchPath(key: string): string {
+    return join(this.root, 'scratch', checkKey(key));
+  }
+
+  /** The persistent scratch dir of a key (created on demand). */
+  async scratchDir(key: string): Promise<string> {
+    const d = this.scratchPath(key);
+    await mkdir(d, { recursive: true });
+    return d;
+  }
+
+  /** Number of attempts already started for a key (interrupted or failed ones included). */
+  async nextAttempt(key: string): Promise<number> {
+    const f = join(this.root, 'scratch', `${checkKey(key)}.attempt`);
+    let n = 0;
+    try {
+      n = Number((await readFile(f, 'utf8')).trim()) || 0;
+    } catch {
+      /* first attempt */
+    }
+    await writeFile(f, `${n + 1}\n`);
+    return n + 1;
+  }
+
+  /** The committed entry for a key, if any. */
+  async lookup(key: string): Promise<Entry | undefined> {
+    const dir = this.entryDir(key);
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    return { key, digest: sha256Bytes(text), dir: join(dir, 'out') };
+  }
+
+  async manifest(key: string): Promise<Manifest | undefined> {
+    const f = join(this.entryDir(key), 'manifest.json');
+    try {
+      return parseManifest(await readFile(f, 'utf8'), f);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async meta(key: string): Promise<EntryMeta | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.entryDir(key), 'meta.json'), 'utf8')) as EntryMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listEntries(): Promise<string[]> {
+    return (await readdir(join(this.root, 'entries'))).filter((k) => KEY_RE.test(k) && !k.startsWith('.')).sort();
+  }
+
+  /**
+   * Returns the committed entry, or the key's lock. While another process holds the lock this
+   * waits (polling) and then usually finds the entry that process committed; stale locks are broken.
+   */
+  async acquire(
+    key: string,
+    opts: { signal?: AbortSignal; pollMs?: number; onWait?: (owner: LockOwner | undefined) => void } = {},
+  ): Promise<AcquireResult> {
+    const lockFile = this.lockFile(key);
+    let announced = false;
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const entry = await this.lookup(key);
+      if (entry) return { entry };
+      const lock = await tryAcquire(lockFile, this.timing);
+      if (lock) {
+        // The holder before us may have committed between our lookup and our acquire.
+        const late = await this.lookup(key);
+        if (late) {
+          await lock.release();
+          return { entry: late };
+        }
+        return { lock };
+      }
+      const stale = await staleOwner(lockFile, this.timing);
+      if (stale === 'gone') continue;
+      if (stale) {
+        await breakStale(lockFile, stale);
+        continue;
+      }
+      if (!announced) {
+        announced = true;
+        opts.onWait?.(await readOwner(lockFile));
+      }
+      await sleep(opts.pollMs ?? 200, undefined, { signal: opts.signal });
+    }
+  }
+
+  async newStaging(key: string): Promise<Staging> {
+    const root = join(this.root, 'staging', `${checkKey(key)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const outDir = join(root, 'out');
+    await mkdir(outDir, { recursive: true });
+    return { key, root, outDir };
+  }
+
+  async discard(staging: Staging): Promise<void> {
+    await rm(staging.root, { recursive: true, force: true });
+  }
+
+  /** Puts one file's content into objects/ and makes the output file a link to that object. */
+  private async storeBlob(abs: string, sha: string): Promise<void> {
+    const obj = this.objectPath(sha);
+    await mkdir(join(this.root, 'objects', sha.slice(0, 2)), { recursive: true });
+    const st = await stat(abs);
+    let haveObject = false;
+    try {
+      await stat(obj);
+      haveObject = true;
+    } catch {
+      /* new blob */
+    }
+    if (!haveObject) {
+      // A file with other links (e.g. a hardlinked user file) is copied so chmod does not touch it.
+      const tmp = `${obj}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
+      try {
+        if (st.nlink > 1) throw Object.assign(new Error('shared inode'), { code: 'EMLINK' });
+        await link(abs, tmp);
+      } catch {
+        await copyFile(abs, tmp);
+      }
+      await chmod(tmp, 0o444);
+      await rename(tmp, obj); // same content under the same name: a concurrent writer is harmless
+    }
+    // Replace the staging file by a link to the object (dedup), unless it already is that inode.
+    const ost = await stat(obj);
+    if (ost.ino === st.ino && ost.dev === st.dev) return;
+    const tmp = `${abs}.ca-pipe-link`;
+    try {
+      await link(obj, tmp);
+    } catch {
+      await copyFile(obj, tmp);
+      await chmod(tmp, 0o444);
+    }
+    await rename(tmp, abs);
+  }
+
+  /**
+   * Hashes the staging outputs into objects, writes the manifest, checks it against the files and
+   * renames the staging dir into entries/<key>. If another process committed the key first, its
+   * entry wins (same key ⇒ same computation) and ours is discarded.
+   */
+  async commit(staging: Staging, meta: Omit<EntryMeta, 'key' | 'digest' | 'committedAt'> = {}): Promise<Entry> {
+    const files = await listFiles(staging.outDir);
+    const manifest: Manifest = { version: 1, files: [] };
+    for (const f of files) {
+      const sha = await sha256File(f.abs, f.size);
+      await this.storeBlob(f.abs, sha);
+      manifest.files.push({ path: f.rel, sha256: sha, size: f.size });
+    }
+    // Check what will be committed: every file present with its size and its blob stored.
+    for (const f of manifest.files) {
+      const st = await stat(join(staging.outDir, ...f.path.split('/')));
+      const ost = await stat(this.objectPath(f.sha256));
+      if (st.size !== f.size || ost.size !== f.size) throw new Error(`commit of ${staging.key}: ${f.path} changed while being committed`);
+    }
+    const text = serializeManifest(manifest);
+    const digest = sha256Bytes(text);
+    await writeFile(join(staging.root, 'manifest.json'), text);
+    const full: EntryMeta = { key: staging.key, digest, committedAt: new Date().toISOString(), ...meta };
+    await writeFile(join(staging.root, 'meta.json'), JSON.stringify(full, null, 2) + '\n');
+    const dest = this.entryDir(staging.key);
+    try {
+      await rename(staging.root, dest);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR') throw e;
+      await this.discard(staging);
+      const existing = await this.lookup(staging.key);
+      if (!existing) throw e;
+      return existing;
+    }
+    // The scratch dir served its purpose once the outputs are committed.
+    await rm(this.scratchPath(staging.key), { recursive: true, force: true });
+    await unlink(join(this.root, 'scratch', `${staging.key}.attempt`)).catch(() => undefined);
+    return { key: staging.key, digest, dir: join(dest, 'out') };
+  }
+
+  /** Whether a key's lock is currently held by a live owner. */
+  async isLocked(key: string): Promise<boolean> {
+    const s = await staleOwner(this.lockFile(key), this.timing);
+    return s === undefined;
+  }
+}

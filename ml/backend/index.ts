@@ -1,0 +1,98 @@
+// tfjs backend choice. Preference order: native TensorFlow bindings (optional dependencies, usually
+// absent) → wasm → cpu. The choice is made once per process; later calls return the same answer.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerGradients } from './gradients.js';
+import { registerWasmKernels } from './wasm-kernels.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export interface BackendChoice {
+  name: BackendName;
+  reason: string;
+}
+
+const BACKENDS: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+let chosen: Promise<BackendChoice> | undefined;
+let logger: (line: string) => void = (line) => process.stderr.write(`${line}\n`);
+
+/** Where the one-time "backend: …" line goes (default stderr). Pass a no-op to silence it. */
+export function setBackendLogger(fn: (line: string) => void): void {
+  logger = fn;
+}
+
+async function tryTensorflow(): Promise<string | undefined> {
+  // Optional dependencies: never imported statically, so a missing package is not an error.
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) return pkg;
+    } catch {
+      /* not installed or failed to load its native library: fall through */
+    }
+  }
+  return undefined;
+}
+
+async function tryWasm(): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    registerWasmKernels();
+    return await tf.setBackend('wasm');
+  } catch {
+    return false;
+  }
+}
+
+async function choose(pref: BackendName | undefined, source: string): Promise<BackendChoice> {
+  // PROD silences tfjs's console banners ("install tfjs-node…"); we log our own choice below.
+  tf.env().set('PROD', true);
+  registerGradients();
+  if (pref === 'tensorflow') {
+    const pkg = await tryTensorflow();
+    if (pkg) return { name: 'tensorflow', reason: `${source} asked for it; loaded ${pkg}` };
+    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
+  } else if (pref === 'wasm') {
+    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for it` };
+  } else if (pref === 'cpu') {
+    // nothing to try
+  } else {
+    const pkg = await tryTensorflow();
+    if (pkg) return { name: 'tensorflow', reason: `${pkg} is installed` };
+    if (await tryWasm()) return { name: 'wasm', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
+  }
+  await tf.setBackend('cpu');
+  return { name: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'preferred backends'} unavailable; pure-JS cpu fallback` };
+}
+
+/**
+ * Pick and initialise the tfjs backend (argument > env CA_PIPE_BACKEND > automatic), register our
+ * gradients and wasm kernel patches, and log the choice once. Idempotent: later calls return the
+ * first choice whatever they ask for.
+ */
+export function initBackend(pref?: BackendName): Promise<BackendChoice> {
+  if (!chosen) {
+    const env = process.env.CA_PIPE_BACKEND?.trim();
+    let want: BackendName | undefined = pref;
+    let source = 'the caller';
+    if (!want && env) {
+      if (!BACKENDS.includes(env as BackendName)) {
+        return Promise.reject(new Error(`CA_PIPE_BACKEND="${env}" is not one of ${BACKENDS.join(', ')}`));
+      }
+      want = env as BackendName;
+      source = 'CA_PIPE_BACKEND';
+    }
+    chosen = choose(want, source).then(async (c) => {
+      await tf.ready();
+      logger(`backend: ${c.name} (${c.reason})`);
+      return c;
+    });
+  }
+  return chosen;
+}
+
+/** The name of the active backend (after initBackend). */
+export function activeBackend(): string {
+  return tf.getBackend();
+}
+
+export { tf };

@@ -1,0 +1,101 @@
+// One image file → one normalised tensor slot, under the eval or train transform.
+// Augmentation randomness comes from Rng(seed, epoch, id), so an item's crop and flip do not
+// depend on which worker processes it or in which order.
+import { readFile } from 'node:fs/promises';
+import { decodeRgb, imageSize, type DecodeOptions, type RgbImage } from '../io/image.js';
+import { cropRgb, resizeBilinearRgb } from './resize.js';
+import { Rng } from './rng.js';
+import { evalGeometry, normaliseInto, sampleRandomResizedCrop, type Layout } from './transforms.js';
+
+export type TransformName = 'train' | 'eval';
+
+export interface TransformSpec {
+  transform: TransformName;
+  /** Output side (square). */
+  size: number;
+  /** Eval only: shorter side before the centre crop (default floor(size / 0.875)). */
+  resize?: number;
+  /** Train only: RandomResizedCrop scale range (default [0.08, 1]). */
+  scale?: [number, number];
+  /** Train only: RandomResizedCrop aspect range (default [3/4, 4/3]). */
+  ratio?: [number, number];
+  /** Train only: horizontal flip probability (default 0.5). */
+  hflip?: number;
+}
+
+export interface AugmentKey {
+  seed: number;
+  epoch: number;
+  id: number;
+}
+
+/** Decodes `path` and writes the transformed, normalised image into slot `index` of `out`. */
+export async function loadImageInto(
+  path: string,
+  spec: TransformSpec,
+  key: AugmentKey,
+  out: Float32Array,
+  index: number,
+  layout: Layout,
+): Promise<void> {
+  // One read, then header and pixels from memory: sharp's metadata() on a path re-opens the file.
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`cannot read image ${path}${code === 'ENOENT' ? ': no such file' : `: ${(e as Error).message}`}`);
+  }
+  const { width, height } = await imageSize(bytes, path);
+  let flip = false;
+  let img;
+  if (spec.transform === 'train') {
+    const rng = new Rng(key.seed, key.epoch, key.id);
+    const crop = sampleRandomResizedCrop(width, height, rng, { scale: spec.scale, ratio: spec.ratio });
+    flip = rng.float() < (spec.hflip ?? 0.5);
+    img = await decodeResized(bytes, { crop, resize: { width: spec.size, height: spec.size }, name: path }, crop.width, crop.height);
+  } else {
+    img = await decodeResized(bytes, { ...evalGeometry(width, height, spec.size, spec.resize), name: path }, width, height);
+  }
+  if (img.width !== spec.size || img.height !== spec.size) {
+    throw new Error(`${path}: transform produced ${img.width}×${img.height}, expected ${spec.size}×${spec.size}`);
+  }
+  normaliseInto(img.data, img.width, img.height, out, index, layout, flip);
+}
+
+/**
+ * Shrinking is left to libvips (fast, matches PIL's antialiased bilinear); enlarging in either
+ * axis is done in JS because libvips shifts enlarged images by half a pixel.
+ */
+async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: number, srcH: number): Promise<RgbImage> {
+  const r = plan.resize;
+  if (!r || (r.width <= srcW && r.height <= srcH)) return decodeRgb(input, plan);
+  const base = await decodeRgb(input, { ...(plan.crop && { crop: plan.crop }), ...(plan.name && { name: plan.name }) });
+  let data = resizeBilinearRgb(base.data, base.width, base.height, r.width, r.height);
+  let width = r.width;
+  let height = r.height;
+  if (plan.cropAfter) {
+    data = cropRgb(data, width, plan.cropAfter);
+    width = plan.cropAfter.width;
+    height = plan.cropAfter.height;
+  }
+  return { data, width, height };
+}
+
+export interface ImageTensor {
+  data: Float32Array;
+  /** [1, 3, H, W] for NCHW, [1, H, W, 3] for NHWC. */
+  shape: [number, number, number, number];
+}
+
+/** Convenience for single images (saliency on one file, tests). */
+export async function loadImageTensor(
+  path: string,
+  opts: TransformSpec & { layout?: Layout; seed?: number; epoch?: number; id?: number },
+): Promise<ImageTensor> {
+  const layout = opts.layout ?? 'NCHW';
+  const s = opts.size;
+  const data = new Float32Array(3 * s * s);
+  await loadImageInto(path, opts, { seed: opts.seed ?? 0, epoch: opts.epoch ?? 0, id: opts.id ?? 0 }, data, 0, layout);
+  return { data, shape: layout === 'NCHW' ? [1, 3, s, s] : [1, s, s, 3] };
+}

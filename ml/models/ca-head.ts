@@ -1,0 +1,90 @@
+// CA heads on top of backbone taps. Usable without a backbone: frozen-mode training and gradient
+// saliency feed taps computed elsewhere (ONNX Runtime) as constants.
+import * as tf from '@tensorflow/tfjs-core';
+import { TAPS, type TapName } from './arch.js';
+import { attentionPool, attentionPoolNaive } from './attention.js';
+
+export interface CaBlockParams {
+  /** Tap the block reads. */
+  tap: TapName;
+  /** Official module name: base, l1..l4 (ca-stream) or cls_surrogate (ca-final). */
+  name: string;
+  /** Projection to the next width, PyTorch layout [out, in]; absent = identity (ca-final without projection). */
+  weight?: tf.Tensor2D;
+  bias?: tf.Tensor1D;
+  /** Dropout after the softmax and after the projection during training (the original: 0 on l4). */
+  dropout: number;
+}
+
+export interface CaHeadParams {
+  kind: 'ca-stream' | 'ca-final';
+  heads: number;
+  /** Initial token, [1, 1, C0]. */
+  token: tf.Tensor;
+  blocks: CaBlockParams[];
+  /** Classifier, [K, C_last] and [K]. */
+  fcWeight: tf.Tensor2D;
+  fcBias: tf.Tensor1D;
+}
+
+export type Taps = Partial<Record<TapName, tf.Tensor4D>>;
+
+export interface HeadOutput {
+  logits: tf.Tensor2D;
+  /** Final token q5 (ca-stream) / pooled token (ca-final), [B, C]. */
+  token: tf.Tensor2D;
+  /** Each block's pre-softmax scores, [B, h, H, W]. */
+  dots: Partial<Record<TapName, tf.Tensor4D>>;
+}
+
+export interface HeadRunOptions {
+  /** Apply dropout (training). Default false. */
+  training?: boolean;
+  /** Gradients with respect to the taps wanted (see attention.ts). Default true. */
+  tapGrad?: boolean;
+  /** Seed for dropout masks; when absent tfjs's global RNG is used. */
+  seed?: number;
+  /** Use the plain-autodiff reference block instead of the hand-written gradient (tests, debugging). */
+  naive?: boolean;
+}
+
+/** y = x Wᵀ + b with W in PyTorch layout [out, in]. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = tf.matMul(x, w, false, true);
+  return (b ? tf.add(y, b) : y) as tf.Tensor2D;
+}
+
+function keepMask(shape: number[], p: number, seed: number | undefined): tf.Tensor {
+  return tf.div(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), p), 'float32'), 1 - p);
+}
+
+/** Run the CA blocks over the taps, then the classifier on the final token. */
+export function caHeadForward(params: CaHeadParams, taps: Taps, opts: HeadRunOptions = {}): HeadOutput {
+  const first = taps[params.blocks[0].tap];
+  if (!first) throw new Error(`CA head needs tap "${params.blocks[0].tap}"`);
+  const B = first.shape[0];
+  const c0 = params.token.size;
+  let q = tf.broadcastTo(tf.reshape(params.token, [1, c0]), [B, c0]) as tf.Tensor2D;
+  const dots: HeadOutput['dots'] = {};
+  let seed = opts.seed;
+  const nextSeed = () => (seed === undefined ? undefined : seed++);
+  for (const blk of params.blocks) {
+    const F = taps[blk.tap];
+    if (!F) throw new Error(`CA head needs tap "${blk.tap}"`);
+    if (F.shape[0] !== B) throw new Error(`tap "${blk.tap}" has batch ${F.shape[0]}, expected ${B}`);
+    const [, H, W, C] = F.shape;
+    if (q.shape[1] !== C) throw new Error(`CA block ${blk.name}: token width ${q.shape[1]} does not match tap "${blk.tap}" channels ${C}`);
+    const drop = opts.training && blk.dropout > 0 ? blk.dropout : 0;
+    const dropMask = drop > 0 ? (keepMask([B, params.heads, H * W], drop, nextSeed()) as tf.Tensor3D) : undefined;
+    const r = opts.naive ? attentionPoolNaive(F, q, params.heads, dropMask) : attentionPool(F, q, params.heads, { tapGrad: opts.tapGrad, dropMask });
+    dots[blk.tap] = tf.reshape(r.dots, [B, params.heads, H, W]) as tf.Tensor4D;
+    q = blk.weight ? linear(r.z, blk.weight, blk.bias) : r.z;
+    if (drop > 0) q = tf.mul(q, keepMask(q.shape, drop, nextSeed())) as tf.Tensor2D;
+  }
+  return { logits: linear(q, params.fcWeight, params.fcBias), token: q, dots };
+}
+
+/** Taps a head reads, in order. */
+export function headTaps(kind: 'ca-stream' | 'ca-final'): TapName[] {
+  return kind === 'ca-stream' ? [...TAPS] : ['layer4'];
+}

@@ -1,0 +1,213 @@
+// ONNX Runtime execution of exported graphs, with an on-disk export cache keyed by content digest.
+import { createHash } from 'node:crypto';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { getArch, type ResNetArch } from '../models/arch.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { EXPORTER_VERSION, availableOutputs, defaultOutputs, exportModel, resolveNumClasses, type ExportOptions, type HeadKind } from './export.js';
+import { checkWeights } from './weights.js';
+
+export const DEFAULT_CACHE_DIR = join('runs', '.cache', 'onnx');
+
+export interface OutputTensor {
+  dims: number[];
+  data: Float32Array;
+}
+
+/**
+ * Options measured fastest for ResNet-50 on the 2-core machine (see bench/forward.ts): one
+ * intra-op thread per core, all graph optimisations (NCHWc layout, Conv+Add+Relu fusion),
+ * arena + memory patterns, sequential execution (the graph is a chain; parallel only adds overhead).
+ */
+export function defaultSessionOptions(): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    executionMode: 'sequential',
+  };
+}
+
+/** sha256 over exporter version, graph options and the (checked) weights' names, shapes and bytes. */
+export function exportDigest(opts: ExportOptions): string {
+  const numClasses = resolveNumClasses(opts);
+  const checked = checkWeights(opts.weights, opts.arch, opts.head, numClasses, opts.weightsFile);
+  const h = createHash('sha256');
+  h.update(
+    JSON.stringify({
+      exporter: EXPORTER_VERSION,
+      arch: opts.arch,
+      head: opts.head,
+      heads: opts.head === 'ca-stream' || opts.head === 'ca-final' ? (opts.heads ?? 1) : 1,
+      numClasses,
+      outputs: opts.outputs ?? defaultOutputs(opts.head),
+      inputSize: opts.inputSize ?? null,
+    }),
+  );
+  for (const key of [...checked.keys()].sort()) {
+    const t = checked.get(key)!;
+    h.update(`\n${key}:${t.shape.join('x')}\n`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
+}
+
+export interface CachedExport {
+  path: string;
+  digest: string;
+  /** True when the graph was already on disk and no export ran. */
+  hit: boolean;
+}
+
+/** Returns the cached .onnx for these options, exporting (atomically) only on a miss. */
+export async function exportCached(opts: ExportOptions & { cacheDir?: string }): Promise<CachedExport> {
+  const dir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
+  const digest = exportDigest(opts);
+  const path = join(dir, `${digest}.onnx`);
+  try {
+    if ((await stat(path)).isFile()) return { path, digest, hit: true };
+  } catch {
+    // not cached yet
+  }
+  const bytes = exportModel(opts);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  await writeFile(tmp, bytes);
+  await rename(tmp, path);
+  return { path, digest, hit: false };
+}
+
+export interface SessionOptions extends ExportOptions {
+  cacheDir?: string;
+  /** Overrides merged over `defaultSessionOptions()`. */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
+}
+
+export class OnnxModel {
+  constructor(
+    readonly session: ort.InferenceSession,
+    readonly outputs: string[],
+    readonly exported: CachedExport,
+  ) {}
+
+  /** One forward pass of an NCHW float32 batch; returns every graph output (or the named subset). */
+  async run(input: Float32Array, batch: number, h: number, w: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+    if (input.length !== batch * 3 * h * w) {
+      throw new Error(`input has ${input.length} values but batch ${batch}×3×${h}×${w} needs ${batch * 3 * h * w}`);
+    }
+    for (const o of outputs) if (!this.outputs.includes(o)) throw new Error(`output "${o}" is not in this graph (has: ${this.outputs.join(', ')})`);
+    const feeds = { input: new ort.Tensor('float32', input, [batch, 3, h, w]) };
+    const res = await this.session.run(feeds, outputs);
+    const out: Record<string, OutputTensor> = {};
+    for (const o of outputs) out[o] = { dims: [...res[o].dims], data: res[o].data as Float32Array };
+    return out;
+  }
+
+  /** Runs `n` images in chunks of `chunk` and concatenates the outputs along the batch axis. */
+  async runChunked(input: Float32Array, n: number, h: number, w: number, chunk: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+    const per = 3 * h * w;
+    if (input.length !== n * per) throw new Error(`input has ${input.length} values but ${n}×3×${h}×${w} needs ${n * per}`);
+    const parts: Array<Record<string, OutputTensor>> = [];
+    for (let s = 0; s < n; s += chunk) {
+      const b = Math.min(chunk, n - s);
+      parts.push(await this.run(input.subarray(s * per, (s + b) * per), b, h, w, outputs));
+    }
+    const out: Record<string, OutputTensor> = {};
+    for (const o of outputs) {
+      const total = parts.reduce((a, p) => a + p[o].data.length, 0);
+      const data = new Float32Array(total);
+      let off = 0;
+      for (const p of parts) {
+        data.set(p[o].data, off);
+        off += p[o].data.length;
+      }
+      out[o] = { dims: [n, ...parts[0][o].dims.slice(1)], data };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Exports (or reuses the cached export) and opens an ONNX Runtime session on it. */
+export async function createSession(opts: SessionOptions): Promise<OnnxModel> {
+  const exported = await exportCached(opts);
+  const session = await ort.InferenceSession.create(exported.path, { ...defaultSessionOptions(), ...opts.sessionOptions });
+  return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head), exported);
+}
+
+/** Converts NHWC (e.g. decoded images) to the graph's NCHW layout. */
+export function nhwcToNchw(data: Float32Array | Uint8Array, n: number, h: number, w: number, c = 3): Float32Array {
+  const out = new Float32Array(n * c * h * w);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    const src = b * hw * c;
+    const dst = b * c * hw;
+    for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[dst + k * hw + p] = data[src + p * c + k];
+  }
+  return out;
+}
+
+export interface RunForwardOptions {
+  /** Architecture name from ml/models/arch.ts (or the arch itself). */
+  arch: string | ResNetArch;
+  head: HeadKind;
+  heads?: number;
+  numClasses?: number;
+  weightsFile: string;
+  /** Safetensors holding an NCHW float32 batch. */
+  inputFile: string;
+  /** Default "input". */
+  inputKey?: string;
+  outFile: string;
+  /** Default: every output the head offers. */
+  outputs?: string[];
+  cacheDir?: string;
+  /** Images per ONNX Runtime call (default 8). */
+  batchSize?: number;
+}
+
+/** Backing of `ca-pipe forward --engine onnx`: weights + input safetensors in, all outputs (NCHW) out. */
+export async function runForward(opts: RunForwardOptions): Promise<{ outputs: string[]; digest: string; cacheHit: boolean }> {
+  const arch = typeof opts.arch === 'string' ? getArch(opts.arch) : opts.arch;
+  const weights = (await readSafetensors(opts.weightsFile)).tensors;
+  const inputs = (await readSafetensors(opts.inputFile)).tensors;
+  const key = opts.inputKey ?? 'input';
+  const x = inputs.get(key);
+  if (!x) throw new Error(`${opts.inputFile}: no tensor "${key}" (has: ${[...inputs.keys()].join(', ')})`);
+  if (x.shape.length !== 4 || x.shape[1] !== 3) throw new Error(`${opts.inputFile} [${key}]: expected an NCHW batch B×3×H×W, got shape [${x.shape.join(', ')}]`);
+  if (!(x.data instanceof Float32Array)) throw new Error(`${opts.inputFile} [${key}]: expected floating point data, got ${x.dtype}`);
+  const outputs = opts.outputs ?? availableOutputs(opts.head);
+  const model = await createSession({
+    arch,
+    head: opts.head,
+    heads: opts.heads,
+    numClasses: opts.numClasses,
+    weights: weights as ExportOptions['weights'],
+    weightsFile: opts.weightsFile,
+    outputs,
+    cacheDir: opts.cacheDir,
+  });
+  try {
+    const [n, , h, w] = x.shape;
+    const res = await model.runChunked(x.data, n, h, w, opts.batchSize ?? 8);
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const o of outputs) tensors[o] = { shape: res[o].dims, data: res[o].data };
+    await writeSafetensors(opts.outFile, tensors, {
+      engine: 'onnxruntime',
+      arch: arch.name,
+      head: opts.head,
+      heads: String(opts.heads ?? 1),
+      export_digest: model.exported.digest,
+    });
+    return { outputs, digest: model.exported.digest, cacheHit: model.exported.hit };
+  } finally {
+    await model.release();
+  }
+}

@@ -1,0 +1,13 @@
+export * from './types.js';
+export * from './normalise.js';
+export * from './bilinear.js';
+export * from './gradient-cams.js';
+export * from './eigencam.js';
+export * from './scorecam.js';
+export * from './ablationcam.js';
+export * from './rise.js';
+export * from './baselines.js';
+export * from './ca-attention.js';
+export * from './overlay.js';
+export * from './registry.js';
+export { mulberry32 } from './rng.js';

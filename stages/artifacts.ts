@@ -1,0 +1,101 @@
+// What the ML stages hand each other on disk. Every stage's output directory is committed to the
+// store as-is and read back (read-only) by its consumers, so these names and shapes are the
+// contract between stages/train, stages/saliency, stages/evaluate and stages/report.
+// Types only (plus file-name constants): no ml/ imports, so the CLI can load it cheaply.
+
+/** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
+export const MODEL_FILES = {
+  /** Model description, see ModelCard. */
+  card: 'model.json',
+  /** Weights after the last epoch, official/torchvision parameter names, F32. */
+  final: 'final.safetensors',
+  /** Weights of the epoch with the lowest validation loss. */
+  best: 'best.safetensors',
+  /** One JSON object per line: {type:'iter'|'epoch', epoch, iter, loss, acc, lr, img_s, val_loss?, val_acc?}. */
+  metrics: 'metrics.jsonl',
+  /** TensorBoard event files live under this folder. */
+  tensorboard: 'tb',
+  /** TrainSummary. */
+  summary: 'summary.json',
+} as const;
+
+export interface ModelCard {
+  format: 'ca-pipe.model/1';
+  arch: string;
+  head: 'gap' | 'ca-stream' | 'ca-final';
+  heads: number;
+  num_classes: number;
+  /** Square input side the model was trained/evaluated at. */
+  input_size: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  /** Class names, label = position (copied from the index). */
+  classes: string[];
+  /** Which weights file consumers should use by default. */
+  weights: 'final.safetensors' | 'best.safetensors';
+}
+
+export interface TrainSummary {
+  mode: 'frozen' | 'finetune' | 'scratch';
+  epochs: number;
+  best_epoch: number;
+  best_val_loss: number;
+  final_val_acc: number;
+  final_val_loss: number;
+  /** Validation accuracy of the same backbone with GAP pooling, when the mode allows (frozen). */
+  gap_val_acc?: number;
+  train_images_per_s: number;
+  trainable_parameters: string[];
+}
+
+/** Output of `kind: saliency`. */
+export const SALIENCY_FILES = {
+  /** SaliencyMeta. */
+  meta: 'saliency.json',
+  /** Shards: `maps/shard-00000.safetensors` with `ids` (I64, n) and one `map.<method>` (F32|F16, n×h×w) per method. */
+  shardDir: 'maps',
+  /** Overlay samples: `overlays/<id>-<method>.png` (jet over the image). */
+  overlayDir: 'overlays',
+} as const;
+
+export interface SaliencyMeta {
+  format: 'ca-pipe.saliency/1';
+  methods: string[];
+  /** Feature resolution of the stored maps. */
+  h: number;
+  w: number;
+  split: 'train' | 'val' | 'all';
+  target: 'gt' | 'pred';
+  pooling: 'gap' | 'ca';
+  ids: number[];
+  /** Target class per id (same order as ids). */
+  targets: number[];
+  shards: string[];
+  /** Per method: maps flagged degenerate (constant/NaN), by reason. */
+  degenerate: Record<string, Record<string, number>>;
+  overlays: Array<{ id: number; method: string; file: string }>;
+}
+
+/** Output of `kind: evaluate`. */
+export const EVALUATE_FILES = {
+  /** EvaluateSummary. */
+  summary: 'evaluation.json',
+  /** One line per (image, method): {id, method, AD, AI(0|1), AG, insertion, deletion, pointing?, energy?, p, o}. */
+  perImage: 'per_image.jsonl',
+  /** {method: {insertion: number[], deletion: number[]}} mean curves. */
+  curves: 'curves.json',
+} as const;
+
+export interface Interval { mean: number; lo: number; hi: number; n: number }
+
+export interface EvaluateSummary {
+  format: 'ca-pipe.evaluate/1';
+  protocol: Record<string, unknown>;
+  pooling: 'gap' | 'ca';
+  accuracy: { top1: number; top5: number; n: number };
+  methods: Record<string, {
+    AD: Interval; AI: Interval; AG: Interval; insertion: Interval; deletion: Interval;
+    pointing?: Interval; energy?: Interval;
+    excluded: Record<string, number>;
+  }>;
+}

@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { reportStage } from '../../stages/report/index.js';
+import type { StageContext, VariantInput } from '../../engine/contract.js';
+
+const iv = (mean: number) => ({ mean, lo: mean - 1, hi: mean + 1, n: 3 });
+
+async function evaluation(dir: string, pooling: 'gap' | 'ca', perImage: Array<{ id: number; AD: number }>) {
+  await mkdir(dir, { recursive: true });
+  const ad = perImage.reduce((s, r) => s + r.AD, 0) / perImage.length;
+  await writeFile(join(dir, 'evaluation.json'), JSON.stringify({
+    format: 'ca-pipe.evaluate/1', protocol: { name: 'ca-stream' }, pooling,
+    accuracy: { top1: pooling === 'ca' ? 0.9 : 0.88, top5: 1, n: 3 },
+    methods: { '<gradcam>': { AD: iv(ad), AI: iv(40), AG: iv(10), insertion: iv(0.7), deletion: iv(0.1), excluded: { constant: pooling === 'gap' ? 1 : 0 } } },
+  }));
+  await writeFile(join(dir, 'per_image.jsonl'), perImage.map((r) => JSON.stringify({ id: r.id, method: '<gradcam>', ...r })).join('\n') + '\n');
+  await writeFile(join(dir, 'curves.json'), JSON.stringify({ '<gradcam>': { insertion: [0.1, 0.5, 0.9], deletion: [0.9, 0.3, 0.1] } }));
+}
+
+async function saliency(dir: string, pooling: string, ids: number[]) {
+  await mkdir(join(dir, 'overlays'), { recursive: true });
+  const overlays = [];
+  for (const id of ids) {
+    // Noise makes PNGs incompressible, so the size budget really bites.
+    const px = Buffer.alloc(64 * 64 * 3);
+    let x = (id + 1) * 0x9e3779b9;
+    for (let i = 0; i < px.length; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      px[i] = x & 255;
+    }
+    await sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(dir, 'overlays', `${id}-gradcam.png`));
+    overlays.push({ id, method: 'gradcam', file: `overlays/${id}-gradcam.png` });
+  }
+  await writeFile(join(dir, 'saliency.json'), JSON.stringify({ format: 'ca-pipe.saliency/1', methods: ['gradcam'], h: 2, w: 2, split: 'val', target: 'gt', pooling, ids, targets: ids.map(() => 0), shards: [], degenerate: {}, overlays }));
+}
+
+function ctxFor(root: string, variantInputs: Record<string, VariantInput[]>, params: Record<string, unknown>): StageContext<any> {
+  const noop = () => {};
+  return {
+    params: { gallery_images: 6, max_bytes: 5_000_000, bootstrap: 200, seed: 0, ...params },
+    inputs: {}, variantInputs, outDir: join(root, 'out'), scratchDir: join(root, 'scratch'), baseDir: root,
+    progress: { total: noop, tick: noop, set: noop, message: noop },
+    log: { info: noop, warn: noop, error: noop, debug: noop },
+    signal: new AbortController().signal,
+    stage: { name: 'report', variantId: '', alias: '', key: 'k' },
+    provenance: {},
+    experiment: { name: 'exp<1>', file: '/x/exp.yaml', resolved: { stages: { '<script>': 1 } }, variants: [], instances: [{ id: 'a', stage: 'a', kind: 'index', variant: '', status: 'cached', seconds: 0.1 }], toolVersion: '0.1.0' },
+  };
+}
+
+test('report pairs GAP and CA per image, escapes every string, and writes the three files', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-'));
+  await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }, { id: 2, AD: 20 }, { id: 3, AD: 30 }]);
+  // CA has an extra image (4) that GAP lacks: pairing must use only the common ids 1..3.
+  await evaluation(join(root, 'ec'), 'ca', [{ id: 1, AD: 8 }, { id: 2, AD: 17 }, { id: 3, AD: 26 }, { id: 4, AD: 99 }]);
+  await saliency(join(root, 'sg'), 'gap', [1, 2]);
+  await saliency(join(root, 'sc'), 'ca', [2, 3]);
+  await mkdir(join(root, 'out'));
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  await reportStage.run(ctxFor(root, { eg: v('eg', 'k1'), ec: v('ec', 'k2'), sg: v('sg', 'k3'), sc: v('sc', 'k4') }, {}));
+  const html = await readFile(join(root, 'out', 'report.html'), 'utf8');
+  const summary = JSON.parse(await readFile(join(root, 'out', 'summary.json'), 'utf8'));
+  assert.ok(!html.includes('<gradcam>') && html.includes('&lt;gradcam&gt;'), 'method names are escaped');
+  assert.ok(!html.includes('<script>') && html.includes('&lt;script&gt;'), 'config strings are escaped');
+  assert.ok(html.includes('exp&lt;1&gt;'));
+  const ad = summary.paired.find((r: any) => r.metric === 'AD');
+  // CA − GAP over ids 1..3: (8−10 + 17−20 + 26−30)/3 = −3.
+  assert.ok(Math.abs(ad.diff.mean - -3) < 1e-9, `paired AD diff ${ad.diff.mean}`);
+  assert.equal(ad.diff.n, 3);
+  assert.ok(ad.diff.lo <= -3 && ad.diff.hi >= -3);
+  // Gallery: only image 2 has overlays in both saliency outputs.
+  assert.equal((html.match(/<img /g) ?? []).length, 2);
+  assert.match(html, /constant map\(s\) left out/);
+  assert.match(await readFile(join(root, 'out', 'summary.md'), 'utf8'), /\| <gradcam> \| 20\.00 \|/);
+});
+
+test('report stays under its byte budget by thinning the gallery', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-'));
+  const ids = Array.from({ length: 40 }, (_, i) => i);
+  await saliency(join(root, 's'), 'ca', ids);
+  await evaluation(join(root, 'e'), 'ca', [{ id: 1, AD: 1 }]);
+  await mkdir(join(root, 'out'));
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  await reportStage.run(ctxFor(root, { s: v('s', 'a'), e: v('e', 'b') }, { gallery_images: 40, max_bytes: 150_000 }));
+  const html = await readFile(join(root, 'out', 'report.html'), 'utf8');
+  const imgs = (html.match(/<img /g) ?? []).length;
+  assert.ok(html.length <= 150_000, `html ${html.length} bytes`);
+  assert.ok(imgs > 0 && imgs < 40, `gallery thinned to ${imgs}`);
+});
