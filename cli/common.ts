@@ -1,6 +1,6 @@
 // Shared CLI plumbing: option parsing helpers, experiment loading, error → exit code mapping.
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Registry } from '../engine/registry.js';
 import type { Experiment } from '../engine/types.js';
 
@@ -16,13 +16,19 @@ export interface StoreOpts {
   runs?: string;
 }
 
+export function minutes(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected minutes >= 0, got "${v}"`);
+  return n;
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
 export function positiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new CliError(`expected a positive integer, got "${v}"`, 2);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
   return n;
 }
 

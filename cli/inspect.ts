@@ -40,7 +40,7 @@ export function planCommand(): Command {
         process.stdout.write(`plan for ${exp.name}: ${rows.length} instance(s), ${plan.variants.length} variant(s); ${toRun} to run, ${rows.length - toRun} cached\n`);
         const w = Math.max(...rows.map((r) => r.id.length), 5);
         for (const r of rows) {
-          const why = r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.includes('new key') ? r.changes : [])].join('; ');
+          const why = r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.some((x) => x.startsWith('new key')) ? r.changes : [])].join('; ');
           process.stdout.write(`  ${r.status.padEnd(7)} ${r.id.padEnd(w)} ${r.alias ? `[${r.alias}] ` : ''}${why}\n`);
         }
       }),
@@ -128,7 +128,7 @@ export function statusCommand(): Command {
         if (opts.json) {
           const instances = rec.instances.map((i) => {
             const p = progress.get(i.id);
-            return { ...i, material: undefined, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: p.etaMs() } };
+            return { ...i, material: undefined, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: rec.status === 'running' ? p.etaAt(Date.now()) : undefined } };
           });
           process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, experiment: rec.experiment, status, startedAt: rec.startedAt, endedAt: rec.endedAt, instances }, null, 2) + '\n');
           return;
@@ -139,7 +139,7 @@ export function statusCommand(): Command {
         for (const i of rec.instances) {
           let detail = '';
           if (i.start && i.end) detail = formatDuration(Date.parse(i.end) - Date.parse(i.start));
-          if (i.status === 'running') detail = progress.get(i.id)?.text(true) ?? 'running';
+          if (i.status === 'running') detail = progress.get(i.id)?.text(true, Date.now()) ?? 'running';
           if (i.status === 'failed' || i.status === 'skipped') detail = (i.error ?? '').split('\n')[0];
           process.stdout.write(`  ${i.status.padEnd(8)} ${i.id.padEnd(w)} ${i.variant.alias ? `[${i.variant.alias}] ` : ''}${detail}\n`);
           if (i.status === 'failed' && i.log) process.stdout.write(`           log: ${i.log}\n`);

@@ -17,4 +17,6 @@ program.addCommand(gcCommand());
 program.addCommand(verifyCommand());
 program.addCommand(execCommand(), { hidden: true });
 program.addCommand(forwardCommand());
+// Usage errors (unknown option, missing argument) exit 2 like config errors; help exits 0.
+for (const c of [program, ...program.commands]) c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 await program.parseAsync(process.argv);

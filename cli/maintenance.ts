@@ -1,14 +1,13 @@
 // Store maintenance: `gc`, `verify`, and the internal `exec` used by child-process executors.
 import { Command } from 'commander';
-import { CliError, action, addStoreOptions, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
+import { action, addStoreOptions, minutes, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
 
-/** Every key any run record under runsDir mentions. */
-async function referencedKeys(runsDir: string): Promise<Set<string>> {
-  const { listRuns, readRun } = await import('../engine/run/records.js');
+/** Every key any run record mentions, under each of the runs dirs. */
+async function referencedKeys(runsDirs: string[]): Promise<Set<string>> {
+  const { listRuns, runKeys } = await import('../engine/run/records.js');
   const keys = new Set<string>();
-  for (const ref of await listRuns(runsDir)) {
-    const rec = await readRun(ref.dir).catch(() => undefined);
-    for (const i of rec?.instances ?? []) if (i.key) keys.add(i.key);
+  for (const runsDir of runsDirs) {
+    for (const ref of await listRuns(runsDir)) for (const k of await runKeys(ref.dir)) keys.add(k);
   }
   return keys;
 }
@@ -17,24 +16,26 @@ export function gcCommand(): Command {
   return addStoreOptions(new Command('gc')
       .description('remove store entries and blobs no run record references (dry run unless --force)')
       .option('--force', 'really delete')
-      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress)', (v) => Number(v), 15)
+      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress)', minutes, 15)
       .option('--json', 'machine-readable output'),
   )
     .addHelpText('after', '\nExamples:\n  $ ca-pipe gc            # show what would be removed\n  $ ca-pipe gc --force    # remove it')
     .action(
       action(async (opts: StoreOpts & { force?: boolean; json?: boolean; grace: number }) => {
         const { Store, gcStore } = await import('../engine/store/index.js');
-        if (!Number.isFinite(opts.grace) || opts.grace < 0) throw new CliError(`--grace expects minutes >= 0, got ${opts.grace}`, 2);
         const store = await Store.openExisting(storeDirOf(opts));
-        const report = await gcStore(store, await referencedKeys(runsDirOf(opts)), { force: opts.force, graceMs: opts.grace * 60_000 });
+        // Run records of every project that used this store count, not only ours.
+        const runsDirs = [...new Set([runsDirOf(opts), ...(await store.runsDirs())])];
+        const report = await gcStore(store, await referencedKeys(runsDirs), { force: opts.force, graceMs: opts.grace * 60_000 });
         if (opts.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, runsDirs }, null, 2) + '\n');
           return;
         }
         const verb = report.dryRun ? 'would remove' : 'removed';
+        process.stdout.write(`run records read from: ${runsDirs.join(', ')}\n`);
         process.stdout.write(
           `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${(report.bytes / 1e6).toFixed(1)} MB), ` +
-            `${report.scratch.length} scratch, ${report.staging.length} staging dir(s); kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}\n`,
+            `${report.scratch.length} scratch, ${report.staging.length} staging dir(s), ${report.locks.length} stale lock(s); kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}\n`,
         );
         for (const k of report.entries) process.stdout.write(`  entry ${k}\n`);
         if (report.dryRun && (report.entries.length || report.objects.length)) process.stdout.write('(dry run: pass --force to delete)\n');

@@ -27,6 +27,8 @@ export interface ModelCard {
   num_classes: number;
   /** Square input side the model was trained/evaluated at. */
   input_size: number;
+  /** Eval transform: shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
+  resize?: number;
   mean: [number, number, number];
   std: [number, number, number];
   /** Class names, label = position (copied from the index). */
@@ -52,7 +54,8 @@ export interface TrainSummary {
 export const SALIENCY_FILES = {
   /** SaliencyMeta. */
   meta: 'saliency.json',
-  /** Shards: `maps/shard-00000.safetensors` with `ids` (I64, n) and one `map.<method>` (F32|F16, n×h×w) per method. */
+  /** Shards: `maps/shard-00000.safetensors` with `ids` (I64, n) and one `map.<method>` (F32|F16, n×h×w) per method;
+   *  metadata `targets` (JSON array, per id) and `degenerate` (JSON, per method: reason → count). */
   shardDir: 'maps',
   /** Overlay samples: `overlays/<id>-<method>.png` (jet over the image). */
   overlayDir: 'overlays',
@@ -64,6 +67,10 @@ export interface SaliencyMeta {
   /** Feature resolution of the stored maps. */
   h: number;
   w: number;
+  /** Per method: resolution of its stored maps (the feature grid, except RISE: the input size). */
+  sizes?: Record<string, { h: number; w: number }>;
+  /** True when the maps were imported (params.import) rather than computed. */
+  imported?: boolean;
   split: 'train' | 'val' | 'all';
   target: 'gt' | 'pred';
   pooling: 'gap' | 'ca';

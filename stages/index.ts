@@ -1,7 +1,11 @@
 // Every stage kind the CLI knows. Keep imports here light: a kind's run() imports ml/ lazily.
 import type { StageKind } from '../engine/contract.js';
 import { commandStage } from './command/index.js';
+import { indexStage } from './index/index.js';
+import { reportStage } from './report/index.js';
 
 export const STAGE_KINDS: StageKind[] = [
   commandStage,
+  indexStage,
+  reportStage,
 ];

@@ -18,8 +18,8 @@ export interface InstanceAnalysis {
 }
 
 /** The most recent record (newest run first) of each instance id that has key material. */
-export async function previousRecords(runsDir: string, experiment: string, maxRuns = 50): Promise<Map<string, InstanceRecord & { runId: string }>> {
-  const found = new Map<string, InstanceRecord & { runId: string }>();
+export async function previousRecords(runsDir: string, experiment: string, maxRuns = 50): Promise<Map<string, PrevRecord>> {
+  const found = new Map<string, PrevRecord>();
   for (const ref of (await listRuns(runsDir, experiment)).slice(0, maxRuns)) {
     let rec;
     try {
@@ -30,6 +30,33 @@ export async function previousRecords(runsDir: string, experiment: string, maxRu
     for (const i of rec.instances) if (i.material && !found.has(i.id)) found.set(i.id, { ...i, runId: rec.runId });
   }
   return found;
+}
+
+type PrevRecord = InstanceRecord & { runId: string };
+
+/**
+ * The earlier record to compare an instance with: the same instance id, else (a swept value
+ * changed, so the variant id did too) the record of the same stage whose variant values differ
+ * from this instance's in the fewest places.
+ */
+export function matchPrevious(inst: StageInstance, prev: Map<string, PrevRecord>): PrevRecord | undefined {
+  const exact = prev.get(inst.id);
+  if (exact) return exact;
+  let best: PrevRecord | undefined;
+  let bestScore = Infinity;
+  const mine = inst.variant.values;
+  for (const r of prev.values()) {
+    if (r.stage !== inst.stage) continue;
+    const theirs = r.variant?.values ?? {};
+    const keys = new Set([...Object.keys(mine), ...Object.keys(theirs)]);
+    let score = 0;
+    for (const k of keys) if (JSON.stringify(mine[k]) !== JSON.stringify(theirs[k])) score++;
+    if (score < bestScore || (score === bestScore && best && r.runId > best.runId)) {
+      best = r;
+      bestScore = score;
+    }
+  }
+  return best;
 }
 
 function depIds(inst: StageInstance): string[] {
@@ -43,7 +70,7 @@ export async function analysePlan(plan: Plan, store: Store, runsDir: string): Pr
   const out: InstanceAnalysis[] = [];
   for (const inst of plan.instances) {
     const key = finaliseKey(inst, digests);
-    const p = prev.get(inst.id);
+    const p = matchPrevious(inst, prev);
     const a: InstanceAnalysis = {
       id: inst.id,
       stage: inst.stage,
@@ -70,7 +97,7 @@ export async function analysePlan(plan: Plan, store: Store, runsDir: string): Pr
       }
       if (!p) a.reasons.push('never run');
       else if (p.key === key) a.reasons.push(p.status === 'executed' || p.status === 'cached' ? 'same key as last run but its entry is gone from the store (gc?)' : `same key, last attempt ${p.status}`);
-      else a.reasons.push('new key');
+      else a.reasons.push(p.id === inst.id ? 'new key' : `new key (new variant; compared with ${p.id})`);
     } else {
       const ups = depIds(inst).filter((d) => toRun.has(d));
       a.reasons.push(`upstream changed: ${ups.join(', ') || 'an upstream stage'} will run first`);

@@ -1,6 +1,7 @@
 // Child-process executor: `ca-pipe exec <key> --store DIR` runs the instance whose JobSpec was
 // written to the store. The child reports progress as JSON lines on stdout; the parent commits.
-import { writeFile, appendFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from '../registry.js';
 import type { Store } from '../store/index.js';
@@ -23,7 +24,10 @@ export class ChildProcessExecutor implements Executor {
   constructor(private readonly store: Store, private readonly cli = cliCommand()) {}
 
   submit(job: JobSpec, observer: JobObserver): Execution {
-    let cancel = (): void => undefined;
+    let cancelled = false;
+    let cancel = (): void => {
+      cancelled = true;
+    };
     const done = (async (): Promise<JobResult> => {
       await writeFile(this.store.specFile(job.key), JSON.stringify(job, null, 2) + '\n');
       const { execa } = await import('execa');
@@ -34,6 +38,9 @@ export class ChildProcessExecutor implements Executor {
         forceKillAfterDelay: 5000,
       });
       cancel = () => void child.kill('SIGTERM');
+      if (cancelled) cancel();
+      // The child logs to the same file itself (O_APPEND); this stream adds its stray output.
+      const log = createWriteStream(job.logFile, { flags: 'a' });
       let provenance: Record<string, unknown> = {};
       let stageError: string | undefined;
       const stderrTail: string[] = [];
@@ -56,16 +63,17 @@ export class ChildProcessExecutor implements Executor {
               /* not ours: falls through to the log */
             }
           }
-          void appendFile(job.logFile, line + '\n');
+          log.write(line + '\n');
         }
       });
       child.stderr?.setEncoding('utf8');
       child.stderr?.on('data', (chunk: string) => {
-        void appendFile(job.logFile, chunk);
+        log.write(chunk);
         stderrTail.push(...chunk.split('\n').filter(Boolean));
         stderrTail.splice(0, Math.max(0, stderrTail.length - 10));
       });
       const res = await child;
+      await new Promise((r) => log.end(r));
       if (stageError !== undefined) throw new Error(stageError);
       if (res.exitCode !== 0) {
         const why = stderrTail.at(-1) ?? `exit code ${res.exitCode ?? res.signal}`;

@@ -1,6 +1,6 @@
 // Executors run one stage instance. The scheduler owns keys, locks and commits; an executor only
 // turns a JobSpec into the stage writing its outputs to spec.outDir.
-import type { VariantInput } from '../contract.js';
+import type { ExperimentInfo, VariantInput } from '../contract.js';
 
 /** Everything needed to run one instance, serializable (child processes read it from the store). */
 export interface JobSpec {
@@ -17,6 +17,8 @@ export interface JobSpec {
   scratchDir: string;
   baseDir: string;
   logFile: string;
+  /** For `scope: experiment` instances: what the run knows about the experiment (not keyed). */
+  experiment?: ExperimentInfo;
 }
 
 export interface ProgressUpdate {

@@ -5,8 +5,12 @@ import type { Registry } from '../registry.js';
 import type { Execution, Executor, JobObserver, JobSpec } from './executor.js';
 import { FileLogger, ThrottledProgress } from './progress.js';
 
+let machine: Record<string, unknown> | undefined;
+
+/** Host facts for provenance (computed once: os.cpus() is not free). */
 export function machineProvenance(): Record<string, unknown> {
-  return { host: hostname(), platform: platform(), arch: arch(), cpus: cpus().length, node: process.version };
+  machine ??= { host: hostname(), platform: platform(), arch: arch(), cpus: cpus().length, node: process.version };
+  return { ...machine };
 }
 
 /** Runs a job in the current process; shared by the in-process executor and `ca-pipe exec`. */
@@ -29,6 +33,7 @@ export async function runJob(spec: JobSpec, registry: Registry, observer: JobObs
     stage: { name: spec.stage, variantId: spec.variantId, alias: spec.alias, key: spec.key },
     provenance,
   };
+  if (spec.experiment) ctx.experiment = spec.experiment;
   log.info(`stage ${spec.instanceId} (${spec.kind}) key ${spec.key}`);
   try {
     await kind.run(ctx);

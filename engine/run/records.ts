@@ -72,16 +72,24 @@ export class RunRecorder {
     await this.writeNow();
     const latest = join(this.dir, '..', 'latest');
     const tmp = `${latest}.${process.pid}.${randomBytes(3).toString('hex')}`;
-    await symlink(this.record.runId, tmp);
-    await rename(tmp, latest);
+    try {
+      await symlink(this.record.runId, tmp);
+      await rename(tmp, latest);
+    } catch {
+      // Filesystems without symlinks: `latest` is then found by listing (run ids sort by time).
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 
   logFile(instanceId: string): string {
     return join(this.logsDir, `${safeName(instanceId)}.log`);
   }
 
+  private byId: Map<string, InstanceRecord> | undefined;
+
   instance(id: string): InstanceRecord {
-    const r = this.record.instances.find((i) => i.id === id);
+    this.byId ??= new Map(this.record.instances.map((i) => [i.id, i]));
+    const r = this.byId.get(id);
     if (!r) throw new Error(`run record has no instance ${id}`);
     return r;
   }
@@ -91,18 +99,23 @@ export class RunRecorder {
     this.schedule();
   }
 
-  /** Batches record and journal writes (a burst of cache hits costs one write). */
+  /**
+   * Batches record and journal writes (a burst of cache hits costs one write). run.json is
+   * rewritten whole, so big plans rewrite it less often; the journal carries the detail.
+   */
   schedule(): void {
     this.dirty = true;
     if (this.timer) return;
+    const delay = this.record.instances.length > 200 ? 1000 : 100;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, 100);
+    }, delay);
   }
 
-  async flush(): Promise<void> {
-    if (this.timer) {
+  /** Writes pending journal lines and, unless `journalOnly`, run.json. */
+  async flush(journalOnly = false): Promise<void> {
+    if (this.timer && !journalOnly) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
@@ -112,7 +125,7 @@ export class RunRecorder {
         this.events = [];
         await appendFile(join(this.dir, 'events.jsonl'), lines);
       }
-      if (this.dirty) await this.writeNow();
+      if (this.dirty && !journalOnly) await this.writeNow();
     });
     this.writing = next.catch(() => undefined);
     await next;
@@ -223,4 +236,13 @@ function pidAlive(pid: number): boolean {
 export function effectiveStatus(rec: RunRecord): string {
   if (rec.status === 'running' && rec.host === hostname() && rec.pid !== process.pid && !pidAlive(rec.pid)) return 'interrupted (process gone)';
   return rec.status;
+}
+
+/** Every key a run record or its journal mentions (the journal is ahead of run.json). */
+export async function runKeys(dir: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  const rec = await readRun(dir).catch(() => undefined);
+  for (const i of rec?.instances ?? []) if (i.key) keys.add(i.key);
+  for (const e of await readEvents(dir)) if ('key' in e && typeof e.key === 'string') keys.add(e.key);
+  return keys;
 }

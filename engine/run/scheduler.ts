@@ -2,7 +2,7 @@
 // finalised as upstream digests become known (an upstream that reproduces identical bytes keeps
 // its downstream cached); each key is looked up, or locked and executed, or waited for when
 // another process holds its lock.
-import type { VariantInput } from '../contract.js';
+import type { ExperimentInfo, VariantInput } from '../contract.js';
 import type { Registry } from '../registry.js';
 import { finaliseKey } from '../plan/index.js';
 import type { HeldLock, Staging, Store } from '../store/index.js';
@@ -11,6 +11,7 @@ import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus,
 import type { Execution, Executor, JobSpec } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
 import { RunRecorder, baseRecord, type RunRecord } from './records.js';
+import { toolVersion } from './tool-version.js';
 
 export interface RunOptions {
   store: Store;
@@ -70,17 +71,43 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     }),
   );
   await rec.init();
-  // The journal keeps at most one progress event per instance per second (the UI gets them all).
-  const journaledProgress = new Map<string, number>();
+  await store.registerRunsDir(opts.runsDir);
+  // The journal keeps at most one progress event per instance per second, always ending with the
+  // latest state (the UI gets every event).
+  type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
+  const journaled = new Map<string, { at: number; pending?: ProgressEvent; timer?: NodeJS.Timeout }>();
+  const journalProgress = (e: ProgressEvent): void => {
+    const j = journaled.get(e.id) ?? { at: 0 };
+    journaled.set(e.id, j);
+    const wait = 1000 - (Date.now() - j.at);
+    if (wait <= 0) {
+      if (j.timer) clearTimeout(j.timer);
+      j.timer = undefined;
+      j.pending = undefined;
+      j.at = Date.now();
+      rec.event(e);
+      return;
+    }
+    j.pending = e;
+    j.timer ??= setTimeout(() => {
+      j.timer = undefined;
+      if (j.pending) journalProgress(j.pending);
+    }, wait);
+  };
+  const flushProgress = (id: string): void => {
+    const j = journaled.get(id);
+    if (!j) return;
+    if (j.timer) clearTimeout(j.timer);
+    if (j.pending) rec.event(j.pending);
+    journaled.delete(id);
+  };
   const emit = (e: RunEventInput): void => {
     const full = { ...e, t: now() } as RunEvent;
-    if (full.type === 'progress') {
-      const last = journaledProgress.get(full.id) ?? 0;
-      if (Date.now() - last >= 1000 || (full.total !== undefined && full.done >= full.total)) {
-        journaledProgress.set(full.id, Date.now());
-        rec.event(full);
-      }
-    } else rec.event(full);
+    if (full.type === 'progress') journalProgress(full);
+    else {
+      if ('id' in full) flushProgress(full.id);
+      rec.event(full);
+    }
     opts.onEvent?.(full);
   };
   emit({
@@ -107,13 +134,55 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const variantInputs: Record<string, VariantInput[]> = {};
     for (const [name, dep] of Object.entries(inst.deps)) {
       if (Array.isArray(dep)) {
-        variantInputs[name] = dep.map((id) => {
+        // Entry i serves plan.variants[i]; a shared upstream instance repeats, carrying each
+        // variant's own identity (its own `variant` is the first/empty one).
+        variantInputs[name] = dep.map((id, i) => {
           const up = byId.get(id)!;
-          return { variantId: up.variant.id, alias: up.variant.alias, values: up.variant.values, dir: dirs.get(id)!, key: up.key! };
+          const v = plan.variants[i] ?? up.variant;
+          return { variantId: v.id, alias: v.alias, values: v.values, dir: dirs.get(id)!, key: up.key! };
         });
       } else inputs[name] = dirs.get(dep)!;
     }
     return { inputs, variantInputs };
+  };
+
+  /** Every instance upstream of `inst` (transitively), in plan order. */
+  const upstreamCone = (inst: StageInstance): StageInstance[] => {
+    const seen = new Set<string>();
+    const visit = (id: string): void => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      for (const d of depIds(byId.get(id)!)) visit(d);
+    };
+    for (const d of depIds(inst)) visit(d);
+    return plan.instances.filter((i) => seen.has(i.id));
+  };
+
+  // What a `scope: experiment` stage (the report) is told about the run. Cached upstream entries
+  // carry the provenance recorded when they were produced.
+  const experimentInfo = async (inst: StageInstance): Promise<ExperimentInfo> => {
+    const instances: ExperimentInfo['instances'] = [];
+    for (const up of upstreamCone(inst)) {
+      const r = rec.instance(up.id);
+      if (r.status !== 'cached' && r.status !== 'executed') continue;
+      const row: ExperimentInfo['instances'][number] = { id: up.id, stage: up.stage, kind: up.kind, variant: up.variant.alias, status: r.status };
+      if (r.status === 'executed') {
+        if (r.start && r.end) row.seconds = (Date.parse(r.end) - Date.parse(r.start)) / 1000;
+        if (r.provenance) row.provenance = r.provenance;
+      } else if (r.key) {
+        const meta = await store.meta(r.key).catch(() => undefined);
+        if (meta?.provenance) row.provenance = meta.provenance;
+      }
+      instances.push(row);
+    }
+    return {
+      name: exp.name,
+      file: exp.file,
+      resolved: exp.resolved,
+      variants: plan.variants.map((v) => ({ id: v.id, alias: v.alias, values: v.values })),
+      instances,
+      toolVersion: toolVersion(),
+    };
   };
 
   const processInstance = async (inst: StageInstance): Promise<void> => {
@@ -168,6 +237,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         baseDir: exp.baseDir,
         logFile: rec.logFile(inst.id),
       };
+      if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
       const started = Date.now();
       r.status = 'running';
       r.start = new Date(started).toISOString();
@@ -179,7 +249,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       if (signal?.aborted) execution.cancel();
       const result = await execution.done;
       signal?.throwIfAborted();
-      const committed = await store.commit(staging, { stage: inst.stage, instance: inst.id, kind: inst.kind, material: inst.material });
+      const seconds = (Date.now() - started) / 1000;
+      const committed = await store.commit(staging, { stage: inst.stage, instance: inst.id, kind: inst.kind, material: inst.material, provenance: result.provenance, seconds });
       staging = undefined;
       digests.set(inst.id, committed.digest);
       dirs.set(inst.id, committed.dir);
@@ -188,8 +259,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       r.end = now();
       r.provenance = result.provenance;
       emit({ type: 'instance-done', id: inst.id, key, digest: committed.digest, ms: Date.now() - started });
-      // Record the key before the lock goes: from then on only run records protect it from gc.
-      await rec.flush();
+      // Journal the key before the lock goes: from then on only run records protect it from gc.
+      await rec.flush(true);
     } catch (e) {
       const msg = signal?.aborted ? `interrupted (${errorText(e)})` : errorText(e);
       r.status = 'failed';
@@ -212,26 +283,58 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     r.error = reason;
     emit({ type: 'instance-skipped', id: inst.id, reason });
   };
-  for (;;) {
-    for (const inst of plan.instances) {
-      const r = rec.instance(inst.id);
-      if (r.status !== 'pending' || running.has(inst.id)) continue;
-      const deps = depIds(inst);
-      const bad = deps.find((d) => {
-        const s = rec.instance(d).status;
-        return s === 'failed' || s === 'skipped';
-      });
-      if (bad) {
-        skip(inst, `upstream ${bad} ${rec.instance(bad).status}`);
-        continue;
+
+  // Dependency counting: an instance becomes ready when its last upstream commits; a failed or
+  // skipped upstream skips its whole downstream cone. Ready instances start in plan order.
+  const order = new Map(plan.instances.map((inst, i) => [inst.id, i]));
+  const dependents = new Map<string, string[]>();
+  const unresolved = new Map<string, number>();
+  const ready: StageInstance[] = [];
+  const pushReady = (inst: StageInstance): void => {
+    const at = order.get(inst.id)!;
+    let lo = 0;
+    let hi = ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order.get(ready[mid].id)! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    ready.splice(lo, 0, inst);
+  };
+  for (const inst of plan.instances) {
+    const deps = [...new Set(depIds(inst))];
+    unresolved.set(inst.id, deps.length);
+    for (const d of deps) {
+      if (!dependents.has(d)) dependents.set(d, []);
+      dependents.get(d)!.push(inst.id);
+    }
+    if (deps.length === 0) pushReady(inst);
+  }
+  const settle = (id: string): void => {
+    const status = rec.instance(id).status;
+    for (const down of dependents.get(id) ?? []) {
+      const inst = byId.get(down)!;
+      if (rec.instance(down).status !== 'pending') continue;
+      if (status === 'failed' || status === 'skipped') {
+        skip(inst, `upstream ${id} ${status}`);
+        settle(down);
+      } else {
+        const n = unresolved.get(down)! - 1;
+        unresolved.set(down, n);
+        if (n === 0) pushReady(inst);
       }
-      if (stopping || signal?.aborted || running.size >= jobs) continue;
-      if (deps.every((d) => digests.has(d))) {
-        running.set(
-          inst.id,
-          processInstance(inst).finally(() => running.delete(inst.id)),
-        );
-      }
+    }
+  };
+  while (ready.length || running.size) {
+    while (!stopping && !signal?.aborted && running.size < jobs && ready.length) {
+      const inst = ready.shift()!;
+      running.set(
+        inst.id,
+        processInstance(inst).finally(() => {
+          running.delete(inst.id);
+          settle(inst.id);
+        }),
+      );
     }
     if (running.size === 0) break;
     await Promise.race(running.values());

@@ -3,6 +3,7 @@ import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from './store.js';
 import { parseManifest } from './manifest.js';
+import { breakStale, staleOwner } from './lock.js';
 
 export interface GcReport {
   dryRun: boolean;
@@ -12,6 +13,8 @@ export interface GcReport {
   scratch: string[];
   staging: string[];
   specs: string[];
+  /** Stale lock files (owner gone). */
+  locks: string[];
   /** Bytes of removed (or removable) blobs. */
   bytes: number;
 }
@@ -35,7 +38,7 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
   // renamed into place): it is left for a later gc.
   const graceMs = opts.graceMs ?? 0;
   const now = Date.now();
-  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], bytes: 0 };
+  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], bytes: 0 };
   const lockedCache = new Map<string, boolean>();
   const locked = async (key: string): Promise<boolean> => {
     if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
@@ -53,8 +56,9 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
       }
     } else report.entries.push(key);
   }
-  for (const key of report.entries) if (force) await rm(store.entryDir(key), { recursive: true, force: true });
-
+  // Blob ages are read before any entry is removed: unlinking an entry's file changes the
+  // blob's ctime (same inode).
+  const dropBlobs: string[] = [];
   for (const prefix of await ls(join(store.root, 'objects'))) {
     for (const name of await ls(join(store.root, 'objects', prefix))) {
       if (keepBlobs.has(name)) continue;
@@ -63,8 +67,12 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
       if (!st || now - st.ctimeMs < graceMs) continue;
       report.objects.push(name);
       report.bytes += st.size;
-      if (force) await rm(p, { force: true });
+      dropBlobs.push(p);
     }
+  }
+  if (force) {
+    for (const key of report.entries) await rm(store.entryDir(key), { recursive: true, force: true });
+    for (const p of dropBlobs) await rm(p, { force: true });
   }
 
   for (const name of await ls(join(store.root, 'scratch'))) {
@@ -81,14 +89,24 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
     if (force) await rm(join(store.root, 'staging', name), { recursive: true, force: true });
   }
   for (const name of await ls(join(store.root, 'specs'))) {
+    if (!name.endsWith('.json')) continue;
     const key = name.replace(/\.json$/, '');
     if (referenced.has(key) || (await locked(key))) continue;
     report.specs.push(name);
     if (force) await rm(join(store.root, 'specs', name), { force: true });
   }
-  // Leftovers of broken locks.
+  // Leftovers of broken locks, and locks whose owner died (e.g. killed right after its commit).
   for (const name of await ls(join(store.root, 'locks'))) {
-    if (name.includes('.lock.broken.') && force) await rm(join(store.root, 'locks', name), { force: true });
+    const p = join(store.root, 'locks', name);
+    if (name.includes('.lock.broken.')) {
+      if (force) await rm(p, { force: true });
+    } else if (name.endsWith('.lock')) {
+      const stale = await staleOwner(p, store.timing);
+      if (stale && stale !== 'gone') {
+        report.locks.push(name);
+        if (force) await breakStale(p, stale);
+      }
+    }
   }
   return report;
 }

@@ -1,6 +1,6 @@
 // Per-key locks that work on shared filesystems: only open(O_EXCL), rename, utimes and unlink.
 // A lock file holds its owner (pid, host, token); the owner refreshes its mtime as a heartbeat.
-// A lock whose heartbeat is too old, or whose owner pid is gone on this host, is stale: it is
+// A lock whose owner pid is gone (same host) or whose heartbeat is too old (other hosts) is stale: it is
 // broken by renaming it away first and then checking that the renamed file is the one judged
 // stale, so two breakers cannot both win and a fresh lock is put back if grabbed by mistake.
 import { randomBytes } from 'node:crypto';
@@ -112,9 +112,13 @@ export async function staleOwner(file: string, timing: LockTiming = DEFAULT_LOCK
     // Half-written by a creator that died between open and write: stale once old enough.
     return age > timing.staleMs ? { pid: -1, host: '', startedAt: '', token: '' } : undefined;
   }
-  if (age > timing.staleMs) return owner;
-  if (owner.host === hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) return owner;
-  return undefined;
+  if (owner.host === hostname()) {
+    // On this host the pid says it all; a late heartbeat only means a busy event loop (a stage
+    // computing synchronously). Only a very old heartbeat counts, against pid reuse.
+    if (owner.pid !== process.pid && !pidAlive(owner.pid)) return owner;
+    return age > Math.max(10 * timing.staleMs, 5 * 60_000) ? owner : undefined;
+  }
+  return age > timing.staleMs ? owner : undefined;
 }
 
 /** Breaks a lock judged stale. Returns true when the lock path is free afterwards (by us or anyone). */

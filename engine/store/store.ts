@@ -7,6 +7,7 @@
 //   staging/<key>.<pid>.<rand>/ one attempt's outputs before commit
 //   locks/<key>.lock            per-key lock (see lock.ts)
 //   specs/<key>.json            serialized instance specs for child-process executors
+//   roots/<hash>.json           runs directories using this store (gc reads all their records)
 // An entry becomes visible only by the atomic rename of a complete staging dir, so a crash can
 // never leave something that looks committed but is half written.
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,10 @@ export interface EntryMeta {
   instance?: string;
   kind?: string;
   material?: unknown;
+  /** How the entry was produced (backend, machine, executor): shown for later cache hits. */
+  provenance?: Record<string, unknown>;
+  /** Wall-clock seconds the producing execution took. */
+  seconds?: number;
 }
 
 export interface Entry {
@@ -213,12 +218,8 @@ export class Store {
     if (!haveObject) {
       // A file with other links (e.g. a hardlinked user file) is copied so chmod does not touch it.
       const tmp = `${obj}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
-      try {
-        if (st.nlink > 1) throw Object.assign(new Error('shared inode'), { code: 'EMLINK' });
-        await link(abs, tmp);
-      } catch {
-        await copyFile(abs, tmp);
-      }
+      const linked = st.nlink === 1 && (await link(abs, tmp).then(() => true, () => false));
+      if (!linked) await copyFile(abs, tmp); // no hardlinks here, or a file shared with the outside
       await chmod(tmp, 0o444);
       await rename(tmp, obj); // same content under the same name: a concurrent writer is harmless
     }
@@ -274,6 +275,37 @@ export class Store {
     await rm(this.scratchPath(staging.key), { recursive: true, force: true });
     await unlink(join(this.root, 'scratch', `${staging.key}.attempt`)).catch(() => undefined);
     return { key: staging.key, digest, dir: join(dest, 'out') };
+  }
+
+  /**
+   * Remembers a runs directory that uses this store, so that `gc` (from any project sharing the
+   * store) also honours the run records kept there.
+   */
+  async registerRunsDir(runsDir: string): Promise<void> {
+    const abs = resolve(runsDir);
+    const dir = join(this.root, 'roots');
+    await mkdir(dir, { recursive: true });
+    const f = join(dir, `${sha256Bytes(abs).slice(0, 32)}.json`);
+    if (await stat(f).catch(() => undefined)) return;
+    const tmp = `${f}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ path: abs }) + '\n');
+    await rename(tmp, f);
+  }
+
+  /** Runs directories registered with registerRunsDir. */
+  async runsDirs(): Promise<string[]> {
+    const dir = join(this.root, 'roots');
+    const out: string[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        const v = JSON.parse(await readFile(join(dir, name), 'utf8')) as { path?: unknown };
+        if (typeof v.path === 'string') out.push(v.path);
+      } catch {
+        /* a torn file from a killed writer: ignored */
+      }
+    }
+    return out.sort();
   }
 
   /** Whether a key's lock is currently held by a live owner. */

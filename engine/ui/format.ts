@@ -40,6 +40,17 @@ export class RateTracker {
   }
   private now = 0;
 
+  /** Time of the last sample (ms since epoch). */
+  get lastAt(): number {
+    return this.now;
+  }
+
+  /** ETA as seen at `at` (a status read some time after the last sample). */
+  etaAt(at: number): number | undefined {
+    const eta = this.etaMs();
+    return eta === undefined ? undefined : Math.max(0, eta - Math.max(0, at - this.now));
+  }
+
   /** Units per second since the first sample, undefined until measurable. */
   rate(): number | undefined {
     const dt = (this.now - this.t0) / 1000;
@@ -52,7 +63,7 @@ export class RateTracker {
     return (Math.max(0, this.total - this.done) / r) * 1000;
   }
 
-  text(withBar = true): string {
+  text(withBar = true, at?: number): string {
     const unit = this.unit ? ` ${this.unit}` : '';
     const parts: string[] = [];
     if (this.total !== undefined && this.total > 0) {
@@ -61,7 +72,7 @@ export class RateTracker {
     } else if (this.done) parts.push(`${this.done}${unit}`);
     const r = this.rate();
     if (r !== undefined) parts.push(`${r >= 10 ? r.toFixed(0) : r.toFixed(2)}${unit || ' units'}/s`);
-    const eta = this.etaMs();
+    const eta = at === undefined ? this.etaMs() : this.etaAt(at);
     if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
     if (this.message) parts.push(this.message);
     return parts.join(' · ');

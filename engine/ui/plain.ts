@@ -7,6 +7,7 @@ export class PlainRenderer implements Renderer {
   private names = new Map<string, string>();
   private rates = new Map<string, RateTracker>();
   private lastPrint = new Map<string, number>();
+  private manyInstances = false;
 
   constructor(private readonly out: NodeJS.WritableStream, private readonly quiet = false, private readonly progressEveryMs = 5000) {}
 
@@ -21,10 +22,12 @@ export class PlainRenderer implements Renderer {
     switch (e.type) {
       case 'run-start':
         for (const i of e.instances) this.names.set(i.id, i.alias ? `${i.stage} [${i.alias}]` : i.stage);
+        // Big sweeps: cache hits only show up in the summary counts.
+        this.manyInstances = e.instances.length > 60;
         if (!this.quiet) this.line(`run ${e.runId} of ${e.experiment}: ${e.instances.length} stage instance(s)`);
         break;
       case 'instance-cached':
-        if (!this.quiet) this.line(`  cached    ${this.name(e.id)}${e.by === 'other-process' ? ' (computed by another run)' : ''}`);
+        if (!this.quiet && !this.manyInstances) this.line(`  cached    ${this.name(e.id)}${e.by === 'other-process' ? ' (computed by another run)' : ''}`);
         break;
       case 'instance-waiting':
         if (!this.quiet) this.line(`  waiting   ${this.name(e.id)} (locked by ${e.owner ? `pid ${e.owner.pid} on ${e.owner.host}` : 'another run'})`);

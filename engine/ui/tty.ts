@@ -6,6 +6,9 @@ import { RateTracker, formatDuration } from './format.js';
 import { PlainRenderer } from './plain.js';
 import type { Renderer } from './renderer.js';
 
+/** Above this many stage instances the listr2 view gives way to plain lines. */
+const MAX_TASKS = 60;
+
 interface TaskHandle {
   title: string;
   output: string;
@@ -28,8 +31,10 @@ export class TtyRenderer implements Renderer {
   private started: Promise<void> | undefined;
   private summary: string[] = [];
   private plain: PlainRenderer;
+  private delegate: PlainRenderer | undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream) {
+  /** `silent` hides the listr2 output (tests drive the task logic without a terminal). */
+  constructor(private readonly out: NodeJS.WritableStream, private readonly opts: { silent?: boolean } = {}) {
     this.plain = new PlainRenderer(out, true);
   }
 
@@ -83,12 +88,23 @@ export class TtyRenderer implements Renderer {
       concurrent: true,
       exitOnError: false,
       registerSignalListeners: false,
+      silentRendererCondition: this.opts.silent === true,
       rendererOptions: { collapseSubtasks: false, collapseSkips: false, showErrorMessage: true },
     });
     await listr.run().catch(() => undefined);
   }
 
   onEvent(e: RunEvent): void {
+    if (this.delegate) {
+      this.delegate.onEvent(e);
+      return;
+    }
+    if (e.type === 'run-start' && e.instances.length > MAX_TASKS) {
+      // A task list of a big sweep would not fit a terminal: plain lines scale.
+      this.delegate = new PlainRenderer(this.out, false);
+      this.delegate.onEvent(e);
+      return;
+    }
     if (e.type === 'run-start') {
       this.order = e.instances;
       for (const i of e.instances) this.slots.set(i.id, { info: i, state: 'pending', rate: new RateTracker() });

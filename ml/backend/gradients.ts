@@ -122,7 +122,7 @@ function resizeBilinearAdjoint(dy: tf.Tensor4D, inShape: number[], alignCorners:
   const a = tf.reshape(tf.matMul(ry, tf.reshape(tf.transpose(dy, [1, 0, 2, 3]), [oh, B * ow * C]), true, false), [ih, B, ow, C]);
   // columns: [ow, B·ih·C] → Rxᵀ· → [iw, B, ih, C]
   const b = tf.reshape(tf.matMul(rx, tf.reshape(tf.transpose(a, [2, 1, 0, 3]), [ow, B * ih * C]), true, false), [iw, B, ih, C]);
-  return tf.transpose(b, [1, 2, 0, 3]);
+  return tf.transpose(b, [1, 2, 0, 3]) as tf.Tensor4D;
 }
 
 function conv2dGrads(): tf.GradConfig {

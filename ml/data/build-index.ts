@@ -42,6 +42,12 @@ export interface BuildOptions {
   outDir: string;
   progress?: IndexProgress;
   signal?: AbortSignal;
+  /**
+   * Content hashes from an earlier listing of the same dataset: a file whose path, size and
+   * mtime are unchanged is not read again under verify: content (the same trust the key places
+   * in the listing).
+   */
+  knownFiles?: readonly ListedFile[];
 }
 
 export interface BuiltIndex {
@@ -58,6 +64,8 @@ export interface BuiltIndex {
   ignored: string[];
   /** Synthetic only. */
   imageSize?: number;
+  /** verify: content — files read and hashed now, and hashes reused from knownFiles. */
+  hashed?: { read: number; reused: number };
 }
 
 const noProgress: IndexProgress = { total() {}, tick() {}, message() {} };
@@ -135,11 +143,25 @@ export async function buildIndex(p: IndexParams, opts: BuildOptions): Promise<Bu
   if ((p.verify ?? 'stat') === 'content' && p.source !== 'synthetic') {
     progress.message('hashing file contents');
     progress.total(built.records.length, 'file');
+    const known = new Map((opts.knownFiles ?? []).filter((f) => f.sha256).map((f) => [f.path, f]));
+    const hashed = { read: 0, reused: 0 };
     for (const r of built.records) {
       opts.signal?.throwIfAborted();
-      const abs = resolveItem(built.root, r.path);
-      r.sha256 = sha256(await readUserFile(abs, r.line !== undefined ? `${p.file}:${r.line}: image` : 'image'));
+      const k = known.get(r.path);
+      if (k && r.size !== undefined && k.size === r.size && k.mtimeMs === r.mtime) {
+        r.sha256 = k.sha256!;
+        hashed.reused++;
+      } else {
+        const abs = resolveItem(built.root, r.path);
+        r.sha256 = sha256(await readUserFile(abs, r.line !== undefined ? `${p.file}:${r.line}: image` : 'image'));
+        hashed.read++;
+      }
       progress.tick();
+    }
+    built.hashed = hashed;
+    if (built.listing) {
+      const byPath = new Map(built.records.map((r) => [r.path, r.sha256]));
+      for (const f of built.listing) f.sha256 = byPath.get(f.path);
     }
   }
 

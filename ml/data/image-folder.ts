@@ -72,16 +72,17 @@ export function normaliseExtensions(extensions: readonly string[]): string[] {
   return out.sort();
 }
 
-/** Python's sorted() order on str (code points), not locale order. */
+/** Python's sorted() order on str (code points), not locale order; no allocation per call. */
 export function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  const A = [...a];
-  const B = [...b];
-  const n = Math.min(A.length, B.length);
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = A[i]!.codePointAt(0)!;
-    const y = B[i]!.codePointAt(0)!;
-    if (x !== y) return x - y;
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // UTF-16 order differs from code-point order only when a surrogate meets a char ≥ U+E000.
+    if (x >= 0xd800 && x <= 0xdfff) return y >= 0xd800 && y <= 0xdfff ? x - y : y >= 0xe000 ? 1 : x - y;
+    if (y >= 0xd800 && y <= 0xdfff) return x >= 0xe000 ? -1 : x - y;
+    return x - y;
   }
-  return A.length - B.length;
+  return a.length - b.length;
 }

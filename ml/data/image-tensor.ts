@@ -3,7 +3,7 @@
 // depend on which worker processes it or in which order.
 import { readFile } from 'node:fs/promises';
 import { decodeRgb, imageSize, type DecodeOptions, type RgbImage } from '../io/image.js';
-import { cropRgb, resizeBilinearRgb } from './resize.js';
+import { cropRgb, resizeColumnsRgb, resizeRowsRgb } from './resize.js';
 import { Rng } from './rng.js';
 import { evalGeometry, normaliseInto, sampleRandomResizedCrop, type Layout } from './transforms.js';
 
@@ -39,13 +39,7 @@ export async function loadImageInto(
   layout: Layout,
 ): Promise<void> {
   // One read, then header and pixels from memory: sharp's metadata() on a path re-opens the file.
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read image ${path}${code === 'ENOENT' ? ': no such file' : `: ${(e as Error).message}`}`);
-  }
+  const bytes = await readImageFile(path);
   const { width, height } = await imageSize(bytes, path);
   let flip = false;
   let img;
@@ -64,14 +58,22 @@ export async function loadImageInto(
 }
 
 /**
- * Shrinking is left to libvips (fast, matches PIL's antialiased bilinear); enlarging in either
- * axis is done in JS because libvips shifts enlarged images by half a pixel.
+ * Shrinking is left to libvips (fast, close to PIL's antialiased bilinear); an axis that is
+ * enlarged is resampled in JS because libvips shifts enlarged images by half a source pixel.
+ * With one axis shrinking and the other growing, libvips shrinks its axis alone (the other at
+ * scale 1 stays untouched) and JS enlarges the other. srcW×srcH is the size entering the
+ * resize (the crop's size, or the oriented image size without a crop).
  */
-async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: number, srcH: number): Promise<RgbImage> {
+export async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: number, srcH: number): Promise<RgbImage> {
   const r = plan.resize;
   if (!r || (r.width <= srcW && r.height <= srcH)) return decodeRgb(input, plan);
-  const base = await decodeRgb(input, { ...(plan.crop && { crop: plan.crop }), ...(plan.name && { name: plan.name }) });
-  let data = resizeBilinearRgb(base.data, base.width, base.height, r.width, r.height);
+  const upW = r.width > srcW;
+  const upH = r.height > srcH;
+  const first: DecodeOptions = { ...(plan.crop && { crop: plan.crop }), ...(plan.name && { name: plan.name }) };
+  if (upW !== upH) first.resize = upW ? { width: srcW, height: r.height } : { width: r.width, height: srcH };
+  const base = await decodeRgb(input, first);
+  let data = upW ? resizeRowsRgb(base.data, base.width, base.height, r.width) : base.data;
+  if (upH) data = resizeColumnsRgb(data, r.width, base.height, r.height);
   let width = r.width;
   let height = r.height;
   if (plan.cropAfter) {
@@ -80,6 +82,23 @@ async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: number, s
     height = plan.cropAfter.height;
   }
   return { data, width, height };
+}
+
+/** Decodes one image under the eval geometry (shorter side → resize, centre crop size) to RGB bytes. */
+export async function decodeEvalRgb(input: string | Buffer, size: number, resize?: number, name?: string): Promise<RgbImage> {
+  const label = name ?? (typeof input === 'string' ? input : '<buffer>');
+  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  const { width, height } = await imageSize(bytes, label);
+  return decodeResized(bytes, { ...evalGeometry(width, height, size, resize), name: label }, width, height);
+}
+
+async function readImageFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`cannot read image ${path}${code === 'ENOENT' ? ': no such file' : `: ${(e as Error).message}`}`);
+  }
 }
 
 export interface ImageTensor {

@@ -124,3 +124,13 @@ export async function readIndex(dir: string): Promise<LoadedIndex> {
     maskPath: (r) => (r.mask ? abs(r.mask) : undefined),
   };
 }
+
+/** Loader items (absolute paths) of one split of an index, or of every record with 'all'. */
+export function loaderItems(idx: LoadedIndex, split: 'train' | 'val' | 'all'): { id: number; path: string; label: number }[] {
+  const ids = split === 'all' ? idx.records.map((r) => r.id) : idx.splits[split];
+  return ids.map((id) => {
+    const r = idx.records[id];
+    if (!r || r.id !== id) throw new Error(`${join(idx.dir, 'splits.json')}: ${split} refers to id ${id}, which index.jsonl does not hold at that position`);
+    return { id, path: idx.imagePath(r), label: r.label };
+  });
+}

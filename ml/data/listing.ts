@@ -3,12 +3,19 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
 
 export interface ListedFile {
   /** Path relative to the dataset root, with forward slashes. */
   path: string;
   size: number;
   mtimeMs: number;
+  /** Content hash, when an index with verify: content computed it (kept in the history only). */
+  sha256?: string;
 }
 
 export interface ListingChanges {
@@ -87,13 +94,14 @@ export function describeChanges(c: ListingChanges, max = 5): string {
 export async function saveListing(file: string, digest: string, files: readonly ListedFile[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify({ digest, files }));
+  // Gzipped: an ImageNet-size listing is ~80 MB of JSON, ~10 MB compressed.
+  await writeFile(tmp, await gzipAsync(JSON.stringify({ digest, files })));
   await rename(tmp, file);
 }
 
 export async function loadListing(file: string): Promise<{ digest: string; files: ListedFile[] } | null> {
   try {
-    const data = JSON.parse(await readFile(file, 'utf8')) as { digest?: unknown; files?: unknown };
+    const data = JSON.parse((await gunzipAsync(await readFile(file))).toString('utf8')) as { digest?: unknown; files?: unknown };
     if (typeof data.digest !== 'string' || !Array.isArray(data.files)) return null;
     return { digest: data.digest, files: data.files as ListedFile[] };
   } catch {

@@ -12,16 +12,23 @@ export type WorkerReply =
   | { seq: number; ok: true; batch: import('./batch.js').Batch }
   | { seq: number; ok: false; error: string };
 
+if (!parentPort) throw new Error('loader-worker must run in a worker thread');
 const port = parentPort;
-if (!port) throw new Error('loader-worker must run in a worker thread');
 
 const sharp = await loadSharp();
 // One libvips thread per operation: parallelism comes from the pool, not from inside an image.
 sharp.concurrency(1);
 sharp.cache(false);
 
+// Jobs run one after another, so the oldest batch (the one the consumer waits for) finishes first.
+let queue: Promise<void> = Promise.resolve();
+
 port.on('message', (req: WorkerRequest) => {
-  assembleBatch(req.job).then(
+  queue = queue.then(() => handle(req));
+});
+
+function handle(req: WorkerRequest): Promise<void> {
+  return assembleBatch(req.job).then(
     (batch) => {
       const reply: WorkerReply = { seq: req.seq, ok: true, batch };
       port.postMessage(reply, [batch.x.buffer as ArrayBuffer, batch.labels.buffer as ArrayBuffer]);
@@ -31,4 +38,4 @@ port.on('message', (req: WorkerRequest) => {
       port.postMessage(reply);
     },
   );
-});
+}

@@ -33,6 +33,12 @@ export interface LoaderOptions extends Omit<TransformSpec, 'transform'> {
   onError?: 'skip' | 'fail';
   /** Skip the first k batches of the epoch (resume inside an epoch). */
   startBatch?: number;
+  /**
+   * A pool from createLoaderPool() to reuse across epochs (saves starting threads and loading
+   * sharp per epoch); the loader leaves it open. Without it, `workers` threads are started
+   * for the epoch and stopped at its end.
+   */
+  pool?: LoaderPool;
 }
 
 export interface Loader extends AsyncIterable<Batch> {
@@ -66,7 +72,7 @@ export function createLoader(opts: LoaderOptions): Loader {
   const order = epochOrder(opts.items.length, seed, epoch, opts.shuffle ?? opts.transform === 'train');
   const full = Math.floor(order.length / opts.batchSize);
   const numBatches = opts.dropLast || order.length % opts.batchSize === 0 ? full : full + 1;
-  const nWorkers = Math.max(0, opts.workers ?? availableParallelism());
+  const nWorkers = opts.pool ? opts.pool.size : Math.max(0, opts.workers ?? availableParallelism());
   const prefetch = Math.max(1, opts.prefetch ?? Math.max(2, 2 * nWorkers));
   const spec: TransformSpec = {
     transform: opts.transform,
@@ -97,9 +103,8 @@ export function createLoader(opts: LoaderOptions): Loader {
       }
       return;
     }
-    // sharp must be loaded by the main thread before any worker loads it (libvips is shared).
-    await loadSharp();
-    const pool = new WorkerPool(nWorkers);
+    const owned = !opts.pool;
+    const pool = opts.pool ?? (await createLoaderPool(nWorkers));
     try {
       const pending = new Map<number, Promise<Batch>>();
       let nextToSend = first;
@@ -120,7 +125,7 @@ export function createLoader(opts: LoaderOptions): Loader {
         yield batch;
       }
     } finally {
-      await pool.close();
+      if (owned) await pool.close();
     }
   }
 
@@ -132,14 +137,31 @@ export function createLoader(opts: LoaderOptions): Loader {
   };
 }
 
-/** Round-robin-free pool: each job goes to the least-loaded worker. */
-class WorkerPool {
+export interface LoaderPool {
+  readonly size: number;
+  run(job: BatchJob): Promise<Batch>;
+  close(): Promise<void>;
+}
+
+/** Starts `n` loader threads (default: one per core), reusable by several loaders in turn. */
+export async function createLoaderPool(n = availableParallelism()): Promise<LoaderPool> {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`loader pool: need at least one worker, got ${n}`);
+  // sharp must be loaded by the main thread before any worker loads it (libvips is shared).
+  await loadSharp();
+  return new WorkerPool(n);
+}
+
+/** Each job goes to the least-loaded worker. */
+class WorkerPool implements LoaderPool {
   private workers: { w: Worker; load: number }[] = [];
-  private waiting = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void; slot: number }>();
+  private waiting = new Map<number, { resolve: (b: Batch) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private dead: Error | null = null;
 
+  readonly size: number;
+
   constructor(n: number) {
+    this.size = n;
     for (let i = 0; i < n; i++) {
       const w = spawnWorker();
       const slot = { w, load: 0 };
@@ -148,11 +170,8 @@ class WorkerPool {
         if (!h) return;
         this.waiting.delete(r.seq);
         slot.load--;
-        if (r.ok) {
-          // Structured clone turns typed arrays into their own class again; re-wrap defensively.
-          const b = r.batch;
-          h.resolve({ ...b, x: new Float32Array(b.x.buffer, b.x.byteOffset, b.x.length), labels: new Int32Array(b.labels.buffer, b.labels.byteOffset, b.labels.length) });
-        } else h.reject(new Error(r.error));
+        if (r.ok) h.resolve(r.batch);
+        else h.reject(new Error(r.error));
       });
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
@@ -174,7 +193,7 @@ class WorkerPool {
     const seq = this.seq++;
     slot.load++;
     return new Promise<Batch>((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject, slot: this.workers.indexOf(slot) });
+      this.waiting.set(seq, { resolve, reject });
       const req: WorkerRequest = { seq, job };
       slot.w.postMessage(req);
     });

@@ -125,14 +125,16 @@ function paintBackground(rgb: Uint8Array, size: number, rng: Rng, avoid: Rgb): v
     const s = Math.sin(ang);
     field = (x, y) => 0.5 + ((x / size - 0.5) * c + (y / size - 0.5) * s) * 0.7;
   }
-  const grain = rng.uniform(4, 14);
+  const grain = rng.uniform(4, 14) / 127.5;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const t = field(x + 0.5, y + 0.5);
       const p = (y * size + x) * 3;
-      for (let c = 0; c < 3; c++) {
-        rgb[p + c] = clampByte(a[c]! * (1 - t) + b[c]! * t + (rng.float() * 2 - 1) * grain);
-      }
+      // One 32-bit draw gives the grain of all three channels (8 bits each).
+      const u = rng.nextU32();
+      rgb[p] = clampByte(a[0] * (1 - t) + b[0] * t + ((u & 255) - 127.5) * grain);
+      rgb[p + 1] = clampByte(a[1] * (1 - t) + b[1] * t + (((u >>> 8) & 255) - 127.5) * grain);
+      rgb[p + 2] = clampByte(a[2] * (1 - t) + b[2] * t + (((u >>> 16) & 255) - 127.5) * grain);
     }
   }
 }

@@ -17,6 +17,8 @@ export interface ModelCardLike {
   heads: number;
   num_classes: number;
   input_size: number;
+  /** Eval transform's shorter side before the centre crop (absent: the loader's default). */
+  resize?: number;
   mean: [number, number, number];
   std: [number, number, number];
   classes: string[];
@@ -59,6 +61,8 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   for (const f of ['heads', 'num_classes', 'input_size'] as const) {
     if (!Number.isInteger(c[f]) || (c[f] as number) < 1) bad(f, `must be a positive integer, got ${JSON.stringify(c[f])}`);
   }
+  if (c.resize !== undefined && (!Number.isInteger(c.resize) || (c.resize as number) < (c.input_size as number)))
+    bad('resize', `must be an integer ≥ input_size (${c.input_size}), got ${JSON.stringify(c.resize)}`);
   for (const f of ['mean', 'std'] as const) {
     const v = c[f];
     if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) bad(f, 'must be 3 numbers');

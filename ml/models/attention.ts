@@ -2,10 +2,13 @@
 // For a feature map F (N positions × C channels, channels split into h groups of d = C/h) and a
 // token q ∈ R^C:  dots_g = F_g q_g / √C (full C for any h),  a_g = softmax_N(dots_g),  z_g = F_gᵀ a_g.
 //
-// Groups are handled without transposing F (the big tensor): the token is spread into a block-
-// diagonal [h, C] matrix Q (row g holds q_g in group g's columns, zeros elsewhere), so
-// dots = Q·Fᵀ is one batched matMul; likewise z = Σ_g M ⊙ (a·F) with M the 0/1 group mask.
-// This costs h× the minimal FLOPs of those products, which is cheap next to reshuffling F.
+// Layout choices come from measurements on tfjs-wasm (ResNet-50 layer1 tap, batch 16): its matMul
+// is fast for one query row against F ([B,1,C]·Fᵀ, [B,1,N]·F: ~25 ms) but slow for skinny
+// products with several rows or rank-1 outer products (h=8 rows: ~190 ms; outer product: ~220 ms),
+// and transposing F costs about as much. So with one head we use matMuls; with h > 1 we stay in
+// F's own layout: scores = Σ_d (F ⊙ q) over each group (elementwise product + last-axis sum), and
+// pooling = 1ᵀ·(F ⊙ a expanded over each group's channels) (a single-row matMul). Outer products
+// in the tap gradient are broadcast multiplications.
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface PoolResult {
@@ -26,26 +29,35 @@ export interface PoolOptions {
   dropMask?: tf.Tensor3D;
 }
 
-const maskCache = new Map<string, tf.Tensor3D>();
-
-/** [1, h, C] 0/1 mask: row g is 1 on group g's channels. Cached per (h, C, backend). */
-export function groupMask(heads: number, channels: number): tf.Tensor3D {
-  const key = `${heads}/${channels}/${tf.getBackend()}`;
-  let m = maskCache.get(key);
-  if (!m || m.isDisposed) {
-    const d = channels / heads;
-    const data = new Float32Array(heads * channels);
-    for (let g = 0; g < heads; g++) data.fill(1, g * channels + g * d, g * channels + (g + 1) * d);
-    m = tf.keep(tf.tensor3d(data, [1, heads, channels]));
-    maskCache.set(key, m);
-  }
-  return m;
-}
-
 function checkHeads(heads: number, channels: number): void {
   if (!Number.isInteger(heads) || heads < 1 || channels % heads !== 0) {
     throw new Error(`attention heads (${heads}) must be a positive integer dividing the channel count (${channels})`);
   }
+}
+
+/** Per-group inner products of each position with v: [B,N,C] × [B,C] → [B,h,N]. */
+function groupScores(F: tf.Tensor3D, v: tf.Tensor2D, h: number): tf.Tensor3D {
+  const [B, N, C] = F.shape;
+  if (h === 1) return tf.matMul(tf.reshape(v, [B, 1, C]), F, false, true) as tf.Tensor3D;
+  const s = tf.sum(tf.reshape(tf.mul(F, tf.reshape(v, [B, 1, C])), [B, N, h, C / h]), -1); // [B, N, h]
+  return tf.transpose(s, [0, 2, 1]) as tf.Tensor3D;
+}
+
+/** Per-group weighted sums over positions: weights [B,h,N], F [B,N,C] → [B,C]. */
+function groupPool(w: tf.Tensor3D, F: tf.Tensor3D, h: number): tf.Tensor2D {
+  const [B, N, C] = F.shape;
+  if (h === 1) return tf.reshape(tf.matMul(w, F), [B, C]) as tf.Tensor2D;
+  const wE = tf.reshape(tf.transpose(w, [0, 2, 1]), [B, N, h, 1]);
+  const prod = tf.reshape(tf.mul(tf.reshape(F, [B, N, h, C / h]), wE), [B, N, C]);
+  return tf.reshape(tf.matMul(tf.ones([B, 1, N]), prod), [B, C]) as tf.Tensor2D;
+}
+
+/** Σ_k u_k ⊗ v_k per group: u [B,h,N] with v [B,C] → [B,N,C], entry (n,c) = u[g(c), n]·v[c]. */
+function groupOuter(u: tf.Tensor3D, v: tf.Tensor2D, h: number): tf.Tensor3D {
+  const [B, , N] = u.shape;
+  const C = v.shape[1];
+  const uE = tf.reshape(tf.transpose(u, [0, 2, 1]), [B, N, h, 1]);
+  return tf.reshape(tf.mul(uE, tf.reshape(v, [B, 1, h, C / h])), [B, N, C]) as tf.Tensor3D;
 }
 
 /**
@@ -60,22 +72,14 @@ export function attentionPool(F: tf.Tensor, q: tf.Tensor2D, heads: number, opts:
   if (q.shape[0] !== B || q.shape[1] !== C) throw new Error(`token shape [${q.shape}] does not match features [${B}, …, ${C}]`);
   const h = heads;
   const scale = 1 / Math.sqrt(C);
-  const M = h > 1 ? groupMask(h, C) : undefined;
-  const spread = (v: tf.Tensor2D): tf.Tensor3D => {
-    const v3 = tf.reshape(v, [B, 1, C]) as tf.Tensor3D;
-    return M ? tf.mul(v3, M) : v3;
-  };
-  const gather = (m: tf.Tensor3D): tf.Tensor2D => (M ? tf.sum(tf.mul(m, M), 1) : tf.reshape(m, [B, C]));
   const mask = opts.dropMask;
   const tapGrad = opts.tapGrad ?? true;
   const F3 = tf.reshape(F, [B, N, C]) as tf.Tensor3D;
 
   const forward = (qq: tf.Tensor2D, FF: tf.Tensor3D, save: tf.GradSaveFunc) => {
-    const Qt = spread(qq);
-    const dots = tf.mul(tf.matMul(Qt, FF, false, true), scale) as tf.Tensor3D; // [B, h, N]
+    const dots = tf.mul(groupScores(FF, qq, h), scale) as tf.Tensor3D; // [B, h, N]
     const a = tf.softmax(dots) as tf.Tensor3D;
-    const ad = mask ? tf.mul(a, mask) : a;
-    const z = gather(tf.matMul(ad, FF) as tf.Tensor3D);
+    const z = groupPool(mask ? tf.mul(a, mask) : a, FF, h);
     // Everything the backward pass reads must go through save(): tensors created inside tf.grads'
     // forward scope are disposed before the backward pass runs.
     save(mask ? [a, qq, FF, mask] : [a, qq, FF]);
@@ -85,15 +89,13 @@ export function attentionPool(F: tf.Tensor, q: tf.Tensor2D, heads: number, opts:
       const [sa, sq, sF, sm] = saved as [tf.Tensor3D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D | undefined];
       const gz = tf.slice(dy, [0, 0], [B, C]) as tf.Tensor2D;
       const gdExt = tf.reshape(tf.slice(dy, [0, C], [B, h * N]), [B, h, N]);
-      const Gt = spread(gz);
-      let ga = tf.matMul(Gt, sF, false, true); // ∂/∂(attention weights after dropout)
+      let ga = groupScores(sF, gz, h); // ∂/∂(attention weights after dropout), [B, h, N]
       if (sm) ga = tf.mul(ga, sm);
       const gdots = tf.add(tf.mul(sa, tf.sub(ga, tf.sum(tf.mul(sa, ga), -1, true))), gdExt);
       const gs = tf.mul(gdots, scale) as tf.Tensor3D;
-      const dq = gather(tf.matMul(gs, sF) as tf.Tensor3D);
+      const dq = groupPool(gs, sF, h);
       if (!tapGrad) return [dq];
-      const sad = sm ? tf.mul(sa, sm) : sa;
-      const dF = tf.add(tf.matMul(sad, Gt, true, false), tf.matMul(gs, spread(sq), true, false));
+      const dF = tf.add(groupOuter(sm ? (tf.mul(sa, sm) as tf.Tensor3D) : sa, gz, h), groupOuter(gs, sq, h));
       return [dq, dF];
     };
     return { value, gradFunc };

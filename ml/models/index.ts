@@ -2,7 +2,7 @@
 export * from './arch.js';
 export { createModel, ResNetModel, BN_EPS, BN_MOMENTUM, type ModelOptions, type BackboneOptions, type ForwardOptions, type ForwardOutput, type NamedArray, type TrainMode } from './resnet.js';
 export { caHeadForward, headTaps, linear, type CaHeadParams, type CaBlockParams, type HeadOutput, type HeadRunOptions, type Taps } from './ca-head.js';
-export { attentionPool, attentionPoolNaive, groupMask, type PoolOptions, type PoolResult } from './attention.js';
+export { attentionPool, attentionPoolNaive, type PoolOptions, type PoolResult } from './attention.js';
 export { paramSpecs, backboneSpec, oihwToHwio, hwioToOihw, type ParamSpec, type HeadKind } from './params.js';
 export { matchWeights, WeightsError, type LoadReport, type TensorLike } from './weights.js';
 export { Rng } from './rng.js';

@@ -173,10 +173,15 @@ export interface RunForwardOptions {
   batchSize?: number;
 }
 
+/** Reads a safetensors checkpoint as the exporter's weight map (checked later, at export). */
+export async function readWeights(file: string): Promise<ExportOptions['weights']> {
+  return (await readSafetensors(file)).tensors as ExportOptions['weights'];
+}
+
 /** Backing of `ca-pipe forward --engine onnx`: weights + input safetensors in, all outputs (NCHW) out. */
 export async function runForward(opts: RunForwardOptions): Promise<{ outputs: string[]; digest: string; cacheHit: boolean }> {
   const arch = typeof opts.arch === 'string' ? getArch(opts.arch) : opts.arch;
-  const weights = (await readSafetensors(opts.weightsFile)).tensors;
+  const weights = await readWeights(opts.weightsFile);
   const inputs = (await readSafetensors(opts.inputFile)).tensors;
   const key = opts.inputKey ?? 'input';
   const x = inputs.get(key);
@@ -189,7 +194,7 @@ export async function runForward(opts: RunForwardOptions): Promise<{ outputs: st
     head: opts.head,
     heads: opts.heads,
     numClasses: opts.numClasses,
-    weights: weights as ExportOptions['weights'],
+    weights,
     weightsFile: opts.weightsFile,
     outputs,
     cacheDir: opts.cacheDir,

@@ -10,14 +10,15 @@ import { indexParamsSchema } from './schema.js';
 export type { IndexParams };
 
 /**
- * Where the previous listing of the same dataset is kept. A changed listing changes the key and
- * hence the scratch directory, so the history lives next to the per-key scratch directories,
- * named after the dataset's identity (source + resolved root/list file), not after the key.
+ * Where the previous listing of the same dataset is kept. A changed listing changes the key, and
+ * the store deletes a key's scratch dir once its outputs are committed, so the history cannot
+ * live in ctx.scratchDir: it goes to `<store>/index-listings/` (the store's scratch dirs are
+ * `<store>/scratch/<key>`), one file per dataset identity (source + resolved root/list file).
  */
 export function listingHistoryFile(scratchDir: string, p: IndexParams, baseDir: string): string {
   const identity = [p.source, p.root ? resolve(baseDir, p.root) : '', p.file ? resolve(baseDir, p.file) : ''].join('\0');
   const id = createHash('sha256').update(identity).digest('hex').slice(0, 20);
-  return join(dirname(scratchDir), '_index-listings', `${id}.json`);
+  return join(dirname(dirname(scratchDir)), 'index-listings', `${id}.json.gz`);
 }
 
 async function run(ctx: StageContext<IndexParams>): Promise<void> {
@@ -25,17 +26,24 @@ async function run(ctx: StageContext<IndexParams>): Promise<void> {
   const { writeIndexFiles } = await import('../../ml/data/index-file.js');
   const listing = await import('../../ml/data/listing.js');
   const p = ctx.params;
-  const built = await buildIndex(p, { baseDir: ctx.baseDir, outDir: ctx.outDir, progress: ctx.progress, signal: ctx.signal });
+  const history = listingHistoryFile(ctx.scratchDir, p, ctx.baseDir);
+  const prev = p.source === 'synthetic' ? null : await listing.loadListing(history);
+  const built = await buildIndex(p, {
+    baseDir: ctx.baseDir,
+    outDir: ctx.outDir,
+    progress: ctx.progress,
+    signal: ctx.signal,
+    ...(prev && { knownFiles: prev.files }),
+  });
   const { summary } = await writeIndexFiles(ctx.outDir, built);
   ctx.log.info(
     `index: ${summary.count} items, ${summary.num_classes} classes (train ${summary.splits.train}, val ${summary.splits.val})` +
       (built.ignored.length ? `; ignored ${built.ignored.length} file(s) outside class folders` : ''),
   );
 
+  if (built.hashed) ctx.log.info(`index: hashed ${built.hashed.read} file(s), reused ${built.hashed.reused} unchanged hash(es) from the previous listing`);
   if (built.listing && built.listingDigest) {
     // "What changed" is provenance, not output: the outputs must be a function of the inputs alone.
-    const history = listingHistoryFile(ctx.scratchDir, p, ctx.baseDir);
-    const prev = await listing.loadListing(history);
     if (prev && prev.digest !== built.listingDigest) {
       const changes = listing.diffListings(prev.files, built.listing);
       ctx.log.info(`index: dataset changed since the previous listing: ${listing.describeChanges(changes)}`);
@@ -43,7 +51,6 @@ async function run(ctx: StageContext<IndexParams>): Promise<void> {
     }
     try {
       await listing.saveListing(history, built.listingDigest, built.listing);
-      await listing.saveListing(join(ctx.scratchDir, 'listing.json'), built.listingDigest, built.listing);
     } catch (e) {
       ctx.log.warn(`index: could not keep the listing for the next change report: ${(e as Error).message}`);
     }

@@ -9,7 +9,9 @@ export const indexParamsSchema = {
   description:
     'Indexes a dataset: an ImageNet-style folder, an annotation list, or the built-in synthetic shapes benchmark. ' +
     'Outputs index.jsonl, classes.json, splits.json, dataset.json, summary.json. The cache key includes a ' +
-    'listing of (path, size, mtime) of every image, never their bytes, so an unchanged folder is a cache hit.',
+    'listing of (path, size, mtime) of every image, never their bytes, so an unchanged folder is a cache hit. ' +
+    'Record paths are relative to dataset.json\'s root: the absolute dataset folder, or "." (the index directory ' +
+    'itself) for synthetic images, which are written into the output.',
   type: 'object',
   additionalProperties: false,
   required: ['source'],
@@ -88,7 +90,7 @@ export const indexParamsSchema = {
     verify: {
       description:
         'none: trust the list (no file access; lists only); stat: check every file exists and record size and mtime; ' +
-        'content: also record each file\'s sha256 (reads every byte).',
+        'content: also record each file\'s sha256 (reads every byte when the stage runs; the cache key still comes from the cheap listing).',
       enum: ['none', 'stat', 'content'],
       default: 'stat',
     },

@@ -64,13 +64,18 @@ async function readJsonl(file: string): Promise<any[]> {
   return out;
 }
 
-/** Every (input, variant) pair, de-duplicated by key (a stage shared by variants appears once). */
+/**
+ * Every (input, variant) pair. A stage shared by several variants appears once per variant (its
+ * results belong to each of them, e.g. a GAP evaluation compared against each variant's CA one);
+ * readers de-duplicate by key where showing it once is right (trained models).
+ */
 export function sources(ctx: Pick<StageContext, 'inputs' | 'variantInputs'>): Source[] {
   const seen = new Set<string>();
   const out: Source[] = [];
   const add = (stage: string, v: VariantInput) => {
-    if (seen.has(v.key)) return;
-    seen.add(v.key);
+    const id = `${v.key}\0${v.variantId}`;
+    if (seen.has(id)) return;
+    seen.add(id);
     out.push({ stage, variant: { id: v.variantId, alias: v.alias, values: v.values }, dir: v.dir, key: v.key });
   };
   for (const [name, list] of Object.entries(ctx.variantInputs ?? {})) for (const v of list) add(name, v);
@@ -83,8 +88,12 @@ export function sources(ctx: Pick<StageContext, 'inputs' | 'variantInputs'>): So
 
 export async function collect(srcs: Source[]): Promise<Collected> {
   const c: Collected = { models: [], evaluations: [], saliency: [], ignored: [] };
+  const shown = new Set<string>();
   for (const s of srcs) {
+    const first = !shown.has(s.key);
+    shown.add(s.key);
     if (existsSync(join(s.dir, MODEL_FILES.card))) {
+      if (!first) continue;
       const card = await readJson<ModelCard>(join(s.dir, MODEL_FILES.card));
       const summary = existsSync(join(s.dir, MODEL_FILES.summary)) ? await readJson<TrainSummary>(join(s.dir, MODEL_FILES.summary)) : undefined;
       const epochs = (await readJsonl(join(s.dir, MODEL_FILES.metrics))).filter((r) => r.type === 'epoch');
@@ -106,8 +115,9 @@ export async function collect(srcs: Source[]): Promise<Collected> {
       }
       c.evaluations.push({ ...s, summary, curves, perImage });
     } else if (existsSync(join(s.dir, SALIENCY_FILES.meta))) {
+      if (!first) continue;
       c.saliency.push({ ...s, meta: await readJson<SaliencyMeta>(join(s.dir, SALIENCY_FILES.meta)) });
-    } else {
+    } else if (first) {
       c.ignored.push(s);
     }
   }

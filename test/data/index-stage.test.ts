@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/p
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { encodePng } from '../../ml/io/image.js';
-import { readIndex } from '../../ml/data/index-file.js';
+import { loaderItems, readIndex } from '../../ml/data/index-file.js';
 import { indexStage, type IndexParams } from '../../stages/index/index.js';
 import { fakeCtx, rejectsWith, SHARED_DATA, withTmp } from './helpers.js';
 
@@ -111,8 +111,19 @@ test('verify: content records each file sha256; limit keeps the first N in list 
     const idx = await readIndex(out);
     assert.equal(idx.records.length, 1);
     const { createHash } = await import('node:crypto');
+    const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
     assert.equal(idx.records[0]!.path, 'd/two.png');
-    assert.equal(idx.records[0]!.sha256, createHash('sha256').update('22').digest('hex'));
+    assert.equal(idx.records[0]!.sha256, sha('22'));
+
+    // A rerun after one file changed reads only that file; unchanged ones keep their hash.
+    // (The limited run above already hashed d/two.png.)
+    const first = await runIndex({ source: 'list', file: 'l.csv', verify: 'content' }, tmp, 'c1');
+    assert.match(first.ctx.logs.join('\n'), /hashed 1 file\(s\), reused 1/);
+    await writeFile(join(tmp, 'd/one.png'), Buffer.from('111'));
+    const second = await runIndex({ source: 'list', file: 'l.csv', verify: 'content' }, tmp, 'c2');
+    assert.match(second.ctx.logs.join('\n'), /hashed 1 file\(s\), reused 1/);
+    const again = await readIndex(second.out);
+    assert.deepEqual(again.records.map((r) => [r.path, r.sha256]), [['d/two.png', sha('22')], ['d/one.png', sha('111')]]);
   });
 });
 
@@ -137,6 +148,12 @@ test('bad inputs: each error names the path (and line)', async () => {
     await rejectsWith(runIndex({ source: 'list', file: 'missing.csv' }, tmp), /list file .*missing\.csv does not exist/);
     await writeFile(join(tmp, 'ok.csv'), 'a/x.png,0\n');
     await rejectsWith(runIndex({ source: 'list', file: 'ok.csv', root: 'gone' }, tmp), /list root .*gone does not exist/);
+
+    await writeFile(join(tmp, 'afile'), 'x');
+    await rejectsWith(runIndex({ source: 'imagefolder', root: 'afile' }, tmp), /imagefolder root .*afile is not a directory/);
+    await mkdir(join(tmp, 'flatdir'));
+    await put(tmp, 'flatdir/x.png');
+    await rejectsWith(runIndex({ source: 'imagefolder', root: 'flatdir' }, tmp), /imagefolder root .*flatdir has no class sub-folders/);
 
     // empty class folder
     await put(tmp, 'f/full/a.png');
@@ -264,6 +281,10 @@ test('synthetic source: images and masks live inside the output and are referenc
       await stat(idx.maskPath(r)!);
     }
     assert.deepEqual(await indexStage.externalDigest!(params, tmp), {});
+    const val = loaderItems(idx, 'val');
+    assert.equal(val.length, 3);
+    assert.deepEqual(val.map((v) => v.id), idx.splits.val);
+    assert.ok(val.every((v) => v.path === join(out, idx.records[v.id]!.path) && v.label === idx.records[v.id]!.label));
     // A second run elsewhere gives byte-identical index files.
     const other = await runIndex(params, tmp, 'b');
     for (const f of ['index.jsonl', 'classes.json', 'splits.json', 'dataset.json', 'summary.json']) {
@@ -279,5 +300,24 @@ test('params schema: the JSON file equals the TS object; bad synthetic params ar
   await withTmp(async (tmp) => {
     await rejectsWith(runIndex({ source: 'synthetic', synthetic: { classes: 9 } }, tmp), /synthetic\.classes must be an integer in \[1, 8\], got 9/);
     await rejectsWith(runIndex({ source: 'list' } as IndexParams, tmp), /source "list" needs "file"/);
+  });
+});
+
+test('sort order is Python sorted() (code points), also across surrogate pairs', async () => {
+  const { compareCodePoints } = await import('../../ml/data/image-folder.js');
+  const byCodePoints = (a: string, b: string): number => {
+    const A = [...a].map((c) => c.codePointAt(0)!);
+    const B = [...b].map((c) => c.codePointAt(0)!);
+    for (let i = 0; i < Math.min(A.length, B.length); i++) if (A[i] !== B[i]) return A[i]! - B[i]!;
+    return A.length - B.length;
+  };
+  const pool = ['a', 'b', 'Z', 'é', '\uffff', '\ue000', '😀', '😁', 'ab', 'a😀', 'a\uffff', ''];
+  for (const x of pool) for (const y of pool) assert.equal(Math.sign(compareCodePoints(x, y)), Math.sign(byCodePoints(x, y)), `${x} vs ${y}`);
+});
+
+test('an empty list is an error naming the file', async () => {
+  await withTmp(async (tmp) => {
+    await writeFile(join(tmp, 'empty.csv'), '\n\n');
+    await rejectsWith(runIndex({ source: 'list', file: 'empty.csv' }, tmp), /list file .*empty\.csv has no entries/);
   });
 });

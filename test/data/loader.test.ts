@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { createLoader, epochOrder, type Batch, type LoaderItem, type LoaderOptions } from '../../ml/data/loader.js';
+import { createLoader, createLoaderPool, epochOrder, type Batch, type LoaderItem, type LoaderOptions } from '../../ml/data/loader.js';
 import { loadImageTensor } from '../../ml/data/image-tensor.js';
 import { withTmp } from './helpers.js';
 
@@ -71,6 +71,17 @@ test('train epochs: worker pool and in-process give identical batches; (seed, ep
     assert.notDeepEqual(order, items.map((i) => i.id)); // shuffled by default for training
     const nextEpoch = await collect({ ...base, epoch: 4, workers: 0 });
     assert.notDeepEqual(nextEpoch.flatMap((b) => b.ids), order);
+    // One pool serving two epochs in turn gives the same batches as fresh loaders.
+    const pool = await createLoaderPool(2);
+    try {
+      const e3 = await collect({ ...base, pool });
+      const e4 = await collect({ ...base, epoch: 4, pool });
+      assert.deepEqual(e3.map((b) => b.x), inProcess.map((b) => b.x));
+      assert.deepEqual(e4.map((b) => b.ids), nextEpoch.map((b) => b.ids));
+      assert.deepEqual(e4.map((b) => b.x), nextEpoch.map((b) => b.x));
+    } finally {
+      await pool.close();
+    }
   });
 });
 

@@ -97,3 +97,43 @@ test('written PNGs decode to the rendered pixels; masks are 1-channel and match'
     }
   });
 });
+
+test('colour statistics do not give the label away: a nearest-class-mean classifier on them is near chance', () => {
+  const classes = 6;
+  const size = 32;
+  // Features: mean RGB of the whole image and of its brightest/darkest quarter (colour "style").
+  const features = (rgb: Uint8Array): number[] => {
+    const lum: number[] = [];
+    const sum = [0, 0, 0];
+    for (let p = 0; p < size * size; p++) {
+      for (let c = 0; c < 3; c++) sum[c]! += rgb[p * 3 + c]!;
+      lum.push(rgb[p * 3]! + rgb[p * 3 + 1]! + rgb[p * 3 + 2]!);
+    }
+    lum.sort((a, b) => a - b);
+    const q = lum.length >> 2;
+    return [...sum.map((v) => v / (size * size)), lum[q]! / 3, lum[3 * q]! / 3];
+  };
+  const train: number[][][] = [];
+  const means: number[][] = [];
+  for (let c = 0; c < classes; c++) {
+    train.push(Array.from({ length: 60 }, (_, i) => features(renderSample(21, c, i, size).rgb)));
+    means.push(train[c]![0]!.map((_, k) => train[c]!.reduce((s, f) => s + f[k]!, 0) / 60));
+  }
+  let correct = 0;
+  let total = 0;
+  for (let c = 0; c < classes; c++) {
+    for (let i = 60; i < 100; i++) {
+      const f = features(renderSample(21, c, i, size).rgb);
+      let best = 0;
+      let bestD = Infinity;
+      means.forEach((m, k) => {
+        const d = m.reduce((s, v, j) => s + (v - f[j]!) ** 2, 0);
+        if (d < bestD) [best, bestD] = [k, d];
+      });
+      correct += best === c ? 1 : 0;
+      total++;
+    }
+  }
+  // Chance is 1/6; 240 test images give a standard error of ~0.024.
+  assert.ok(correct / total < 0.3, `colour-only accuracy ${(correct / total).toFixed(3)}`);
+});

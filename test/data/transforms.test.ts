@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeRgb, imageSize } from '../../ml/io/image.js';
-import { loadImageTensor } from '../../ml/data/image-tensor.js';
+import { decodeEvalRgb, loadImageTensor } from '../../ml/data/image-tensor.js';
 import { Rng } from '../../ml/data/rng.js';
 import { evalGeometry, roundHalfEven, sampleRandomResizedCrop } from '../../ml/data/transforms.js';
 import { withTmp } from './helpers.js';
@@ -28,6 +28,9 @@ test('eval transform: shorter side resized by exactly 1/2, centre crop, ImageNet
     const size = 8;
     const nchw = await loadImageTensor(file, { transform: 'eval', size, resize: 16, layout: 'NCHW' });
     const nhwc = await loadImageTensor(file, { transform: 'eval', size, resize: 16, layout: 'NHWC' });
+    const bytes = await decodeEvalRgb(file, size, 16);
+    assert.deepEqual([bytes.width, bytes.height], [8, 8]);
+    assert.deepEqual([bytes.data[0], bytes.data[1], bytes.data[2]], [4 * (2 * 8 + 0.5), 8 * (2 * 4 + 0.5), 77]);
     assert.deepEqual(nchw.shape, [1, 3, 8, 8]);
     assert.deepEqual(nhwc.shape, [1, 8, 8, 3]);
     for (let y = 0; y < size; y++) {
@@ -174,4 +177,18 @@ test('shrinking: libvips (used for speed) stays close to the PIL-style filter on
   for (let i = 0; i < viaJs.length; i++) sum += Math.abs(viaJs[i]! - viaVips.data[i]!);
   // Noise is the worst case for filter differences; natural images differ far less.
   assert.ok(sum / viaJs.length < 1.5, `mean abs difference ${sum / viaJs.length}`);
+});
+
+test('mixed resize (one axis shrinks in libvips, the other grows in JS) keeps both axes aligned', async () => {
+  const { decodeResized } = await import('../../ml/data/image-tensor.js');
+  const png = await sharp(ramp(48, 32), { raw: { width: 48, height: 32, channels: 3 } }).png().toBuffer();
+  for (const [w, h] of [[24, 64], [96, 16]] as const) {
+    const img = await decodeResized(png, { resize: { width: w, height: h } }, 48, 32);
+    assert.deepEqual([img.width, img.height], [w, h]);
+    // Source coordinate of output pixel i along an axis of scale s: (i + 0.5)/s − 0.5, clamped
+    // when enlarging (PIL's border handling); both ramps are linear so these are the exact values.
+    const at = (i: number, s: number, n: number): number => Math.min(n - 1, Math.max(0, (i + 0.5) / s - 0.5));
+    for (let x = 1; x < w - 1; x++) assert.equal(img.data[x * 3], 4 * at(x, w / 48, 48), `R at x=${x} for ${w}×${h}`);
+    for (let y = 1; y < h - 1; y++) assert.equal(img.data[y * w * 3 + 1], 8 * at(y, h / 32, 32), `G at y=${y} for ${w}×${h}`);
+  }
 });

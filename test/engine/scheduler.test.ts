@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { executions, runFile, tempDir, testRegistry, writeExp } from './helpers.js';
-import { readEvents, readRun } from '../../engine/run/index.js';
+import { executions, planFor, runFile, tempDir, testRegistry, writeExp } from './helpers.js';
+import { analysePlan, readEvents, readRun } from '../../engine/run/index.js';
+import { Store } from '../../engine/store/index.js';
 
 function chain(counter: string, b = 'B', c = 'C'): string {
   return `name: chain
@@ -171,4 +172,26 @@ sweep:
   const body = await readFile(join(dir, 'runs', '.store', 'entries', rep.key!, 'out', 'out.txt'), 'utf8');
   // One upstream output per variant (each "A\n<text>\n"), in plan order, then the report's text.
   assert.deepEqual(body.split('\n').filter(Boolean).sort(), ['A', 'A', 'A', 'R', 'p', 'q', 'r']);
+});
+
+test('plan analysis: cached vs to-run with reasons, and a changed sweep value is compared with its closest variant', async (t) => {
+  const dir = await tempDir(t);
+  const counter = join(dir, 'count.txt');
+  const reg = testRegistry();
+  const file = await writeExp(dir, 'sw.yaml', chain(counter) + 'sweep:\n  c.text: [x, y]\n');
+  const store = await Store.open(join(dir, 'runs', '.store'));
+  const before = await analysePlan(await planFor(file, reg), store, join(dir, 'runs'));
+  assert.deepEqual(before.map((r) => [r.stage, r.status]), [['a', 'to-run'], ['b', 'to-run'], ['c', 'to-run'], ['c', 'to-run']]);
+  assert.deepEqual(before[0].reasons, ['never run']);
+  assert.match(before[1].reasons[0], /upstream changed: a/);
+  await runFile(dir, file, reg);
+
+  await writeExp(dir, 'sw.yaml', chain(counter) + 'sweep:\n  c.text: [x, z]\n');
+  const after = await analysePlan(await planFor(file, reg), store, join(dir, 'runs'));
+  assert.deepEqual(after.map((r) => r.status), ['cached', 'cached', 'cached', 'to-run']);
+  const z = after[3];
+  assert.match(z.reasons[0], /^new key \(new variant; compared with c@/);
+  // x and y are equally close to z; either comparison names the changed param and nothing else.
+  assert.equal(z.changes.length, 1);
+  assert.match(z.changes[0], /^param text: "[xy]" -> "z"$/);
 });

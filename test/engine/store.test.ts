@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
-import { chmod, mkdir, readFile, readdir, stat, utimes, writeFile, open } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, readdir, stat, utimes, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store, gcStore, verifyStore, tryAcquire, staleOwner, breakStale, serializeManifest } from '../../engine/store/index.js';
 import { tempDir } from './helpers.js';
@@ -105,6 +105,12 @@ test('locks: O_EXCL, release, stale by dead pid, stale by old heartbeat, one bre
   assert.equal(JSON.parse(await readFile(file, 'utf8')).token, l3.owner.token, 'fresh lock put back');
   await l3.release();
 
+  // On this host a live owner with a late heartbeat (busy event loop) keeps its lock.
+  await writeFile(file, JSON.stringify({ pid: process.ppid, host: hostname(), startedAt: '', token: 'busy' }));
+  const late = new Date(Date.now() - 60_000);
+  await utimes(file, late, late);
+  assert.equal(await staleOwner(file, timing), undefined);
+
   // Another host's lock with an old heartbeat is stale; with a fresh one it is not.
   await writeFile(file, JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: '', token: 'remote' }));
   assert.equal(await staleOwner(file, timing), undefined);
@@ -150,7 +156,12 @@ test('gc keeps referenced entries and their blobs, removes the rest only with fo
   assert.deepEqual(dry.entries, [KEY_B]);
   assert.deepEqual(dry.objects, [sha('drop me')]);
   assert.ok(await store.lookup(KEY_B), 'dry run deletes nothing');
+  assert.deepEqual((await gcStore(store, new Set([KEY_A]), { graceMs: 60_000 })).objects, [], 'young blobs are spared');
+  const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  await writeFile(store.lockFile(KEY_B), JSON.stringify({ pid: dead, host: hostname(), startedAt: '', token: 't' }));
   const real = await gcStore(store, new Set([KEY_A]), { force: true });
+  assert.deepEqual(real.locks, [`${KEY_B}.lock`]);
+  await assert.rejects(stat(store.lockFile(KEY_B)), 'stale lock removed');
   assert.equal(real.dryRun, false);
   assert.equal(await store.lookup(KEY_B), undefined);
   const a = await store.lookup(KEY_A);
@@ -171,4 +182,18 @@ test('verify detects a flipped byte', async (t) => {
   const r = await verifyStore(store);
   assert.ok(r.problems.some((x) => x.where === 'object' && x.id === sha('abcdefgh')), 'blob flagged');
   assert.ok(r.problems.some((x) => x.where === 'entry' && x.id === KEY_A && x.path === 'data.bin'), 'entry flagged');
+});
+
+test('an output hardlinked to an outside file is copied into the store, leaving that file alone', async (t) => {
+  const dir = await tempDir(t);
+  const store = await Store.open(join(dir, 'store'));
+  const outside = join(dir, 'user-data.txt');
+  await writeFile(outside, 'user bytes', { mode: 0o644 });
+  const st = await store.newStaging(KEY_A);
+  await link(outside, join(st.outDir, 'data.txt'));
+  const e = await store.commit(st);
+  const o = await stat(outside);
+  assert.equal(o.mode & 0o777, 0o644, 'outside file keeps its permissions');
+  assert.notEqual((await stat(join(e.dir, 'data.txt'))).ino, o.ino, 'the store holds its own copy');
+  assert.equal(await readFile(join(e.dir, 'data.txt'), 'utf8'), 'user bytes');
 });

@@ -64,3 +64,26 @@ test('json renderer prints the events, one parseable object per line', async () 
   const lines = (await render('json')).trim().split('\n');
   assert.deepEqual(lines.map((l) => JSON.parse(l)), events);
 });
+
+test('the listr2 renderer settles every task (done, cached, failed, skipped) and prints the summary', async () => {
+  const { TtyRenderer } = await import('../../engine/ui/tty.js');
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d) => (text += d));
+  const r = new TtyRenderer(out, { silent: true });
+  const four: RunEvent[] = [
+    { type: 'run-start', t, runId: 'r2', experiment: 'e', runDir: '/runs/e/r2', instances: ['a', 'b', 'c', 'd'].map((id) => ({ id, stage: id, kind: 'command', variantId: '', alias: '' })) },
+    { type: 'instance-cached', t, id: 'a', key: 'k' },
+    { type: 'instance-start', t, id: 'b', key: 'k', attempt: 1, log: '/l' },
+    { type: 'progress', t, id: 'b', done: 1, total: 2 },
+    { type: 'instance-done', t, id: 'b', key: 'k', digest: 'd', ms: 5 },
+    { type: 'instance-start', t, id: 'c', key: 'k', attempt: 1, log: '/l' },
+    { type: 'instance-failed', t, id: 'c', key: 'k', error: 'bad', log: '/l' },
+    { type: 'instance-skipped', t, id: 'd', reason: 'upstream c failed' },
+    { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 1, failed: 1, skipped: 1 }, runDir: '/runs/e/r2' },
+  ];
+  for (const e of four) r.onEvent(e);
+  const done = await Promise.race([r.finish().then(() => true), new Promise((res) => setTimeout(() => res(false), 5000))]);
+  assert.equal(done, true, 'finish() resolved');
+  assert.match(text, /^failed: 1 executed, 1 cached, 1 failed, 1 skipped/m);
+});

@@ -17,7 +17,7 @@ async function evaluation(dir: string, pooling: 'gap' | 'ca', perImage: Array<{ 
     accuracy: { top1: pooling === 'ca' ? 0.9 : 0.88, top5: 1, n: 3 },
     methods: { '<gradcam>': { AD: iv(ad), AI: iv(40), AG: iv(10), insertion: iv(0.7), deletion: iv(0.1), excluded: { constant: pooling === 'gap' ? 1 : 0 } } },
   }));
-  await writeFile(join(dir, 'per_image.jsonl'), perImage.map((r) => JSON.stringify({ id: r.id, method: '<gradcam>', ...r })).join('\n') + '\n');
+  await writeFile(join(dir, 'per_image.jsonl'), perImage.map((r) => JSON.stringify({ method: '<gradcam>', ...r })).join('\n') + '\n');
   await writeFile(join(dir, 'curves.json'), JSON.stringify({ '<gradcam>': { insertion: [0.1, 0.5, 0.9], deletion: [0.9, 0.3, 0.1] } }));
 }
 

@@ -1,0 +1,130 @@
+// Faithfulness and localisation scores of several methods' maps on one batch of images. The model
+// enters only as the batched probability function (ONNX Runtime); every number comes from
+// ml/metrics. Per-image values are returned whole (degenerate maps included, with their status) so
+// the caller can aggregate and count them.
+import { confidenceEval } from '../metrics/confidence.js';
+import { insertionDeletion } from '../metrics/insdel.js';
+import { classifyMap, saliencyToImage, type MapStatus } from '../metrics/maps.js';
+import { energyPointingGame, pointingGame } from '../metrics/localisation.js';
+import type { Protocol } from '../metrics/protocol.js';
+import type { ScoreFn } from '../metrics/score.js';
+
+export interface ImageRow {
+  id: number;
+  method: string;
+  target: number;
+  status: MapStatus;
+  /** Percent, as the metric definitions (their mean is the metric). */
+  AD: number;
+  AI: number;
+  AG: number;
+  /** AUC fractions in [0, 1]. */
+  insertion: number;
+  deletion: number;
+  pointing?: number;
+  energy?: number;
+  /** Target probability on the clean and the masked image. */
+  p: number;
+  o: number;
+}
+
+export interface CurveSums {
+  insertion: number[];
+  deletion: number[];
+  /** Images summed (status ok, or constant for kept-constant methods). */
+  n: number;
+}
+
+export interface BatchScores {
+  rows: ImageRow[];
+  curves: Record<string, CurveSums>;
+  /** Per image: 1 when the label is the top-1 / within the top-5 class. */
+  top1: number[];
+  top5: number[];
+}
+
+export interface ScoreBatchInput {
+  images: Float32Array;
+  size: number;
+  ids: readonly number[];
+  labels: readonly number[];
+  /** Per method: n maps of h×w. */
+  maps: Record<string, { h: number; w: number; data: Float32Array }>;
+  /** Per image: object mask at size×size (0/1), or null. Omit for no localisation. */
+  regions?: Array<Uint8Array | null>;
+  protocol: Protocol;
+  mean: readonly number[];
+  std: readonly number[];
+  score: ScoreFn;
+  maxBatch: number;
+  keepConstant: readonly string[];
+  signal?: AbortSignal;
+  onProgress?: (fraction: number) => void;
+}
+
+function topk(probs: Float32Array, row: number, classes: number, label: number, k: number): number {
+  const v = probs[row * classes + label];
+  let above = 0;
+  for (let j = 0; j < classes; j++) if (probs[row * classes + j] > v || (probs[row * classes + j] === v && j < label)) above++;
+  return above < k ? 1 : 0;
+}
+
+export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
+  const n = o.ids.length;
+  const H = o.size;
+  const dims = { c: 3, h: H, w: H };
+  const clean = await o.score(o.images, n);
+  const classes = clean.length / n;
+  const top1: number[] = [];
+  const top5: number[] = [];
+  for (let i = 0; i < n; i++) {
+    top1.push(topk(clean, i, classes, o.labels[i], 1));
+    top5.push(topk(clean, i, classes, o.labels[i], 5));
+  }
+  const rows: ImageRow[] = [];
+  const curves: Record<string, CurveSums> = {};
+  const methods = Object.keys(o.maps);
+  let step = 0;
+  for (const m of methods) {
+    o.signal?.throwIfAborted();
+    const { h, w, data } = o.maps[m];
+    const common = {
+      images: o.images, dims, saliency: data, saliencySize: { h, w }, targets: o.labels, protocol: o.protocol,
+      mean: o.mean, std: o.std, score: o.score, maxBatch: o.maxBatch, signal: o.signal,
+    };
+    const conf = await confidenceEval(common);
+    const insdel = await insertionDeletion(common);
+    const keep = o.keepConstant.includes(m);
+    const pts = insdel.steps + 1;
+    const sums: CurveSums = { insertion: new Array(pts).fill(0), deletion: new Array(pts).fill(0), n: 0 };
+    const up = o.regions ? saliencyToImage(data, n, h, w, H, H, o.protocol) : undefined;
+    for (let i = 0; i < n; i++) {
+      const status = conf.statuses[i];
+      const row: ImageRow = {
+        id: o.ids[i], method: m, target: conf.targets[i], status,
+        AD: conf.drop[i], AI: conf.increase[i], AG: conf.gain[i],
+        insertion: insdel.insertion.auc[i], deletion: insdel.deletion.auc[i],
+        p: conf.p[i], o: conf.o[i],
+      };
+      const region = o.regions?.[i];
+      if (up && region) {
+        const map = up.subarray(i * H * H, (i + 1) * H * H);
+        const st = classifyMap(map, o.protocol.degenerate.constantRelTol);
+        // A kept constant map (a baseline) has a meaningful energy share (the object's area) but no maximum.
+        row.pointing = st === 'ok' ? pointingGame(map, { mask: region }, H, H, o.protocol.localisation.tolerance).hit : NaN;
+        row.energy = st === 'ok' || (st === 'constant' && keep) ? energyPointingGame(map, { mask: region }, H, H) : NaN;
+      }
+      rows.push(row);
+      if (status === 'ok' || (status === 'constant' && keep)) {
+        for (let t = 0; t < pts; t++) {
+          sums.insertion[t] += insdel.insertion.curves[i * pts + t];
+          sums.deletion[t] += insdel.deletion.curves[i * pts + t];
+        }
+        sums.n++;
+      }
+    }
+    curves[m] = sums;
+    o.onProgress?.(++step / methods.length);
+  }
+  return { rows, curves, top1, top5 };
+}

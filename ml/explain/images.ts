@@ -1,0 +1,81 @@
+// Images, overlay backgrounds and object regions under the evaluation transform (resize the shorter
+// side, centre crop), so a map, the image it explains and the object mask share one pixel grid.
+import { decodeRgb, imageSize, type DecodeOptions, type RgbImage } from '../io/image.js';
+import { cropRgb, resizeBilinearRgb } from '../data/resize.js';
+import { evalGeometry } from '../data/transforms.js';
+
+export interface EvalTransform {
+  size: number;
+  /** Shorter side before the centre crop (default floor(size / 0.875), as the data loader). */
+  resize?: number;
+}
+
+/** Decodes one file to interleaved RGB under the eval geometry (enlargement done in JS, as ml/data does). */
+export async function decodeEval(path: string, t: EvalTransform): Promise<RgbImage & { plan: DecodeOptions; source: { width: number; height: number } }> {
+  const source = await imageSize(path);
+  const plan = evalGeometry(source.width, source.height, t.size, t.resize);
+  const r = plan.resize!;
+  let img: RgbImage;
+  if (r.width <= source.width && r.height <= source.height) img = await decodeRgb(path, plan);
+  else {
+    const base = await decodeRgb(path);
+    let data = resizeBilinearRgb(base.data, base.width, base.height, r.width, r.height);
+    data = cropRgb(data, r.width, plan.cropAfter!);
+    img = { data, width: plan.cropAfter!.width, height: plan.cropAfter!.height };
+  }
+  if (img.width !== t.size || img.height !== t.size) throw new Error(`${path}: eval transform produced ${img.width}×${img.height}, expected ${t.size}×${t.size}`);
+  return { ...img, plan, source };
+}
+
+/** Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. */
+export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number): void {
+  const base = index * 3 * hw;
+  for (let c = 0; c < 3; c++) {
+    const m = mean[c];
+    const s = std[c];
+    for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = (rgb[p * 3 + c] / 255 - m) / s;
+  }
+}
+
+/** Loads files into one normalised NCHW batch (a few decodes in flight). */
+export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: readonly number[], std: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+  const hw = t.size * t.size;
+  const out = new Float32Array(paths.length * 3 * hw);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      signal?.throwIfAborted();
+      const i = next++;
+      const img = await decodeEval(paths[i], t);
+      normaliseRgbInto(img.data, hw, mean, std, out, i);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return out;
+}
+
+/** An object mask (nonzero = object) under the same geometry, as 0/1 values. */
+export async function loadEvalMask(path: string, t: EvalTransform): Promise<Uint8Array> {
+  const img = await decodeEval(path, t);
+  const hw = t.size * t.size;
+  const m = new Uint8Array(hw);
+  for (let p = 0; p < hw; p++) m[p] = img.data[p * 3] >= 128 ? 1 : 0;
+  return m;
+}
+
+/**
+ * A box given in source pixels ({x, y, w, h}, top-left pixel and size) mapped through the eval
+ * geometry to inclusive corners on the size×size grid (clipped by the consumer).
+ */
+export function boxToEval(box: { x: number; y: number; w: number; h: number }, source: { width: number; height: number }, t: EvalTransform): { x0: number; y0: number; x1: number; y1: number } {
+  const plan = evalGeometry(source.width, source.height, t.size, t.resize);
+  const sx = plan.resize!.width / source.width;
+  const sy = plan.resize!.height / source.height;
+  const { left, top } = plan.cropAfter!;
+  return {
+    x0: box.x * sx - left,
+    y0: box.y * sy - top,
+    x1: (box.x + box.w) * sx - left - 1,
+    y1: (box.y + box.h) * sy - top - 1,
+  };
+}

@@ -1,0 +1,111 @@
+// One loaded model, ready for the saliency and evaluation stages: ONNX Runtime sessions for every
+// forward pass (probabilities; taps + logits + l4 dots) and the tfjs pooling head for gradients.
+// Sessions are opened lazily, so a stage that only needs probabilities never exports the tap graph.
+import { TAPS, type TapName } from '../models/arch.js';
+import { createSession, type OnnxModel } from '../onnx/runtime.js';
+import { PoolingHeadRunner, type TapSet } from './head.js';
+import type { LoadedModel } from './model-dir.js';
+
+export interface RunnerOptions {
+  /** Where exported graphs are cached (default: ml/onnx's runs/.cache/onnx). */
+  cacheDir?: string;
+  /** Images per ONNX Runtime call (default 16). */
+  batchSize?: number;
+}
+
+export interface Features {
+  taps: TapSet;
+  /** B×classes. */
+  logits: Float32Array;
+  /** CA models: the l4 block's pre-softmax scores, B×heads×h×w. */
+  dots?: Float32Array;
+}
+
+export class ModelRunner {
+  readonly model: LoadedModel;
+  readonly batchSize: number;
+  private readonly cacheDir?: string;
+  private probsSession?: Promise<OnnxModel>;
+  private featureSession?: Promise<OnnxModel>;
+  private headRunner?: PoolingHeadRunner;
+  /** Forward passes (images) run so far, for throughput figures. */
+  forwardImages = 0;
+
+  constructor(model: LoadedModel, opts: RunnerOptions = {}) {
+    this.model = model;
+    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 16));
+    this.cacheDir = opts.cacheDir;
+  }
+
+  get size(): number {
+    return this.model.card.input_size;
+  }
+
+  get isCa(): boolean {
+    return this.model.card.head !== 'gap';
+  }
+
+  private open(outputs: string[]): Promise<OnnxModel> {
+    const m = this.model;
+    return createSession({
+      arch: m.arch,
+      head: m.card.head,
+      heads: m.card.heads,
+      numClasses: m.card.num_classes,
+      weights: m.weights,
+      weightsFile: m.weightsFile,
+      outputs,
+      inputSize: m.card.input_size,
+      cacheDir: this.cacheDir,
+    });
+  }
+
+  head(): PoolingHeadRunner {
+    this.headRunner ??= new PoolingHeadRunner(this.model.card.head, this.model.card.heads, this.model.arch, this.model.weights, this.model.weightsFile);
+    return this.headRunner;
+  }
+
+  private tapNames(): TapName[] {
+    return this.model.card.head === 'ca-stream' ? [...TAPS] : ['layer4'];
+  }
+
+  /** Softmax probabilities of n normalised NCHW images (n×classes), in chunks of batchSize. */
+  probs = async (batch: Float32Array, n: number): Promise<Float32Array> => {
+    this.probsSession ??= this.open(['probs']);
+    const s = await this.probsSession;
+    const side = this.size;
+    const per = 3 * side * side;
+    if (batch.length !== n * per) throw new Error(`probs: ${batch.length} values are not ${n} images of 3×${side}×${side}`);
+    const classes = this.model.card.num_classes;
+    const out = new Float32Array(n * classes);
+    for (let s0 = 0; s0 < n; s0 += this.batchSize) {
+      const b = Math.min(this.batchSize, n - s0);
+      const r = await s.run(batch.subarray(s0 * per, (s0 + b) * per), b, side, side, ['probs']);
+      out.set(r.probs.data, s0 * classes);
+      this.forwardImages += b;
+    }
+    return out;
+  };
+
+  /** Taps the head needs, logits and (CA) the l4 dots for n images. */
+  async features(batch: Float32Array, n: number): Promise<Features> {
+    const names = this.tapNames().map((t) => `tap.${t}`);
+    const outputs = [...names, 'logits', ...(this.isCa ? ['attn.layer4'] : [])];
+    this.featureSession ??= this.open(outputs);
+    const s = await this.featureSession;
+    const side = this.size;
+    const r = await s.runChunked(batch, n, side, side, this.batchSize, outputs);
+    this.forwardImages += n;
+    const taps: TapSet = {};
+    for (const t of this.tapNames()) taps[t] = { shape: r[`tap.${t}`].dims, data: r[`tap.${t}`].data };
+    return { taps, logits: r.logits.data, ...(this.isCa && { dots: r['attn.layer4'].data }) };
+  }
+
+  async release(): Promise<void> {
+    const ss = [this.probsSession, this.featureSession];
+    this.probsSession = this.featureSession = undefined;
+    for (const s of ss) if (s) await (await s).release();
+    this.headRunner?.dispose();
+    this.headRunner = undefined;
+  }
+}

@@ -1,0 +1,222 @@
+// The feature cache: backbone taps of every image of a split under the eval transform, computed
+// once through ONNX Runtime and stored (float16 by default) so that frozen-mode training without
+// augmentation — and every head-hyperparameter variant of a sweep — trains the CA head alone.
+//
+// Layout of a cache directory:
+//   features.json                FeaturesMeta
+//   <split>-<00000>.safetensors  tap.<name> [n, H, W, C] (NHWC, F16|F32), labels I32 [n], ids I32 [n],
+//                                logits_gap F32 [n, K] (the init model's own GAP classifier)
+// Shards are written atomically and are a pure function of (init weights, images, settings), so an
+// interrupted computation resumes at the first missing shard.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { createLoader, type LoaderItem } from '../data/loader.js';
+import { tapChannels, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
+import type { OnnxModel } from '../onnx/runtime.js';
+import { topkCorrect } from './losses.js';
+import type { TapArrays } from './sources.js';
+
+export const FEATURES_FORMAT = 'ca-pipe.features/1';
+export const FEATURES_META = 'features.json';
+export type FeatureDtype = 'float16' | 'float32';
+export type SplitName = 'train' | 'val';
+
+export interface FeatureSplitMeta {
+  count: number;
+  shards: string[];
+  /** sha256 of the comma-joined item ids, to check a consumer asks for the same items. */
+  ids_digest: string;
+  /** Top-1 accuracy of the init model's GAP classifier on this split. */
+  gap_acc: number;
+}
+
+export interface FeaturesMeta {
+  format: typeof FEATURES_FORMAT;
+  arch: string;
+  input_size: number;
+  /** Eval transform's shorter side before the centre crop. */
+  resize: number | null;
+  dtype: FeatureDtype;
+  taps: TapName[];
+  /** [H, W, C] per tap. */
+  tap_shapes: Partial<Record<TapName, [number, number, number]>>;
+  num_classes: number;
+  /** sha256 of the init weights file the backbone came from. */
+  init_digest: string;
+  splits: Partial<Record<SplitName, FeatureSplitMeta>>;
+}
+
+export interface ComputeFeaturesOptions {
+  session: OnnxModel;
+  arch: ResNetArch;
+  items: LoaderItem[];
+  split: SplitName;
+  dir: string;
+  size: number;
+  resize?: number;
+  dtype: FeatureDtype;
+  taps: TapName[];
+  numClasses: number;
+  /** Images per ONNX Runtime call. Default 16. */
+  batchSize?: number;
+  /** Images per shard. Default 256. */
+  shardSize?: number;
+  workers?: number;
+  progress?: { total(n: number, unit?: string): void; tick(n?: number): void; set(n: number): void; message(t: string): void };
+  signal?: AbortSignal;
+}
+
+export function idsDigest(ids: number[]): string {
+  return createHash('sha256').update(ids.join(',')).digest('hex');
+}
+
+function shardName(split: SplitName, i: number): string {
+  return `${split}-${String(i).padStart(5, '0')}.safetensors`;
+}
+
+/** NCHW → NHWC for `n` images of C×H×W. */
+export function nchwToNhwc(src: Float32Array, n: number, c: number, h: number, w: number, out?: Float32Array): Float32Array {
+  const dst = out ?? new Float32Array(src.length);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) {
+    const s = b * c * hw;
+    for (let k = 0; k < c; k++) {
+      const sk = s + k * hw;
+      for (let p = 0; p < hw; p++) dst[s + p * c + k] = src[sk + p];
+    }
+  }
+  return dst;
+}
+
+async function validShard(file: string, n: number): Promise<boolean> {
+  try {
+    await stat(file);
+    const f = await readSafetensors(file);
+    return f.tensors.get('labels')?.shape[0] === n;
+  } catch {
+    return false;
+  }
+}
+
+/** Computes (or completes) the shards of one split; returns its metadata. */
+export async function computeFeatures(o: ComputeFeaturesOptions): Promise<FeatureSplitMeta> {
+  await mkdir(o.dir, { recursive: true });
+  const shardSize = o.shardSize ?? 256;
+  const n = o.items.length;
+  const nShards = Math.ceil(n / shardSize);
+  const ch = tapChannels(o.arch);
+  const sizes = tapSizes(o.size);
+  const outputs = [...o.taps.map((t) => `tap.${t}`), 'logits'];
+  const shards: string[] = [];
+  let correct = 0;
+  o.progress?.total(n, 'img');
+  o.progress?.set(0);
+  o.progress?.message(`backbone features (${o.split})`);
+  for (let s = 0; s < nShards; s++) {
+    const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
+    const file = join(o.dir, shardName(o.split, s));
+    shards.push(shardName(o.split, s));
+    if (await validShard(file, items.length)) {
+      const f = await readSafetensors(file);
+      const logits = f.tensors.get('logits_gap')!.data as Float32Array;
+      correct += topkCorrect(logits, o.numClasses, Int32Array.from(items, (it) => it.label), [1])[0];
+      o.progress?.tick(items.length);
+      continue;
+    }
+    const m = items.length;
+    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<TapName, Float32Array>;
+    const logits = new Float32Array(m * o.numClasses);
+    const loader = createLoader({ items, batchSize: o.batchSize ?? 16, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers });
+    let off = 0;
+    for await (const b of loader) {
+      if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');
+      const res = await o.session.run(b.x, b.n, o.size, o.size, outputs);
+      for (const t of o.taps) {
+        const per = ch[t] * sizes[t] * sizes[t];
+        nchwToNhwc(res[`tap.${t}`].data as Float32Array, b.n, ch[t], sizes[t], sizes[t], tapData[t].subarray(off * per, (off + b.n) * per));
+      }
+      logits.set(res.logits.data, off * o.numClasses);
+      off += b.n;
+      o.progress?.tick(b.n);
+    }
+    const labels = Int32Array.from(items, (it) => it.label);
+    correct += topkCorrect(logits, o.numClasses, labels, [1])[0];
+    const tensors: Record<string, TensorToWrite> = {
+      labels: { shape: [m], data: labels },
+      ids: { shape: [m], data: Int32Array.from(items, (it) => it.id) },
+      logits_gap: { dtype: 'F32', shape: [m, o.numClasses], data: logits },
+    };
+    for (const t of o.taps) tensors[`tap.${t}`] = { dtype: o.dtype === 'float16' ? 'F16' : 'F32', shape: [m, sizes[t], sizes[t], ch[t]], data: tapData[t] };
+    await writeSafetensors(file, tensors, { split: o.split, shard: String(s) });
+  }
+  return { count: n, shards, ids_digest: idsDigest(o.items.map((i) => i.id)), gap_acc: n ? correct / n : NaN };
+}
+
+export async function writeFeaturesMeta(dir: string, meta: FeaturesMeta): Promise<void> {
+  await writeFile(join(dir, FEATURES_META), JSON.stringify(meta, null, 2) + '\n');
+}
+
+export async function readFeaturesMeta(dir: string): Promise<FeaturesMeta> {
+  const file = join(dir, FEATURES_META);
+  let meta: FeaturesMeta;
+  try {
+    meta = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file} cannot be read (${(e as Error).message}): the "features" input must be the output of a features stage`);
+  }
+  if (meta.format !== FEATURES_FORMAT) throw new Error(`${file}: format ${JSON.stringify(meta.format)}, expected ${FEATURES_FORMAT}`);
+  return meta;
+}
+
+export interface LoadedSplit extends TapArrays {
+  gapLogits: Float32Array;
+}
+
+/**
+ * Loads a split's taps (as float32) for the given items, in the items' order. Items missing from
+ * the cache are an error naming the first few ids.
+ */
+export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: SplitName, taps: TapName[], items: LoaderItem[]): Promise<LoadedSplit> {
+  const sm = meta.splits[split];
+  if (!sm) throw new Error(`${join(dir, FEATURES_META)}: no "${split}" split in the feature cache`);
+  for (const t of taps) if (!meta.taps.includes(t)) throw new Error(`${join(dir, FEATURES_META)}: tap "${t}" is not cached (has ${meta.taps.join(', ')})`);
+  const rowOf = new Map<number, { shard: number; row: number }>();
+  const files: Awaited<ReturnType<typeof readSafetensors>>[] = [];
+  for (let s = 0; s < sm.shards.length; s++) {
+    const f = await readSafetensors(join(dir, sm.shards[s]));
+    const ids = f.tensors.get('ids')!.data as Int32Array;
+    ids.forEach((id, row) => rowOf.set(id, { shard: s, row }));
+    files.push(f);
+  }
+  const missing = items.filter((it) => !rowOf.has(it.id));
+  if (missing.length) throw new Error(`${dir}: the feature cache lacks ${missing.length} ${split} item(s) (ids ${missing.slice(0, 5).map((m) => m.id).join(', ')}${missing.length > 5 ? ', …' : ''}); recompute it for this data`);
+  const n = items.length;
+  const K = meta.num_classes;
+  const out: LoadedSplit = { taps: {}, labels: new Int32Array(n), ids: items.map((i) => i.id), gapLogits: new Float32Array(n * K) };
+  for (const t of taps) {
+    const [h, w, c] = meta.tap_shapes[t]!;
+    out.taps[t] = { shape: [h, w, c], data: new Float32Array(n * h * w * c) };
+  }
+  items.forEach((it, i) => {
+    const { shard, row } = rowOf.get(it.id)!;
+    const f = files[shard];
+    const label = (f.tensors.get('labels')!.data as Int32Array)[row];
+    if (label !== it.label) throw new Error(`${join(dir, sm.shards[shard])}: item ${it.id} has label ${label} in the cache but ${it.label} in the index`);
+    out.labels[i] = label;
+    out.gapLogits.set((f.tensors.get('logits_gap')!.data as Float32Array).subarray(row * K, (row + 1) * K), i * K);
+    for (const t of taps) {
+      const dst = out.taps[t]!;
+      const per = dst.shape[0] * dst.shape[1] * dst.shape[2];
+      dst.data.set((f.tensors.get(`tap.${t}`)!.data as Float32Array).subarray(row * per, (row + 1) * per), i * per);
+    }
+  });
+  return out;
+}
+
+export function tapShapes(arch: ResNetArch, size: number, taps: TapName[]): Partial<Record<TapName, [number, number, number]>> {
+  const ch = tapChannels(arch);
+  const sz = tapSizes(size);
+  return Object.fromEntries(taps.map((t) => [t, [sz[t], sz[t], ch[t]]]));
+}

@@ -1,0 +1,195 @@
+// Frozen-mode training (the paper's setting): the backbone and classifier are fixed and never run
+// in tfjs — ONNX Runtime computes the taps (backbone-only outputs of an exported graph), and only
+// the CA head (token + projections) runs in tfjs, with the taps entering as constants. BatchNorm
+// statistics cannot move because the tfjs backbone is never executed.
+//
+// Taps come from the feature cache when there is no augmentation (computed once, or taken from a
+// features stage), else from ONNX Runtime on every augmented batch. Validation always uses the
+// cache: the eval transform is deterministic, so the val taps are computed once per run.
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LoaderItem } from '../data/loader.js';
+import { headTaps, type Taps } from '../models/ca-head.js';
+import type { ResNetArch, TapName } from '../models/arch.js';
+import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
+import { topkCorrect } from './losses.js';
+import { applyGradients, dropoutSeed, exportModelWeights, swapInEma, type WeightsTaskBase } from './end-to-end.js';
+import { computeFeatures, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import type { EvalResult, LoopLogger, LoopProgress, StepPosition, StepResult, TrainTask } from './loop.js';
+import { batchLoss, countCorrect, evalBatch, prepareBatch } from './objective.js';
+import type { TrainParams } from './params.js';
+import type { InitModel } from './run.js';
+import { createImageSource, createTapSource, type BatchSource, type SourceBatch } from './sources.js';
+
+export interface FrozenTaskOptions {
+  base: WeightsTaskBase;
+  params: TrainParams;
+  arch: ResNetArch;
+  init: InitModel;
+  train: LoaderItem[];
+  val: LoaderItem[];
+  numClasses: number;
+  /** Output directory of a features stage, if given. */
+  features?: string;
+  scratchDir: string;
+  log: LoopLogger;
+  progress?: LoopProgress;
+  signal?: AbortSignal;
+}
+
+export interface FrozenTask {
+  task: TrainTask;
+  summary: Record<string, unknown>;
+  /** Identifies the taps the head trains on (part of the checkpoint's configuration digest). */
+  featuresDigest: string;
+  close(): Promise<void>;
+}
+
+/** Taps a head reads; the gap head (linear probe) needs layer4 only. */
+export function neededTaps(head: TrainParams['head']): TapName[] {
+  return head === 'gap' ? ['layer4'] : headTaps(head);
+}
+
+/** Opens an ONNX Runtime session on the init backbone that outputs the taps and the GAP logits. */
+export async function openBackboneSession(arch: ResNetArch, init: InitModel, numClasses: number, taps: TapName[], cacheDir: string, inputSize?: number): Promise<OnnxModel> {
+  return createSession({
+    arch, head: 'gap', numClasses, weights: init.weights, weightsFile: init.file,
+    outputs: [...taps.map((t) => `tap.${t}`), 'logits'], cacheDir, inputSize,
+  });
+}
+
+function tapTensors(taps: Partial<Record<TapName, Float32Array>>, shapes: Partial<Record<TapName, [number, number, number]>>, n: number): Taps {
+  const out: Taps = {};
+  for (const [t, data] of Object.entries(taps) as Array<[TapName, Float32Array]>) {
+    const [h, w, c] = shapes[t]!;
+    out[t] = tf.tensor4d(data, [n, h, w, c]);
+  }
+  return out;
+}
+
+export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask> {
+  const p = o.params;
+  const { model } = o.base;
+  const taps = neededTaps(p.head);
+  const shapes = tapShapes(o.arch, p.input_size, taps);
+  const useCacheForTrain = !p.augment;
+  if (useCacheForTrain && (o.base.objective.mixup > 0 || o.base.objective.cutmix > 0)) {
+    throw new Error('train params: mixup/cutmix mix images, but with augment: false frozen training reads cached backbone features (no images); set augment: true or mixup: 0 and cutmix: 0');
+  }
+  let session: OnnxModel | null = null;
+  const getSession = async (): Promise<OnnxModel> =>
+    (session ??= await openBackboneSession(o.arch, o.init, o.numClasses, taps, join(o.scratchDir, 'onnx')));
+
+  // Where the cached taps live: a features stage's output, or our own scratch directory.
+  let cacheDir: string;
+  let meta: FeaturesMeta;
+  if (o.features) {
+    cacheDir = o.features;
+    meta = await readFeaturesMeta(cacheDir);
+    const where = join(cacheDir, 'features.json');
+    if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
+    if (meta.input_size !== p.input_size) throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
+    if ((meta.resize ?? null) !== (p.resize ?? null)) throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
+    if (meta.init_digest !== o.init.digest) throw new Error(`${where}: features were computed from other init weights than ${o.init.file}; both inputs must come from the same train stage`);
+  } else {
+    const t0 = performance.now();
+    cacheDir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);
+    meta = {
+      format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, dtype: p.feature_dtype,
+      taps, tap_shapes: shapes, num_classes: o.numClasses, init_digest: o.init.digest, splits: {},
+    };
+    const common = { session: await getSession(), arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, signal: o.signal };
+    meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
+    if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
+    await writeFeaturesMeta(cacheDir, meta);
+    o.log.info(`train: backbone features computed through ONNX Runtime in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`);
+  }
+  const val = await loadFeatureSplit(cacheDir, meta, 'val', taps, o.val);
+  const gapCorrect = topkCorrect(val.gapLogits, o.numClasses, val.labels, [1])[0];
+  const gapValAcc = gapCorrect / val.labels.length;
+  o.log.info(`train: GAP accuracy of the init backbone on val: ${(100 * gapValAcc).toFixed(2)}%`);
+  const valSource = createTapSource(val, { batchSize: p.batch_size, seed: p.seed, train: false });
+
+  let trainSource: BatchSource;
+  if (useCacheForTrain) {
+    const tr = await loadFeatureSplit(cacheDir, meta, 'train', taps, o.train);
+    trainSource = createTapSource(tr, { batchSize: p.batch_size, seed: p.seed, train: true });
+  } else {
+    await getSession();
+    trainSource = await createImageSource({
+      items: o.train, batchSize: p.batch_size, size: p.input_size, layout: 'NHWC', seed: p.seed, augment: true, train: true,
+      resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal,
+    });
+  }
+  const trainable = o.base.trainable;
+  const varList = Object.values(trainable);
+  const S = p.input_size;
+
+  async function batchTaps(batch: SourceBatch, pos: StepPosition): Promise<{ taps: Partial<Record<TapName, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
+    if (batch.taps) return { taps: batch.taps, prep: prepareBatch(o.base.objective, undefined, null, batch.labels, pos.epoch, pos.iter) };
+    const prep = prepareBatch(o.base.objective, batch.x, [batch.n, S, S, 3], batch.labels, pos.epoch, pos.iter);
+    const res = await session!.run(nhwcToNchw(prep.images!, batch.n, S, S), batch.n, S, S, taps.map((t) => `tap.${t}`));
+    const out: Partial<Record<TapName, Float32Array>> = {};
+    for (const t of taps) {
+      const [h, w, c] = shapes[t]!;
+      out[t] = nchwToNhwc(res[`tap.${t}`].data, batch.n, c, h, w);
+    }
+    return { taps: out, prep };
+  }
+
+  async function step(batch: SourceBatch, pos: StepPosition): Promise<StepResult> {
+    const { taps: data, prep } = await batchTaps(batch, pos);
+    const t = tapTensors(data, shapes, batch.n);
+    let logits: tf.Tensor2D | null = null;
+    try {
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.head(t, { training: true, tapGrad: false, seed: dropoutSeed(p.seed, pos) });
+        logits = tf.keep(out.logits);
+        return batchLoss(o.base.objective, out.logits, prep);
+      }, varList);
+      const loss = value.dataSync()[0];
+      value.dispose();
+      const correct = countCorrect(logits!, prep.accLabels);
+      applyGradients(o.base, grads, pos);
+      return { loss, correct, n: batch.n };
+    } finally {
+      tf.dispose(Object.values(t));
+      (logits as tf.Tensor | null)?.dispose();
+    }
+  }
+
+  async function evaluate(): Promise<EvalResult> {
+    const restore = swapInEma(trainable, o.base.ema);
+    try {
+      let lossSum = 0;
+      let correct = 0;
+      let count = 0;
+      for await (const b of valSource.batches(0)) {
+        const t = tapTensors(b.taps!, shapes, b.n);
+        const logits = tf.tidy(() => model.head(t, { training: false, tapGrad: false }).logits);
+        const r = evalBatch(logits, b.labels);
+        tf.dispose([logits, ...Object.values(t)]);
+        lossSum += r.lossSum;
+        correct += r.correct;
+        count += b.n;
+      }
+      return { loss: lossSum / count, acc: correct / count, n: count };
+    } finally {
+      restore();
+    }
+  }
+
+  const featuresDigest = idsDigest([meta.splits.val?.count ?? 0, ...o.train.map((i) => i.id)]) + `:${meta.init_digest}:${meta.dtype}:${useCacheForTrain}`;
+  return {
+    // Only the head changes; checkpointing the backbone would copy it every time for nothing.
+    task: { stateVars: trainable, optimizer: o.base.optimizer, ema: o.base.ema, train: trainSource, step, evaluate, exportWeights: () => exportModelWeights(o.base) },
+    summary: {
+      gap_val_acc: gapValAcc,
+      feature_cache: { source: o.features ? 'features input' : 'computed', dtype: meta.dtype, train_from_cache: useCacheForTrain, taps },
+    },
+    featuresDigest,
+    async close() {
+      if (session) await (session as OnnxModel).release();
+    },
+  };
+}

@@ -1,0 +1,288 @@
+// The epoch/batch loop shared by every training mode: schedule, checkpoints, resume, validation,
+// best-weights tracking, metrics (JSONL + live TensorBoard) and progress. What a step does (which
+// weights, which forward pass) is the task's business; the loop only needs the state to save.
+//
+// Resume is exact because nothing the loop feeds a step carries hidden state: the lr is a closed
+// form of the position, batch b of epoch e is a function of (seed, e, b) (see sources.ts), and the
+// task derives its own per-batch randomness (mixup, dropout) from the same triple. A checkpoint
+// therefore needs only the weights, optimizer/EMA state, position, meters and best-so-far.
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { Ema } from './ema.js';
+import { assertFinite } from './guards.js';
+import { JsonlWriter, readJsonl, type JsonRecord } from './jsonl.js';
+import { MeanMeter } from './meter.js';
+import type { Optimizer } from './optim.js';
+import type { LrSchedule } from './schedule.js';
+import type { BatchSource, SourceBatch } from './sources.js';
+import { TensorBoardWriter } from './tensorboard.js';
+import { captureTrainState, restoreTrainState } from './train-state.js';
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Correct top-1 predictions in the batch. */
+  correct: number;
+  n: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  acc: number;
+  n: number;
+}
+
+export interface StepPosition {
+  epoch: number;
+  /** Batch index within the epoch. */
+  iter: number;
+  /** Optimizer steps done before this one. */
+  iteration: number;
+  lr: number;
+}
+
+export interface TrainTask {
+  /** Everything that changes during training and must be checkpointed (parameters and BN buffers). */
+  stateVars: Record<string, tf.Variable>;
+  optimizer: Optimizer;
+  ema: Ema | null;
+  train: BatchSource;
+  /** One optimizer step on `batch`. */
+  step(batch: SourceBatch, pos: StepPosition): Promise<StepResult>;
+  /** Validation of the weights that would be saved (the EMA average when EMA is on). */
+  evaluate(): Promise<EvalResult>;
+  /** The weights to save as final/best, in file layout with official names. */
+  exportWeights(): Record<string, TensorToWrite>;
+}
+
+export interface LoopProgress {
+  total(n: number, unit?: string): void;
+  tick(n?: number): void;
+  set(done: number): void;
+  message(text: string): void;
+}
+
+export interface LoopLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+export interface LoopOptions {
+  task: TrainTask;
+  epochs: number;
+  schedule: LrSchedule;
+  /** Survives interruption: checkpoints, metrics so far, best weights, live TensorBoard. */
+  scratchDir: string;
+  /** Checkpoint after every N-th epoch (the last epoch is always checkpointed). 0 = only the last. */
+  checkpointEveryEpochs: number;
+  /** Also checkpoint every N optimizer steps; 0 = off. */
+  checkpointEveryIters: number;
+  /** Write an 'iter' metrics record every N steps; 0 = off. */
+  logEvery: number;
+  /** Identifies the configuration; a checkpoint written under another one is not resumed. */
+  configDigest: string;
+  progress?: LoopProgress;
+  log?: LoopLogger;
+  signal?: AbortSignal;
+  /** Called after every optimizer step (tests use it to interrupt at a chosen batch). */
+  onStep?(pos: StepPosition): void;
+}
+
+export interface EpochRecord {
+  [key: string]: number | string | null;
+  type: 'epoch';
+  epoch: number;
+  step: number;
+  loss: number;
+  acc: number;
+  lr: number;
+  img_s: number;
+  val_loss: number;
+  val_acc: number;
+  time: number;
+}
+
+export interface LoopResult {
+  epochs: EpochRecord[];
+  best: { epoch: number; value: number } | null;
+  /** Checkpoint iteration the run resumed from, or null for a fresh start. */
+  resumedFrom: number | null;
+  /** Training throughput of this process (images per second of step time). */
+  imagesPerSecond: number;
+  /** Files in scratchDir the caller copies to the outputs. */
+  files: { metrics: string; best: string | null };
+}
+
+const META_BEST = 'val_loss';
+
+function abortError(signal: AbortSignal): Error {
+  const r = signal.reason;
+  return r instanceof Error ? r : new Error(typeof r === 'string' ? r : 'training aborted');
+}
+
+export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
+  const { task, epochs } = o;
+  const perEpoch = task.train.numBatches;
+  const ckptDir = join(o.scratchDir, 'checkpoints');
+  const metricsFile = join(o.scratchDir, 'metrics.jsonl');
+  const bestFile = join(o.scratchDir, 'best.safetensors');
+  await mkdir(ckptDir, { recursive: true });
+  const log = o.log ?? { info() {}, warn() {} };
+
+  let epoch = 0;
+  let batchInEpoch = 0;
+  let iteration = 0;
+  let best: { metric: string; value: number; epoch: number } | null = null;
+  let epochRecords: EpochRecord[] = [];
+  const lossMeter = new MeanMeter();
+  const accMeter = new MeanMeter();
+  let resumedFrom: number | null = null;
+
+  const ck = await loadLatestCheckpoint(ckptDir, { warn: (m) => log.warn(m) });
+  if (ck && ck.meta.extra?.config !== o.configDigest) {
+    // Stale state of another configuration (e.g. an older version of this code): start over.
+    log.warn(`ignoring checkpoint ${ck.path}: it was written for another configuration; training starts from the beginning`);
+    await rm(ckptDir, { recursive: true, force: true });
+    await rm(bestFile, { force: true });
+    await mkdir(ckptDir, { recursive: true });
+  } else if (ck) {
+    const meta = restoreTrainState({ vars: task.stateVars, optimizer: task.optimizer, ema: task.ema }, ck);
+    epoch = meta.epoch;
+    batchInEpoch = meta.batchInEpoch;
+    iteration = meta.iteration;
+    best = meta.best;
+    epochRecords = meta.metrics as EpochRecord[];
+    const meters = meta.extra?.meters as { loss: { sum: number; count: number }; acc: { sum: number; count: number } } | undefined;
+    if (meters) {
+      lossMeter.load(meters.loss);
+      accMeter.load(meters.acc);
+    }
+    resumedFrom = iteration;
+    log.info(`resuming from ${ck.path}: epoch ${epoch + 1}/${epochs}, batch ${batchInEpoch}/${perEpoch}, step ${iteration}`);
+  }
+  if (best && !existsSync(bestFile)) {
+    log.warn(`${bestFile} is missing although epoch ${best.epoch + 1} was the best so far; the best weights will be those of a later epoch`);
+    best = null;
+  }
+  // Records past the checkpoint were logged by the interrupted process and will be logged again.
+  const metrics = new JsonlWriter(metricsFile, { keep: (r: JsonRecord) => resumedFrom !== null && typeof r.step === 'number' && r.step <= resumedFrom });
+  const tbDir = join(o.scratchDir, 'tb-live');
+  await mkdir(tbDir, { recursive: true });
+  const tb = new TensorBoardWriter(tbDir, resumedFrom !== null ? { purgeStep: resumedFrom + 1 } : {});
+
+  const save = async (): Promise<void> => {
+    const data = captureTrainState(
+      { vars: task.stateVars, optimizer: task.optimizer, ema: task.ema },
+      {
+        epoch, batchInEpoch, iteration, best, metrics: epochRecords,
+        extra: { config: o.configDigest, meters: { loss: lossMeter.state(), acc: accMeter.state() } },
+      },
+    );
+    await saveCheckpoint(ckptDir, data, { keep: 2 });
+  };
+
+  let stepSeconds = 0;
+  let stepImages = 0;
+  try {
+    while (epoch < epochs) {
+      o.progress?.total(perEpoch, 'batch');
+      o.progress?.set(batchInEpoch);
+      o.progress?.message(`epoch ${epoch + 1}/${epochs}`);
+      let epochImages = 0;
+      let epochSeconds = 0;
+      let lr = o.schedule.at({ epoch, iter: batchInEpoch });
+      for await (const batch of task.train.batches(epoch, batchInEpoch)) {
+        if (o.signal?.aborted) throw abortError(o.signal);
+        lr = o.schedule.at({ epoch, iter: batch.index });
+        const pos: StepPosition = { epoch, iter: batch.index, iteration, lr };
+        const t0 = performance.now();
+        const r = await task.step(batch, pos);
+        const dt = (performance.now() - t0) / 1000;
+        assertFinite(r.loss, { iteration, epoch, batch: batch.index, lr });
+        stepSeconds += dt;
+        stepImages += r.n;
+        epochSeconds += dt;
+        epochImages += r.n;
+        lossMeter.add(r.loss, r.n);
+        accMeter.add(r.correct / r.n, r.n);
+        iteration++;
+        batchInEpoch = batch.index + 1;
+        const imgS = r.n / Math.max(dt, 1e-9);
+        if (o.logEvery > 0 && iteration % o.logEvery === 0) {
+          metrics.write({ type: 'iter', epoch, iter: batch.index, step: iteration, loss: r.loss, acc: r.correct / r.n, lr, img_s: imgS, time: Date.now() / 1000 });
+          tb.scalars(iteration, { 'train/iter_loss': r.loss, 'train/iter_acc': r.correct / r.n, 'train/lr': lr });
+        }
+        o.progress?.tick(1);
+        o.progress?.message(`epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${(epochImages / Math.max(epochSeconds, 1e-9)).toFixed(1)} img/s`);
+        o.onStep?.(pos);
+        if (o.checkpointEveryIters > 0 && iteration % o.checkpointEveryIters === 0 && batchInEpoch < perEpoch) await save();
+      }
+      if (o.signal?.aborted) throw abortError(o.signal);
+      if (batchInEpoch < perEpoch) throw new Error(`epoch ${epoch + 1}: the data source produced ${batchInEpoch} of ${perEpoch} batches`);
+
+      o.progress?.message(`epoch ${epoch + 1}/${epochs} · validating`);
+      const v = await task.evaluate();
+      const rec: EpochRecord = {
+        type: 'epoch', epoch, step: iteration, loss: lossMeter.mean, acc: accMeter.mean, lr,
+        img_s: epochImages / Math.max(epochSeconds, 1e-9), val_loss: v.loss, val_acc: v.acc, time: Date.now() / 1000,
+      };
+      epochRecords.push(rec);
+      metrics.write(rec);
+      tb.scalars(epoch + 1, { 'epoch/train_loss': rec.loss, 'epoch/train_acc': rec.acc, 'epoch/val_loss': v.loss, 'epoch/val_acc': v.acc, 'epoch/lr': lr });
+      log.info(`epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%`);
+      if (Number.isFinite(v.loss) && (best === null || v.loss < best.value)) {
+        await writeSafetensors(bestFile, task.exportWeights(), { epoch: String(epoch) });
+        best = { metric: META_BEST, value: v.loss, epoch };
+      }
+      epoch++;
+      batchInEpoch = 0;
+      lossMeter.reset();
+      accMeter.reset();
+      const every = o.checkpointEveryEpochs;
+      if (epoch === epochs || (every > 0 && epoch % every === 0)) await save();
+    }
+  } finally {
+    metrics.close();
+    tb.close();
+  }
+  return {
+    epochs: epochRecords,
+    best: best ? { epoch: best.epoch, value: best.value } : null,
+    resumedFrom,
+    // A run resumed after its last step (crash while writing outputs) did no steps of its own.
+    imagesPerSecond: stepImages > 0 ? stepImages / Math.max(stepSeconds, 1e-9) : epochRecords.reduce((a, r) => a + r.img_s, 0) / Math.max(1, epochRecords.length),
+    files: { metrics: metricsFile, best: best ? bestFile : null },
+  };
+}
+
+/**
+ * TensorBoard scalars for the outputs, rebuilt from the metrics log: a resumed run's live event
+ * files overlap (TensorBoard's purge handles that, plain readers do not), the log does not.
+ */
+export function writeTensorBoardFromMetrics(metricsFile: string, dir: string): string {
+  const tb = new TensorBoardWriter(dir, { host: 'ca-pipe', now: () => 0 });
+  try {
+    for (const r of readJsonl(metricsFile)) {
+      const t = typeof r.time === 'number' ? r.time : 0;
+      const num = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : Number(r[k]));
+      if (r.type === 'iter') {
+        tb.scalars(num('step'), { 'train/iter_loss': num('loss'), 'train/iter_acc': num('acc'), 'train/lr': num('lr') }, t);
+      } else if (r.type === 'epoch') {
+        tb.scalars(num('epoch') + 1, { 'epoch/train_loss': num('loss'), 'epoch/train_acc': num('acc'), 'epoch/val_loss': num('val_loss'), 'epoch/val_acc': num('val_acc'), 'epoch/lr': num('lr') }, t);
+      }
+    }
+  } finally {
+    tb.close();
+  }
+  return tb.path;
+}
+
+/** Copy a scratch file into the outputs (scratch stays intact for a rerun after a failed commit). */
+export async function copyOut(src: string, dst: string): Promise<void> {
+  await rm(dst, { force: true });
+  await copyFile(src, dst);
+}

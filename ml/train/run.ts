@@ -1,0 +1,328 @@
+// One training run, from an index directory (and an init model directory) to the train stage's
+// outputs: model.json, final.safetensors, best.safetensors, metrics.jsonl, tb/, summary.json.
+// Everything is checked before the first step (data size, labels, init architecture), so a bad
+// configuration fails in seconds with a message that names the file and the field.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkCard, type ModelCardLike } from '../explain/model-dir.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readIndex, type LoadedIndex } from '../data/index-file.js';
+import type { LoaderItem } from '../data/loader.js';
+import { Rng } from '../data/rng.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
+import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js';
+import { computeFeatures, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import { openBackboneSession } from './frozen.js';
+import { paramSpecs } from '../models/params.js';
+import { createModel, type ResNetModel } from '../models/resnet.js';
+import { Ema, emaDecayForRun } from './ema.js';
+import { createEndToEndTask, exportModelWeights } from './end-to-end.js';
+import { copyOut, trainLoop, writeTensorBoardFromMetrics, type LoopLogger, type LoopProgress, type TrainTask } from './loop.js';
+import type { ObjectiveConfig } from './objective.js';
+import { createOptimizer, type ParamGroupSpec } from './optim.js';
+import { recipeOverrides, type TrainParams } from './params.js';
+import { resolveRecipe, type Recipe } from './recipe.js';
+import { LrSchedule } from './schedule.js';
+import { createImageSource } from './sources.js';
+
+export interface RunTrainingOptions {
+  params: TrainParams;
+  /** Index directory (output of an index stage). */
+  data: string;
+  /** Model directory whose final weights initialise backbone + fc. */
+  init?: string;
+  /** Feature-cache directory (output of a features stage), frozen mode only. */
+  features?: string;
+  outDir: string;
+  scratchDir: string;
+  progress?: LoopProgress;
+  log?: LoopLogger;
+  signal?: AbortSignal;
+  /** Test hook, called after every optimizer step. */
+  onStep?: (pos: { epoch: number; iter: number; iteration: number }) => void;
+  /** Extra provenance collected during the run (timings, cache use). */
+  provenance?: Record<string, unknown>;
+}
+
+export interface InitModel {
+  dir: string;
+  card: ModelCardLike;
+  file: string;
+  /** Backbone + fc tensors of the init, file layout. */
+  weights: Map<string, { shape: number[]; data: Float32Array }>;
+  digest: string;
+}
+
+const silentLog: LoopLogger = { info() {}, warn() {} };
+
+/** Reads an init model directory and keeps the backbone + fc of `arch`, rejecting anything else. */
+export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc'): Promise<InitModel> {
+  const cardFile = join(dir, 'model.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(cardFile, 'utf8'));
+  } catch (e) {
+    throw new Error(`init: ${cardFile} cannot be read (${(e as Error).message}); "init" must be the output directory of a train stage`);
+  }
+  const card = checkCard(raw, cardFile);
+  if (card.arch !== arch.name) {
+    throw new Error(`init: ${cardFile} describes a ${card.arch} but this stage trains a ${arch.name} (set "arch: ${card.arch}" or use an init trained with ${arch.name})`);
+  }
+  const file = join(dir, 'final.safetensors');
+  const buf = await readFile(file).catch((e) => {
+    throw new Error(`init: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  });
+  const digest = createHash('sha256').update(buf).digest('hex');
+  const tf_ = await readSafetensors(file);
+  const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
+  const weights = new Map<string, { shape: number[]; data: Float32Array }>();
+  const problems: string[] = [];
+  for (const s of specs) {
+    const t = tf_.tensors.get(s.name) ?? tf_.tensors.get(`module.${s.name}`);
+    if (!t) problems.push(`${s.name}: missing`);
+    else if (!(t.data instanceof Float32Array)) problems.push(`${s.name}: ${t.dtype}, expected a float type`);
+    else if (t.shape.join() !== s.fileShape.join()) problems.push(`${s.name}: shape [${t.shape}], ${arch.name} needs [${s.fileShape}]`);
+    else weights.set(s.name, { shape: t.shape, data: t.data });
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length - 8} more)` : '');
+    throw new Error(`init: ${file} does not hold ${arch.name} weights: ${shown}`);
+  }
+  return { dir, card, file, weights, digest };
+}
+
+interface DataPlan {
+  index: LoadedIndex;
+  numClasses: number;
+  train: LoaderItem[];
+  val: LoaderItem[];
+}
+
+/** Train items (a seeded `fraction` of the split), val items, and the label checks. */
+export async function planData(p: TrainParams, dataDir: string, numClasses: number | undefined): Promise<DataPlan> {
+  const index = await readIndex(dataDir);
+  const classes = numClasses ?? index.classes.length;
+  const toItem = (id: number): LoaderItem => {
+    const r = index.records[id];
+    if (!r) throw new Error(`${join(dataDir, 'splits.json')}: item ${id} is not in index.jsonl`);
+    if (!(r.label >= 0 && r.label < classes)) {
+      throw new Error(`${join(dataDir, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the head's ${classes} classes${numClasses !== undefined ? ' (the init model\'s classifier)' : ''}`);
+    }
+    return { id, path: index.imagePath(r), label: r.label };
+  };
+  let trainIds = [...index.splits.train];
+  if (!(p.fraction > 0 && p.fraction <= 1)) throw new Error(`train params: fraction must be in (0, 1], got ${p.fraction}`);
+  if (p.fraction < 1) {
+    const keep = Math.max(1, Math.round(trainIds.length * p.fraction));
+    const perm = new Rng(p.seed, 0xf4ac).permutation(trainIds.length).slice(0, keep).sort((a, b) => a - b);
+    trainIds = perm.map((i) => trainIds[i]);
+  }
+  const train = trainIds.map(toItem);
+  const val = index.splits.val.map(toItem);
+  if (train.length < p.batch_size) {
+    throw new Error(`train params: batch_size ${p.batch_size} is larger than the ${train.length} training images of ${dataDir}${p.fraction < 1 ? ` (fraction ${p.fraction})` : ''}; lower batch_size or use more data`);
+  }
+  if (val.length === 0) throw new Error(`${join(dataDir, 'splits.json')}: the validation split is empty; the train stage needs it to pick the best epoch (set the index's split.fraction > 0)`);
+  return { index, numClasses: classes, train, val };
+}
+
+export function resolveTrainRecipe(p: TrainParams, itersPerEpoch: number): Recipe {
+  try {
+    return resolveRecipe(p.recipe, recipeOverrides(p), p.epochs, itersPerEpoch);
+  } catch (e) {
+    throw new Error(`train params: ${(e as Error).message}`);
+  }
+}
+
+function configDigest(p: TrainParams, extra: Record<string, unknown>): string {
+  const { workers: _w, log_every: _l, ...keyed } = p;
+  return createHash('sha256').update(JSON.stringify({ keyed, extra })).digest('hex');
+}
+
+export interface TrainOutcome {
+  summary: Record<string, unknown>;
+  card: Record<string, unknown>;
+}
+
+/** Loads init weights (backbone + fc) into a model; CA parameters keep their fresh initialisation. */
+function loadInit(model: ResNetModel, init: InitModel): void {
+  const all = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
+  for (const [k, v] of model.stateDict()) all.set(k, { dtype: 'F32', ...(init.weights.get(k) ?? v) });
+  model.loadWeights(all, { file: init.file });
+}
+
+export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> {
+  const p = o.params;
+  const log = o.log ?? silentLog;
+  const prov = o.provenance ?? {};
+  const arch = getArch(p.arch);
+  if (p.mode === 'frozen' && !o.init) throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
+  if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
+  if (o.features && p.mode !== 'frozen') throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
+  if (p.mode === 'frozen' && p.head === 'gap') log.info('train: frozen mode with the gap head trains the classifier only (a linear probe)');
+  const init = o.init && p.mode !== 'scratch' ? await readInit(o.init, arch, 'backbone+fc') : undefined;
+  if (p.mode === 'finetune' && !init) log.warn('train: mode "finetune" without "init" starts from random weights (like scratch)');
+
+  const data = await planData(p, o.data, init?.card.num_classes);
+  const itersPerEpoch = Math.floor(data.train.length / p.batch_size);
+  const recipe = resolveTrainRecipe(p, itersPerEpoch);
+  for (const n of recipe.notes) log.info(n);
+  const emaEvery = recipe.ema?.every ?? 1;
+  const emaDecay = recipe.ema ? (recipe.ema.scaleWithBatch ? emaDecayForRun(recipe.ema.decay, p.batch_size, emaEvery, p.epochs) : recipe.ema.decay) : 0;
+
+  const objective: ObjectiveConfig = {
+    criterion: p.criterion, labelSmoothing: recipe.labelSmoothing, mixup: recipe.mixup, cutmix: recipe.cutmix,
+    mixSwitchProb: recipe.mixSwitchProb, classes: data.numClasses, seed: p.seed,
+  };
+  const model = createModel({ arch, head: p.head, heads: p.heads, numClasses: data.numClasses, seed: p.seed, dropout: p.dropout, project: p.project });
+  let task: TrainTask | undefined;
+  let extraSummary: Record<string, unknown> = {};
+  const cleanups: Array<() => Promise<void> | void> = [() => model.dispose()];
+  try {
+    if (init) loadInit(model, init);
+    const trainable = Object.fromEntries(model.trainableVariables(p.mode === 'scratch' ? 'scratch' : p.mode));
+    const groups: ParamGroupSpec[] | undefined =
+      p.mode === 'finetune' && p.backbone_lr_mult !== 1
+        ? [
+            { names: model.specs.filter((s) => s.group === 'backbone' && s.name in trainable).map((s) => s.name), lrMult: p.backbone_lr_mult },
+            { names: model.specs.filter((s) => s.group !== 'backbone' && s.name in trainable).map((s) => s.name) },
+          ]
+        : undefined;
+    const optimizer = createOptimizer(trainable, recipe.optimizer, groups);
+    const ema = recipe.ema ? new Ema(trainable, { decay: emaDecay, warmup: recipe.ema.warmup }) : null;
+    cleanups.push(() => optimizer.dispose(), () => ema?.dispose());
+    const base = { model, trainable, optimizer, ema, emaEvery, clipGradNorm: recipe.clipGradNorm, objective };
+    const digestExtra: Record<string, unknown> = { data: data.index.meta.records_digest, init: init?.digest ?? null, train: data.train.map((i) => i.id).join(',') };
+
+    if (p.mode === 'frozen') {
+      const { createFrozenTask } = await import('./frozen.js');
+      const frozen = await createFrozenTask({
+        base, params: p, arch, init: init!, train: data.train, val: data.val, numClasses: data.numClasses,
+        features: o.features, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal,
+      });
+      cleanups.push(() => frozen.close());
+      task = frozen.task;
+      extraSummary = frozen.summary;
+      digestExtra.features = frozen.featuresDigest;
+    } else {
+      const layout = 'NHWC' as const;
+      const t0 = performance.now();
+      o.progress?.message('loading images');
+      const train = await createImageSource({
+        items: data.train, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: p.augment, train: true,
+        resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal,
+      });
+      const val = await createImageSource({
+        items: data.val, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: false, train: false,
+        resize: p.resize, workers: p.workers, signal: o.signal,
+      });
+      prov.data_load_s = (performance.now() - t0) / 1000;
+      task = createEndToEndTask({ ...base, train, val, size: p.input_size, seed: p.seed });
+    }
+
+    const schedule = new LrSchedule(recipe.schedule, recipe.optimizer.lr, { epochs: p.epochs, itersPerEpoch });
+    const t0 = performance.now();
+    const result = await trainLoop({
+      task: task!, epochs: p.epochs, schedule, scratchDir: o.scratchDir,
+      checkpointEveryEpochs: p.checkpoint_every_epochs, checkpointEveryIters: p.checkpoint_every_iters,
+      logEvery: p.log_every, configDigest: configDigest(p, digestExtra), progress: o.progress, log, signal: o.signal, onStep: o.onStep,
+    });
+    prov.train_loop_s = (performance.now() - t0) / 1000;
+
+    // Outputs.
+    await mkdir(o.outDir, { recursive: true });
+    const finalWeights = exportModelWeights(base);
+    await writeSafetensors(join(o.outDir, 'final.safetensors'), finalWeights, { epoch: String(p.epochs - 1) });
+    if (result.files.best) await copyOut(result.files.best, join(o.outDir, 'best.safetensors'));
+    else await writeSafetensors(join(o.outDir, 'best.safetensors'), finalWeights, { epoch: String(p.epochs - 1) });
+    await copyOut(result.files.metrics, join(o.outDir, 'metrics.jsonl'));
+    const tbDir = join(o.outDir, 'tb');
+    await mkdir(tbDir, { recursive: true });
+    writeTensorBoardFromMetrics(result.files.metrics, tbDir);
+
+    const last = result.epochs[result.epochs.length - 1];
+    const card = {
+      format: 'ca-pipe.model/1', arch: arch.name, head: p.head, heads: p.heads, num_classes: data.numClasses, input_size: p.input_size,
+      mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], classes: data.index.classes.slice(0, data.numClasses).concat(
+        Array.from({ length: Math.max(0, data.numClasses - data.index.classes.length) }, (_, i) => `class_${data.index.classes.length + i}`),
+      ), weights: 'final.safetensors',
+      ...(p.resize !== undefined && { resize: p.resize }),
+    };
+    const summary = {
+      mode: p.mode, epochs: p.epochs,
+      best_epoch: result.best?.epoch ?? p.epochs - 1, best_val_loss: result.best?.value ?? last.val_loss,
+      final_val_acc: last.val_acc, final_val_loss: last.val_loss,
+      ...extraSummary,
+      train_images_per_s: result.imagesPerSecond,
+      trainable_parameters: Object.keys(trainable).sort(),
+      train_images: data.train.length, val_images: data.val.length, iterations: p.epochs * itersPerEpoch,
+      recipe: { name: recipe.name, optimizer: recipe.optimizer, schedule: recipe.schedule, mixup: recipe.mixup, cutmix: recipe.cutmix, label_smoothing: recipe.labelSmoothing, ema: recipe.ema ? { ...recipe.ema, effective_decay: emaDecay } : null, clip_grad_norm: recipe.clipGradNorm },
+      resumed_from_step: result.resumedFrom,
+    };
+    await writeFile(join(o.outDir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
+    await writeFile(join(o.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    return { summary, card };
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+  }
+}
+
+
+export interface FeaturesParams {
+  arch: string;
+  taps?: 'all' | 'layer4';
+  input_size?: number;
+  resize?: number;
+  dtype?: 'float16' | 'float32';
+  workers?: number;
+}
+
+export interface RunFeaturesOptions {
+  params: FeaturesParams;
+  data: string;
+  init: string;
+  outDir: string;
+  scratchDir: string;
+  progress?: LoopProgress;
+  log?: LoopLogger;
+  signal?: AbortSignal;
+}
+
+/**
+ * The features stage: taps of every train and val image of the index, computed through ONNX
+ * Runtime into the scratch directory (resumable by shard), then copied to the outputs.
+ */
+export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> {
+  const p = { taps: 'all' as const, input_size: 224, dtype: 'float16' as const, ...o.params };
+  const log = o.log ?? silentLog;
+  const arch = getArch(p.arch);
+  const init = await readInit(o.init, arch, 'backbone+fc');
+  const index = await readIndex(o.data);
+  const K = init.card.num_classes;
+  const items = (ids: number[]): LoaderItem[] =>
+    ids.map((id) => {
+      const r = index.records[id];
+      if (!(r.label >= 0 && r.label < K)) throw new Error(`${join(o.data, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the init model's ${K} classes`);
+      return { id, path: index.imagePath(r), label: r.label };
+    });
+  const taps: TapName[] = p.taps === 'layer4' ? ['layer4'] : [...TAPS];
+  const work = join(o.scratchDir, 'features');
+  const session = await openBackboneSession(arch, init, K, taps, join(o.scratchDir, 'onnx'));
+  const meta: FeaturesMeta = {
+    format: FEATURES_FORMAT, arch: arch.name, input_size: p.input_size, resize: p.resize ?? null, dtype: p.dtype, taps,
+    tap_shapes: tapShapes(arch, p.input_size, taps), num_classes: K, init_digest: init.digest, splits: {},
+  };
+  try {
+    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, signal: o.signal };
+    meta.splits.train = await computeFeatures({ ...common, items: items(index.splits.train), split: 'train' });
+    meta.splits.val = await computeFeatures({ ...common, items: items(index.splits.val), split: 'val' });
+  } finally {
+    await session.release();
+  }
+  await mkdir(o.outDir, { recursive: true });
+  for (const s of [...meta.splits.train!.shards, ...meta.splits.val!.shards]) await copyOut(join(work, s), join(o.outDir, s));
+  await writeFeaturesMeta(o.outDir, meta);
+  log.info(`features: ${meta.splits.train!.count} train + ${meta.splits.val!.count} val images; GAP accuracy of the init on val ${(100 * meta.splits.val!.gap_acc).toFixed(2)}%`);
+  return meta;
+}

@@ -1,0 +1,20 @@
+// The `evaluate` kind: faithfulness (AD, AI, AG, insertion, deletion) and localisation scores of a
+// saliency stage's maps, plus accuracy. ml/ is imported lazily (in run.ts).
+import type { StageKind } from '../../engine/contract.js';
+import { evaluateParamsSchema, type EvaluateParams } from './schema.js';
+
+export type { EvaluateParams };
+
+export const evaluateStage: StageKind<EvaluateParams> = {
+  kind: 'evaluate',
+  version: 1,
+  paramsSchema: evaluateParamsSchema,
+  nonKeyParams: ['batch_size'],
+  inputs: { required: ['model', 'data', 'saliency'], optional: [] },
+  async run(ctx) {
+    const { runEvaluate } = await import('./run.js');
+    await runEvaluate(ctx);
+  },
+};
+
+export default evaluateStage;

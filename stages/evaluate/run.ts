@@ -1,0 +1,177 @@
+// The evaluate stage's work: score the saliency input's maps shard by shard (the saliency shards
+// are the resume unit; per-image results of finished shards are kept in the scratch directory),
+// then aggregate: means with bootstrap intervals, degenerate maps counted and left out, mean curves.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { StageContext } from '../../engine/contract.js';
+import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type SaliencyMeta } from '../artifacts.js';
+import type { EvaluateParams } from './schema.js';
+
+type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
+type Curves = import('../../ml/explain/evaluate-batch.js').CurveSums;
+
+interface ShardResult {
+  ids: number[];
+  methods: string[];
+  protocol: unknown;
+  rows: Row[];
+  curves: Record<string, Curves>;
+  top1: number[];
+  top5: number[];
+}
+
+const METRICS = ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const;
+
+/** JSON turns NaN into null; read it back as NaN. */
+function revive(rows: Row[]): Row[] {
+  for (const r of rows) for (const k of [...METRICS, 'pointing', 'energy', 'p', 'o'] as const) if ((r as any)[k] === null) (r as any)[k] = NaN;
+  return rows;
+}
+
+export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<void> {
+  const p = ctx.params;
+  for (const name of ['model', 'data', 'saliency']) if (!ctx.inputs[name]) throw new Error(`evaluate: input "${name}" is required`);
+  const { resolveProtocol } = await import('../../ml/metrics/protocol.js');
+  const { summarise } = await import('../../ml/metrics/stats.js');
+  const { readModelDir } = await import('../../ml/explain/model-dir.js');
+  const { ModelRunner } = await import('../../ml/explain/runner.js');
+  const { loadEvalBatch, loadEvalMask } = await import('../../ml/explain/images.js');
+  const { scoreBatch } = await import('../../ml/explain/evaluate-batch.js');
+  const shards = await import('../../ml/explain/shards.js');
+  const { readIndex } = await import('../../ml/data/index-file.js');
+  const { readFile } = await import('node:fs/promises');
+
+  const protocol = resolveProtocol(p.protocol, p.protocol_overrides, `evaluate (${ctx.stage.name}): params.protocol_overrides`);
+  const model = await readModelDir(ctx.inputs.model);
+  const index = await readIndex(ctx.inputs.data);
+  const metaFile = join(ctx.inputs.saliency, SALIENCY_FILES.meta);
+  let meta: SaliencyMeta;
+  try {
+    meta = JSON.parse(await readFile(metaFile, 'utf8')) as SaliencyMeta;
+  } catch (e) {
+    throw new Error(`${metaFile}: cannot read the saliency input (${(e as Error).message})`);
+  }
+  if (meta.format !== 'ca-pipe.saliency/1') throw new Error(`${metaFile}: unsupported format ${JSON.stringify(meta.format)}`);
+  const pooling = model.card.head === 'gap' ? 'gap' : 'ca';
+  if (meta.pooling !== pooling) throw new Error(`${metaFile}: maps were computed with ${meta.pooling} pooling but the model input pools with ${pooling}`);
+  if (meta.h !== model.feature.h || meta.w !== model.feature.w)
+    throw new Error(`${metaFile}: maps are on a ${meta.h}×${meta.w} grid but the model's feature grid is ${model.feature.h}×${model.feature.w}`);
+  const methods = p.methods ?? meta.methods;
+  for (const m of methods) if (!meta.methods.includes(m)) throw new Error(`${metaFile}: no maps for method "${m}" (has: ${meta.methods.join(', ')})`);
+  if (meta.target !== protocol.target)
+    ctx.log.warn(`evaluate: the maps explain the ${meta.target === 'gt' ? 'ground-truth' : 'predicted'} class but protocol ${protocol.name} scores the ${protocol.target === 'gt' ? 'ground-truth' : 'predicted'} class`);
+  const byId = new Map(index.records.map((r) => [r.id, r]));
+  const rec = (id: number) => {
+    const r = byId.get(id);
+    if (!r) throw new Error(`${metaFile}: image id ${id} is not in ${join(index.dir, 'index.jsonl')}`);
+    return r;
+  };
+  const localise = p.localisation === 'auto' && index.meta.masks;
+  const size = model.card.input_size;
+  const tf = { size, resize: model.card.resize };
+  const scratch = join(ctx.scratchDir, 'evaluate-shards');
+  await mkdir(scratch, { recursive: true });
+  const runner = new ModelRunner(model, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir) });
+  ctx.progress.total(meta.ids.length, 'img');
+  ctx.provenance.engine = 'onnxruntime';
+
+  const t0 = performance.now();
+  const results: ShardResult[] = [];
+  let done = 0;
+  let reused = 0;
+  const protoJson = JSON.stringify(protocol);
+  try {
+    for (let s = 0; s < meta.shards.length; s++) {
+      ctx.signal.throwIfAborted();
+      const file = join(ctx.inputs.saliency, meta.shards[s]);
+      const cache = join(scratch, shards.shardName(s, 'json'));
+      const shard = await shards.readMapShard(file, methods);
+      let res = await shards.readJsonIfValid<ShardResult>(
+        cache,
+        (v) => JSON.stringify(v.ids) === JSON.stringify(shard.ids) && JSON.stringify(v.methods) === JSON.stringify(methods) && JSON.stringify(v.protocol) === protoJson,
+      );
+      if (res) {
+        reused++;
+        revive(res.rows);
+      } else {
+        const recs = shard.ids.map(rec);
+        const images = await loadEvalBatch(recs.map((r) => index.imagePath(r)), tf, model.card.mean, model.card.std, ctx.signal);
+        const regions = localise
+          ? await Promise.all(recs.map((r) => (index.maskPath(r) ? loadEvalMask(index.maskPath(r)!, tf) : Promise.resolve(null))))
+          : undefined;
+        const scored = await scoreBatch({
+          images, size, ids: shard.ids, labels: recs.map((r) => r.label), maps: shard.maps, regions, protocol,
+          mean: model.card.mean, std: model.card.std, score: runner.probs, maxBatch: p.batch_size, keepConstant: p.keep_constant,
+          signal: ctx.signal,
+          onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
+        });
+        res = { ids: shard.ids, methods, protocol, ...scored };
+        await shards.writeJsonAtomic(cache, res);
+      }
+      results.push(res);
+      done += shard.ids.length;
+      ctx.progress.set(done);
+    }
+  } finally {
+    await runner.release();
+  }
+  ctx.provenance.evaluate = { seconds: (performance.now() - t0) / 1000, forward_images: runner.forwardImages, reused_shards: reused };
+  if (reused) ctx.log.info(`evaluate: reused ${reused} finished shard(s) from an interrupted run`);
+
+  const rows = results.flatMap((r) => r.rows);
+  const top1 = results.flatMap((r) => r.top1);
+  const top5 = results.flatMap((r) => r.top5);
+  const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+  const boot = { B: p.bootstrap.samples, seed: p.bootstrap.seed, level: p.bootstrap.level };
+  const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
+  const summary: EvaluateSummary & Record<string, unknown> = {
+    format: 'ca-pipe.evaluate/1',
+    protocol: protocol as unknown as Record<string, unknown>,
+    pooling,
+    accuracy: { top1: mean(top1), top5: mean(top5), n: top1.length },
+    methods: {},
+    split: meta.split,
+    saliency_target: meta.target,
+    bootstrap: { samples: boot.B, seed: boot.seed, level: boot.level, method: 'percentile' },
+    saliency_degenerate: Object.fromEntries(methods.map((m) => [m, meta.degenerate[m] ?? {}])),
+  };
+  const curves: Record<string, { insertion: number[]; deletion: number[]; n: number }> = {};
+  for (const m of methods) {
+    const mr = rows.filter((r) => r.method === m);
+    const statuses = mr.map((r) => r.status);
+    const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
+    const sum = (k: keyof Row) => summarise(mr.map((r) => r[k] as number), statuses, opts);
+    const per = Object.fromEntries(METRICS.map((k) => [k, sum(k)])) as Record<(typeof METRICS)[number], ReturnType<typeof sum>>;
+    const excluded: Record<string, number> = {};
+    const ex = per.AD.excluded;
+    if (ex.constant) excluded.constant = ex.constant;
+    if (ex.nan) excluded['non-finite'] = ex.nan;
+    if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
+    const entry: EvaluateSummary['methods'][string] = {
+      AD: interval(per.AD), AI: interval(per.AI), AG: interval(per.AG), insertion: interval(per.insertion), deletion: interval(per.deletion), excluded,
+    };
+    if (mr.some((r) => r.pointing !== undefined)) {
+      // NaN = no usable maximum or share (degenerate map, empty mask): dropped and counted by n.
+      entry.pointing = interval(summarise(mr.map((r) => r.pointing ?? NaN), mr.map(() => 'ok'), opts));
+      entry.energy = interval(summarise(mr.map((r) => r.energy ?? NaN), mr.map(() => 'ok'), opts));
+    }
+    summary.methods[m] = entry;
+    const cs = results.map((r) => r.curves[m]);
+    const n = cs.reduce((a, c) => a + c.n, 0);
+    const pts = cs[0]?.insertion.length ?? 0;
+    const avg = (k: 'insertion' | 'deletion') => Array.from({ length: pts }, (_, t) => (n ? cs.reduce((a, c) => a + c[k][t], 0) / n : NaN));
+    curves[m] = { insertion: avg('insertion'), deletion: avg('deletion'), n };
+    const left = Object.entries(excluded);
+    if (left.length) ctx.log.warn(`evaluate: ${m}: left out of the means: ${left.map(([k, v]) => `${v} ${k} map(s)`).join(', ')}`);
+  }
+  const lines = rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
+  await writeFile(join(ctx.outDir, EVALUATE_FILES.perImage), lines);
+  await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
+  await writeFile(join(ctx.outDir, EVALUATE_FILES.summary), JSON.stringify(summary, null, 1) + '\n');
+  ctx.log.info(`evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`);
+}
+
+/** Exported graphs are content-addressed, so every stage shares one cache next to the per-key scratch dirs. */
+function onnxCacheDir(scratchDir: string): string {
+  return join(dirname(scratchDir), '_onnx-cache');
+}

@@ -1,0 +1,27 @@
+// The `features` stage kind: the frozen backbone's taps, computed once and cached, for frozen
+// CA-head training without augmentation (see stages/features/schema.ts).
+import type { StageContext, StageKind } from '../../engine/contract.js';
+import type { FeaturesParams } from '../../ml/train/run.js';
+import { featuresParamsSchema } from './schema.js';
+
+export type { FeaturesParams };
+
+async function run(ctx: StageContext<FeaturesParams>): Promise<void> {
+  const { runFeatures } = await import('../../ml/train/run.js');
+  const { data, init } = ctx.inputs;
+  if (!data || !init) throw new Error('features: the inputs "data" (an index stage) and "init" (a train stage) are required');
+  const t0 = performance.now();
+  const meta = await runFeatures({ params: ctx.params, data, init, outDir: ctx.outDir, scratchDir: ctx.scratchDir, progress: ctx.progress, log: ctx.log, signal: ctx.signal });
+  ctx.provenance.features = { total_s: (performance.now() - t0) / 1000, train: meta.splits.train?.count, val: meta.splits.val?.count };
+}
+
+export const featuresStage: StageKind<FeaturesParams> = {
+  kind: 'features',
+  version: 1,
+  paramsSchema: featuresParamsSchema,
+  nonKeyParams: ['workers'],
+  inputs: { required: ['data', 'init'], optional: [] },
+  run,
+};
+
+export default featuresStage;

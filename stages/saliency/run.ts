@@ -1,0 +1,211 @@
+// The saliency stage's work: plan the images, compute (or import) maps shard by shard with resume
+// from the scratch directory, then write the shards, saliency.json and overlays to the output.
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { StageContext } from '../../engine/contract.js';
+import { SALIENCY_FILES, type SaliencyMeta } from '../artifacts.js';
+import type { SaliencyParams } from './schema.js';
+
+/** Ids of a split, in split order, cut to `limit`. */
+export function splitIds(splits: { train: number[]; val: number[] }, allIds: number[], split: 'val' | 'train' | 'all', limit?: number): number[] {
+  const ids = split === 'all' ? [...allIds] : [...splits[split]];
+  return limit !== undefined ? ids.slice(0, limit) : ids;
+}
+
+export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<void> {
+  const p = ctx.params;
+  const { initBackend, setBackendLogger } = await import('../../ml/backend/index.js');
+  const { readModelDir } = await import('../../ml/explain/model-dir.js');
+  const { ModelRunner } = await import('../../ml/explain/runner.js');
+  const { computeBatchMaps, checkMethods } = await import('../../ml/explain/saliency-batch.js');
+  const { loadEvalBatch } = await import('../../ml/explain/images.js');
+  const shards = await import('../../ml/explain/shards.js');
+  const { readIndex } = await import('../../ml/data/index-file.js');
+  const imports = await import('../../ml/explain/import-maps.js');
+
+  if (!ctx.inputs.model) throw new Error('saliency: input "model" (a train stage) is required');
+  if (!ctx.inputs.data) throw new Error('saliency: input "data" (an index stage) is required');
+  const model = await readModelDir(ctx.inputs.model);
+  const index = await readIndex(ctx.inputs.data);
+  const isCa = model.card.head !== 'gap';
+  const methods = [...p.methods];
+  checkMethods(methods, isCa, `saliency (${join(ctx.inputs.model, 'model.json')})`);
+  const ids = splitIds(index.splits, index.records.map((r) => r.id), p.split, p.limit);
+  if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
+  const byId = new Map(index.records.map((r) => [r.id, r]));
+  const rec = (id: number) => {
+    const r = byId.get(id);
+    if (!r) throw new Error(`${join(index.dir, 'splits.json')}: id ${id} is not in index.jsonl`);
+    return r;
+  };
+  const { h, w } = model.feature;
+  const size = model.card.input_size;
+  const tf = { size, resize: model.card.resize };
+  const plan = shards.planShards(ids, p.shard_size);
+  const scratch = join(ctx.scratchDir, 'saliency-shards');
+  await mkdir(scratch, { recursive: true });
+  ctx.progress.total(ids.length, 'img');
+
+  setBackendLogger((line) => ctx.log.debug(line));
+  const backend = p.import ? undefined : await initBackend();
+  if (backend) ctx.provenance.backend = backend.name;
+  const runner = new ModelRunner(model, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir) });
+  const imported = p.import ? await importAll() : undefined;
+
+  async function importAll() {
+    const imp = p.import!;
+    if (imp.npy_dir) {
+      if (methods.length !== 1) throw new Error(`saliency: import.npy_dir holds one method's maps; list exactly one name in methods (got ${methods.join(', ')})`);
+      return imports.importNpyDir(resolve(ctx.baseDir, imp.npy_dir), methods[0], ids, h, w);
+    }
+    return imports.importSafetensors(resolve(ctx.baseDir, imp.safetensors!), methods, ids, h, w);
+  }
+
+  const degenerate: Record<string, Record<string, number>> = Object.fromEntries(methods.map((m) => [m, {}]));
+  const targets: number[] = [];
+  const names: string[] = [];
+  const sizes: Record<string, { h: number; w: number }> = {};
+  let done = 0;
+  let reused = 0;
+  try {
+    for (let s = 0; s < plan.length; s++) {
+      ctx.signal.throwIfAborted();
+      const sIds = plan[s];
+      const name = shards.shardName(s, 'safetensors');
+      const file = join(scratch, name);
+      let shard = await shards.reusableMapShard(file, sIds, methods);
+      if (shard) reused++;
+      else if (imported) {
+        const off = done;
+        const hw = h * w;
+        // The class the imported maps explain: the label, or (target: pred) the model's prediction.
+        let tgt = sIds.map((id) => rec(id).label);
+        if (p.target === 'pred') {
+          const images = await loadEvalBatch(sIds.map((id) => index.imagePath(rec(id))), tf, model.card.mean, model.card.std, ctx.signal);
+          const probs = await runner.probs(images, sIds.length);
+          const C = model.card.num_classes;
+          tgt = sIds.map((_, i) => {
+            let best = 0;
+            for (let j = 1; j < C; j++) if (probs[i * C + j] > probs[i * C + best]) best = j;
+            return best;
+          });
+        }
+        shard = {
+          ids: sIds,
+          targets: tgt,
+          maps: Object.fromEntries(methods.map((m) => [m, { h, w, data: imported.maps[m].slice(off * hw, (off + sIds.length) * hw) }])),
+          degenerate: {},
+        };
+        await shards.writeMapShard(file, shard, p.dtype);
+      } else {
+        const paths = sIds.map((id) => index.imagePath(rec(id)));
+        const labels = sIds.map((id) => rec(id).label);
+        shard = { ids: sIds, targets: [], maps: {}, degenerate: {} };
+        // Images are loaded and explained batch_size at a time; the shard is written once whole.
+        const parts: Awaited<ReturnType<typeof computeBatchMaps>>[] = [];
+        for (let b = 0; b < sIds.length; b += p.batch_size) {
+          const bIds = sIds.slice(b, b + p.batch_size);
+          const images = await loadEvalBatch(paths.slice(b, b + p.batch_size), tf, model.card.mean, model.card.std, ctx.signal);
+          parts.push(
+            await computeBatchMaps(runner, images, bIds, labels.slice(b, b + p.batch_size), p.target, methods, {
+              maxBatch: p.method_batch, rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 }, seed: p.seed,
+            }, { signal: ctx.signal, onImage: () => ctx.progress.tick() }),
+          );
+        }
+        for (const part of parts) shard.targets.push(...part.targets);
+        for (const m of methods) {
+          const first = parts[0].maps[m];
+          const data = new Float32Array(sIds.length * first.h * first.w);
+          let o = 0;
+          for (const part of parts) {
+            data.set(part.maps[m].data, o);
+            o += part.maps[m].data.length;
+          }
+          shard.maps[m] = { h: first.h, w: first.w, data };
+          shard.degenerate[m] = {};
+          for (const part of parts) for (const [why, c] of Object.entries(part.degenerate[m])) shard.degenerate[m][why] = (shard.degenerate[m][why] ?? 0) + c;
+        }
+        await shards.writeMapShard(file, shard, p.dtype);
+      }
+      for (const m of methods) {
+        sizes[m] = { h: shard.maps[m].h, w: shard.maps[m].w };
+        for (const [why, c] of Object.entries(shard.degenerate[m] ?? {})) degenerate[m][why] = (degenerate[m][why] ?? 0) + c;
+      }
+      targets.push(...shard.targets);
+      names.push(`${SALIENCY_FILES.shardDir}/${name}`);
+      done += sIds.length;
+      ctx.progress.set(done);
+    }
+  } finally {
+    await runner.release();
+  }
+  if (imported) for (const m of methods) degenerate[m] = imported.degenerate[m];
+  if (reused) ctx.log.info(`saliency: reused ${reused} finished shard(s) from an interrupted run`);
+
+  await mkdir(join(ctx.outDir, SALIENCY_FILES.shardDir), { recursive: true });
+  for (const n of names) await copyFile(join(scratch, n.slice(SALIENCY_FILES.shardDir.length + 1)), join(ctx.outDir, n));
+  const overlays = await writeOverlays(ctx, ids.slice(0, p.overlays), methods, (id) => index.imagePath(rec(id)), tf, names);
+  const meta: SaliencyMeta = {
+    format: 'ca-pipe.saliency/1',
+    methods,
+    h,
+    w,
+    sizes,
+    split: p.split,
+    target: p.target,
+    pooling: isCa ? 'ca' : 'gap',
+    ids,
+    targets,
+    shards: names,
+    degenerate,
+    overlays,
+    ...(p.import && { imported: true }),
+  };
+  await writeFile(join(ctx.outDir, SALIENCY_FILES.meta), JSON.stringify(meta, null, 1) + '\n');
+  for (const [m, d] of Object.entries(degenerate)) {
+    const total = Object.values(d).reduce((a, b) => a + b, 0);
+    if (total) ctx.log.warn(`saliency: ${m}: ${total} degenerate map(s) (${Object.entries(d).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+  }
+}
+
+async function writeOverlays(
+  ctx: StageContext<SaliencyParams>,
+  ids: number[],
+  methods: string[],
+  pathOf: (id: number) => string,
+  tf: { size: number; resize?: number },
+  shardFiles: string[],
+): Promise<SaliencyMeta['overlays']> {
+  if (ids.length === 0) return [];
+  const { decodeEval } = await import('../../ml/explain/images.js');
+  const { overlay } = await import('../../ml/saliency/overlay.js');
+  const { encodePng } = await import('../../ml/io/image.js');
+  const { readMapShard } = await import('../../ml/explain/shards.js');
+  const want = new Set(ids);
+  const out: SaliencyMeta['overlays'] = [];
+  await mkdir(join(ctx.outDir, SALIENCY_FILES.overlayDir), { recursive: true });
+  for (const f of shardFiles) {
+    if (want.size === 0) break;
+    const shard = await readMapShard(join(ctx.outDir, f), methods);
+    for (let i = 0; i < shard.ids.length; i++) {
+      const id = shard.ids[i];
+      if (!want.has(id)) continue;
+      want.delete(id);
+      const size = tf.size;
+      const img = await decodeEval(pathOf(id), tf);
+      for (const m of methods) {
+        const { h, w, data } = shard.maps[m];
+        const rgb = overlay(img.data, size, size, data.subarray(i * h * w, (i + 1) * h * w), h, w);
+        const file = `${SALIENCY_FILES.overlayDir}/${id}-${m}.png`;
+        await writeFile(join(ctx.outDir, file), await encodePng(rgb, size, size, 3));
+        out.push({ id, method: m, file });
+      }
+    }
+  }
+  return out;
+}
+
+/** Exported graphs are content-addressed, so every stage shares one cache next to the per-key scratch dirs. */
+function onnxCacheDir(scratchDir: string): string {
+  return join(dirname(scratchDir), '_onnx-cache');
+}

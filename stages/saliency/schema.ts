@@ -1,0 +1,77 @@
+// Params schema of the `saliency` kind.
+export const SALIENCY_METHOD_NAMES = [
+  'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
+] as const;
+
+export interface SaliencyParams {
+  methods: string[];
+  target: 'gt' | 'pred';
+  split: 'val' | 'train' | 'all';
+  limit?: number;
+  batch_size: number;
+  method_batch: number;
+  shard_size: number;
+  dtype: 'float32' | 'float16';
+  overlays: number;
+  seed: number;
+  rise: { masks: number; cells: number; p1: number };
+  import?: { npy_dir?: string; safetensors?: string };
+}
+
+export const saliencyParamsSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://ca-pipe.dev/schemas/stages/saliency.schema.json',
+  title: 'saliency stage params',
+  description:
+    'Saliency maps of a trained model (input `model`) on a dataset index (input `data`), stored at the methods\' own resolution ' +
+    '(target-layer grid; RISE at input size) in shards maps/shard-NNNNN.safetensors, with saliency.json and PNG overlays. ' +
+    'With `import`, maps computed elsewhere are validated and stored instead.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    methods: {
+      description: 'Methods to run (ca-attention needs a CA-Stream model). With import: the names of the imported maps.',
+      type: 'array',
+      items: { enum: [...SALIENCY_METHOD_NAMES] },
+      minItems: 1,
+      uniqueItems: true,
+      default: ['gradcam', 'gradcampp', 'random', 'center', 'ones'],
+    },
+    target: { description: 'Class explained: the ground-truth label or the model\'s prediction.', enum: ['gt', 'pred'], default: 'gt' },
+    split: { description: 'Images of the index to explain.', enum: ['val', 'train', 'all'], default: 'val' },
+    limit: { description: 'Only the first N images of the split (in split order).', type: 'integer', minimum: 1 },
+    batch_size: { description: 'Images per ONNX Runtime call for taps and gradients (speed only; not in the key).', type: 'integer', minimum: 1, default: 16 },
+    method_batch: {
+      description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
+      type: 'integer', minimum: 1, default: 64,
+    },
+    shard_size: { description: 'Images per output shard (also the resume granularity of this stage and of evaluate).', type: 'integer', minimum: 1, default: 128 },
+    dtype: { description: 'Storage type of the maps.', enum: ['float32', 'float16'], default: 'float32' },
+    overlays: { description: 'How many images (the first of the split) get PNG overlays for every method.', type: 'integer', minimum: 0, default: 8 },
+    seed: { description: 'Seed of the seeded methods (random baseline, RISE); image id i uses a seed mixed from (seed, i).', type: 'integer', default: 0 },
+    rise: {
+      description: 'RISE settings (official defaults for ResNet-50: 6000 masks, 8×8 cells, p1 = 0.1).',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        masks: { type: 'integer', minimum: 1, default: 6000 },
+        cells: { type: 'integer', minimum: 1, default: 8 },
+        p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+      },
+    },
+    import: {
+      description:
+        'Import maps instead of computing them: npy_dir = a folder of <dataset id>.npy maps (one method, the original project\'s layout); ' +
+        'safetensors = a file with ids and map.<method> tensors. Paths are relative to the experiment file; their listing enters the key.',
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        npy_dir: { type: 'string', minLength: 1 },
+        safetensors: { type: 'string', minLength: 1 },
+      },
+    },
+  },
+} as const;

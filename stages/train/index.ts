@@ -1,0 +1,45 @@
+// The `train` stage kind: binds ml/train/run.ts to the stage contract. ml/ is imported lazily so
+// that loading the stage table stays cheap for the CLI.
+import type { StageContext, StageKind } from '../../engine/contract.js';
+import type { TrainParams } from '../../ml/train/params.js';
+import { TRAIN_NON_KEY_PARAMS, trainParamsSchema } from './schema.js';
+
+export type { TrainParams };
+
+async function run(ctx: StageContext<TrainParams>): Promise<void> {
+  const { initBackend } = await import('../../ml/backend/index.js');
+  const { runTraining } = await import('../../ml/train/run.js');
+  const { withTrainDefaults } = await import('../../ml/train/params.js');
+  const backend = await initBackend();
+  ctx.provenance.backend = backend.name;
+  const data = ctx.inputs.data;
+  if (!data) throw new Error('train: the input "data" (an index stage) is required');
+  const params = withTrainDefaults(ctx.params);
+  const timings: Record<string, unknown> = {};
+  const t0 = performance.now();
+  const { summary } = await runTraining({
+    params,
+    data,
+    init: ctx.inputs.init,
+    features: ctx.inputs.features,
+    outDir: ctx.outDir,
+    scratchDir: ctx.scratchDir,
+    progress: ctx.progress,
+    log: ctx.log,
+    signal: ctx.signal,
+    provenance: timings,
+  });
+  timings.total_s = (performance.now() - t0) / 1000;
+  ctx.provenance.train = { ...timings, train_images_per_s: summary.train_images_per_s, resumed_from_step: summary.resumed_from_step };
+}
+
+export const trainStage: StageKind<TrainParams> = {
+  kind: 'train',
+  version: 1,
+  paramsSchema: trainParamsSchema,
+  nonKeyParams: TRAIN_NON_KEY_PARAMS,
+  inputs: { required: ['data'], optional: ['init', 'features'] },
+  run,
+};
+
+export default trainStage;
