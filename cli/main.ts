@@ -3,6 +3,7 @@ import { forwardCommand } from './forward.js';
 import { gcCommand, verifyCommand, execCommand } from './maintenance.js';
 import { lsCommand, planCommand, statusCommand, whyCommand } from './inspect.js';
 import { runCommand } from './run.js';
+import { schemasCommand } from './write-schemas.js';
 
 const program = new Command('ca-pipe')
   .description('CA-Stream experiments as a cached pipeline')
@@ -16,6 +17,7 @@ program.addCommand(lsCommand());
 program.addCommand(gcCommand());
 program.addCommand(verifyCommand());
 program.addCommand(execCommand(), { hidden: true });
+program.addCommand(schemasCommand(), { hidden: true });
 program.addCommand(forwardCommand());
 // Usage errors (unknown option, missing argument) exit 2 like config errors; help exits 0.
 for (const c of [program, ...program.commands]) c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));

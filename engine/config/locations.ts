@@ -50,6 +50,17 @@ export class LocationMap {
       for (const k of [...m.keys()]) if (root ? k !== '' : k.startsWith(prefix)) m.delete(k);
     }
   }
+  /** Compact form of a single file's positions (for the parse cache). */
+  toJSON(): { v: [string, number, number][]; k: [string, number, number][] } {
+    const pack = (m: Map<string, SourceLocation>): [string, number, number][] => [...m].map(([k, l]) => [k, l.line, l.column]);
+    return { v: pack(this.values), k: pack(this.keys) };
+  }
+  static fromJSON(j: { v: [string, number, number][]; k: [string, number, number][] }, file: string): LocationMap {
+    const m = new LocationMap();
+    for (const [k, line, column] of j.v) m.values.set(k, { file, line, column });
+    for (const [k, line, column] of j.k) m.keys.set(k, { file, line, column });
+    return m;
+  }
   /** Copy all of `other`'s entries over this map's. */
   absorb(other: LocationMap): void {
     for (const [k, v] of other.values) this.values.set(k, v);

@@ -1,13 +1,12 @@
 // `-s path=value` overrides. A path whose first segment names a stage addresses that stage's
 // params (`train.lr` → stages.train.params.lr); any other path is absolute in the document.
 // Values are YAML scalars/flow collections, then typed by the schema of the field they land on.
-import { parseDocument } from 'yaml';
 import type { SourceLocation } from '../types.js';
 import { didYouMean } from './errors.js';
 import { pathString, type FieldPath, type IssueList, type LocationMap, type SourceTexts } from './locations.js';
 import { resolveDotted, schemaKeys, schemaOpensKey, schemasAt, setAt, typeBySchema } from './paths.js';
 import { experimentSchema } from './validate.js';
-import { isPlainMap } from './yaml-source.js';
+import { isPlainMap, yamlLib } from './yaml-source.js';
 import type { Registry } from './registry-type.js';
 
 export const OVERRIDES_FILE = '<overrides>';
@@ -66,7 +65,7 @@ export function applyOverrides(
       return;
     }
     const valueText = text.slice(eq + 1);
-    const vdoc = parseDocument(valueText);
+    const vdoc = yamlLib().parseDocument(valueText);
     if (vdoc.errors.length) {
       const e = vdoc.errors[0]!;
       issues.addAt(at(eq + 2 + e.pos[0]), pathText, `cannot parse value: ${e.message.split('\n')[0]}`);

@@ -1,23 +1,41 @@
 // JSON Schema validation (ajv, draft 2020-12) with errors turned into located, readable issues.
+// Valid documents are checked by cached standalone validators (fast-validators.ts) without
+// loading ajv; a full ajv instance is loaded only to explain a failure.
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Ajv2020 from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { StageKind } from '../contract.js';
 import { describeValue, didYouMean } from './errors.js';
 import type { FieldPath, IssueList } from './locations.js';
+import { fastValidator, type FastValidator } from './fast-validators.js';
+import { isPlainMap } from './yaml-source.js';
 
 /** Anything that records located issues (an IssueList, or an adapter re-locating them). */
 export type IssueSink = Pick<IssueList, 'add'>;
-import { isPlainMap } from './yaml-source.js';
 
-// useDefaults mutates the validated value: callers validate clones unless they want defaults.
-const ajv = new Ajv2020.default({ allErrors: true, useDefaults: true, strict: false, verbose: true });
-addFormats.default(ajv);
+const require = createRequire(import.meta.url);
+
+interface AjvLike {
+  compile(schema: object): ValidateFunction;
+}
+
+let fullAjv: AjvLike | undefined;
+
+/** The explaining validator. useDefaults mutates the validated value: callers validate clones. */
+function ajv(): AjvLike {
+  if (!fullAjv) {
+    const Ajv2020 = (require('ajv/dist/2020.js') as { default: new (o: object) => AjvLike }).default;
+    const addFormats = (require('ajv-formats') as { default: (a: AjvLike) => void }).default;
+    fullAjv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+    addFormats(fullAjv);
+  }
+  return fullAjv;
+}
 
 let experimentValidator: ValidateFunction | undefined;
+let experimentFast: FastValidator | undefined;
 let experimentSchemaCache: object | undefined;
 
 /** schemas/experiment.schema.json, found from both the sources (tsx) and the compiled dist/. */
@@ -36,26 +54,51 @@ export function experimentSchema(): object {
 }
 
 export function validateExperimentDoc(doc: unknown, issues: IssueList): boolean {
-  experimentValidator ??= ajv.compile(experimentSchema());
+  experimentFast ??= fastValidator(experimentSchema());
+  if (experimentFast(doc)) return true;
+  experimentValidator ??= ajv().compile(experimentSchema());
   if (experimentValidator(doc)) return true;
   reportAjvErrors(experimentValidator.errors ?? [], doc, [], issues);
   return false;
 }
 
-const paramsValidators = new WeakMap<StageKind, ValidateFunction>();
+/** A kind's params schema without its $id: two kinds (or two registries in one process) may reuse an id. */
+function paramsSchemaOf(kind: StageKind): object {
+  const { $id: _id, ...schema } = kind.paramsSchema as Record<string, unknown>;
+  void _id;
+  return schema;
+}
 
+function invalidSchema(kind: StageKind, e: unknown): Error {
+  return new Error(`stage kind "${kind.kind}": invalid paramsSchema: ${(e as Error).message}`);
+}
+
+const paramsValidators = new WeakMap<StageKind, ValidateFunction>();
+const paramsFast = new WeakMap<StageKind, FastValidator>();
+
+/** The full (explaining) validator of a kind's params; compiled on first use. */
 export function paramsValidator(kind: StageKind): ValidateFunction {
   let v = paramsValidators.get(kind);
   if (!v) {
     try {
-      // Without its $id: two kinds (or two registries in one process) may reuse an id.
-      const { $id: _id, ...schema } = kind.paramsSchema as Record<string, unknown>;
-      void _id;
-      v = ajv.compile(schema);
+      v = ajv().compile(paramsSchemaOf(kind));
     } catch (e) {
-      throw new Error(`stage kind "${kind.kind}": invalid paramsSchema: ${(e as Error).message}`);
+      throw invalidSchema(kind, e);
     }
     paramsValidators.set(kind, v);
+  }
+  return v;
+}
+
+function fastParamsValidator(kind: StageKind): FastValidator {
+  let v = paramsFast.get(kind);
+  if (!v) {
+    try {
+      v = fastValidator(paramsSchemaOf(kind));
+    } catch (e) {
+      throw invalidSchema(kind, e);
+    }
+    paramsFast.set(kind, v);
   }
   return v;
 }
@@ -71,9 +114,11 @@ export function checkParams(
   issues: IssueSink,
 ): Record<string, unknown> | undefined {
   const copy = structuredClone(params);
+  if (fastParamsValidator(kind)(copy)) return copy;
+  const again = structuredClone(params);
   const validate = paramsValidator(kind);
-  if (validate(copy)) return copy;
-  reportAjvErrors(validate.errors ?? [], copy, base, issues);
+  if (validate(again)) return again;
+  reportAjvErrors(validate.errors ?? [], again, base, issues);
   return undefined;
 }
 

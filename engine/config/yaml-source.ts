@@ -1,12 +1,45 @@
 // Reads one experiment YAML file (and, recursively, the files it `extends`) into a plain value
 // plus the source position of every node, deep-merging layers: the extending file wins, maps
 // merge, lists and scalars replace.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
+import type { Node } from 'yaml';
 import type { SourceLocation } from '../types.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { LocationMap, SourceTexts, type FieldPath } from './locations.js';
+import { readCached, writeCached } from './tool-cache.js';
+
+const require = createRequire(import.meta.url);
+
+/** The yaml library, loaded on first use: a cached parse (below) does not need it. */
+export function yamlLib(): typeof import('yaml') {
+  return require('yaml') as typeof import('yaml');
+}
+
+/** Bump when the cached parse result changes shape or meaning. */
+const PARSE_CACHE_VERSION = 1;
+let yamlVersionMemo: string | undefined;
+function yamlVersion(): string {
+  if (yamlVersionMemo === undefined) {
+    try {
+      yamlVersionMemo = String((JSON.parse(readFileSync(require.resolve('yaml/package.json'), 'utf8')) as { version?: string }).version);
+    } catch {
+      yamlVersionMemo = 'unknown';
+    }
+  }
+  return yamlVersionMemo;
+}
+
+/** Whether JSON round-trips `v` exactly (no Infinity/NaN, dates, undefined...). */
+function jsonExact(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0);
+  if (Array.isArray(v)) return v.every(jsonExact);
+  if (isPlainMap(v)) return Object.getPrototypeOf(v) === Object.prototype && Object.values(v).every(jsonExact);
+  return false;
+}
 
 export interface Layer {
   value: Record<string, unknown>;
@@ -51,6 +84,19 @@ export function parseYamlText(
   texts: SourceTexts,
 ): { value: unknown; locs: LocationMap; issues: ConfigIssue[] } {
   texts.add(file, text);
+  // Parsing is cheap but loading the yaml library is not (~70 modules): an unchanged file is
+  // read from the tool cache, keyed by its path (positions name it) and exact text.
+  const cacheName = `${createHash('sha256').update(`${PARSE_CACHE_VERSION}\u0000${yamlVersion()}\u0000${file}\u0000${text}`).digest('hex').slice(0, 32)}.json`;
+  const hit = readCached('yaml', cacheName);
+  if (hit !== undefined) {
+    try {
+      const c = JSON.parse(hit) as { value: unknown; locs: Parameters<typeof LocationMap.fromJSON>[0] };
+      return { value: c.value, locs: LocationMap.fromJSON(c.locs, file), issues: [] };
+    } catch {
+      /* a damaged entry: parse again */
+    }
+  }
+  const { LineCounter, parseDocument, isAlias, isMap, isPair, isScalar, isSeq } = yamlLib();
   const lc = new LineCounter();
   const doc = parseDocument(maskInterpolations(text), { lineCounter: lc, merge: true, prettyErrors: true });
   const pos = (offset: number): SourceLocation => {
@@ -87,7 +133,9 @@ export function parseYamlText(
     }
   };
   walk(doc.contents, []);
-  return { value: unmaskDeep(doc.toJS({ maxAliasCount: 1000 })), locs, issues };
+  const value = unmaskDeep(doc.toJS({ maxAliasCount: 1000 }));
+  if (jsonExact(value)) writeCached('yaml', cacheName, JSON.stringify({ value, locs }));
+  return { value, locs, issues };
 }
 
 function merge(base: unknown, child: unknown, p: FieldPath, onReplace: (p: FieldPath) => void): unknown {

@@ -33,14 +33,18 @@ async function tryTensorflow(): Promise<string | undefined> {
   return undefined;
 }
 
+let wasmFailure = '';
+
 async function tryWasm(): Promise<boolean> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
-    return await tf.setBackend('wasm');
-  } catch {
-    return false;
+    if (await tf.setBackend('wasm')) return true;
+    wasmFailure = 'the wasm backend failed to initialise';
+  } catch (e) {
+    wasmFailure = `@tensorflow/tfjs-backend-wasm failed to load: ${(e as Error).message}`;
   }
+  return false;
 }
 
 async function choose(pref: BackendName | undefined, source: string): Promise<BackendChoice> {
@@ -61,7 +65,8 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
     if (await tryWasm()) return { name: 'wasm', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
   }
   await tf.setBackend('cpu');
-  return { name: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'preferred backends'} unavailable; pure-JS cpu fallback` };
+  const why = wasmFailure ? ` (${wasmFailure})` : '';
+  return { name: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
 }
 
 /**
@@ -96,3 +101,4 @@ export function activeBackend(): string {
 }
 
 export { tf };
+export { matMulT, registerGradients } from './gradients.js';

@@ -112,8 +112,8 @@ export function attentionPool(F: tf.Tensor, q: tf.Tensor2D, heads: number, opts:
 }
 
 /**
- * The same block written the obvious way (per-head transposes, plain autodiff). Used as the
- * reference in tests; slower to differentiate.
+ * The same block written the obvious way (per-head transposes of F, plain autodiff): the
+ * reference the hand-written gradient is tested against.
  */
 export function attentionPoolNaive(F: tf.Tensor, q: tf.Tensor2D, heads: number, dropMask?: tf.Tensor3D): PoolResult {
   const B = F.shape[0];

@@ -1,6 +1,7 @@
 // CA heads on top of backbone taps. Usable without a backbone: frozen-mode training and gradient
 // saliency feed taps computed elsewhere (ONNX Runtime) as constants.
 import * as tf from '@tensorflow/tfjs-core';
+import { matMulT } from '../backend/gradients.js';
 import { TAPS, type TapName } from './arch.js';
 import { attentionPool, attentionPoolNaive } from './attention.js';
 
@@ -48,9 +49,9 @@ export interface HeadRunOptions {
   naive?: boolean;
 }
 
-/** y = x Wᵀ + b with W in PyTorch layout [out, in]. */
+/** y = x Wᵀ + b with W in PyTorch layout [out, in] (see matMulT for why the transpose is explicit). */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-  const y = tf.matMul(x, w, false, true);
+  const y = matMulT(x, w, false, true);
   return (b ? tf.add(y, b) : y) as tf.Tensor2D;
 }
 

@@ -295,8 +295,9 @@ export class ResNetModel {
     return { token, logits: linear(token, this.param('fc.weight') as tf.Tensor as tf.Tensor2D, this.param('fc.bias') as tf.Tensor as tf.Tensor1D) };
   }
 
-  /** Head on precomputed taps (only layer4 needed for gap and ca-final). */
-  head(taps: Taps, opts: HeadRunOptions = {}): HeadOutput {
+  /** Head on precomputed taps (only layer4 needed for gap and ca-final; a bare tensor means layer4). */
+  head(tapsOrLayer4: Taps | tf.Tensor4D, opts: HeadRunOptions = {}): HeadOutput {
+    const taps: Taps = tapsOrLayer4 instanceof tf.Tensor ? { layer4: tapsOrLayer4 } : tapsOrLayer4;
     if (this.headKind === 'gap') {
       if (!taps.layer4) throw new Error('gap head needs tap "layer4"');
       return { ...this.gapLogits(taps.layer4), dots: {} };

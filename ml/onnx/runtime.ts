@@ -63,15 +63,17 @@ export interface CachedExport {
   hit: boolean;
 }
 
-/** Returns the cached .onnx for these options, exporting (atomically) only on a miss. */
-export async function exportCached(opts: ExportOptions & { cacheDir?: string }): Promise<CachedExport> {
+/** Returns the cached .onnx for these options, exporting (atomically) only on a miss or when `force`d. */
+export async function exportCached(opts: ExportOptions & { cacheDir?: string; force?: boolean }): Promise<CachedExport> {
   const dir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
   const digest = exportDigest(opts);
   const path = join(dir, `${digest}.onnx`);
-  try {
-    if ((await stat(path)).isFile()) return { path, digest, hit: true };
-  } catch {
-    // not cached yet
+  if (!opts.force) {
+    try {
+      if ((await stat(path)).isFile()) return { path, digest, hit: true };
+    } catch {
+      // not cached yet
+    }
   }
   const bytes = exportModel(opts);
   await mkdir(dir, { recursive: true });
@@ -137,8 +139,17 @@ export class OnnxModel {
 
 /** Exports (or reuses the cached export) and opens an ONNX Runtime session on it. */
 export async function createSession(opts: SessionOptions): Promise<OnnxModel> {
-  const exported = await exportCached(opts);
-  const session = await ort.InferenceSession.create(exported.path, { ...defaultSessionOptions(), ...opts.sessionOptions });
+  const sessionOptions = { ...defaultSessionOptions(), ...opts.sessionOptions };
+  let exported = await exportCached(opts);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(exported.path, sessionOptions);
+  } catch (e) {
+    if (!exported.hit) throw e;
+    // A cached file that ONNX Runtime cannot load (damaged on disk) is rebuilt once, not trusted.
+    exported = await exportCached({ ...opts, force: true });
+    session = await ort.InferenceSession.create(exported.path, sessionOptions);
+  }
   return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head), exported);
 }
 

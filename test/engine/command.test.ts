@@ -2,25 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { commandStage, inputEnvName, substituteTokens } from '../../stages/command/index.js';
-import { commandParamsSchema } from '../../stages/command/schema.js';
 import { runFile, tempDir, testRegistry, writeExp } from './helpers.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
-  return d;
-}
-
 const node = JSON.stringify(process.execPath);
-
-test('schemas/stages/command.schema.json is the schema the kind validates with', async () => {
-  const onDisk = JSON.parse(await readFile(join(repoRoot(), 'schemas', 'stages', 'command.schema.json'), 'utf8'));
-  assert.deepEqual(onDisk, JSON.parse(JSON.stringify(commandParamsSchema)));
-});
 
 test('token substitution and input env names', () => {
   const ctx = { inputs: { 'up-1': '/s/up' }, variantInputs: {}, outDir: '/o', scratchDir: '/sc', baseDir: '/b' };

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile, appendFile, mkdir } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { StageKind } from '../../engine/contract.js';
 import { createRegistry, type Registry } from '../../engine/registry.js';
 import { loadExperiment } from '../../engine/config/index.js';
@@ -47,6 +48,31 @@ export const emitKind: StageKind<{ text: string; counter: string; fail?: boolean
     await writeFile(join(ctx.outDir, 'out.txt'), body + ctx.params.text + '\n');
   },
 };
+
+/**
+ * `collect` (scope: experiment): writes what the engine handed it — every variant input and the
+ * experiment info — to seen.json, and the inputs' out.txt texts to out.txt.
+ */
+export const collectKind: StageKind<{ tag?: string }> = {
+  kind: 'collect',
+  version: 1,
+  scope: 'experiment',
+  paramsSchema: { type: 'object', properties: { tag: { type: 'string' } }, additionalProperties: false },
+  async run(ctx) {
+    await writeFile(join(ctx.outDir, 'seen.json'), JSON.stringify({ variantInputs: ctx.variantInputs, experiment: ctx.experiment ?? null }));
+    let body = '';
+    for (const name of Object.keys(ctx.variantInputs).sort())
+      for (const v of ctx.variantInputs[name]) body += await readFile(join(v.dir, 'out.txt'), 'utf8');
+    await writeFile(join(ctx.outDir, 'out.txt'), body);
+  },
+};
+
+/** How to start test/engine/child-runner (compiled, or through tsx from the sources). */
+export function childRunner(): { file: string; args: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(new URL(`./child-runner.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return { file: process.execPath, args: fromSource ? ['--import', import.meta.resolve('tsx'), script] : [script] };
+}
 
 export function testRegistry(extra: StageKind[] = []): Registry {
   return createRegistry([commandStage, emitKind, ...extra]);

@@ -8,7 +8,7 @@ import { getArch } from '../../ml/models/arch.js';
 import { readSafetensors, writeSafetensors } from '../../ml/io/safetensors.js';
 import { exportModel, foldBatchNorm } from '../../ml/onnx/export.js';
 import { decodeModel } from '../../ml/onnx/proto.js';
-import { exportCached, exportDigest, runForward } from '../../ml/onnx/runtime.js';
+import { createSession, exportCached, exportDigest, runForward } from '../../ml/onnx/runtime.js';
 import { WeightsError, checkWeights, expectedWeights, type WeightMap } from '../../ml/onnx/weights.js';
 
 // A small arch keeps these tests fast; its weights are made from the expected-name table, the
@@ -128,9 +128,16 @@ test('export cache: the same weights hit the cache, different weights or heads m
     const fourth = await exportCached({ arch: bottleneck, head: 'ca-stream', heads: 1, weights: w, cacheDir: dir });
     assert.equal(fourth.hit, false);
     assert.deepEqual((await readdir(dir)).sort(), [first.digest, third.digest, fourth.digest].map((d) => `${d}.onnx`).sort());
-    // A hit really skips the export: a corrupt cached file is returned as is (no re-export).
+    // A hit really skips the export: a damaged cached file is returned as is (no re-export) …
     await writeFile(first.path, 'not onnx');
     assert.equal((await exportCached({ arch: bottleneck, head: 'ca-stream', heads: 2, weights: w, cacheDir: dir })).hit, true);
+    // … but a session on it rebuilds the file instead of failing.
+    const model = await createSession({ arch: bottleneck, head: 'ca-stream', heads: 2, weights: w, cacheDir: dir, sessionOptions: { intraOpNumThreads: 1 } });
+    assert.equal(model.exported.hit, false);
+    assert.equal(model.exported.digest, first.digest);
+    const r = await model.run(new Float32Array(3 * 32 * 32), 1, 32, 32);
+    assert.deepEqual(r.logits.dims, [1, 5]);
+    await model.release();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -104,6 +104,24 @@ test('a features stage feeds frozen training: same final weights as the stage\'s
   await featuresStage.run(fctx as never);
   const meta = JSON.parse(readFileSync(join(fctx.outDir, 'features.json'), 'utf8'));
   assert.deepEqual(meta.taps, ['stem', 'layer1', 'layer2', 'layer3', 'layer4']);
+  // The cached taps (ONNX, NCHW → NHWC, float16) are the tfjs backbone's taps of the same image.
+  const shard = (await readSafetensors(join(fctx.outDir, meta.splits.val.shards[0]))).tensors;
+  const id = (shard.get('ids')!.data as Int32Array)[1];
+  const idx = await readIndex(data);
+  const img = await loadImageTensor(idx.imagePath(idx.records[id]), { transform: 'eval', size: SIZE, resize: SIZE, layout: 'NHWC' });
+  const m = createModel({ arch: ARCH, head: 'gap', numClasses: 6 });
+  m.loadWeights((await readSafetensors(join(init, 'final.safetensors'))).tensors as never);
+  for (const tap of ['stem', 'layer2', 'layer4'] as const) {
+    const ref = tf.tidy(() => m.backbone(tf.tensor4d(img.data, [1, SIZE, SIZE, 3]))[tap].dataSync() as Float32Array);
+    const cached = shard.get(`tap.${tap}`)!;
+    assert.deepEqual(cached.shape.slice(1), [...m.backbone(tf.zeros([1, SIZE, SIZE, 3]) as tf.Tensor4D)[tap].shape.slice(1)]);
+    const per = ref.length;
+    const got = (cached.data as Float32Array).subarray(per, 2 * per);
+    let worst = 0;
+    for (let i = 0; i < per; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]) / Math.max(1, Math.abs(ref[i])));
+    assert.ok(worst < 4e-3, `tap ${tap}: max relative difference ${worst}`);
+  }
+  m.dispose();
   const root = tmp('frozen-feat');
   const ctx = stageCtx({ ...frozenParams }, { data, init, features: fctx.outDir }, root);
   await trainStage.run(ctx as never);

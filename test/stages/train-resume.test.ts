@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
 import { trainStage } from '../../stages/train/index.js';
-import { sha256File, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
+import { fakeInit, sha256File, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
 
 let data = '';
 const params = {
@@ -23,9 +23,9 @@ before(async () => {
   data = await syntheticIndex(join(tmp('resume-data'), 'idx'), 8, 32);
 });
 
-async function runUntil(root: string, stopAfterBatches: number | null): Promise<'done' | 'aborted'> {
+async function runUntil(root: string, stopAfterBatches: number | null, p: Record<string, unknown> = params, inputs: Record<string, string> = { data }): Promise<'done' | 'aborted'> {
   const ac = new AbortController();
-  const ctx = stageCtx({ ...params }, { data }, root, ac.signal);
+  const ctx = stageCtx({ ...p }, inputs, root, ac.signal);
   let ticks = 0;
   ctx.progress.tick = () => {
     ticks++;
@@ -68,4 +68,21 @@ test('a different seed gives different weights (the digest comparison can fail)'
   const ctx0 = stageCtx({ ...params, epochs: 1, warmup_epochs: 0 }, { data }, b);
   await trainStage.run(ctx0 as never);
   assert.notEqual(sha256File(join(ctx.outDir, 'final.safetensors')), sha256File(join(ctx0.outDir, 'final.safetensors')));
+});
+
+test('frozen mode with augmentation and mixup (ONNX backbone per step): resumed run gives identical weights', async () => {
+  const init = await fakeInit(join(tmp('resume-init'), 'm'), 'resnet-mini', 6, 32);
+  const p = {
+    arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 2, batch_size: 6, input_size: 32, resize: 32, augment: true,
+    crop_scale: [0.5, 1], optimizer: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true, schedule: 'step', step_size: 1, gamma: 0.5,
+    mixup: 0.4, cutmix: 1.0, dropout: 0.1, checkpoint_every_iters: 1, workers: 0, log_every: 1,
+  };
+  const inputs = { data, init };
+  const straight = tmp('resume-frozen-straight');
+  assert.equal(await runUntil(straight, null, p, inputs), 'done');
+  const resumed = tmp('resume-frozen-killed');
+  const kill = 2 + Math.floor(Math.random() * 8);
+  assert.equal(await runUntil(resumed, kill, p, inputs), 'aborted');
+  assert.equal(await runUntil(resumed, null, p, inputs), 'done');
+  assert.equal(sha256File(join(resumed, 'out', 'final.safetensors')), sha256File(join(straight, 'out', 'final.safetensors')), `killed after batch ${kill}`);
 });
