@@ -1,6 +1,6 @@
 // Store maintenance: `gc`, `verify`, and the internal `exec` used by child-process executors.
 import { Command } from 'commander';
-import { action, addStoreOptions, minutes, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
+import { CliError, action, addStoreOptions, minutes, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
 
 /** Every key any run record mentions, under each of the runs dirs. */
 async function referencedKeys(runsDirs: string[]): Promise<Set<string>> {
@@ -24,6 +24,7 @@ export function gcCommand(): Command {
       action(async (opts: StoreOpts & { force?: boolean; json?: boolean; grace: number }) => {
         const { Store, gcStore } = await import('../engine/store/index.js');
         const store = await Store.openExisting(storeDirOf(opts));
+        if (store.readOnly && opts.force) throw new CliError(`cannot collect garbage in ${store.root}: ${store.readOnly}`);
         // Run records of every project that used this store count, not only ours.
         const runsDirs = [...new Set([runsDirOf(opts), ...(await store.runsDirs())])];
         const report = await gcStore(store, await referencedKeys(runsDirs), { force: opts.force, graceMs: opts.grace * 60_000 });

@@ -36,6 +36,7 @@ export function runCommand(): Command {
         ]);
         const plan = await buildPlan(exp, registry);
         const store = await Store.open(storeDirOf(opts, exp));
+        if (store.readOnly) process.stderr.write(`ca-pipe: the store ${store.root} is read-only (${store.readOnly}): cached results are used, stages that must run will fail\n`);
         const renderer = await ui.createRenderer(ui.chooseMode(opts));
         const ac = new AbortController();
         let interrupts = 0;

@@ -67,8 +67,14 @@ export interface ExperimentInfo {
   /** The resolved experiment document. */
   resolved: Record<string, unknown>;
   variants: Array<{ id: string; alias: string; values: Record<string, unknown> }>;
-  /** Upstream stage instances of this run so far: cached or executed, timings, provenance. */
+  /**
+   * The stage's upstream instances (transitively), in plan order, with their status in this run:
+   * `variant` is the alias ("" for an instance shared by every variant); `seconds` and
+   * `provenance` of an executed instance come from this run, a cached one carries the provenance
+   * recorded when its entry was produced (and no seconds).
+   */
   instances: Array<{ id: string; stage: string; kind: string; variant: string; status: string; seconds?: number; provenance?: Record<string, unknown> }>;
+  /** package.json version of ca-pipe. */
   toolVersion: string;
 }
 

@@ -43,8 +43,22 @@ export interface Experiment {
   resolved: Record<string, unknown>;
   /** Other top-level settings (store path, executor, ...), as written. */
   settings: Record<string, unknown>;
+  /**
+   * Fields whose value came from `${...}` references to swept params (directly or through other
+   * such fields), in dependency order: each variant evaluates them again after substituting its
+   * swept values. Absent when there are none.
+   */
+  variantTemplates?: VariantTemplate[];
   /** Looks up the source location of a field path (e.g. ["stages","train","params","lr"]). */
   locate(path: (string | number)[]): SourceLocation | undefined;
+}
+
+/** A string field made of literals and references (field paths into the resolved document). */
+export interface VariantTemplate {
+  path: (string | number)[];
+  pieces: Array<{ literal: string } | { ref: (string | number)[] }>;
+  /** The whole string was one reference: the result is the referenced value itself (any type). */
+  whole: boolean;
 }
 
 export interface Variant {

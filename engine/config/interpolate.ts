@@ -1,13 +1,23 @@
 // `${a.b.c}` references into the document and `${env:NAME}` / `${env:NAME:-default}` environment
 // lookups. A string that is exactly one reference takes the referenced value (and its type);
 // references embedded in longer strings are stringified. `$${` is a literal `${`.
+import type { VariantTemplate } from '../types.js';
 import { closest } from './errors.js';
 import { pathKey, pathString, type FieldPath, type IssueList } from './locations.js';
 import { getAt, resolveDotted } from './paths.js';
 import { isPlainMap } from './yaml-source.js';
 
+/**
+ * A string that referenced other fields, kept so it can be evaluated again for each sweep variant
+ * (`${stages.train.params.lr}` must see the variant's lr). Environment pieces are already
+ * resolved to literals; references are field paths in the document.
+ */
+export type Template = VariantTemplate;
+
 export interface Interpolated {
   value: Record<string, unknown>;
+  /** Every string with at least one reference, in the order they were resolved (dependencies first). */
+  templates: Template[];
   /**
    * Paths (pathKey) whose value came from the environment or from a whole-string reference to a
    * scalar. Such values are typed by the schema of the field they land on, like overrides.
@@ -60,6 +70,7 @@ export function interpolate(doc: Record<string, unknown>, env: NodeJS.ProcessEnv
   const textual = new Set<string>();
   const active = new Set<string>();
   const refStack: FieldPath[] = [];
+  const templates: Template[] = [];
   const FAILED = Symbol('failed');
 
   const lookupEnv = (expr: string, p: FieldPath): string | typeof FAILED => {
@@ -119,26 +130,32 @@ export function interpolate(doc: Record<string, unknown>, env: NodeJS.ProcessEnv
         }
         const r = lookupRef(expr, p);
         if (r === FAILED) return s;
+        templates.push({ path: p, pieces: [{ ref: r.from }], whole: true });
         // A referenced scalar may still need the type of the field it lands on ("${vars.n}" in a string list).
         if (textual.has(pathKey(r.from)) || (r.value !== null && typeof r.value !== 'object')) textual.add(pathKey(p));
         return structuredClone(r.value);
       }
       let out = '';
+      const kept: Template['pieces'] = [];
       for (const piece of pieces) {
         if ('literal' in piece) {
           out += piece.literal;
+          kept.push(piece);
           continue;
         }
         if (piece.expr.startsWith('env:')) {
           const v = lookupEnv(piece.expr, p);
           if (v === FAILED) return s;
           out += v;
+          kept.push({ literal: v });
         } else {
           const r = lookupRef(piece.expr, p);
           if (r === FAILED) return s;
           out += stringify(r.value);
+          kept.push({ ref: r.from });
         }
       }
+      if (kept.some((k) => 'ref' in k)) templates.push({ path: p, pieces: kept, whole: false });
       return out;
     } finally {
       refStack.pop();
@@ -162,5 +179,16 @@ export function interpolate(doc: Record<string, unknown>, env: NodeJS.ProcessEnv
     return out;
   }
 
-  return { value: resolveAt([], doc) as Record<string, unknown>, textual };
+  return { value: resolveAt([], doc) as Record<string, unknown>, textual, templates };
+}
+
+/** A template's value against `doc` (whose referenced fields hold their final values). */
+export function evaluateTemplate(t: Template, doc: unknown): unknown {
+  if (t.whole) {
+    const ref = t.pieces[0] as { ref: FieldPath };
+    return structuredClone(getAt(doc, ref.ref).value);
+  }
+  let out = '';
+  for (const piece of t.pieces) out += 'literal' in piece ? piece.literal : stringify(getAt(doc, piece.ref).value);
+  return out;
 }

@@ -8,7 +8,7 @@ import type { Experiment, SourceLocation, StageSpec, SweepAxis } from '../types.
 import { canonicalJson } from '../plan/canonical.js';
 import { topoOrder } from '../plan/dag.js';
 import { ConfigError, describeValue, didYouMean } from './errors.js';
-import { interpolate } from './interpolate.js';
+import { interpolate, type Template } from './interpolate.js';
 import { IssueList, LocationMap, pathKey, pathString, SourceTexts, type FieldPath } from './locations.js';
 import { applyOverrides } from './overrides.js';
 import { getAt, resolveParamPath, schemasAt, setAt, typeBySchema } from './paths.js';
@@ -78,8 +78,13 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
   if (opts.overrides?.length) applyOverrides(doc, locs, texts, opts.overrides, registry, issues);
   if (issues.size) fail();
 
-  const { value: resolved, textual } = interpolate(doc, opts.env ?? process.env, issues);
+  const { value: resolved, textual, templates } = interpolate(doc, opts.env ?? process.env, issues);
   if (issues.size) fail();
+
+  // `needs: data` is short for `needs: [data]`.
+  if (isPlainMap(resolved.stages)) {
+    for (const spec of Object.values(resolved.stages)) if (isPlainMap(spec) && typeof spec.needs === 'string') spec.needs = [spec.needs];
+  }
 
   validateExperimentDoc(resolved, issues);
   const stagesDoc = isPlainMap(resolved.stages) ? resolved.stages : {};
@@ -216,6 +221,12 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
         issues.add(ap, `${rp.error} in stage "${stageName}" (kind ${info.kind.kind})`, 'key');
         continue;
       }
+      // Values take the type their param asks for, like -s overrides ("8" for an integer is 8).
+      const fieldSchemas = schemasAt(info.kind.paramsSchema, rp.path);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v !== null && typeof v !== 'object') values[i] = typeBySchema(v, typeof v === 'string' ? v : undefined, fieldSchemas);
+      }
       const seen = new Map<string, number>();
       let ok = true;
       values.forEach((v, i) => {
@@ -287,6 +298,8 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
 
   if (issues.size) fail();
 
+  const variantTemplates = sweptTemplates(templates, [...axisParams.entries()].flatMap(([stage, list]) => list.map((a) => ['stages', stage, 'params', ...a.paramPath])));
+
   const nameVal = resolved.name;
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(resolved)) if (!NON_SETTINGS.has(k)) settings[k] = v;
@@ -299,8 +312,34 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
     zip,
     resolved,
     settings,
+    ...(variantTemplates.length ? { variantTemplates } : {}),
     locate: (p) => locs.locate(p),
   };
+}
+
+/** One path is the other or lies inside it. */
+function overlaps(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (String(a[i]) !== String(b[i])) return false;
+  return true;
+}
+
+/**
+ * The templates whose value depends on a swept param (directly or through other templates), in
+ * dependency order. A template that is itself a swept param is replaced by the sweep, not kept.
+ */
+function sweptTemplates(templates: Template[], sweptPaths: FieldPath[]): Template[] {
+  if (!sweptPaths.length) return [];
+  const changing: FieldPath[] = [...sweptPaths];
+  const out: Template[] = [];
+  for (const t of templates) {
+    if (sweptPaths.some((p) => overlaps(p, t.path) && t.path.length >= p.length)) continue;
+    if (t.pieces.some((piece) => 'ref' in piece && changing.some((c) => overlaps(c, piece.ref)))) {
+      out.push(t);
+      changing.push(t.path);
+    }
+  }
+  return out;
 }
 
 /** A ConfigError located at a field path of a loaded experiment (for problems found after loading). */

@@ -11,6 +11,20 @@ import type { Registry } from './registry-type.js';
 
 export const OVERRIDES_FILE = '<overrides>';
 
+const NOT_PLAIN = Symbol('not plain');
+
+/**
+ * The YAML value of the commonest override texts (decimal numbers, true/false, bare words),
+ * without loading the yaml library; NOT_PLAIN for anything else (YAML decides those).
+ */
+export function plainScalar(text: string): unknown {
+  if (/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  // Words YAML reads as something else (null, True, NO under 1.1 rules...) go to YAML.
+  if (/^[A-Za-z_][A-Za-z0-9_/-]*$/.test(text) && !/^(null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/.test(text)) return text;
+  return NOT_PLAIN;
+}
+
 interface Target {
   path: FieldPath;
   /** Schema root and the path inside it for typing the value. */
@@ -65,13 +79,16 @@ export function applyOverrides(
       return;
     }
     const valueText = text.slice(eq + 1);
-    const vdoc = yamlLib().parseDocument(valueText);
-    if (vdoc.errors.length) {
-      const e = vdoc.errors[0]!;
-      issues.addAt(at(eq + 2 + e.pos[0]), pathText, `cannot parse value: ${e.message.split('\n')[0]}`);
-      return;
+    let parsed = plainScalar(valueText);
+    if (parsed === NOT_PLAIN) {
+      const vdoc = yamlLib().parseDocument(valueText);
+      if (vdoc.errors.length) {
+        const e = vdoc.errors[0]!;
+        issues.addAt(at(eq + 2 + e.pos[0]), pathText, `cannot parse value: ${e.message.split('\n')[0]}`);
+        return;
+      }
+      parsed = vdoc.toJS() as unknown;
     }
-    const parsed = vdoc.toJS() as unknown;
     const segs = pathText.split('.');
     const stages = isPlainMap(doc.stages) ? doc.stages : {};
 

@@ -5,7 +5,8 @@ import type { Experiment, KeyMaterial, Plan, StageInstance, StageSpec, Variant }
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
 import { configErrorAt } from '../config/load.js';
 import { pathString, type FieldPath } from '../config/locations.js';
-import { resolveParamPath, setAt } from '../config/paths.js';
+import { evaluateTemplate } from '../config/interpolate.js';
+import { getAt, resolveParamPath, schemasAt, setAt, typeBySchema } from '../config/paths.js';
 import type { Registry } from '../config/registry-type.js';
 import { checkParams } from '../config/validate.js';
 import { canonicalJson, computeKey } from './canonical.js';
@@ -56,6 +57,31 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     axesByStage.set(spec.name, list);
   }
 
+  // Fields computed from swept values (`${stages.train.params.lr}` elsewhere): each variant
+  // evaluates them against its own document.
+  const templates = exp.variantTemplates ?? [];
+  const templatedStages = new Set(templates.filter((t) => t.path[0] === 'stages' && t.path[2] === 'params').map((t) => String(t.path[1])));
+  const variantDocs = new Map<number, Record<string, unknown>>();
+  const variantDoc = (vi: number): Record<string, unknown> => {
+    let doc = variantDocs.get(vi);
+    if (doc) return doc;
+    doc = structuredClone(exp.resolved);
+    const values = variants[vi]!.values;
+    for (const [stage, list] of axesByStage) {
+      for (const a of list) if (a.path in values) setAt(doc, ['stages', stage, 'params', ...a.paramPath], structuredClone(values[a.path]));
+    }
+    for (const t of templates) {
+      let v = evaluateTemplate(t, doc);
+      const spec = t.path[0] === 'stages' && t.path[2] === 'params' ? exp.stages.find((s) => s.name === t.path[1]) : undefined;
+      const kind = spec && registry.get(spec.kind);
+      // Like at load time: a whole-string reference to a scalar takes its field's type.
+      if (kind && t.whole && v !== null && typeof v !== 'object') v = typeBySchema(v, typeof v === 'string' ? v : undefined, schemasAt(kind.paramsSchema, t.path.slice(3)));
+      setAt(doc, t.path, v);
+    }
+    variantDocs.set(vi, doc);
+    return doc;
+  };
+
   const instances: StageInstance[] = [];
   /** stage name → instance serving it, per variant index. */
   const servedBy = new Map<string, StageInstance[]>();
@@ -92,16 +118,19 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     }
 
     const axes = axesByStage.get(spec.name) ?? [];
+    const templated = templatedStages.has(spec.name);
+    const varies = axes.length > 0 || templated;
     const paramsCache = new Map<string, Record<string, unknown>>();
     const groups = new Map<string, { params: Record<string, unknown>; deps: Record<string, string>; members: number[] }>();
     const groupOf: string[] = [];
     variants.forEach((v, vi) => {
       let raw = spec.params;
-      if (axes.length) {
+      if (templated) raw = structuredClone(getAt(variantDoc(vi), ['stages', spec.name, 'params']).value as Record<string, unknown>);
+      else if (axes.length) {
         raw = structuredClone(spec.params);
         for (const a of axes) if (a.path in v.values) setAt(raw, a.paramPath, structuredClone(v.values[a.path]));
       }
-      const rawKey = axes.length ? canonicalJson(raw) : '';
+      const rawKey = varies ? canonicalJson(raw) : '';
       let params = paramsCache.get(rawKey);
       if (!params) {
         params = defaulted(exp, spec, kind, raw);

@@ -17,7 +17,26 @@ function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Two long strings, cut to a window around their first difference so the change is visible. */
+function showStringChange(a: string, b: string): string {
+  if (a.length <= 60 && b.length <= 60) return `${JSON.stringify(a)} -> ${JSON.stringify(b)}`;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const from = Math.max(0, i - 20);
+  const cut = (s: string): string => `${from > 0 ? '…' : ''}${s.slice(from, i + 30)}${s.length > i + 30 ? '…' : ''}`;
+  return `${JSON.stringify(cut(a))} -> ${JSON.stringify(cut(b))} (first difference at character ${i + 1})`;
+}
+
 function diffParams(a: unknown, b: unknown, path: string, out: string[]): void {
+  // Lists of the same length (an argv, a list of layers): name the changed element.
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => diffParams(x, b[i], `${path}[${i}]`, out));
+    return;
+  }
+  if (typeof a === 'string' && typeof b === 'string') {
+    if (a !== b) out.push(`param ${path}: ${showStringChange(a, b)}`);
+    return;
+  }
   if (isMap(a) && isMap(b)) {
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
       const p = path ? `${path}.${k}` : k;

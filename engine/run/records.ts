@@ -68,8 +68,14 @@ export class RunRecorder {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.logsDir, { recursive: true });
-    await this.writeNow();
+    try {
+      await mkdir(this.logsDir, { recursive: true });
+      await this.writeNow();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw e;
+      throw new Error(`cannot write run records under ${resolve(this.runsDir)} (${(e as Error).message}): choose a writable directory with --runs DIR`);
+    }
     const latest = join(this.dir, '..', 'latest');
     const tmp = `${latest}.${process.pid}.${randomBytes(3).toString('hex')}`;
     try {

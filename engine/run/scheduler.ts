@@ -197,6 +197,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       r.material = inst.material;
       let entry = await store.lookup(key);
       let by: 'store' | 'other-process' = 'store';
+      if (!entry && store.readOnly) {
+        throw new Error(`not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`);
+      }
       if (!entry) {
         const got = await store.acquire(key, {
           signal,

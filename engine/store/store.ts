@@ -56,18 +56,53 @@ export function checkKey(key: string): string {
   return key;
 }
 
+/** "EROFS: read-only file system" for errors that mean "not allowed to write here", else undefined. */
+export function writeDenied(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const words: Record<string, string> = { EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'operation not permitted' };
+  return code && words[code] ? `${code}: ${words[code]}` : undefined;
+}
+
 export class Store {
   readonly root: string;
   readonly timing: LockTiming;
+  /**
+   * Why this store cannot be written (e.g. "EROFS: read-only file system"), when it cannot: it
+   * then serves cache hits but cannot record new results.
+   */
+  readOnly: string | undefined;
 
   private constructor(root: string, timing: LockTiming) {
     this.root = resolve(root);
     this.timing = timing;
   }
 
+  /**
+   * Opens (creating if needed) a writable store. An existing store on a filesystem we may not
+   * write (a shared cache mounted read-only) opens read-only; a store that cannot be created is a
+   * clear error naming the way out.
+   */
   static async open(root: string, timing: LockTiming = DEFAULT_LOCK_TIMING): Promise<Store> {
     const s = new Store(root, timing);
-    for (const d of ['objects', 'entries', 'scratch', 'staging', 'locks', 'specs']) await mkdir(join(s.root, d), { recursive: true });
+    try {
+      for (const d of ['objects', 'entries', 'scratch', 'staging', 'locks', 'specs']) await mkdir(join(s.root, d), { recursive: true });
+      // mkdir of existing dirs succeeds even on a read-only filesystem: probe with a real write.
+      const probe = join(s.root, 'locks', `.probe.${process.pid}.${randomBytes(3).toString('hex')}`);
+      await writeFile(probe, '');
+      await unlink(probe);
+    } catch (e) {
+      const why = writeDenied(e);
+      if (!why) throw e;
+      if ((await stat(join(s.root, 'entries')).catch(() => undefined))?.isDirectory()) return Store.openReadOnly(root, timing, why);
+      throw new Error(`cannot create the store at ${s.root} (${why}): choose a writable directory with --store DIR or \`store:\` in the experiment file`);
+    }
+    return s;
+  }
+
+  /** An existing store used without writing to it: lookups only, new results cannot be committed. */
+  static openReadOnly(root: string, timing: LockTiming = DEFAULT_LOCK_TIMING, why = 'opened read-only'): Store {
+    const s = new Store(root, timing);
+    s.readOnly = why;
     return s;
   }
 
@@ -282,6 +317,7 @@ export class Store {
    * store) also honours the run records kept there.
    */
   async registerRunsDir(runsDir: string): Promise<void> {
+    if (this.readOnly) return; // nobody can gc a store nobody can write
     const abs = resolve(runsDir);
     const dir = join(this.root, 'roots');
     await mkdir(dir, { recursive: true });

@@ -35,7 +35,9 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const { summarise } = await import('../../ml/metrics/stats.js');
   const { readModelDir } = await import('../../ml/explain/model-dir.js');
   const { ModelRunner } = await import('../../ml/explain/runner.js');
-  const { loadEvalBatch, loadEvalMask } = await import('../../ml/explain/images.js');
+  const { loadEvalBatch, loadEvalMask, boxToEval } = await import('../../ml/explain/images.js');
+  const { boxesToMask } = await import('../../ml/metrics/localisation.js');
+  const { imageSize } = await import('../../ml/io/image.js');
   const { scoreBatch } = await import('../../ml/explain/evaluate-batch.js');
   const shards = await import('../../ml/explain/shards.js');
   const { readIndex } = await import('../../ml/data/index-file.js');
@@ -66,7 +68,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     if (!r) throw new Error(`${metaFile}: image id ${id} is not in ${join(index.dir, 'index.jsonl')}`);
     return r;
   };
-  const localise = p.localisation === 'auto' && index.meta.masks;
+  const localise = p.localisation === 'auto' && (index.meta.masks || index.records.some((r) => r.box !== undefined));
   const size = model.card.input_size;
   const tf = { size, resize: model.card.resize };
   const scratch = join(ctx.scratchDir, 'evaluate-shards');
@@ -75,6 +77,14 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   ctx.progress.total(meta.ids.length, 'img');
   ctx.provenance.engine = 'onnxruntime';
 
+  /** The object region on the eval grid: the mask if the index has one, else the box (source pixels). */
+  const regionOf = async (r: (typeof index.records)[number]): Promise<Uint8Array | null> => {
+    const mp = index.maskPath(r);
+    if (mp) return loadEvalMask(mp, tf);
+    if (!r.box) return null;
+    const source = await imageSize(index.imagePath(r));
+    return boxesToMask([boxToEval(r.box, source, tf)], size, size);
+  };
   const t0 = performance.now();
   const results: ShardResult[] = [];
   let done = 0;
@@ -96,9 +106,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
       } else {
         const recs = shard.ids.map(rec);
         const images = await loadEvalBatch(recs.map((r) => index.imagePath(r)), tf, model.card.mean, model.card.std, ctx.signal);
-        const regions = localise
-          ? await Promise.all(recs.map((r) => (index.maskPath(r) ? loadEvalMask(index.maskPath(r)!, tf) : Promise.resolve(null))))
-          : undefined;
+        const regions = localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
         const scored = await scoreBatch({
           images, size, ids: shard.ids, labels: recs.map((r) => r.label), maps: shard.maps, regions, protocol,
           mean: model.card.mean, std: model.card.std, score: runner.probs, maxBatch: p.batch_size, keepConstant: p.keep_constant,

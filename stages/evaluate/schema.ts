@@ -17,7 +17,7 @@ export const evaluateParamsSchema = {
   description:
     'Scores saliency maps (input `saliency`) of a model (input `model`) on its images (input `data`): top-1/top-5 accuracy, ' +
     'AD, AI, AG, insertion and deletion per method, plus the pointing game and the energy-based pointing game when the index has ' +
-    'object masks. Writes evaluation.json (means with 95% bootstrap intervals, degenerate maps counted), per_image.jsonl and curves.json.',
+    'object masks or boxes. Writes evaluation.json (means with 95% bootstrap intervals, degenerate maps counted), per_image.jsonl and curves.json.',
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -34,7 +34,7 @@ export const evaluateParamsSchema = {
       description: 'Methods whose constant maps stay in the means (baselines that are constant by design); other methods\' constant maps are left out and counted.',
       type: 'array', items: { type: 'string' }, uniqueItems: true, default: ['ones', 'center', 'random'],
     },
-    localisation: { description: 'auto: pointing games when the index has object masks; off: never.', enum: ['auto', 'off'], default: 'auto' },
+    localisation: { description: 'auto: pointing games when the index has object masks (or else boxes); off: never.', enum: ['auto', 'off'], default: 'auto' },
     bootstrap: {
       description: 'Percentile bootstrap of the mean over images.',
       type: 'object', additionalProperties: false, default: {},

@@ -23,9 +23,12 @@ const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b
 
 /** A line chart as inline SVG, with axes, ticks and a legend. */
 export function lineChart(title: string, series: Series[], opts: { xLabel?: string; yLabel?: string; width?: number; height?: number } = {}): string {
-  const W = opts.width ?? 420;
-  const H = opts.height ?? 260;
-  const m = { l: 48, r: 12, t: 26, b: 38 };
+  // The legend sits in its own column right of the plot (it used to cover the curves), and the
+  // chart grows taller when the legend needs more room than the plot.
+  const legend = 150;
+  const W = (opts.width ?? 420) + legend;
+  const H = Math.max(opts.height ?? 260, 26 + 8 + series.length * 13);
+  const m = { l: 48, r: 12 + legend, t: 26, b: 38 };
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   if (all.length === 0) return `<figure class="chart"><figcaption>${esc(title)}</figcaption><p class="muted">no data</p></figure>`;
   let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
@@ -49,7 +52,9 @@ export function lineChart(title: string, series: Series[], opts: { xLabel?: stri
     const d = pts.map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
     const c = PALETTE[i % PALETTE.length];
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.6"><title>${esc(s.label)}</title></path>`);
-    parts.push(`<rect x="${W - m.r - 120}" y="${m.t + 4 + i * 13}" width="9" height="9" fill="${c}"/><text x="${W - m.r - 107}" y="${m.t + 12 + i * 13}" class="tk">${esc(s.label)}</text>`);
+    // Markers keep short series visible: a one-epoch run is a single point, which a path cannot draw.
+    if (pts.length <= 30) for (const [x, y] of pts) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.2" fill="${c}"/>`);
+    parts.push(`<rect x="${W - legend + 4}" y="${m.t + 4 + i * 13}" width="9" height="9" fill="${c}"/><text x="${W - legend + 17}" y="${m.t + 12 + i * 13}" class="tk">${esc(s.label)}</text>`);
   });
   parts.push('</svg>');
   return `<figure class="chart">${parts.join('')}</figure>`;

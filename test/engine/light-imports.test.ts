@@ -33,4 +33,10 @@ test('a second start-up with an unchanged experiment loads neither yaml nor ajv 
   const warm = await start();
   assert.equal(warm.instances, 2);
   assert.deepEqual(warm.loaded.filter((p) => !/ajv[\\/]dist[\\/]runtime[\\/]/.test(p)), [], 'only ajv runtime helpers of the cached validators');
+  // Damaged cache entries are rebuilt, never trusted.
+  const { readdir, writeFile } = await import('node:fs/promises');
+  for (const sub of ['validators', 'yaml']) for (const f of await readdir(`${dir}/cache/${sub}`)) await writeFile(`${dir}/cache/${sub}/${f}`, '{ not code');
+  const damaged = await start();
+  assert.equal(damaged.instances, 2);
+  assert.ok(damaged.loaded.some((p) => /[\\/]yaml[\\/]/.test(p)), 'parsed again');
 });

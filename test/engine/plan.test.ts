@@ -211,3 +211,15 @@ test('explainKeyDiff names each changed component', () => {
   assert.deepEqual(explainKeyDiff(prev, structuredClone(prev)), ['no change: the key material is identical']);
   assert.deepEqual(explainKeyDiff(prev, { ...prev, kind: 'other' }), ['kind: train -> other']);
 });
+
+test('explainKeyDiff points into lists and long strings so the change is visible', () => {
+  const x = 'x'.repeat(100);
+  const base: KeyMaterial = { kind: 'command', version: 1, params: { cmd: ['sh', '-c', `${x} echo 3 >> out`], layers: [1, 2] }, inputs: {}, external: {} };
+  const next: KeyMaterial = { ...base, params: { cmd: ['sh', '-c', `${x} echo 33 >> out`], layers: [1, 2, 3] } };
+  // Common prefix: 100 x + " echo 3" = 107 characters; the window starts 20 before the difference.
+  const tail = 'x'.repeat(13);
+  assert.deepEqual(explainKeyDiff(base, next), [
+    `param cmd[2]: "…${tail} echo 3 >> out" -> "…${tail} echo 33 >> out" (first difference at character 108)`,
+    'param layers: [1,2] -> [1,2,3]',
+  ]);
+});

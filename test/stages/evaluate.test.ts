@@ -157,3 +157,25 @@ test('a protocol knob changes the evaluate key only', async () => {
   // batch_size only changes speed: not part of the key.
   assert.equal(a.ev.key, c.ev.key);
 });
+
+test('without masks the boxes define the object: every energy share is at least the mask-based one', { skip: !HAVE_FIXTURE }, async () => {
+  const { cpSync } = await import('node:fs');
+  const boxData = join(root, 'index-boxes');
+  cpSync(data, boxData, { recursive: true });
+  const recs = readFileSync(join(boxData, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  writeFileSync(join(boxData, 'index.jsonl'), recs.map(({ mask: _m, ...r }) => JSON.stringify(r)).join('\n') + '\n');
+  const ds = JSON.parse(readFileSync(join(boxData, 'dataset.json'), 'utf8'));
+  writeFileSync(join(boxData, 'dataset.json'), JSON.stringify({ ...ds, masks: false }));
+  const withMasks = await evaluate({}, 'loc-mask');
+  const ctx = testCtx({ ...EV }, { model, data: boxData, saliency: sal }, { outDir: join(root, 'loc-box', 'out'), scratchDir: join(root, 'scratch', 'loc-box'), baseDir: root });
+  await evaluateStage.run(ctx);
+  const boxRows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  let strictly = 0;
+  for (const r of withMasks.rows) {
+    const b = boxRows.find((x) => x.id === r.id && x.method === r.method)!;
+    if (r.energy === null) continue;
+    assert.ok(b.energy >= r.energy - 1e-9, `${r.method} image ${r.id}: box ${b.energy} < mask ${r.energy}`);
+    if (b.energy > r.energy + 1e-6) strictly++;
+  }
+  assert.ok(strictly > 0, 'boxes (a superset of the masks) give a larger share somewhere');
+});
