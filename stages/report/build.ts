@@ -143,11 +143,19 @@ function curveCharts(c: Collected): string {
   const charts: string[] = [];
   for (const which of ['insertion', 'deletion'] as const) {
     const series: Series[] = [];
+    // An evaluation shared by all variants (e.g. the GAP branch of a sweep) is listed once per
+    // variant for pairing; its curves are drawn once, unlabelled.
+    const seen = new Map<string, number>();
+    for (const e of c.evaluations) seen.set(e.key, (seen.get(e.key) ?? 0) + 1);
+    const drawn = new Set<string>();
     for (const e of c.evaluations) {
+      if (drawn.has(e.key)) continue;
+      drawn.add(e.key);
+      const alias = (seen.get(e.key) ?? 0) > 1 ? '' : e.variant.alias;
       for (const [method, cv] of Object.entries(e.curves)) {
         const ys = cv[which] ?? [];
         const n = ys.length - 1;
-        series.push({ label: `${e.summary.pooling.toUpperCase()} ${method}${e.variant.alias ? ` ${e.variant.alias}` : ''}`, points: ys.map((y, i) => [n > 0 ? i / n : 0, y]) });
+        series.push({ label: `${e.summary.pooling.toUpperCase()} ${method}${alias ? ` ${alias}` : ''}`, points: ys.map((y, i) => [n > 0 ? i / n : 0, y]) });
       }
     }
     charts.push(lineChart(`mean ${which} curve`, series, { xLabel: 'fraction of pixels', yLabel: 'p(target)' }));

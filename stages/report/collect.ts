@@ -89,6 +89,11 @@ export function sources(ctx: Pick<StageContext, 'inputs' | 'variantInputs'>): So
 export async function collect(srcs: Source[]): Promise<Collected> {
   const c: Collected = { models: [], evaluations: [], saliency: [], ignored: [] };
   const shown = new Set<string>();
+  // An output shared by several variants (same key) is shown once, without a variant label:
+  // labelling it with the first variant that happens to list it would misattribute it.
+  const variantsOf = new Map<string, Set<string>>();
+  for (const s of srcs) variantsOf.set(s.key, (variantsOf.get(s.key) ?? new Set()).add(s.variant.id));
+  const once = (s: Source): Source => ((variantsOf.get(s.key)?.size ?? 0) > 1 ? { ...s, variant: { id: '', alias: '', values: {} } } : s);
   for (const s of srcs) {
     const first = !shown.has(s.key);
     shown.add(s.key);
@@ -97,7 +102,7 @@ export async function collect(srcs: Source[]): Promise<Collected> {
       const card = await readJson<ModelCard>(join(s.dir, MODEL_FILES.card));
       const summary = existsSync(join(s.dir, MODEL_FILES.summary)) ? await readJson<TrainSummary>(join(s.dir, MODEL_FILES.summary)) : undefined;
       const epochs = (await readJsonl(join(s.dir, MODEL_FILES.metrics))).filter((r) => r.type === 'epoch');
-      c.models.push({ ...s, card, summary, epochs });
+      c.models.push({ ...once(s), card, summary, epochs });
     } else if (existsSync(join(s.dir, EVALUATE_FILES.summary))) {
       const summary = await readJson<EvaluateSummary>(join(s.dir, EVALUATE_FILES.summary));
       const curves = existsSync(join(s.dir, EVALUATE_FILES.curves)) ? await readJson<EvaluationEntry['curves']>(join(s.dir, EVALUATE_FILES.curves)) : {};
@@ -116,7 +121,7 @@ export async function collect(srcs: Source[]): Promise<Collected> {
       c.evaluations.push({ ...s, summary, curves, perImage });
     } else if (existsSync(join(s.dir, SALIENCY_FILES.meta))) {
       if (!first) continue;
-      c.saliency.push({ ...s, meta: await readJson<SaliencyMeta>(join(s.dir, SALIENCY_FILES.meta)) });
+      c.saliency.push({ ...once(s), meta: await readJson<SaliencyMeta>(join(s.dir, SALIENCY_FILES.meta)) });
     } else if (first) {
       c.ignored.push(s);
     }

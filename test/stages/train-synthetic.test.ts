@@ -16,13 +16,13 @@ const slow = process.env.CA_PIPE_SLOW_TESTS === '1';
 const PER_CLASS = Number(process.env.CA_PIPE_SYNTH_PER_CLASS ?? 1000);
 
 export const PRETRAIN = {
-  arch: 'resnet-mini', head: 'gap', mode: 'scratch', input_size: 64, resize: 64, augment: false,
-  epochs: 10, batch_size: 32, optimizer: 'adamw', lr: 0.003, weight_decay: 5e-4, schedule: 'cosine', schedule_per: 'iter', log_every: 0,
+  arch: 'resnet-mini', head: 'gap', mode: 'scratch', input_size: 64, resize: 64, augment: true, crop_scale: [0.35, 1],
+  epochs: 30, batch_size: 32, optimizer: 'adamw', lr: 0.003, weight_decay: 5e-4, schedule: 'cosine', schedule_per: 'iter', log_every: 0,
 } as const;
 
 export const CA_FROZEN = {
   arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', input_size: 64, resize: 64, augment: false,
-  epochs: 4, batch_size: 64, optimizer: 'adamw', lr: 0.01, weight_decay: 1e-4, schedule: 'cosine', schedule_per: 'iter', log_every: 0,
+  epochs: 3, batch_size: 64, optimizer: 'adamw', lr: 0.01, weight_decay: 1e-4, schedule: 'cosine', schedule_per: 'iter', log_every: 0,
 } as const;
 
 test('synthetic: scratch pretraining ≥ 90 % val accuracy, frozen CA-Stream within 2 points of GAP', { skip: slow ? false : 'set CA_PIPE_SLOW_TESTS=1 (several minutes of CPU)' }, async () => {
