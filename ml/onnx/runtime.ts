@@ -17,9 +17,11 @@ export interface OutputTensor {
 }
 
 /**
- * Options measured fastest for ResNet-50 on the 2-core machine (see bench/forward.ts): one
- * intra-op thread per core, all graph optimisations (NCHWc layout, Conv+Add+Relu fusion),
- * arena + memory patterns, sequential execution (the graph is a chain; parallel only adds overhead).
+ * Options measured fastest for ResNet-50 on the 2-core machine (bench/forward.ts --sweep, idle):
+ * one intra-op thread per core (1 thread: half the rate), all graph optimisations (NCHWc layout,
+ * Conv+Add+Relu fusion; 'extended' is 20 % slower), the CPU arena (off: 9 % slower), sequential
+ * execution (the graph is a chain). Worker spinning is off: as fast when idle (25.1 vs 24.7 img/s)
+ * and it does not burn the cores that other processes on this shared machine need.
  */
 export function defaultSessionOptions(): ort.InferenceSession.SessionOptions {
   return {
@@ -29,6 +31,7 @@ export function defaultSessionOptions(): ort.InferenceSession.SessionOptions {
     enableCpuMemArena: true,
     enableMemPattern: true,
     executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
 }
 
