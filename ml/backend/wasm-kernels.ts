@@ -1,4 +1,5 @@
-// Kernel patches for the wasm backend.
+// Kernel patches for the wasm backend: a missing Conv2DBackpropFilter and a faster
+// Conv2DBackpropInput, both expressed as forward convolutions (XNNPACK).
 // Conv2DBackpropFilter is missing from tfjs-backend-wasm 4.x, so gradients of a convolution with
 // respect to its filter fail there. (The native Conv3DBackpropFilterV2 it does ship is wrong for
 // strides > 1, so it cannot stand in with depth 1.) We express the filter gradient as a forward
@@ -51,21 +52,22 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
 
 // Conv2DBackpropInput: the stock wasm kernel is a plain C++ loop, ~10× slower than the XNNPACK
 // forward convolution. The input gradient is itself a convolution of dy with the flipped filter
-// (in/out channels swapped); for stride s we split it into s² phases ("sub-pixel" form) rather
-// than zero-dilating dy, so no multiply-by-zero work is done on dilated rows. Per axis, with
-// u = h + padTop and r = u mod s:
-//   dx[h] = Σ_t dy[(u − r)/s − t] · W[r + s·t],   t = 0 … T−1,  T = ⌈k/s⌉
-// All phases share one forward convolution whose output channels are (rh, rw, c); a
-// depth-to-space transpose then interleaves them and a slice drops the rows that fall in padding.
+// (in/out channels swapped); for stride s we split it into s phases per axis ("sub-pixel" form)
+// rather than zero-dilating dy, so no multiply-by-zero work is done on dilated rows. Per axis,
+// writing h = s·m + q (q = 0 … s−1) and u = h + padBefore:
+//   dx[s·m + q] = Σ_t dy[m + d_q − t] · W[r_q + s·t],   r_q = u mod s,  d_q = ⌊(q + padBefore)/s⌋
+// All phases share one forward convolution over the grid m whose output channels are (qh, qw, c);
+// a depth-to-space transpose then interleaves them into dx.
 
 /** Per-axis geometry of the phase convolution. */
 interface AxisPlan {
-  /** Taps per phase, ⌈k/s⌉. */
+  /** Taps of the phase filter (the union of every phase's dy window). */
   taps: number;
   /** Phase-grid rows computed (each yields s input rows). */
   n: number;
-  /** Rows of the interleaved result before input row 0. */
-  offset: number;
+  /** For kernel row i: its phase q and its tap in the phase filter. */
+  phaseOf: number[];
+  tapOf: number[];
   /** Padding (≥ 0) / cropping (≥ 0) of dy at the front and back. */
   padFront: number;
   padBack: number;
@@ -74,27 +76,41 @@ interface AxisPlan {
 }
 
 function axisPlan(inSize: number, outSize: number, k: number, s: number, padBefore: number): AxisPlan {
-  const taps = Math.ceil(k / s);
-  const first = Math.floor(padBefore / s); // phase-grid index of input row 0
-  const offset = padBefore - s * first;
-  const n = Math.ceil((inSize + offset) / s);
-  const front = taps - 1 - first;
-  const back = n + first - outSize;
-  return { taps, n, offset, padFront: Math.max(0, front), padBack: Math.max(0, back), cropFront: Math.max(0, -front), cropBack: Math.max(0, -back) };
+  // phase q reads dy[m + d_q − t] for t < T_q; the shared window is dy[m + lo … m + hi]
+  let lo = Infinity;
+  let hi = -Infinity;
+  const d: number[] = [];
+  for (let q = 0; q < s; q++) {
+    const r = (q + padBefore) % s;
+    d.push(Math.floor((q + padBefore) / s));
+    const taps = r < k ? Math.ceil((k - r) / s) : 0;
+    if (taps > 0) {
+      lo = Math.min(lo, d[q] - taps + 1);
+      hi = Math.max(hi, d[q]);
+    }
+  }
+  const phaseOf: number[] = [];
+  const tapOf: number[] = [];
+  for (let i = 0; i < k; i++) {
+    const q = (((i % s) - padBefore) % s + s) % s;
+    phaseOf.push(q);
+    tapOf.push(d[q] - lo - Math.floor(i / s));
+  }
+  const taps = hi - lo + 1;
+  const n = Math.ceil(inSize / s);
+  const front = -lo;
+  const back = n + taps - 1 + lo - outSize;
+  return { taps, n, phaseOf, tapOf, padFront: Math.max(0, front), padBack: Math.max(0, back), cropFront: Math.max(0, -front), cropBack: Math.max(0, -back) };
 }
 
-/** Phase filter [Th, Tw, Co, sh·sw·Ci]: F[a, b, o, (rh, rw, c)] = W[rh + sh·(Th−1−a), rw + sw·(Tw−1−b), c, o] (0 past the kernel). */
-function phaseFilter(w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw: number, th: number, tw: number): Float32Array {
+/** Phase filter [Th, Tw, Co, sh·sw·Ci]: W[i, j, c, o] goes to tap (tapOf i, tapOf j), channel (phaseOf i, phaseOf j, c); the rest is 0. */
+function phaseFilter(w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw: number, ph: AxisPlan, pw: AxisPlan): Float32Array {
   const phases = sh * sw * ci;
-  const out = new Float32Array(th * tw * co * phases);
+  const out = new Float32Array(ph.taps * pw.taps * co * phases);
   let src = 0;
   for (let ih = 0; ih < kh; ih++) {
-    const a = th - 1 - Math.floor(ih / sh);
-    const rh = ih % sh;
     for (let iw = 0; iw < kw; iw++) {
-      const b = tw - 1 - Math.floor(iw / sw);
-      const rw = iw % sw;
-      const base = (a * tw + b) * co * phases + (rh * sw + rw) * ci;
+      const base = (ph.tapOf[ih] * pw.taps + pw.tapOf[iw]) * co * phases + (ph.phaseOf[ih] * sw + pw.phaseOf[iw]) * ci;
       for (let c = 0; c < ci; c++) {
         for (let o = 0; o < co; o++) out[base + o * phases + c] = w[src++];
       }
@@ -114,10 +130,19 @@ export function setBackpropInputMode(mode: BackpropInputMode): void {
   backpropInputMode = mode;
 }
 
-/** Whether the phase convolution beats the stock kernel (measured on resnet-mini shapes). */
-function forwardIsFaster(kh: number, kw: number, sh: number, sw: number): boolean {
+/**
+ * Whether the phase convolution should beat the stock kernel. Its extra work over the direct sum is
+ * the zero taps of the phase filter (e.g. ×4 for a 1×1 stride-2 kernel) times the phase-grid rows
+ * past the input's end. Measured on wasm (batch 32/8, 2–56 px, 3–128 channels): stride 1 is 4–11×
+ * faster; 3×3 stride 2 1.5–5× (a tie at 4×4 px); 1×1 stride 2 1.3–2.6×; 1×1 stride 3 (waste 9)
+ * 1.5×; 1×1 stride 4 (waste 16) a tie — hence the cut-off at 9.
+ */
+function forwardIsFaster(info: tf.backend_util.Conv2DInfo, ph: AxisPlan, pw: AxisPlan): boolean {
+  const { strideHeight: sh, strideWidth: sw } = info;
   if (sh === 1 && sw === 1) return true;
-  return kh >= sh && kw >= sw;
+  const tapWaste = (ph.taps * pw.taps * sh * sw) / (info.filterHeight * info.filterWidth);
+  const gridWaste = (ph.n * sh * pw.n * sw) / (info.inHeight * info.inWidth);
+  return tapWaste * gridWaste <= 9;
 }
 
 function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend, dy: Info, filter: Info, info: tf.backend_util.Conv2DInfo): Info {
@@ -140,7 +165,7 @@ function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend,
     [ph.taps, pw.taps, co, sh * sw * ci],
     'float32',
     undefined,
-    phaseFilter(w, filter.shape, sh, sw, ph.taps, pw.taps),
+    phaseFilter(w, filter.shape, sh, sw, ph, pw),
   );
   temps.push(f);
   let r = call('Conv2D', { x: src, filter: f }, {
@@ -156,9 +181,9 @@ function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend,
     r = call('Transpose', { x: r4 }, { perm: [0, 2, 1, 3] });
   }
   let out = r;
-  if (ph.offset || pw.offset || ph.n * sh !== info.inHeight || pw.n * sw !== info.inWidth) {
+  if (ph.n * sh !== info.inHeight || pw.n * sw !== info.inWidth) {
     const r4 = call('Reshape', { x: r }, { shape: [nb, ph.n * sh, pw.n * sw, ci] });
-    out = call('Slice', { x: r4 }, { begin: [0, ph.offset, pw.offset, 0], size: [nb, info.inHeight, info.inWidth, ci] });
+    out = call('Slice', { x: r4 }, { begin: [0, 0, 0, 0], size: [nb, info.inHeight, info.inWidth, ci] });
     temps.push(r, r4);
   } else if (sh > 1 || sw > 1) {
     out = call('Reshape', { x: r }, { shape: [nb, info.inHeight, info.inWidth, ci] });
@@ -184,9 +209,10 @@ function makeConv2dBackpropInput(native: tf.KernelFunc) {
     const usable = info.outHeight > 0 && info.outWidth > 0;
     const ph = axisPlan(info.inHeight, info.outHeight, info.filterHeight, info.strideHeight, info.padInfo.top);
     const pw = axisPlan(info.inWidth, info.outWidth, info.filterWidth, info.strideWidth, info.padInfo.left);
-    // dy rows that only ever touched padding are cropped; if none remain, dx is all zero
+    // dy rows that only ever touched padding are cropped; if none remain, dx is all zero and the
+    // stock kernel handles that degenerate case
     const empty = ph.cropFront + ph.cropBack >= info.outHeight || pw.cropFront + pw.cropBack >= info.outWidth;
-    const wanted = backpropInputMode === 'forward' || forwardIsFaster(info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth);
+    const wanted = backpropInputMode === 'forward' || forwardIsFaster(info, ph, pw);
     if (!usable || empty || !wanted) return native(args as any) as Info;
     return conv2dBackpropInputForward(backend, dy, filter, info);
   };
