@@ -1,5 +1,9 @@
 // `ca-pipe run`: plan an experiment and run it against the store.
 import { Command } from 'commander';
+import { mkdir, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Store } from '../engine/store/index.js';
+import type { InstanceRecord } from '../engine/run/records.js';
 import { action, addStoreOptions, collect, loadExp, loadRegistry, positiveInt, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
 
 interface RunOpts extends StoreOpts {
@@ -61,6 +65,9 @@ export function runCommand(): Command {
             argv: process.argv.slice(2),
           });
           await renderer.finish();
+          const outputs = await linkOutputs(store, result.runDir, result.record.instances);
+          const reports = outputs.filter((o) => o.kind === 'report');
+          if (!opts.json) for (const r of reports) process.stdout.write(`report: ${join(r.link, 'report.html')}\n`);
           if (result.status === 'interrupted') process.exitCode = 130;
           else if (result.status === 'failed') {
             if (!opts.json) {
@@ -75,4 +82,29 @@ export function runCommand(): Command {
         }
       }),
     );
+}
+
+/**
+ * Gives every committed output of the run a readable path, runs/<exp>/<run>/outputs/<instance>,
+ * so users find report.html without knowing the store's layout.
+ */
+async function linkOutputs(store: Store, runDir: string, instances: InstanceRecord[]): Promise<Array<{ id: string; kind: string; link: string }>> {
+  const out: Array<{ id: string; kind: string; link: string }> = [];
+  const dir = join(runDir, 'outputs');
+  for (const inst of instances) {
+    if (!inst.key || (inst.status !== 'cached' && inst.status !== 'executed')) continue;
+    const entry = await store.lookup(inst.key);
+    if (!entry) continue;
+    const link = join(dir, inst.id.replace(/[^A-Za-z0-9._@=,-]/g, '_'));
+    try {
+      await mkdir(dir, { recursive: true });
+      await rm(link, { force: true });
+      await symlink(entry.dir, link);
+      out.push({ id: inst.id, kind: inst.kind, link });
+    } catch {
+      // A filesystem without symlinks still has the outputs in the store; the path is only a convenience.
+      out.push({ id: inst.id, kind: inst.kind, link: entry.dir });
+    }
+  }
+  return out;
 }

@@ -6,7 +6,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StageContext } from '../../engine/contract.js';
 
-export const SHARED_DATA = '/work/shared/data';
 
 /** The repository root (works from test/data under tsx and from dist/test/data). */
 export function repoRoot(): string {
@@ -59,3 +58,6 @@ export async function rejectsWith(p: Promise<unknown>, ...patterns: RegExp[]): P
   }
   throw new Error(`expected a rejection matching ${patterns.join(', ')}`);
 }
+
+/** The original annotation lists, shipped with the repository (copies of shared/data). */
+export const SHARED_DATA = join(repoRoot(), 'experiments', 'data');

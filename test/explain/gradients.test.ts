@@ -144,7 +144,7 @@ function gradcamppRef(A: Float64Array, G: Float64Array, K: number, N: number): n
 }
 
 for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as const) {
-  test(`fixture ${head} heads ${heads}: Grad-CAM / Grad-CAM++ match finite-difference maps`, { skip: !HAVE_FIXTURE }, async () => {
+  test(`fixture ${head} heads ${heads}: Grad-CAM / Grad-CAM++ match finite-difference maps`, async () => {
     const ex = fixture('expected');
     const tap = ex('tap.layer4');
     const [B, K, h, w] = tap.shape;

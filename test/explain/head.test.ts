@@ -92,7 +92,7 @@ async function checkParity(model: LoadedModel, input: Float32Array, B: number, c
 }
 
 for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as const) {
-  test(`fixture ${head} heads ${heads}: tfjs head, layer4 scorer and ONNX agree`, { skip: !HAVE_FIXTURE }, async () => {
+  test(`fixture ${head} heads ${heads}: tfjs head, layer4 scorer and ONNX agree`, async () => {
     const dir = tmp();
     const model = await readModelDir(fixtureModelDir(join(dir, 'm'), head, heads));
     await checkParity(model, fixture('expected')('input').data, 2, join(dir, 'onnx'));

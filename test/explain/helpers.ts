@@ -3,8 +3,9 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors } from '../../ml/io/safetensors.js';
+import { fixturesDir } from '../ml/fixtures.js';
 
-export const FIXTURE_DIR = '/work/shared/fixtures';
+export const FIXTURE_DIR = fixturesDir();
 export const HAVE_FIXTURE = existsSync(`${FIXTURE_DIR}/resnet-basic-1111.expected.safetensors`);
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];

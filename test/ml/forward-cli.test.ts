@@ -9,18 +9,8 @@ import { Command } from 'commander';
 import { forwardCommand } from '../../cli/forward.js';
 import { setBackendLogger } from '../../ml/backend/index.js';
 import { readSafetensors, serializeSafetensors, type TensorFile } from '../../ml/io/safetensors.js';
+import { fixturesDir } from './fixtures.js';
 
-/** shared/fixtures sits beside the repository (dev tree and CI clone alike); CA_PIPE_FIXTURES overrides. */
-function fixturesDir(): string {
-  if (process.env.CA_PIPE_FIXTURES) return process.env.CA_PIPE_FIXTURES;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const cand = join(dir, '..', 'shared', 'fixtures');
-    if (existsSync(join(cand, 'resnet-basic-1111.weights.safetensors'))) return cand;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find shared/fixtures beside the repository (set CA_PIPE_FIXTURES)');
-}
 
 const FIX = join(fixturesDir(), 'resnet-basic-1111');
 const WEIGHTS = `${FIX}.weights.safetensors`;

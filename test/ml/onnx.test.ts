@@ -11,18 +11,8 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from '../../ml/io
 import { getArch } from '../../ml/models/arch.js';
 import { createSession, nhwcToNchw, runForward } from '../../ml/onnx/runtime.js';
 import type { WeightMap } from '../../ml/onnx/weights.js';
+import { fixturesDir } from './fixtures.js';
 
-/** shared/ sits beside the repository (for the dev tree and CI's clone alike). */
-function fixturesDir(): string {
-  if (process.env.CA_PIPE_FIXTURES) return process.env.CA_PIPE_FIXTURES;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const cand = join(dir, '..', 'shared', 'fixtures');
-    if (existsSync(join(cand, 'resnet-basic-1111.weights.safetensors'))) return cand;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find shared/fixtures beside the repository (set CA_PIPE_FIXTURES)');
-}
 
 const FIX = fixturesDir();
 const WEIGHTS = join(FIX, 'resnet-basic-1111.weights.safetensors');

@@ -8,9 +8,9 @@ import { parseSafetensors } from '../../ml/io/safetensors.js';
 import { gradcam } from '../../ml/saliency/gradient-cams.js';
 import { caAttention, caAttentionWeights } from '../../ml/saliency/ca-attention.js';
 import { assertClose, refReluMinMax } from './helpers.js';
+import { fixturesDir } from '../ml/fixtures.js';
 
-const DIR = '/work/shared/fixtures';
-const have = existsSync(`${DIR}/resnet-basic-1111.expected.safetensors`);
+const DIR = fixturesDir();
 
 function load(name: string) {
   const f = parseSafetensors(readFileSync(`${DIR}/resnet-basic-1111.${name}.safetensors`));
@@ -21,7 +21,7 @@ function load(name: string) {
   };
 }
 
-test('fixture: GAP logits from tap.layer4 (channel-major), and Grad-CAM through GAP+fc equals CAM', { skip: !have }, () => {
+test('fixture: GAP logits from tap.layer4 (channel-major), and Grad-CAM through GAP+fc equals CAM', () => {
   const ex = load('expected');
   const wt = load('weights');
   const tap = ex('tap.layer4'); // B×K×h×w
@@ -59,7 +59,7 @@ test('fixture: GAP logits from tap.layer4 (channel-major), and Grad-CAM through 
   }
 });
 
-test('fixture: softmax of the l4 dots per head pools the tap into the final CA token', { skip: !have }, () => {
+test('fixture: softmax of the l4 dots per head pools the tap into the final CA token', () => {
   const ex = load('expected');
   const wt = load('weights');
   const tap = ex('tap.layer4');

@@ -34,7 +34,7 @@ let data = '';
 let model = '';
 let sal = '';
 before(async () => {
-  if (!HAVE_FIXTURE) return;
+  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
   root = tmp('ca-pipe-evaluate-');
   data = await syntheticIndex(root, { classes: 2, per_class: 3, size: 64 });
   model = fixtureModelDir(join(root, 'model'), 'gap', 1, 64);
@@ -52,7 +52,7 @@ async function evaluate(params: Partial<EvaluateParams>, tag: string, extra: { s
   return { ctx, summary, rows, curves };
 }
 
-test('outputs: protocol recorded, accuracy, per-image rows, intervals, localisation, mean curves', { skip: !HAVE_FIXTURE }, async () => {
+test('outputs: protocol recorded, accuracy, per-image rows, intervals, localisation, mean curves', async () => {
   const { summary, rows, curves } = await evaluate({}, 'basic');
   assert.equal(summary.format, 'ca-pipe.evaluate/1');
   assert.equal(summary.protocol.name, 'ca-stream');
@@ -84,7 +84,7 @@ test('outputs: protocol recorded, accuracy, per-image rows, intervals, localisat
   assert.ok(Math.abs(curves.random.insertion[8] - mp) < 1e-6 && Math.abs(curves.random.deletion[0] - mp) < 1e-6);
 });
 
-test('degenerate maps (constant, NaN) are counted per method and left out of the means', { skip: !HAVE_FIXTURE }, async () => {
+test('degenerate maps (constant, NaN) are counted per method and left out of the means', async () => {
   const meta = JSON.parse(readFileSync(join(sal, 'saliency.json'), 'utf8')) as SaliencyMeta;
   const dir = join(root, 'npy');
   mkdirSync(dir, { recursive: true });
@@ -104,7 +104,7 @@ test('degenerate maps (constant, NaN) are counted per method and left out of the
   assert.deepEqual(summary.saliency_degenerate.gradcam, { constant: 1, 'non-finite': 1 });
 });
 
-test('an interrupted evaluation reuses its finished shard and ends with the same outputs', { skip: !HAVE_FIXTURE }, async () => {
+test('an interrupted evaluation reuses its finished shard and ends with the same outputs', async () => {
   const full = await evaluate({}, 'ev-full');
   const scratch = join(root, 'scratch', 'ev-resume');
   const ac = new AbortController();
@@ -124,7 +124,7 @@ test('an interrupted evaluation reuses its finished shard and ends with the same
   assert.equal((other.summary.protocol as any).insdel.step.count, 16);
 });
 
-test('an unknown or invalid protocol override names the field', { skip: !HAVE_FIXTURE }, async () => {
+test('an unknown or invalid protocol override names the field', async () => {
   await assert.rejects(evaluate({ protocol_overrides: { insdel: { stepz: 3 } } }, 'bad1'), /protocol_overrides.*unknown protocol field "insdel\.stepz"/);
   await assert.rejects(evaluate({ protocol_overrides: { insdel: { blur: { size: 4 } } } }, 'bad2'), /"insdel\.blur\.size": expected an odd positive integer/);
 });
@@ -158,7 +158,7 @@ test('a protocol knob changes the evaluate key only', async () => {
   assert.equal(a.ev.key, c.ev.key);
 });
 
-test('without masks the boxes define the object: every energy share is at least the mask-based one', { skip: !HAVE_FIXTURE }, async () => {
+test('without masks the boxes define the object: every energy share is at least the mask-based one', async () => {
   const { cpSync } = await import('node:fs');
   const boxData = join(root, 'index-boxes');
   cpSync(data, boxData, { recursive: true });

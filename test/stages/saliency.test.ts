@@ -23,7 +23,7 @@ let data = '';
 let caModel = '';
 let gapModel = '';
 before(async () => {
-  if (!HAVE_FIXTURE) return;
+  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
   root = tmp('ca-pipe-saliency-');
   data = await syntheticIndex(root, { classes: 2, per_class: 3, size: 64 }); // 3 val images
   caModel = fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64); // layer4 grid 2×2
@@ -38,7 +38,7 @@ async function run(params: Partial<SaliencyParams>, model: string, tag: string, 
 
 const readMeta = (dir: string) => JSON.parse(readFileSync(join(dir, 'saliency.json'), 'utf8')) as SaliencyMeta;
 
-test('every method runs on a CA model; maps at their resolution, in [0, 1], with overlays', { skip: !HAVE_FIXTURE }, async () => {
+test('every method runs on a CA model; maps at their resolution, in [0, 1], with overlays', async () => {
   const methods = ['ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones'];
   const ctx = await run({ methods, overlays: 2, limit: 2, shard_size: 1 }, caModel, 'all');
   const meta = readMeta(ctx.outDir);
@@ -69,11 +69,11 @@ test('every method runs on a CA model; maps at their resolution, in [0, 1], with
   assert.deepEqual(meta.degenerate.ones, {});
 });
 
-test('ca-attention on a GAP model is a clear error', { skip: !HAVE_FIXTURE }, async () => {
+test('ca-attention on a GAP model is a clear error', async () => {
   await assert.rejects(run({ methods: ['gradcam', 'ca-attention'] }, gapModel, 'gap-ca'), /ca-attention.*needs a CA-Stream model/);
 });
 
-test('an interrupted run reuses its finished shard; the result equals an uninterrupted run', { skip: !HAVE_FIXTURE }, async () => {
+test('an interrupted run reuses its finished shard; the result equals an uninterrupted run', async () => {
   const params = { methods: ['gradcam', 'random', 'ablationcam'] };
   const full = await run(params, gapModel, 'full');
   const ac = new AbortController();
@@ -91,7 +91,7 @@ test('an interrupted run reuses its finished shard; the result equals an uninter
   assert.deepEqual(readMeta(full.outDir), readMeta(again.outDir));
 });
 
-test('import from .npy: validated per file; wrong size or a missing image names the file', { skip: !HAVE_FIXTURE }, async () => {
+test('import from .npy: validated per file; wrong size or a missing image names the file', async () => {
   const meta = readMeta((await run({ methods: ['center'] }, gapModel, 'ids')).outDir);
   const dir = join(root, 'npy');
   mkdirSync(dir, { recursive: true });
@@ -114,7 +114,7 @@ test('import from .npy: validated per file; wrong size or a missing image names 
   await assert.rejects(run({ methods: ['gradcam'], import: { npy_dir: 'npy' } }, gapModel, 'imp-miss'), (e: Error) => e.message.includes(join(dir, `${meta.ids[2]}.npy`)) && /missing/.test(e.message));
 });
 
-test('import from safetensors (our shard layout) and float16 storage; a missing id names the file', { skip: !HAVE_FIXTURE }, async () => {
+test('import from safetensors (our shard layout) and float16 storage; a missing id names the file', async () => {
   const { writeMapShard } = await import('../../ml/explain/shards.js');
   const meta = readMeta((await run({ methods: ['center'] }, gapModel, 'ids-st')).outDir);
   const file = join(root, 'maps.safetensors');

@@ -25,7 +25,7 @@ export const CA_FROZEN = {
   epochs: 3, batch_size: 64, optimizer: 'adamw', lr: 0.01, weight_decay: 1e-4, schedule: 'cosine', schedule_per: 'iter', log_every: 0,
 } as const;
 
-test('synthetic: scratch pretraining ≥ 90 % val accuracy, frozen CA-Stream within 2 points of GAP', { skip: slow ? false : 'set CA_PIPE_SLOW_TESTS=1 (several minutes of CPU)' }, async () => {
+test('synthetic: scratch pretraining ≥ 90 % val accuracy, frozen CA-Stream within 2 points of GAP', { skip: slow ? false : 'opt-in (CA_PIPE_SLOW_TESTS=1, ~20 min of CPU); the 90 % target is NOT met yet (best seen 87.7 %), see issue 5' }, async () => {
   setBackendLogger(() => undefined);
   await initBackend();
   const root = tmp('synthetic-e2e');
