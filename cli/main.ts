@@ -5,6 +5,12 @@ import { lsCommand, planCommand, statusCommand, whyCommand } from './inspect.js'
 import { runCommand } from './run.js';
 import { schemasCommand } from './write-schemas.js';
 
+// A reader that stops early (`ca-pipe plan … | head`) closes the pipe: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('ca-pipe')
   .description('CA-Stream experiments as a cached pipeline')
   .showHelpAfterError()
