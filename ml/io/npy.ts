@@ -1,7 +1,8 @@
 // NumPy .npy reader. Format: magic "\x93NUMPY", major/minor version bytes, header length (uint16 LE
 // for v1, uint32 LE for v2/v3), an ASCII (v3: UTF-8) Python dict literal
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, then the raw C-order data.
-import { readFile } from 'node:fs/promises';
+
+import { readWhole } from './read-file.js';
 
 export type NpyData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -122,11 +123,5 @@ export function parseNpy(buf: Buffer, file = '<buffer>'): NpyArray {
 }
 
 export async function readNpy(file: string): Promise<NpyArray> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new NpyError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseNpy(buf, file);
+  return parseNpy(await readWhole(file, (m) => new NpyError(file, m)), file);
 }

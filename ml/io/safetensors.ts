@@ -1,6 +1,7 @@
 // safetensors: 8-byte little-endian header length, a JSON header
 // ({ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: {...} }), then raw LE data.
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { writeFile, rename } from 'node:fs/promises';
+import { readWhole } from './read-file.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
 
@@ -145,13 +146,7 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): TensorFile {
 }
 
 export async function readSafetensors(file: string): Promise<TensorFile> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new TensorFileError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseSafetensors(buf, file);
+  return parseSafetensors(await readWhole(file, (m) => new TensorFileError(file, m)), file);
 }
 
 export interface TensorToWrite {

@@ -5,7 +5,7 @@
 import type { MapStatus } from './maps.js';
 import { classifyMap, saliencyToImage } from './maps.js';
 import type { MaskSpace, Protocol } from './protocol.js';
-import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoreFn } from './score.js';
+import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoredMaps, type ScoreFn } from './score.js';
 
 export const CONFIDENCE_EPSILON = 2.220446049250313e-16;
 
@@ -88,24 +88,10 @@ export function maskImage(
   return out;
 }
 
-export interface ConfidenceEvalOptions {
-  /** N normalised NCHW images. */
-  images: Float32Array;
-  dims: ImageDims;
-  /** N saliency maps in [0,1]: H×W each, or `saliencySize` each (then upsampled by the protocol's rule). */
-  saliency: Float32Array;
-  saliencySize?: { h: number; w: number };
-  /** Ground-truth classes; required when the protocol's target rule is `gt`, ignored for `pred`. */
-  targets?: ArrayLike<number>;
-  protocol: Protocol;
+export interface ConfidenceEvalOptions extends ScoredMaps {
   /** Dataset normalisation (needed for the `pixel` mask space). */
   mean: ArrayLike<number>;
   std: ArrayLike<number>;
-  score: ScoreFn;
-  maxBatch?: number;
-  /** Called after each scored batch with (images done, total) counting clean and masked passes. */
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
 }
 
 export interface ConfidenceEvalResult extends ConfidenceValues {

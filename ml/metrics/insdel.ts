@@ -15,7 +15,7 @@
 import { blurImage, gaussianBlurKernel, type Kernel2d } from './blur.js';
 import { classifyMap, saliencyToImage, type MapStatus } from './maps.js';
 import { stepCount, stepPixels, type Protocol, type Substrate } from './protocol.js';
-import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoreFn } from './score.js';
+import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoredMaps, type ScoreFn } from './score.js';
 
 /** Trapezoid AUC over n+1 equally spaced points on [0,1]: (Σ s − s0/2 − sn/2)/n. */
 export function trapezoidAuc(curve: ArrayLike<number>, offset = 0, points = curve.length - offset): number {
@@ -73,25 +73,10 @@ function radixScratch(n: number) {
   return { keys: scratch.keys.subarray(0, n), keys2: scratch.keys2.subarray(0, n), idx: scratch.idx.subarray(0, n), count: scratch.count };
 }
 
-export interface InsDelOptions {
-  /** N normalised NCHW images. */
-  images: Float32Array;
-  dims: ImageDims;
-  /** N saliency maps: H×W each, or `saliencySize` each (then upsampled by the protocol's rule). */
-  saliency: Float32Array;
-  saliencySize?: { h: number; w: number };
-  /** Ground-truth classes; required for target rule `gt`. For `pred` the clean image's argmax is used. */
-  targets?: ArrayLike<number>;
-  protocol: Protocol;
+export interface InsDelOptions extends ScoredMaps {
   /** Dataset normalisation; needed only for a `black` substrate. */
   mean?: ArrayLike<number>;
   std?: ArrayLike<number>;
-  score: ScoreFn;
-  /** Images per score call (default 32). */
-  maxBatch?: number;
-  /** Called after each scored batch with (evaluations done, total evaluations). */
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
 }
 
 export interface InsDelCurves {

@@ -5,6 +5,7 @@
  * holds n rows of numClasses softmax probabilities. The function must not modify `batch` and must not
  * keep it after its promise resolves (the buffer is reused).
  */
+import type { Protocol } from './protocol.js';
 export type ScoreFn = (batch: Float32Array, n: number) => Promise<Float32Array>;
 
 export interface ImageDims {
@@ -53,4 +54,23 @@ export function softmaxRows(logits: Float32Array, n: number, out: Float32Array =
     for (let j = 0; j < k; j++) out[b + j] = Math.exp(logits[b + j] - m) / z;
   }
   return out;
+}
+
+/** What a saliency metric is given: images, their maps, the targets, the protocol and the model. */
+export interface ScoredMaps {
+  /** N normalised NCHW images. */
+  images: Float32Array;
+  dims: ImageDims;
+  /** N saliency maps: H×W each, or `saliencySize` each (then upsampled by the protocol's rule). */
+  saliency: Float32Array;
+  saliencySize?: { h: number; w: number };
+  /** Ground-truth classes; required when the protocol's target rule is `gt` (for `pred` the clean image's argmax is used). */
+  targets?: ArrayLike<number>;
+  protocol: Protocol;
+  score: ScoreFn;
+  /** Images per score call (default 32). */
+  maxBatch?: number;
+  /** Called after each scored batch with (evaluations done, total evaluations). */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
 }
