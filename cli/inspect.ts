@@ -82,7 +82,7 @@ interface StatusOpts extends StoreOpts {
 }
 
 /** A run dir, an experiment file or name (→ its latest run), or nothing (→ the newest run). */
-async function resolveRunDir(target: string | undefined, runsDir: string): Promise<string> {
+export async function resolveRunDir(target: string | undefined, runsDir: string): Promise<string> {
   const { latestRun, listRuns } = await import('../engine/run/records.js');
   if (!target) {
     const newest = (await listRuns(runsDir))[0];
@@ -125,10 +125,11 @@ export function statusCommand(): Command {
           progress.get(e.id)!.update(e, Date.parse(e.t));
         }
         const status = effectiveStatus(rec);
+        const live = await liveJobs(rec);
         if (opts.json) {
           const instances = rec.instances.map((i) => {
             const p = progress.get(i.id);
-            return { ...i, material: undefined, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: rec.status === 'running' ? p.etaAt(Date.now()) : undefined } };
+            return { ...i, material: undefined, job: live.get(i.id) ?? i.job, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: rec.status === 'running' ? p.etaAt(Date.now()) : undefined } };
           });
           process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, experiment: rec.experiment, status, startedAt: rec.startedAt, endedAt: rec.endedAt, instances }, null, 2) + '\n');
           return;
@@ -143,9 +144,36 @@ export function statusCommand(): Command {
           if (i.status === 'failed' || i.status === 'skipped') detail = (i.error ?? '').split('\n')[0];
           process.stdout.write(`  ${i.status.padEnd(8)} ${i.id.padEnd(w)} ${i.variant.alias ? `[${i.variant.alias}] ` : ''}${detail}\n`);
           if (i.status === 'failed' && i.log) process.stdout.write(`           log: ${i.log}\n`);
+          const job = live.get(i.id) ?? i.job;
+          if (job && i.status !== 'cached' && i.status !== 'executed') {
+            const reason = job.reason && job.reason !== 'None' ? ` (${job.reason})` : '';
+            process.stdout.write(`           slurm job ${job.id} ${job.state ?? ''}${reason}${job.log ? `, log ${job.log}` : ''}\n`);
+          }
+          for (const h of i.job?.history ?? []) process.stdout.write(`           earlier slurm job ${h.id} ended ${h.state} without committing\n`);
         }
       }),
     );
+}
+
+/**
+ * Current Slurm states of an unfinished run's jobs (squeue), by instance id; empty when the run
+ * used no cluster or squeue cannot answer (status must work on a laptop holding a copy of runs/).
+ */
+async function liveJobs(rec: import('../engine/run/records.js').RunRecord): Promise<Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>> {
+  const out = new Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>();
+  const open = rec.instances.filter((i) => i.job && i.status !== 'cached' && i.status !== 'executed');
+  if (rec.executor !== 'slurm' || !open.length) return out;
+  try {
+    const { SlurmCommands } = await import('../engine/run/slurm/commands.js');
+    const q = await new SlurmCommands().queue();
+    for (const i of open) {
+      const s = q.get(i.job!.id);
+      if (s) out.set(i.id, { ...i.job!, state: s.state, reason: s.reason });
+    }
+  } catch {
+    /* no Slurm here: the recorded states are shown */
+  }
+  return out;
 }
 
 export function lsCommand(): Command {

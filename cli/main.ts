@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { cancelCommand } from './cancel.js';
 import { forwardCommand } from './forward.js';
 import { gcCommand, verifyCommand, execCommand } from './maintenance.js';
 import { lsCommand, planCommand, statusCommand, whyCommand } from './inspect.js';
@@ -18,6 +19,7 @@ const program = new Command('ca-pipe')
 program.addCommand(runCommand());
 program.addCommand(planCommand());
 program.addCommand(statusCommand());
+program.addCommand(cancelCommand());
 program.addCommand(whyCommand());
 program.addCommand(lsCommand());
 program.addCommand(gcCommand());

@@ -64,19 +64,28 @@ export function verifyCommand(): Command {
 
 export function execCommand(): Command {
   return new Command('exec')
-    .description('(internal) run one stage instance from the job spec stored under its key')
-    .argument('<key>', 'instance key')
+    .description('(internal) run one stage instance from the job spec stored under its key, or a Slurm task')
+    .argument('[key]', 'instance key (not with --slurm-tasks)')
     .requiredOption('--store <dir>', 'store holding specs/<key>.json')
-    .addHelpText('after', '\nExample (what `run --isolate` does for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store')
+    .option('--slurm-tasks <file>', 'Slurm job: resolve, run and commit the instance of task $SLURM_ARRAY_TASK_ID listed in this file')
+    .addHelpText('after', '\nExamples (what `run --isolate` and `run --executor slurm` start for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store\n  $ ca-pipe exec --store runs/.store --slurm-tasks runs/.store/slurm/<run>/tasks/0.json')
     .action(
-      action(async (key: string, opts: { store: string }) => {
-        const [{ Store }, { execStoredJob }] = await Promise.all([import('../engine/store/index.js'), import('../engine/run/child.js')]);
+      action(async (key: string | undefined, opts: { store: string; slurmTasks?: string }) => {
+        if (!key === !opts.slurmTasks) throw new CliError('exec: give either an instance key or --slurm-tasks FILE', 2);
+        const { Store } = await import('../engine/store/index.js');
         const store = await Store.openExisting(opts.store);
         const ac = new AbortController();
         const stop = (): void => ac.abort(new Error('terminated'));
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
-        await execStoredJob(store, key, await loadRegistry(), ac.signal);
+        if (opts.slurmTasks) {
+          const { execSlurmTask } = await import('../engine/run/slurm/job.js');
+          const r = await execSlurmTask(store, opts.slurmTasks, await loadRegistry(), ac.signal);
+          process.stdout.write(`ca-pipe: ${r.instance} ${r.status} (key ${r.key})\n`);
+          return;
+        }
+        const { execStoredJob } = await import('../engine/run/child.js');
+        await execStoredJob(store, key!, await loadRegistry(), ac.signal);
       }),
     );
 }

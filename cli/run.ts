@@ -1,9 +1,10 @@
 // `ca-pipe run`: plan an experiment and run it against the store.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../engine/store/index.js';
 import type { InstanceRecord } from '../engine/run/records.js';
+import type { RunOptions } from '../engine/run/scheduler.js';
 import { action, addStoreOptions, collect, loadExp, loadRegistry, positiveInt, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
 
 interface RunOpts extends StoreOpts {
@@ -13,6 +14,14 @@ interface RunOpts extends StoreOpts {
   json?: boolean;
   quiet?: boolean;
   isolate?: boolean;
+  executor?: string;
+}
+
+const EXECUTORS = ['in-process', 'child-process', 'slurm'];
+
+function executorName(v: string): string {
+  if (!EXECUTORS.includes(v)) throw new InvalidArgumentError(`expected one of ${EXECUTORS.join(', ')}, got "${v}"`);
+  return v;
 }
 
 export function runCommand(): Command {
@@ -24,10 +33,11 @@ export function runCommand(): Command {
     .option('--keep-going', 'let independent branches finish when a stage fails')
     .option('--json', 'print run events as JSON lines')
     .option('--quiet', 'print only failures and the summary')
-    .option('--isolate', 'run each stage in its own child process');
+    .option('--isolate', 'run each stage in its own child process (same as --executor child-process)')
+    .option('--executor <name>', `where stages run: ${EXECUTORS.join(', ')} (default: the experiment's \`executor:\`, else in-process)`, executorName);
   addStoreOptions(cmd);
   return cmd
-    .addHelpText('after', '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe run exp.yaml -s train.lr=0.01 -j 2 --keep-going\n  $ ca-pipe run exp.yaml --json > events.jsonl')
+    .addHelpText('after', '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe run exp.yaml -s train.lr=0.01 -j 2 --keep-going\n  $ ca-pipe run exp.yaml --json > events.jsonl\n  $ ca-pipe run exp.yaml --executor slurm     # one Slurm job (or array) per stage')
     .action(
       action(async (file: string, opts: RunOpts) => {
         const registry = await loadRegistry();
@@ -39,6 +49,15 @@ export function runCommand(): Command {
           import('../engine/ui/index.js'),
         ]);
         const plan = await buildPlan(exp, registry);
+        const { executorSettings } = await import('../engine/run/slurm/resources.js');
+        const settings = executorSettings(exp);
+        const which = opts.executor ?? (opts.isolate ? 'child-process' : settings.type);
+        let executor: RunOptions['executor'];
+        if (which === 'slurm') {
+          const { SlurmExecutor } = await import('../engine/run/slurm/index.js');
+          const pollMs = Number(process.env.CA_PIPE_SLURM_POLL_MS) || settings.pollMs;
+          executor = new SlurmExecutor({ retries: settings.retries, pollMs, resources: settings.resources });
+        }
         const store = await Store.open(storeDirOf(opts, exp));
         if (store.readOnly) process.stderr.write(`ca-pipe: the store ${store.root} is read-only (${store.readOnly}): cached results are used, stages that must run will fail\n`);
         const renderer = await ui.createRenderer(ui.chooseMode(opts));
@@ -47,7 +66,7 @@ export function runCommand(): Command {
         const onSignal = (sig: NodeJS.Signals): void => {
           interrupts++;
           if (interrupts > 1) process.exit(130);
-          process.stderr.write(`\nca-pipe: ${sig} received, stopping stages (again to force)\n`);
+          process.stderr.write(which === 'slurm' ? `\nca-pipe: ${sig} received, detaching from the Slurm jobs (again to force)\n` : `\nca-pipe: ${sig} received, stopping stages (again to force)\n`);
           ac.abort(new Error(`${sig} received`));
         };
         process.on('SIGINT', onSignal);
@@ -59,7 +78,7 @@ export function runCommand(): Command {
             registry,
             jobs: opts.jobs,
             keepGoing: opts.keepGoing,
-            executor: opts.isolate ? new run.ChildProcessExecutor(store) : undefined,
+            executor: executor ?? (which === 'child-process' ? new run.ChildProcessExecutor(store) : undefined),
             signal: ac.signal,
             onEvent: (e) => renderer.onEvent(e),
             argv: process.argv.slice(2),
@@ -68,7 +87,12 @@ export function runCommand(): Command {
           const outputs = await linkOutputs(store, result.runDir, result.record.instances);
           const reports = outputs.filter((o) => o.kind === 'report');
           if (!opts.json) for (const r of reports) process.stdout.write(`report: ${join(r.link, 'report.html')}\n`);
-          if (result.status === 'interrupted') process.exitCode = 130;
+          if (result.status === 'interrupted') {
+            if (which === 'slurm' && ac.signal.aborted) {
+              process.stderr.write(`ca-pipe: the run's Slurm jobs keep running; \`ca-pipe run ${file}\` again adopts them, \`ca-pipe cancel ${result.runDir}\` cancels them\n`);
+            }
+            process.exitCode = 130;
+          }
           else if (result.status === 'failed') {
             if (!opts.json) {
               process.stderr.write(`\n${result.failures.length} stage(s) failed:\n`);

@@ -1,6 +1,10 @@
 // Executors run one stage instance. The scheduler owns keys, locks and commits; an executor only
-// turns a JobSpec into the stage writing its outputs to spec.outDir.
+// turns a JobSpec into the stage writing its outputs to spec.outDir. Cluster executors instead take
+// the whole plan (PlanExecutor): they submit every instance up front with dependencies, and their
+// jobs finalise keys and commit themselves (see slurm/executor.ts).
 import type { ExperimentInfo, VariantInput } from '../contract.js';
+import type { Plan } from '../types.js';
+import type { RunOptions, RunResult } from './scheduler.js';
 
 /** Everything needed to run one instance, serializable (child processes read it from the store). */
 export interface JobSpec {
@@ -45,4 +49,15 @@ export interface Execution {
 export interface Executor {
   readonly name: string;
   submit(job: JobSpec, observer: JobObserver): Execution;
+}
+
+/** An executor that drives a whole plan itself (a cluster scheduler with job dependencies). */
+export interface PlanExecutor {
+  readonly name: string;
+  readonly wholePlan: true;
+  runPlan(plan: Plan, opts: RunOptions): Promise<RunResult>;
+}
+
+export function isPlanExecutor(e: Executor | PlanExecutor | undefined): e is PlanExecutor {
+  return !!e && (e as PlanExecutor).wholePlan === true;
 }

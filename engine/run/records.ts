@@ -24,6 +24,20 @@ export interface InstanceRecord {
   provenance?: Record<string, unknown>;
   /** Key material as hashed (upstream inputs as output digests), for `why`. */
   material?: KeyMaterial;
+  /** Cluster executors: the job running (or that ran) this instance. */
+  job?: JobInfo;
+}
+
+/** A cluster job serving an instance (Slurm: "123" or array task "123_4"). */
+export interface JobInfo {
+  id: string;
+  /** Scheduler state when last observed (PENDING, RUNNING, COMPLETED, FAILED, ...). */
+  state?: string;
+  reason?: string;
+  /** The scheduler's own output file of the job. */
+  log?: string;
+  /** Earlier jobs of this instance that ended without committing, with their final state. */
+  history?: Array<{ id: string; state: string }>;
 }
 
 export interface RunRecord {
@@ -38,6 +52,10 @@ export interface RunRecord {
   host: string;
   store: string;
   argv?: string[];
+  /** Executor name when not the default in-process one (e.g. "slurm"). */
+  executor?: string;
+  /** Identifies the plan (instance ids and plan keys): a restarted driver adopts only the same plan. */
+  planDigest?: string;
   resolved: Record<string, unknown>;
   variants: Variant[];
   instances: InstanceRecord[];

@@ -8,7 +8,7 @@ import { finaliseKey } from '../plan/index.js';
 import type { HeldLock, Staging, Store } from '../store/index.js';
 import type { Plan, StageInstance } from '../types.js';
 import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
-import type { Execution, Executor, JobSpec } from './executor.js';
+import { isPlanExecutor, type Execution, type Executor, type JobSpec, type PlanExecutor } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
 import { RunRecorder, baseRecord, type RunRecord } from './records.js';
 import { toolVersion } from './tool-version.js';
@@ -21,7 +21,8 @@ export interface RunOptions {
   jobs?: number;
   /** Keep running independent branches after a failure. */
   keepGoing?: boolean;
-  executor?: Executor;
+  /** Default: in-process. A PlanExecutor (Slurm) takes the whole plan over. */
+  executor?: Executor | PlanExecutor;
   signal?: AbortSignal;
   onEvent?: (e: RunEvent) => void;
   argv?: string[];
@@ -53,6 +54,7 @@ function errorText(e: unknown): string {
 }
 
 export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
+  if (isPlanExecutor(opts.executor)) return opts.executor.runPlan(plan, opts);
   const { store } = opts;
   const jobs = Math.max(1, opts.jobs ?? 1);
   const executor = opts.executor ?? new InProcessExecutor(opts.registry);

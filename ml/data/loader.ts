@@ -59,7 +59,9 @@ function spawnWorker(): Worker {
   // Running from sources under tsx (tests, development): loader hooks are per thread, so the
   // worker registers tsx itself before importing the TypeScript entry point.
   const entry = new URL('./loader-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  // Resolved here: inside an eval'd worker a bare specifier resolves against the process cwd.
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
   return new Worker(boot, { eval: true });
 }
 

@@ -1,30 +1,14 @@
-// Images, overlay backgrounds and object regions under the evaluation transform (resize the shorter
-// side, centre crop), so a map, the image it explains and the object mask share one pixel grid.
-import { decodeRgb, imageSize, type DecodeOptions, type RgbImage } from '../io/image.js';
-import { cropRgb, resizeBilinearRgb } from '../data/resize.js';
+// Images and object regions under the evaluation transform (resize the shorter side, centre crop),
+// so a map, the image it explains and the object mask share one pixel grid. Decoding is ml/data's
+// (the same pixels the data loader feeds the model); normalisation here takes the model card's
+// mean/std, which a user's pretrained model may set to other values than ImageNet's.
+import { decodeEvalRgb } from '../data/image-tensor.js';
 import { evalGeometry } from '../data/transforms.js';
 
 export interface EvalTransform {
   size: number;
   /** Shorter side before the centre crop (default floor(size / 0.875), as the data loader). */
   resize?: number;
-}
-
-/** Decodes one file to interleaved RGB under the eval geometry (enlargement done in JS, as ml/data does). */
-export async function decodeEval(path: string, t: EvalTransform): Promise<RgbImage & { plan: DecodeOptions; source: { width: number; height: number } }> {
-  const source = await imageSize(path);
-  const plan = evalGeometry(source.width, source.height, t.size, t.resize);
-  const r = plan.resize!;
-  let img: RgbImage;
-  if (r.width <= source.width && r.height <= source.height) img = await decodeRgb(path, plan);
-  else {
-    const base = await decodeRgb(path);
-    let data = resizeBilinearRgb(base.data, base.width, base.height, r.width, r.height);
-    data = cropRgb(data, r.width, plan.cropAfter!);
-    img = { data, width: plan.cropAfter!.width, height: plan.cropAfter!.height };
-  }
-  if (img.width !== t.size || img.height !== t.size) throw new Error(`${path}: eval transform produced ${img.width}×${img.height}, expected ${t.size}×${t.size}`);
-  return { ...img, plan, source };
 }
 
 /** Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. */
@@ -46,7 +30,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
     while (next < paths.length) {
       signal?.throwIfAborted();
       const i = next++;
-      const img = await decodeEval(paths[i], t);
+      const img = await decodeEvalRgb(paths[i], t.size, t.resize);
       normaliseRgbInto(img.data, hw, mean, std, out, i);
     }
   };
@@ -56,7 +40,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
 
 /** An object mask (nonzero = object) under the same geometry, as 0/1 values. */
 export async function loadEvalMask(path: string, t: EvalTransform): Promise<Uint8Array> {
-  const img = await decodeEval(path, t);
+  const img = await decodeEvalRgb(path, t.size, t.resize);
   const hw = t.size * t.size;
   const m = new Uint8Array(hw);
   for (let p = 0; p < hw; p++) m[p] = img.data[p * 3] >= 128 ? 1 : 0;

@@ -96,6 +96,6 @@ export async function readModelDir(dir: string): Promise<LoadedModel> {
     if (t.data instanceof Float32Array) weights.set(k, { shape: t.shape, data: t.data });
   }
   const arch = getArch(card.arch);
-  const size = tapSizes(card.input_size).layer4;
+  const size = tapSizes(card.input_size, arch).layer4;
   return { dir, card, arch, weightsFile, weights, feature: { K: tapChannels(arch).layer4, h: size, w: size } };
 }

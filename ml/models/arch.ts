@@ -12,6 +12,16 @@ export interface ResNetArch {
   stemWidth: number;
   /** Inner width of each stage (torchvision `planes`): 64, 128, 256, 512. */
   widths: [number, number, number, number];
+  /** Stride of each stage's first block; torchvision: 1, 2, 2, 2. A stride-1 layer4 keeps
+   * layer3's resolution, so attention and CAM maps of small inputs are not a 2×2 grid. */
+  stageStrides?: [number, number, number, number];
+}
+
+const STD_STRIDES: [number, number, number, number] = [1, 2, 2, 2];
+
+/** Stride of the first block of stage `s` (0 = layer1). */
+export function stageStride(arch: ResNetArch, s: number): number {
+  return (arch.stageStrides ?? STD_STRIDES)[s]!;
 }
 
 export const EXPANSION: Record<BlockType, number> = { basic: 1, bottleneck: 4 };
@@ -27,6 +37,8 @@ export const ARCHS: Record<string, ResNetArch> = {
   // Small variants for quick experiments: same block types and names, fewer blocks, narrower.
   'resnet-basic-1111': { name: 'resnet-basic-1111', block: 'basic', layers: [1, 1, 1, 1], stemWidth: 64, widths: STD_WIDTHS },
   'resnet-mini': { name: 'resnet-mini', block: 'basic', layers: [1, 1, 1, 1], stemWidth: 16, widths: [16, 32, 64, 128] },
+  // resnet-mini with a stride-1 layer4: a 4×4 layer4 at 64 px (same parameters, ~1.5× the FLOPs).
+  'resnet-mini-hr': { name: 'resnet-mini-hr', block: 'basic', layers: [1, 1, 1, 1], stemWidth: 16, widths: [16, 32, 64, 128], stageStrides: [1, 2, 2, 1] },
   'resnet-mini-bottleneck': { name: 'resnet-mini-bottleneck', block: 'bottleneck', layers: [1, 1, 1, 1], stemWidth: 16, widths: [8, 16, 32, 64] },
 };
 
@@ -62,14 +74,17 @@ export function caProjections(arch: ResNetArch): Array<{ tap: TapName; block: st
   }));
 }
 
-/** Spatial size of each tap for a square input of side `size` (conv1 /2, maxpool /2, layer2..4 /2 each). */
-export function tapSizes(size: number): Record<TapName, number> {
+/** Spatial size of each tap for a square input of side `size` (conv1 /2, maxpool /2, then each
+ * stage's stride: layer2..4 /2 each for torchvision's ResNets). */
+export function tapSizes(size: number, arch?: ResNetArch): Record<TapName, number> {
   const conv = (s: number, k: number, st: number, p: number) => Math.floor((s + 2 * p - k) / st) + 1;
+  const stride = (s: number) => (arch ? stageStride(arch, s) : STD_STRIDES[s]!);
   const stem = conv(conv(size, 7, 2, 3), 3, 2, 1);
-  const l2 = conv(stem, 3, 2, 1);
-  const l3 = conv(l2, 3, 2, 1);
-  const l4 = conv(l3, 3, 2, 1);
-  return { stem, layer1: stem, layer2: l2, layer3: l3, layer4: l4 };
+  const l1 = conv(stem, 3, stride(0), 1);
+  const l2 = conv(l1, 3, stride(1), 1);
+  const l3 = conv(l2, 3, stride(2), 1);
+  const l4 = conv(l3, 3, stride(3), 1);
+  return { stem, layer1: l1, layer2: l2, layer3: l3, layer4: l4 };
 }
 
 export function getArch(name: string): ResNetArch {

@@ -1,7 +1,7 @@
 // The parameter table of a model: every tensor with its torchvision / official CA-Stream name, its
 // shape as stored in files (PyTorch layout) and how it is initialised. tfjs keeps convolution
 // filters as HWIO; files hold OIHW — the conversion lives here and nowhere else.
-import { caProjections, EXPANSION, tapChannels, TAPS, type ResNetArch, type TapName } from './arch.js';
+import { caProjections, EXPANSION, stageStride, tapChannels, TAPS, type ResNetArch, type TapName } from './arch.js';
 import { fillNormal, fillUniform, Rng } from './rng.js';
 
 export type HeadKind = 'gap' | 'ca-stream' | 'ca-final';
@@ -55,7 +55,7 @@ export function backboneSpec(arch: ResNetArch): BackboneSpec {
     const width = arch.widths[s];
     const blocks: BlockSpec[] = [];
     for (let i = 0; i < arch.layers[s]; i++) {
-      const stride = i === 0 && s > 0 ? 2 : 1;
+      const stride = i === 0 ? stageStride(arch, s) : 1;
       const p = `layer${s + 1}.${i}`;
       const convs: ConvBn[] =
         arch.block === 'basic'

@@ -229,7 +229,7 @@ export function exportModel(opts: ExportOptions): Uint8Array {
 
   const { nodes, inits } = prune(g.nodes, g.inits, outputs);
   const side: Dim = opts.inputSize ?? 'height';
-  const sizes = opts.inputSize ? tapSizes(opts.inputSize) : undefined;
+  const sizes = opts.inputSize ? tapSizes(opts.inputSize, arch) : undefined;
   const outDims = (o: string): Dim[] => {
     const [kind, tap] = o.split('.') as [string, TapName];
     if (kind === 'tap') return ['batch', ch[tap], sizes?.[tap] ?? `${tap}_h`, sizes?.[tap] ?? `${tap}_w`];

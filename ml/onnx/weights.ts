@@ -1,6 +1,6 @@
 // Expected parameter names/shapes of a torchvision ResNet (+ CA heads), and strict checking of a
 // weight map against them. Kept inside ml/onnx so the exporter does not depend on the tfjs model.
-import { EXPANSION, tapChannels, caProjections, type ResNetArch } from '../models/arch.js';
+import { EXPANSION, stageStride, tapChannels, caProjections, type ResNetArch } from '../models/arch.js';
 
 export type HeadKind = 'gap' | 'ca-stream' | 'ca-final' | 'none';
 
@@ -38,7 +38,7 @@ export function resnetBlocks(arch: ResNetArch): BlockSpec[][] {
     const planes = arch.widths[s];
     const blocks: BlockSpec[] = [];
     for (let j = 0; j < arch.layers[s]; j++) {
-      const stride = j === 0 && s > 0 ? 2 : 1;
+      const stride = j === 0 ? stageStride(arch, s) : 1;
       const outC = planes * e;
       blocks.push({ prefix: `layer${s + 1}.${j}`, inC, planes, outC, stride, downsample: j === 0 && (stride !== 1 || inC !== outC) });
       inC = outC;

@@ -1,6 +1,5 @@
 export * from './types.js';
 export * from './normalise.js';
-export * from './bilinear.js';
 export * from './gradient-cams.js';
 export * from './eigencam.js';
 export * from './scorecam.js';

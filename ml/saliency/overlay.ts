@@ -1,7 +1,7 @@
 // Heat-map overlays for reports: matplotlib's 'jet' colour map and an alpha blend onto the image.
 // Pure functions on typed arrays; the caller encodes PNGs (sharp).
 
-import { axisTable, resizePlane } from './bilinear.js';
+import { axisTable, resizePlane } from '../metrics/upsample.js';
 import { checkLength, checkPositiveInt, type Floats } from './types.js';
 
 /** (x, value) anchors of one colour channel; linear in between (matplotlib `_jet_data`). */

@@ -9,7 +9,7 @@
 // Masks are generated batch by batch from one seeded stream, so memory stays at one batch and the
 // result depends only on (seed, N, s, p1, H, W) and maxBatch does not change it.
 
-import { axisTable, resizePlane, type AxisTable } from './bilinear.js';
+import { axisTable, resizePlane, type AxisTable } from '../metrics/upsample.js';
 import { minMaxNormalise } from './normalise.js';
 import { mulberry32 } from './rng.js';
 import { checkImage, checkMeanStd, checkProbs, checkTarget } from './scorecam.js';
@@ -55,8 +55,8 @@ export function riseMaskGenerator(H: number, W: number, cells: number, p1: numbe
   const rand = mulberry32(seed);
   const cellH = Math.ceil(H / cells);
   const cellW = Math.ceil(W / cells);
-  const rows = axisTable(cells, (cells + 1) * cellH, { alignCorners: false, boundary: 'mirror' });
-  const cols = axisTable(cells, (cells + 1) * cellW, { alignCorners: false, boundary: 'mirror' });
+  const rows = axisTable(cells, (cells + 1) * cellH, { alignCorners: false, edge: 'mirror' });
+  const cols = axisTable(cells, (cells + 1) * cellW, { alignCorners: false, edge: 'mirror' });
   const grid = new Float64Array(cells * cells);
   return () => {
     for (let i = 0; i < grid.length; i++) grid[i] = rand() < p1 ? 1 : 0;

@@ -7,7 +7,7 @@
 //   cam = ReLU(Σ_k w_k A_k), min-max.
 // The K masked images are forwarded in batches of at most maxBatch.
 
-import { axisTable, resizePlane } from './bilinear.js';
+import { axisTable, resizePlane } from '../metrics/upsample.js';
 import { camPostProcess, weightedChannelSum } from './normalise.js';
 import {
   checkLength,

@@ -16,6 +16,7 @@ import { createLoader, type LoaderItem } from '../data/loader.js';
 import { tapChannels, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
 import type { OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
+import { beginPhase, EXTRACTING, type ProgressSink } from './progress.js';
 import type { TapArrays } from './sources.js';
 
 export const FEATURES_FORMAT = 'ca-pipe.features/1';
@@ -64,7 +65,12 @@ export interface ComputeFeaturesOptions {
   /** Images per shard. Default 256. */
   shardSize?: number;
   workers?: number;
-  progress?: { total(n: number, unit?: string): void; tick(n?: number): void; set(n: number): void; message(t: string): void };
+  progress?: ProgressSink;
+  /**
+   * The caller declared one extraction phase spanning several splits (see extractionPhase):
+   * only tick and name the split. Otherwise this split is a phase of its own.
+   */
+  sharedPhase?: boolean;
   signal?: AbortSignal;
 }
 
@@ -107,13 +113,13 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
   const n = o.items.length;
   const nShards = Math.ceil(n / shardSize);
   const ch = tapChannels(o.arch);
-  const sizes = tapSizes(o.size);
+  const sizes = tapSizes(o.size, o.arch);
   const outputs = [...o.taps.map((t) => `tap.${t}`), 'logits'];
   const shards: string[] = [];
   let correct = 0;
-  o.progress?.total(n, 'img');
-  o.progress?.set(0);
-  o.progress?.message(`backbone features (${o.split})`);
+  const message = `${EXTRACTING} (${o.split})`;
+  if (o.sharedPhase) o.progress?.message(message);
+  else beginPhase(o.progress, { total: n, unit: 'img', message });
   for (let s = 0; s < nShards; s++) {
     const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
     const file = join(o.dir, shardName(o.split, s));
@@ -152,6 +158,11 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
     await writeSafetensors(file, tensors, { split: o.split, shard: String(s) });
   }
   return { count: n, shards, ids_digest: idsDigest(o.items.map((i) => i.id)), gap_acc: n ? correct / n : NaN };
+}
+
+/** One progress phase for extracting several splits in a row (pass sharedPhase to each). */
+export function extractionPhase(progress: ProgressSink | undefined, splits: LoaderItem[][]): void {
+  beginPhase(progress, { total: splits.reduce((a, s) => a + s.length, 0), unit: 'img', message: EXTRACTING });
 }
 
 export async function writeFeaturesMeta(dir: string, meta: FeaturesMeta): Promise<void> {
@@ -217,6 +228,6 @@ export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: S
 
 export function tapShapes(arch: ResNetArch, size: number, taps: TapName[]): Partial<Record<TapName, [number, number, number]>> {
   const ch = tapChannels(arch);
-  const sz = tapSizes(size);
+  const sz = tapSizes(size, arch);
   return Object.fromEntries(taps.map((t) => [t, [sz[t], sz[t], ch[t]]]));
 }

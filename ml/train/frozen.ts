@@ -14,7 +14,7 @@ import type { ResNetArch, TapName } from '../models/arch.js';
 import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
 import { applyGradients, dropoutSeed, exportModelWeights, swapInEma, type WeightsTaskBase } from './end-to-end.js';
-import { computeFeatures, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import { computeFeatures, extractionPhase, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import type { EvalResult, LoopLogger, LoopProgress, StepPosition, StepResult, TrainTask } from './loop.js';
 import { batchLoss, countCorrect, evalBatch, prepareBatch } from './objective.js';
 import type { TrainParams } from './params.js';
@@ -98,12 +98,16 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
       format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, dtype: p.feature_dtype,
       taps, tap_shapes: shapes, num_classes: o.numClasses, init_digest: o.init.digest, splits: {},
     };
-    const common = { session: await getSession(), arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, signal: o.signal };
+    o.progress?.message('preparing the ONNX backbone');
+    const session = await getSession();
+    extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
+    const common = { session, arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
     meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
     if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
     await writeFeaturesMeta(cacheDir, meta);
     o.log.info(`train: backbone features computed through ONNX Runtime in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`);
   }
+  o.progress?.message('loading cached features');
   const val = await loadFeatureSplit(cacheDir, meta, 'val', taps, o.val);
   const gapCorrect = topkCorrect(val.gapLogits, o.numClasses, val.labels, [1])[0];
   const gapValAcc = gapCorrect / val.labels.length;
@@ -116,6 +120,7 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     trainSource = createTapSource(tr, { batchSize: p.batch_size, seed: p.seed, train: true });
   } else {
     await getSession();
+    o.progress?.message('loading images');
     trainSource = await createImageSource({
       items: o.train, batchSize: p.batch_size, size: p.input_size, layout: 'NHWC', seed: p.seed, augment: true, train: true,
       resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal,

@@ -15,3 +15,4 @@ export * from './tensorboard.js';
 export * from './crc32c.js';
 export * from './guards.js';
 export * from './train-state.js';
+export * from './progress.js';

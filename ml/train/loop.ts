@@ -17,6 +17,7 @@ import { assertFinite } from './guards.js';
 import { JsonlWriter, readJsonl, type JsonRecord } from './jsonl.js';
 import { MeanMeter } from './meter.js';
 import type { Optimizer } from './optim.js';
+import { beginPhase, type ProgressSink } from './progress.js';
 import type { LrSchedule } from './schedule.js';
 import type { BatchSource, SourceBatch } from './sources.js';
 import { TensorBoardWriter } from './tensorboard.js';
@@ -59,12 +60,7 @@ export interface TrainTask {
   exportWeights(): Record<string, TensorToWrite>;
 }
 
-export interface LoopProgress {
-  total(n: number, unit?: string): void;
-  tick(n?: number): void;
-  set(done: number): void;
-  message(text: string): void;
-}
+export type LoopProgress = ProgressSink;
 
 export interface LoopLogger {
   info(msg: string): void;
@@ -189,9 +185,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   let stepImages = 0;
   try {
     while (epoch < epochs) {
-      o.progress?.total(perEpoch, 'batch');
-      o.progress?.set(batchInEpoch);
-      o.progress?.message(`epoch ${epoch + 1}/${epochs}`);
+      beginPhase(o.progress, { total: perEpoch, unit: 'batch', message: `epoch ${epoch + 1}/${epochs}`, done: batchInEpoch });
       let epochImages = 0;
       let epochSeconds = 0;
       let lr = o.schedule.at({ epoch, iter: batchInEpoch });

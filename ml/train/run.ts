@@ -12,7 +12,7 @@ import type { LoaderItem } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
 import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js';
-import { computeFeatures, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
 import { paramSpecs } from '../models/params.js';
 import { createModel, type ResNetModel } from '../models/resnet.js';
@@ -314,9 +314,12 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
     tap_shapes: tapShapes(arch, p.input_size, taps), num_classes: K, init_digest: init.digest, splits: {},
   };
   try {
-    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, signal: o.signal };
-    meta.splits.train = await computeFeatures({ ...common, items: items(index.splits.train), split: 'train' });
-    meta.splits.val = await computeFeatures({ ...common, items: items(index.splits.val), split: 'val' });
+    const trainItems = items(index.splits.train);
+    const valItems = items(index.splits.val);
+    extractionPhase(o.progress, [trainItems, valItems]);
+    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
+    meta.splits.train = await computeFeatures({ ...common, items: trainItems, split: 'train' });
+    meta.splits.val = await computeFeatures({ ...common, items: valItems, split: 'val' });
   } finally {
     await session.release();
   }

@@ -170,7 +170,9 @@ async function gallery(c: Collected, p: ReportParams, budget: number): Promise<{
   const common = cols
     .map(({ s, method }) => new Set(s.meta.overlays.filter((o) => o.method === method).map((o) => o.id)))
     .reduce((a, b) => new Set([...a].filter((x) => b.has(x))));
-  let ids = [...common].sort((a, b) => a - b).slice(0, p.gallery_images);
+  // The saliency stage lists overlays class-interleaved; keeping its order keeps the gallery varied.
+  const order = [...new Set(cols[0]!.s.meta.overlays.map((o) => o.id))];
+  let ids = order.filter((id) => common.has(id)).slice(0, p.gallery_images);
   const uri = new Map<string, string>();
   let bytes = 0;
   const kept: number[] = [];

@@ -32,7 +32,8 @@ async function importDigest(params: SaliencyParams, baseDir: string): Promise<Re
 
 export const saliencyStage: StageKind<SaliencyParams> = {
   kind: 'saliency',
-  version: 1,
+  // 2: images are chosen and stored in a seeded class-balanced order (1: the first of the split).
+  version: 2,
   paramsSchema: saliencyParamsSchema,
   nonKeyParams: ['batch_size', 'method_batch'],
   inputs: { required: ['model', 'data'], optional: [] },

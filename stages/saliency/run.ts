@@ -4,12 +4,23 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
 import { SALIENCY_FILES, type SaliencyMeta } from '../artifacts.js';
+import { balancedSubset } from '../../ml/explain/subset.js';
 import type { SaliencyParams } from './schema.js';
 
-/** Ids of a split, in split order, cut to `limit`. */
-export function splitIds(splits: { train: number[]; val: number[] }, allIds: number[], split: 'val' | 'train' | 'all', limit?: number): number[] {
-  const ids = split === 'all' ? [...allIds] : [...splits[split]];
-  return limit !== undefined ? ids.slice(0, limit) : ids;
+/**
+ * The images to explain, in the order they are stored: the split's ids in a seeded class-balanced
+ * round robin (ml/explain/subset.ts), cut to `limit`. The overlay sample is a prefix of this list,
+ * so it is a subset of the explained images and its order interleaves classes.
+ */
+export function selectIds(
+  splits: { train: number[]; val: number[] },
+  allIds: number[],
+  labelOf: (id: number) => number,
+  split: 'val' | 'train' | 'all',
+  seed: number,
+  limit?: number,
+): number[] {
+  return balancedSubset(split === 'all' ? allIds : splits[split], labelOf, seed, limit);
 }
 
 export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<void> {
@@ -30,14 +41,14 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   const isCa = model.card.head !== 'gap';
   const methods = [...p.methods];
   checkMethods(methods, isCa, `saliency (${join(ctx.inputs.model, 'model.json')})`);
-  const ids = splitIds(index.splits, index.records.map((r) => r.id), p.split, p.limit);
-  if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
   const byId = new Map(index.records.map((r) => [r.id, r]));
   const rec = (id: number) => {
     const r = byId.get(id);
     if (!r) throw new Error(`${join(index.dir, 'splits.json')}: id ${id} is not in index.jsonl`);
     return r;
   };
+  const ids = selectIds(index.splits, index.records.map((r) => r.id), (id) => rec(id).label, p.split, p.seed, p.limit);
+  if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
   const { h, w } = model.feature;
   const size = model.card.input_size;
   const tf = { size, resize: model.card.resize };
@@ -177,12 +188,12 @@ async function writeOverlays(
   shardFiles: string[],
 ): Promise<SaliencyMeta['overlays']> {
   if (ids.length === 0) return [];
-  const { decodeEval } = await import('../../ml/explain/images.js');
+  const { decodeEvalRgb } = await import('../../ml/data/image-tensor.js');
   const { overlay } = await import('../../ml/saliency/overlay.js');
   const { encodePng } = await import('../../ml/io/image.js');
   const { readMapShard } = await import('../../ml/explain/shards.js');
   const want = new Set(ids);
-  const out: SaliencyMeta['overlays'] = [];
+  const made = new Map<number, SaliencyMeta['overlays']>();
   await mkdir(join(ctx.outDir, SALIENCY_FILES.overlayDir), { recursive: true });
   for (const f of shardFiles) {
     if (want.size === 0) break;
@@ -192,17 +203,20 @@ async function writeOverlays(
       if (!want.has(id)) continue;
       want.delete(id);
       const size = tf.size;
-      const img = await decodeEval(pathOf(id), tf);
+      const img = await decodeEvalRgb(pathOf(id), size, tf.resize);
       for (const m of methods) {
         const { h, w, data } = shard.maps[m];
         const rgb = overlay(img.data, size, size, data.subarray(i * h * w, (i + 1) * h * w), h, w);
         const file = `${SALIENCY_FILES.overlayDir}/${id}-${m}.png`;
         await writeFile(join(ctx.outDir, file), await encodePng(rgb, size, size, 3));
-        out.push({ id, method: m, file });
+        const list = made.get(id) ?? [];
+        list.push({ id, method: m, file });
+        made.set(id, list);
       }
     }
   }
-  return out;
+  // Listed in selection order (classes interleaved), whatever order the shards hold them in.
+  return ids.flatMap((id) => made.get(id) ?? []);
 }
 
 /** Exported graphs are content-addressed, so every stage shares one cache next to the per-key scratch dirs. */

@@ -39,7 +39,12 @@ export const saliencyParamsSchema = {
     },
     target: { description: 'Class explained: the ground-truth label or the model\'s prediction.', enum: ['gt', 'pred'], default: 'gt' },
     split: { description: 'Images of the index to explain.', enum: ['val', 'train', 'all'], default: 'val' },
-    limit: { description: 'Only the first N images of the split (in split order).', type: 'integer', minimum: 1 },
+    limit: {
+      description:
+        'Only N images of the split, class-balanced: a seeded round robin over the classes (seeded order within each class), ' +
+        'so N images cover min(N, classes) classes; the same seed gives the same images for every model.',
+      type: 'integer', minimum: 1,
+    },
     batch_size: { description: 'Images per ONNX Runtime call for taps and gradients (speed only; not in the key).', type: 'integer', minimum: 1, default: 16 },
     method_batch: {
       description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
@@ -47,8 +52,14 @@ export const saliencyParamsSchema = {
     },
     shard_size: { description: 'Images per output shard (also the resume granularity of this stage and of evaluate).', type: 'integer', minimum: 1, default: 128 },
     dtype: { description: 'Storage type of the maps.', enum: ['float32', 'float16'], default: 'float32' },
-    overlays: { description: 'How many images (the first of the split) get PNG overlays for every method.', type: 'integer', minimum: 0, default: 8 },
-    seed: { description: 'Seed of the seeded methods (random baseline, RISE); image id i uses a seed mixed from (seed, i).', type: 'integer', default: 0 },
+    overlays: {
+      description: 'How many of the explained images get PNG overlays for every method: the first of the balanced order, so they interleave classes.',
+      type: 'integer', minimum: 0, default: 8,
+    },
+    seed: {
+      description: 'Seed of the image selection (limit, overlays, storage order) and of the seeded methods (random baseline, RISE: image id i uses a seed mixed from (seed, i)).',
+      type: 'integer', default: 0,
+    },
     rise: {
       description: 'RISE settings (official defaults for ResNet-50: 6000 masks, 8×8 cells, p1 = 0.1).',
       type: 'object',

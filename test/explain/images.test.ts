@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng } from '../../ml/io/image.js';
-import { boxToEval, decodeEval, loadEvalMask } from '../../ml/explain/images.js';
+import { boxToEval, loadEvalBatch, loadEvalMask } from '../../ml/explain/images.js';
+import { decodeEvalRgb, loadImageTensor } from '../../ml/data/image-tensor.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../ml/data/transforms.js';
 import { tmp } from './helpers.js';
 
 async function pair(dir: string, W: number, H: number, box: { x: number; y: number; w: number; h: number }) {
@@ -29,7 +31,7 @@ for (const [W, H, size] of [[96, 80, 48], [40, 36, 48]] as const) {
     const box = { x: Math.round(W * 0.3), y: Math.round(H * 0.25), w: Math.round(W * 0.35), h: Math.round(H * 0.4) };
     const { img, msk } = await pair(dir, W, H, box);
     const t = { size };
-    const im = await decodeEval(img, t);
+    const im = await decodeEvalRgb(img, size);
     const m = await loadEvalMask(msk, t);
     assert.equal(im.width, size);
     assert.equal(m.length, size * size);
@@ -54,3 +56,31 @@ for (const [W, H, size] of [[96, 80, 48], [40, 36, 48]] as const) {
     for (const [got, want] of [[b.x0, x0], [b.y0, y0], [b.x1, x1], [b.y1, y1]]) assert.ok(Math.abs(got - want) <= 1.5, `box ${JSON.stringify(b)} vs mask extent ${[x0, y0, x1, y1]}`);
   });
 }
+
+test('an eval batch holds the tensors the data loader makes for the same files (one decode path)', async () => {
+  const dir = tmp();
+  const files: string[] = [];
+  // Shrinking, enlarging and an odd aspect, so every branch of the eval geometry is crossed.
+  for (const [W, H] of [[96, 80], [40, 36], [31, 70]] as const) {
+    const rgb = new Uint8Array(W * H * 3).map((_, i) => (i * 37 + (i % 7) * 11) & 255);
+    const f = join(dir, `noise-${W}x${H}.png`);
+    writeFileSync(f, await encodePng(rgb, W, H, 3));
+    files.push(f);
+  }
+  const size = 32;
+  const batch = await loadEvalBatch(files, { size, resize: 40 }, IMAGENET_MEAN, IMAGENET_STD);
+  const per = 3 * size * size;
+  for (let i = 0; i < files.length; i++) {
+    const ref = await loadImageTensor(files[i], { transform: 'eval', size, resize: 40 });
+    for (let k = 0; k < per; k++) assert.ok(Math.abs(batch[i * per + k] - ref.data[k]) < 1e-6, `${files[i]} value ${k}: ${batch[i * per + k]} vs ${ref.data[k]}`);
+  }
+  // Other normalisation constants (a model card's own) are applied, not ImageNet's.
+  const own = await loadEvalBatch(files.slice(0, 1), { size, resize: 40 }, [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]);
+  const rgb = await decodeEvalRgb(files[0], size, 40);
+  for (const p of [0, 17, size * size - 1]) assert.ok(Math.abs(own[p] - (rgb.data[p * 3] / 255 - 0.5) / 0.25) < 1e-6);
+});
+
+test('a missing image file is an error naming the file', async () => {
+  const missing = join(tmp(), 'nope.png');
+  await assert.rejects(loadEvalBatch([missing], { size: 8 }, IMAGENET_MEAN, IMAGENET_STD), (e: Error) => e.message.includes(missing));
+});

@@ -1,9 +1,8 @@
-// CA attention map, baselines and bilinear resizing.
+// CA attention map and baselines (bilinear resizing is tested in test/metrics/upsample.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { caAttention, caAttentionBatch } from '../../ml/saliency/ca-attention.js';
 import { centerBaseline, onesBaseline, randomBaseline } from '../../ml/saliency/baselines.js';
-import { resizeBilinear } from '../../ml/saliency/bilinear.js';
 import { assertClose } from './helpers.js';
 
 test('caAttention = min-max of the head-mean of per-head softmax over positions', () => {
@@ -41,34 +40,4 @@ test('baselines: seeded random, centre Gaussian with σ = side/4, ones', () => {
   const o = onesBaseline(2, 3);
   assert.deepEqual(Array.from(o.map), [1, 1, 1, 1, 1, 1]);
   assert.equal(o.degenerate, false);
-});
-
-test('bilinear: align_corners True and False (torch conventions), mirror boundary', () => {
-  // 1×2 → 1×3, align_corners=True: [0, .5, 1]·(b − a) + a
-  assertClose(resizeBilinear(new Float32Array([2, 4]), 1, 1, 2, 1, 3, { alignCorners: true }), [2, 3, 4]);
-  // 1×2 → 1×4, align_corners=False: sources −.25→0 (clamped), .25, .75, 1.25→1 (edge)
-  assertClose(resizeBilinear(new Float32Array([0, 1]), 1, 1, 2, 1, 4, { alignCorners: false }), [0, 0.25, 0.75, 1]);
-  // mirror: −.25 reflects to .25, 1.25 to .75
-  assertClose(
-    resizeBilinear(new Float32Array([0, 1]), 1, 1, 2, 1, 4, { alignCorners: false, boundary: 'mirror' }),
-    [0.25, 0.25, 0.75, 0.75],
-  );
-  // 2-D, align_corners=True, 2×2 → 3×3: centre is the mean of the four corners.
-  const up = resizeBilinear(new Float32Array([0, 0, 0, 2]), 1, 2, 2, 3, 3, { alignCorners: true });
-  assertClose(up, [0, 0, 0, 0, 0.5, 1, 0, 1, 2]);
-  // Two channels are resized independently.
-  const two = resizeBilinear(new Float32Array([0, 1, 5, 5]), 2, 1, 2, 1, 3, { alignCorners: true });
-  assertClose(two, [0, 0.5, 1, 5, 5, 5]);
-});
-
-test('bilinear parity with ml/metrics resizeBilinear (the upsampling the metrics apply to stored maps)', async () => {
-  const { resizeBilinear: metricsResize } = await import('../../ml/metrics/upsample.js');
-  const src = new Float32Array(2 * 7 * 5).map((_, i) => Math.sin(i * 1.7) + (i % 3));
-  for (const alignCorners of [false, true]) {
-    for (const [H, W] of [[32, 20], [7, 5], [3, 11]] as const) {
-      const ours = resizeBilinear(src, 2, 7, 5, H, W, { alignCorners });
-      const theirs = metricsResize(src, 7, 5, H, W, { alignCorners, planes: 2 });
-      assertClose(ours, theirs, 1e-6, `alignCorners=${alignCorners} ${H}×${W}`);
-    }
-  }
 });

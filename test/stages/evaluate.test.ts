@@ -11,19 +11,12 @@ import { evaluateStage } from '../../stages/evaluate/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import type { EvaluateParams } from '../../stages/evaluate/schema.js';
 import type { EvaluateSummary, SaliencyMeta } from '../../stages/artifacts.js';
-import { loadExperiment } from '../../engine/config/index.js';
-import { buildPlan } from '../../engine/plan/index.js';
-import { createRegistry } from '../../engine/registry.js';
-import { indexStage } from '../../stages/index/index.js';
-import type { StageKind } from '../../engine/contract.js';
 import { fixtureModelDir, HAVE_FIXTURE, npyBytes, syntheticIndex, testCtx, tmp } from '../explain/helpers.js';
+import { planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
 
 before(() => setBackendLogger(() => {}));
 
-const SAL: SaliencyParams = {
-  methods: ['gradcam', 'random', 'center', 'ones'], target: 'gt', split: 'val', batch_size: 4, method_batch: 32, shard_size: 2, dtype: 'float32',
-  overlays: 0, seed: 0, rise: { masks: 16, cells: 2, p1: 0.5 },
-};
+const SAL: SaliencyParams = { ...SALIENCY_TEST_PARAMS, methods: ['gradcam', 'random', 'center', 'ones'] };
 const EV: EvaluateParams = {
   protocol: 'ca-stream', protocol_overrides: {}, keep_constant: ['ones', 'center', 'random'], localisation: 'auto',
   bootstrap: { samples: 200, seed: 0, level: 0.95 }, batch_size: 16,
@@ -130,24 +123,8 @@ test('an unknown or invalid protocol override names the field', async () => {
 });
 
 test('a protocol knob changes the evaluate key only', async () => {
-  const trainKind: StageKind = { kind: 'train', version: 1, paramsSchema: { type: 'object', properties: { lr: { type: 'number', default: 0.1 } } }, inputs: { required: ['data'] }, run: async () => {} };
-  const registry = createRegistry([indexStage, trainKind, saliencyStage, evaluateStage]);
-  const dir = tmp('ca-pipe-evkey-');
-  const plan = async (overrides: string, batch = 16) => {
-    const file = join(dir, `exp-${Math.random().toString(36).slice(2)}.yaml`);
-    writeFileSync(
-      file,
-      `stages:
-  data: { kind: index, params: { source: synthetic } }
-  train: { kind: train, needs: [data] }
-  sal: { kind: saliency, needs: { model: train, data: data }, params: { methods: [gradcam, ones] } }
-  ev: { kind: evaluate, needs: { model: train, data: data, saliency: sal }, params: { protocol_overrides: ${overrides}, batch_size: ${batch} } }
-`,
-    );
-    const exp = await loadExperiment(file, { registry, env: {} });
-    const p = await buildPlan(exp, registry);
-    return Object.fromEntries(p.instances.map((i) => [i.stage, { key: i.planKey, params: i.material.params }]));
-  };
+  const plan = (overrides: string, batch = 16) =>
+    planKeys({ sal: '{ methods: [gradcam, ones] }', ev: `{ protocol_overrides: ${overrides}, batch_size: ${batch} }` });
   const a = await plan('{}');
   const b = await plan('{ insdel: { step: { count: 4 } } }');
   const c = await plan('{}', 64);

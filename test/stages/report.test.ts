@@ -91,3 +91,16 @@ test('report stays under its byte budget by thinning the gallery', async () => {
   assert.ok(html.length <= 150_000, `html ${html.length} bytes`);
   assert.ok(imgs > 0 && imgs < 40, `gallery thinned to ${imgs}`);
 });
+
+test('gallery rows follow the saliency stage order (class-interleaved), not sorted ids', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-order-'));
+  await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }]);
+  await saliency(join(root, 'sg'), 'gap', [9, 2, 5, 7]);
+  await saliency(join(root, 'sc'), 'ca', [7, 5, 2, 9]);
+  await mkdir(join(root, 'out'));
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  await reportStage.run(ctxFor(root, { eg: v('eg', 'k1'), sg: v('sg', 'k3'), sc: v('sc', 'k4') }, { gallery_images: 3 }));
+  const html = await readFile(join(root, 'out', 'report.html'), 'utf8');
+  const rows = [...html.matchAll(/<tr><td>#(\d+)<\/td>/g)].map((m) => Number(m[1]));
+  assert.deepEqual(rows, [9, 2, 5]);
+});

@@ -9,25 +9,19 @@ import { readSafetensors } from '../../ml/io/safetensors.js';
 import { saliencyStage } from '../../stages/saliency/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
-import { fixtureModelDir, HAVE_FIXTURE, npyBytes, syntheticIndex, testCtx, tmp } from '../explain/helpers.js';
+import { npyBytes, testCtx } from '../explain/helpers.js';
+import { fixtureWorld, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
 
 before(() => setBackendLogger(() => {}));
 
-const BASE: SaliencyParams = {
-  methods: ['gradcam'], target: 'gt', split: 'val', batch_size: 4, method_batch: 32, shard_size: 2, dtype: 'float32', overlays: 0, seed: 0,
-  rise: { masks: 16, cells: 2, p1: 0.5 },
-};
+const BASE = SALIENCY_TEST_PARAMS;
 
 let root = '';
 let data = '';
 let caModel = '';
 let gapModel = '';
 before(async () => {
-  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
-  root = tmp('ca-pipe-saliency-');
-  data = await syntheticIndex(root, { classes: 2, per_class: 3, size: 64 }); // 3 val images
-  caModel = fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64); // layer4 grid 2×2
-  gapModel = fixtureModelDir(join(root, 'gap'), 'gap', 1, 64);
+  ({ root, data, caModel, gapModel } = await fixtureWorld('ca-pipe-saliency-', { classes: 2, per_class: 3 })); // 3 val images, layer4 grid 2×2
 });
 
 async function run(params: Partial<SaliencyParams>, model: string, tag: string, extra: { signal?: AbortSignal; onSet?: (d: number) => void; scratch?: string } = {}) {

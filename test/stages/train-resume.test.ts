@@ -27,8 +27,12 @@ async function runUntil(root: string, stopAfterBatches: number | null, p: Record
   const ac = new AbortController();
   const ctx = stageCtx({ ...p }, inputs, root, ac.signal);
   let ticks = 0;
-  ctx.progress.tick = () => {
-    ticks++;
+  let unit: string | undefined;
+  ctx.progress.total = (_n, u) => void (unit = u);
+  // Batches only: frozen mode first ticks through its feature extraction in images.
+  ctx.progress.tick = (n = 1) => {
+    if (unit !== 'batch') return;
+    ticks += n;
     if (stopAfterBatches !== null && ticks === stopAfterBatches) ac.abort(new Error('killed by the test'));
   };
   try {

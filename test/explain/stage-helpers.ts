@@ -1,0 +1,61 @@
+// Shared setup of the saliency / evaluate stage tests (not a test file itself): small default
+// params, a fixture world (synthetic index + GAP and CA fixture models), and planning an
+// index → train → saliency → evaluate experiment to compare cache keys.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StageKind } from '../../engine/contract.js';
+import { loadExperiment } from '../../engine/config/index.js';
+import { buildPlan } from '../../engine/plan/index.js';
+import { createRegistry } from '../../engine/registry.js';
+import { evaluateStage } from '../../stages/evaluate/index.js';
+import { indexStage } from '../../stages/index/index.js';
+import { saliencyStage } from '../../stages/saliency/index.js';
+import type { SaliencyParams } from '../../stages/saliency/schema.js';
+import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, tmp } from './helpers.js';
+
+/** Saliency params small enough for a test (RISE with 16 masks, tiny shards). */
+export const SALIENCY_TEST_PARAMS: SaliencyParams = {
+  methods: ['gradcam'], target: 'gt', split: 'val', batch_size: 4, method_batch: 32, shard_size: 2, dtype: 'float32', overlays: 0, seed: 0,
+  rise: { masks: 16, cells: 2, p1: 0.5 },
+};
+
+export interface FixtureWorld {
+  root: string;
+  data: string;
+  /** Fixture ResNet with GAP pooling, 64 px input (layer4 grid 2×2). */
+  gapModel: string;
+  /** The same backbone with a 4-head CA stream. */
+  caModel: string;
+}
+
+export async function fixtureWorld(prefix: string, index: { classes: number; per_class: number }): Promise<FixtureWorld> {
+  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
+  const root = tmp(prefix);
+  const data = await syntheticIndex(root, { ...index, size: 64 });
+  return { root, data, gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64), caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64) };
+}
+
+const trainStub: StageKind = {
+  kind: 'train', version: 1, paramsSchema: { type: 'object', properties: { lr: { type: 'number', default: 0.1 } } }, inputs: { required: ['data'] }, run: async () => {},
+};
+
+/**
+ * Plans `data → train → sal → ev` with the given params (YAML flow mappings) and returns each
+ * stage's plan key and schema-defaulted params.
+ */
+export async function planKeys(params: { sal?: string; ev?: string }): Promise<Record<string, { key: string | undefined; params: Record<string, unknown> }>> {
+  const registry = createRegistry([indexStage, trainStub, saliencyStage, evaluateStage]);
+  const file = join(tmp('ca-pipe-keys-'), 'exp.yaml');
+  writeFileSync(
+    file,
+    `stages:
+  data: { kind: index, params: { source: synthetic } }
+  train: { kind: train, needs: [data] }
+  sal: { kind: saliency, needs: { model: train, data: data }, params: ${params.sal ?? '{}'} }
+  ev: { kind: evaluate, needs: { model: train, data: data, saliency: sal }, params: ${params.ev ?? '{}'} }
+`,
+  );
+  const exp = await loadExperiment(file, { registry, env: {} });
+  const plan = await buildPlan(exp, registry);
+  return Object.fromEntries(plan.instances.map((i) => [i.stage, { key: i.planKey, params: i.material.params as Record<string, unknown> }]));
+}
