@@ -5,6 +5,8 @@
 //      one-off cost of computing the cache;
 //   3. scratch training of resnet-mini at 64×64 in tfjs.
 // Images/s count step time only (data loading overlaps or is cached); wall times are printed too.
+// Throughput comes from the run's provenance: the train outputs carry no timings (so that reruns
+// are byte-identical).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +49,7 @@ async function measure(name: string, p: Partial<TrainParams>, data: string, init
   const wall = (performance.now() - t0) / 1000;
   const feat = logs.find((l) => l.includes('backbone features computed'));
   console.log(
-    `${name.padEnd(34)} ${(summary.train_images_per_s as number).toFixed(1).padStart(7)} img/s   ` +
+    `${name.padEnd(34)} ${((prov.train_images_per_s as number | null) ?? NaN).toFixed(1).padStart(7)} img/s   ` +
       `(${summary.iterations} steps of ${p.batch_size}; wall ${wall.toFixed(1)} s${feat ? `; ${feat.replace(/^train: /, '')}` : ''})`,
   );
 }

@@ -11,7 +11,7 @@ export const MODEL_FILES = {
   final: 'final.safetensors',
   /** Weights of the epoch with the lowest validation loss. */
   best: 'best.safetensors',
-  /** One JSON object per line: {type:'iter'|'epoch', epoch, iter, loss, acc, lr, img_s, val_loss?, val_acc?}. */
+  /** One JSON object per line: {type:'iter'|'epoch', epoch, iter, loss, acc, lr, val_loss?, val_acc?}; timings are in the run's provenance, so reruns reproduce the bytes. */
   metrics: 'metrics.jsonl',
   /** TensorBoard event files live under this folder. */
   tensorboard: 'tb',
@@ -46,7 +46,6 @@ export interface TrainSummary {
   final_val_loss: number;
   /** Validation accuracy of the same backbone with GAP pooling, when the mode allows (frozen). */
   gap_val_acc?: number;
-  train_images_per_s: number;
   trainable_parameters: string[];
 }
 

@@ -6,6 +6,11 @@
 // form of the position, batch b of epoch e is a function of (seed, e, b) (see sources.ts), and the
 // task derives its own per-batch randomness (mixup, dropout) from the same triple. A checkpoint
 // therefore needs only the weights, optimizer/EMA state, position, meters and best-so-far.
+//
+// The metrics log holds no clock readings (no wall time, no images/s): it becomes an output, and
+// outputs must be byte-identical when a run is repeated or resumed, so that downstream stages stay
+// cached (early cutoff). Throughput is measured here and handed back in LoopResult.throughput for
+// the stage's provenance, the progress line and the stage log.
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,10 +101,19 @@ export interface EpochRecord {
   loss: number;
   acc: number;
   lr: number;
-  img_s: number;
   val_loss: number;
   val_acc: number;
-  time: number;
+}
+
+/** Step-time throughput of the steps this process ran (not those before a resume). */
+export interface Throughput {
+  images: number;
+  /** Seconds spent inside task.step (data loading and validation excluded). */
+  seconds: number;
+  /** images / seconds, or null when this process ran no step (resumed after the last one). */
+  imagesPerSecond: number | null;
+  /** Per epoch this process stepped in (a resumed epoch counts only its remaining batches). */
+  epochs: Array<{ epoch: number; images: number; seconds: number; imagesPerSecond: number }>;
 }
 
 export interface LoopResult {
@@ -107,8 +121,8 @@ export interface LoopResult {
   best: { epoch: number; value: number } | null;
   /** Checkpoint iteration the run resumed from, or null for a fresh start. */
   resumedFrom: number | null;
-  /** Training throughput of this process (images per second of step time). */
-  imagesPerSecond: number;
+  /** Timings of this process: provenance material, never written to the outputs. */
+  throughput: Throughput;
   /** Files in scratchDir the caller copies to the outputs. */
   files: { metrics: string; best: string | null };
 }
@@ -118,6 +132,10 @@ const META_BEST = 'val_loss';
 function abortError(signal: AbortSignal): Error {
   const r = signal.reason;
   return r instanceof Error ? r : new Error(typeof r === 'string' ? r : 'training aborted');
+}
+
+function rate(images: number, seconds: number): number {
+  return images / Math.max(seconds, 1e-9);
 }
 
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
@@ -183,6 +201,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
   let stepSeconds = 0;
   let stepImages = 0;
+  const epochTimes: Throughput['epochs'] = [];
   try {
     while (epoch < epochs) {
       beginPhase(o.progress, { total: perEpoch, unit: 'batch', message: `epoch ${epoch + 1}/${epochs}`, done: batchInEpoch });
@@ -205,13 +224,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
         accMeter.add(r.correct / r.n, r.n);
         iteration++;
         batchInEpoch = batch.index + 1;
-        const imgS = r.n / Math.max(dt, 1e-9);
         if (o.logEvery > 0 && iteration % o.logEvery === 0) {
-          metrics.write({ type: 'iter', epoch, iter: batch.index, step: iteration, loss: r.loss, acc: r.correct / r.n, lr, img_s: imgS, time: Date.now() / 1000 });
+          metrics.write({ type: 'iter', epoch, iter: batch.index, step: iteration, loss: r.loss, acc: r.correct / r.n, lr });
           tb.scalars(iteration, { 'train/iter_loss': r.loss, 'train/iter_acc': r.correct / r.n, 'train/lr': lr });
         }
         o.progress?.tick(1);
-        o.progress?.message(`epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${(epochImages / Math.max(epochSeconds, 1e-9)).toFixed(1)} img/s`);
+        o.progress?.message(`epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${rate(epochImages, epochSeconds).toFixed(1)} img/s`);
         o.onStep?.(pos);
         if (o.checkpointEveryIters > 0 && iteration % o.checkpointEveryIters === 0 && batchInEpoch < perEpoch) await save();
       }
@@ -220,14 +238,13 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
       o.progress?.message(`epoch ${epoch + 1}/${epochs} · validating`);
       const v = await task.evaluate();
-      const rec: EpochRecord = {
-        type: 'epoch', epoch, step: iteration, loss: lossMeter.mean, acc: accMeter.mean, lr,
-        img_s: epochImages / Math.max(epochSeconds, 1e-9), val_loss: v.loss, val_acc: v.acc, time: Date.now() / 1000,
-      };
+      const rec: EpochRecord = { type: 'epoch', epoch, step: iteration, loss: lossMeter.mean, acc: accMeter.mean, lr, val_loss: v.loss, val_acc: v.acc };
       epochRecords.push(rec);
       metrics.write(rec);
       tb.scalars(epoch + 1, { 'epoch/train_loss': rec.loss, 'epoch/train_acc': rec.acc, 'epoch/val_loss': v.loss, 'epoch/val_acc': v.acc, 'epoch/lr': lr });
-      log.info(`epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%`);
+      if (epochImages > 0) epochTimes.push({ epoch, images: epochImages, seconds: epochSeconds, imagesPerSecond: rate(epochImages, epochSeconds) });
+      const speed = epochImages > 0 ? `, ${rate(epochImages, epochSeconds).toFixed(1)} img/s` : '';
+      log.info(`epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%${speed}`);
       if (Number.isFinite(v.loss) && (best === null || v.loss < best.value)) {
         await writeSafetensors(bestFile, task.exportWeights(), { epoch: String(epoch) });
         best = { metric: META_BEST, value: v.loss, epoch };
@@ -248,25 +265,31 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     best: best ? { epoch: best.epoch, value: best.value } : null,
     resumedFrom,
     // A run resumed after its last step (crash while writing outputs) did no steps of its own.
-    imagesPerSecond: stepImages > 0 ? stepImages / Math.max(stepSeconds, 1e-9) : epochRecords.reduce((a, r) => a + r.img_s, 0) / Math.max(1, epochRecords.length),
+    throughput: { images: stepImages, seconds: stepSeconds, imagesPerSecond: stepImages > 0 ? rate(stepImages, stepSeconds) : null, epochs: epochTimes },
     files: { metrics: metricsFile, best: best ? bestFile : null },
   };
 }
 
+/** File name of the output event file: fixed, since TensorBoard's time.host naming would vary. */
+export const OUTPUT_TB_FILE = 'events.out.tfevents.0.ca-pipe';
+
 /**
  * TensorBoard scalars for the outputs, rebuilt from the metrics log: a resumed run's live event
  * files overlap (TensorBoard's purge handles that, plain readers do not), the log does not.
+ * The file must be a function of the metrics alone, so its name is fixed (OUTPUT_TB_FILE) and
+ * every event's wall_time is the count of optimizer steps done when it was logged (seconds since
+ * 1970-01-01T00:00:00Z, as TensorBoard reads it): the "relative" axis then shows steps.
  */
 export function writeTensorBoardFromMetrics(metricsFile: string, dir: string): string {
   const tb = new TensorBoardWriter(dir, { host: 'ca-pipe', now: () => 0 });
   try {
     for (const r of readJsonl(metricsFile)) {
-      const t = typeof r.time === 'number' ? r.time : 0;
       const num = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : Number(r[k]));
+      const wallTime = num('step');
       if (r.type === 'iter') {
-        tb.scalars(num('step'), { 'train/iter_loss': num('loss'), 'train/iter_acc': num('acc'), 'train/lr': num('lr') }, t);
+        tb.scalars(num('step'), { 'train/iter_loss': num('loss'), 'train/iter_acc': num('acc'), 'train/lr': num('lr') }, wallTime);
       } else if (r.type === 'epoch') {
-        tb.scalars(num('epoch') + 1, { 'epoch/train_loss': num('loss'), 'epoch/train_acc': num('acc'), 'epoch/val_loss': num('val_loss'), 'epoch/val_acc': num('val_acc'), 'epoch/lr': num('lr') }, t);
+        tb.scalars(num('epoch') + 1, { 'epoch/train_loss': num('loss'), 'epoch/train_acc': num('acc'), 'epoch/val_loss': num('val_loss'), 'epoch/val_acc': num('val_acc'), 'epoch/lr': num('lr') }, wallTime);
       }
     }
   } finally {

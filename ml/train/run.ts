@@ -3,7 +3,7 @@
 // Everything is checked before the first step (data size, labels, init architecture), so a bad
 // configuration fails in seconds with a message that names the file and the field.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkCard, type ModelCardLike } from '../explain/model-dir.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
@@ -41,7 +41,12 @@ export interface RunTrainingOptions {
   signal?: AbortSignal;
   /** Test hook, called after every optimizer step. */
   onStep?: (pos: { epoch: number; iter: number; iteration: number }) => void;
-  /** Extra provenance collected during the run (timings, cache use). */
+  /**
+   * Filled with what describes this process rather than the result: timings (`data_load_s`,
+   * `train_loop_s`), throughput (`train_images_per_s`, `epochs_images_per_s`) and
+   * `resumed_from_step`. None of it enters the outputs, which must not depend on the clock or on
+   * whether the run was interrupted.
+   */
   provenance?: Record<string, unknown>;
 }
 
@@ -229,6 +234,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       logEvery: p.log_every, configDigest: configDigest(p, digestExtra), progress: o.progress, log, signal: o.signal, onStep: o.onStep,
     });
     prov.train_loop_s = (performance.now() - t0) / 1000;
+    prov.train_images_per_s = result.throughput.imagesPerSecond;
+    prov.train_step_images = result.throughput.images;
+    prov.train_step_s = result.throughput.seconds;
+    prov.epochs_images_per_s = result.throughput.epochs.map((e) => ({ epoch: e.epoch, images: e.images, images_per_s: e.imagesPerSecond }));
+    prov.resumed_from_step = result.resumedFrom;
 
     // Outputs.
     await mkdir(o.outDir, { recursive: true });
@@ -238,6 +248,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
     else await writeSafetensors(join(o.outDir, 'best.safetensors'), finalWeights, { epoch: String(p.epochs - 1) });
     await copyOut(result.files.metrics, join(o.outDir, 'metrics.jsonl'));
     const tbDir = join(o.outDir, 'tb');
+    // A leftover event file would make the writer pick another name (and leave two files).
+    await rm(tbDir, { recursive: true, force: true });
     await mkdir(tbDir, { recursive: true });
     writeTensorBoardFromMetrics(result.files.metrics, tbDir);
 
@@ -254,11 +266,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       best_epoch: result.best?.epoch ?? p.epochs - 1, best_val_loss: result.best?.value ?? last.val_loss,
       final_val_acc: last.val_acc, final_val_loss: last.val_loss,
       ...extraSummary,
-      train_images_per_s: result.imagesPerSecond,
       trainable_parameters: Object.keys(trainable).sort(),
       train_images: data.train.length, val_images: data.val.length, iterations: p.epochs * itersPerEpoch,
       recipe: { name: recipe.name, optimizer: recipe.optimizer, schedule: recipe.schedule, mixup: recipe.mixup, cutmix: recipe.cutmix, label_smoothing: recipe.labelSmoothing, ema: recipe.ema ? { ...recipe.ema, effective_decay: emaDecay } : null, clip_grad_norm: recipe.clipGradNorm },
-      resumed_from_step: result.resumedFrom,
     };
     await writeFile(join(o.outDir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
     await writeFile(join(o.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

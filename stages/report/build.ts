@@ -223,12 +223,19 @@ function sweepTable(rows: ReportSummary['sweep']): string {
   return table([...varied, ...metricKeys], rows.map((r) => [...varied.map((k) => esc(JSON.stringify(r.values[k]))), ...metricKeys.map((k) => fmt(r.headline[k]))]));
 }
 
+/**
+ * The run-information section. It shows only what does not vary between two runs of the same
+ * experiment: the report is an output like any other and must come out byte-identical when it is
+ * recomputed (under another executor, or after a cache loss). Durations, throughput (train
+ * images/s) and cached-or-executed status are history, so they stay in run.json and
+ * `ca-pipe status`, to which the section points.
+ */
 function experimentSection(info: ExperimentInfo | undefined, c: Collected): string {
   if (!info) return '<p class="muted">Run information was not provided by the engine.</p>';
   const inst = table(
-    ['stage instance', 'kind', 'variant', 'status', 'seconds', 'backend'],
-    info.instances.map((i) => [esc(i.id), esc(i.kind), esc(i.variant || '–'), esc(i.status), fmt(i.seconds, 1), esc((i.provenance?.backend as string) ?? (i.provenance?.engine as string) ?? '')]),
-  );
+    ['stage instance', 'kind', 'variant', 'backend'],
+    info.instances.map((i) => [esc(i.id), esc(i.kind), esc(i.variant || '–'), esc((i.provenance?.backend as string) ?? (i.provenance?.engine as string) ?? '')]),
+  ) + '<p class="muted">Timings, training throughput (images/s) and which stages were cached are recorded per run in runs/&lt;experiment&gt;/&lt;run&gt;/run.json (see <code>ca-pipe status</code>), not in this report, so that the report is the same on every run that reproduces it.</p>';
   const variants = info.variants.length > 1 ? table(['variant', 'values'], info.variants.map((v) => [esc(v.alias), esc(JSON.stringify(v.values))])) : '';
   return `<p>Experiment <b>${esc(info.name)}</b> (${esc(info.file)}), ca-pipe ${esc(info.toolVersion)}.${c.ignored.length ? ` Inputs without results: ${c.ignored.map((s) => esc(s.stage)).join(', ')}.` : ''}</p>${variants}${inst}<details><summary>resolved configuration</summary><pre>${esc(JSON.stringify(info.resolved, null, 2))}</pre></details>`;
 }

@@ -26,7 +26,8 @@ async function run(ctx: StageContext<ReportParams>): Promise<void> {
 
 export const reportStage: StageKind<ReportParams> = {
   kind: 'report',
-  version: 1,
+  // 2: the run-information table no longer shows seconds and cache status (not reproducible).
+  version: 2,
   paramsSchema: reportParamsSchema,
   scope: 'experiment',
   run,

@@ -1,6 +1,8 @@
 // Params schema of the `train` kind. Fields marked "default: from the recipe" have no schema
 // default on purpose: absent means the recipe's value, present overrides it.
-const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnet-basic-1111', 'resnet-mini', 'resnet-mini-bottleneck'];
+import { ARCHS as ARCH_TABLE } from '../../ml/models/arch.js';
+
+const ARCHS = Object.keys(ARCH_TABLE);
 
 export const trainParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',

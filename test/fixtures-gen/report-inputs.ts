@@ -24,12 +24,12 @@ function model(dir: string, head: 'gap' | 'ca-stream', accs: number[], classes: 
     mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes, weights: 'final.safetensors',
   };
   writeFileSync(join(dir, 'model.json'), JSON.stringify(card));
-  const lines = accs.map((acc, e) => JSON.stringify({ type: 'epoch', epoch: e + 1, iter: (e + 1) * 10, loss: 2 - 1.5 * acc, acc, lr: 0.01, img_s: 100, val_loss: 2.1 - 1.5 * acc, val_acc: acc - 0.02 }));
+  const lines = accs.map((acc, e) => JSON.stringify({ type: 'epoch', epoch: e + 1, iter: (e + 1) * 10, loss: 2 - 1.5 * acc, acc, lr: 0.01, val_loss: 2.1 - 1.5 * acc, val_acc: acc - 0.02 }));
   writeFileSync(join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
   const summary: TrainSummary = {
     mode: head === 'gap' ? 'scratch' : 'frozen', epochs: accs.length, best_epoch: accs.length, best_val_loss: 0.5,
     final_val_acc: accs[accs.length - 1]! - 0.02, final_val_loss: 0.5, gap_val_acc: head === 'gap' ? undefined : 0.9,
-    train_images_per_s: 100, trainable_parameters: head === 'gap' ? ['*'] : ['cls_token'],
+    trainable_parameters: head === 'gap' ? ['*'] : ['cls_token'],
   };
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary));
 }

@@ -104,3 +104,26 @@ test('gallery rows follow the saliency stage order (class-interleaved), not sort
   const rows = [...html.matchAll(/<tr><td>#(\d+)<\/td>/g)].map((m) => Number(m[1]));
   assert.deepEqual(rows, [9, 2, 5]);
 });
+
+test('the report does not depend on timings or cache status (run.json has them), only on its inputs', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-det-'));
+  await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }, { id: 2, AD: 20 }]);
+  await evaluation(join(root, 'ec'), 'ca', [{ id: 1, AD: 8 }, { id: 2, AD: 17 }]);
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  const inputs = { eg: v('eg', 'k1'), ec: v('ec', 'k2') };
+  const outputs: string[][] = [];
+  for (const [k, history] of [{ status: 'executed', seconds: 4321.25 }, { status: 'cached', seconds: undefined }].entries()) {
+    const ctx = ctxFor(root, inputs, {});
+    ctx.outDir = join(root, `out${k}`);
+    await mkdir(ctx.outDir);
+    const provenance = { backend: 'wasm-backend-x', train: { train_images_per_s: 100 + 300 * k } };
+    ctx.experiment!.instances = [{ id: 'pretrain', stage: 'pretrain', kind: 'train', variant: '', ...history, provenance }];
+    await reportStage.run(ctx);
+    outputs.push(await Promise.all(['report.html', 'summary.md', 'summary.json'].map((f) => readFile(join(ctx.outDir, f), 'utf8'))));
+  }
+  assert.deepEqual(outputs[1], outputs[0]);
+  const html = outputs[0]![0]!;
+  assert.match(html, /<td>pretrain<\/td><td>train<\/td><td>–<\/td><td>wasm-backend-x<\/td>/, 'instance table: id, kind, variant, backend');
+  assert.ok(!html.includes('4321') && !html.includes('executed'), 'no seconds, no status');
+  assert.match(html, /run\.json/, 'points to run.json for timings');
+});

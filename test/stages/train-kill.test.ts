@@ -1,7 +1,8 @@
 // Kill-and-resume through the real CLI (issue #5's acceptance): `ca-pipe run` in a child process is
 // SIGKILLed at seeded-random batches, twice in the scratch pretraining and twice in the frozen
-// CA-Stream training, restarted each time, and must end with the same final and best weights
-// (sha256) and the same per-step metrics as an uninterrupted run of the same experiment.
+// CA-Stream training, restarted each time, and must end with the same outputs, byte for byte
+// (weights, metrics, TensorBoard file, summary), as an uninterrupted run of the same experiment;
+// hence also with the same key for the CA stage (its init input's digest is the pretraining's).
 //
 // One kill of each stage fires as soon as a new checkpoint appears (landing right after it), the
 // other at a step between two checkpoints (so the restart redoes steps); the frozen stage
@@ -12,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { cliCommand } from '../../engine/run/child.js';
 import { Rng } from '../../ml/data/rng.js';
 import { readJsonl } from '../../ml/train/jsonl.js';
@@ -116,6 +117,13 @@ interface Landing {
   checkpoint: number;
 }
 
+/** Relative path → sha256 of every file under `dir`. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) out[relative(dir, join(e.parentPath, e.name))] = sha256File(join(e.parentPath, e.name));
+  return out;
+}
+
 /** Newest run directory of the experiment (run ids sort by start time). */
 function newestRunDir(dir: string): string {
   const runs = join(dir, 'runs', 'kill');
@@ -123,7 +131,7 @@ function newestRunDir(dir: string): string {
   return join(runs, ids.at(-1)!);
 }
 
-test('SIGKILL twice in scratch and twice in frozen training: the restarted runs end with the uninterrupted weights', { timeout: 240_000 }, async (t) => {
+test('SIGKILL twice in scratch and twice in frozen training: the restarted runs end with the uninterrupted outputs, byte for byte', { timeout: 240_000 }, async (t) => {
   const dirs: string[] = [];
   let passed = false;
   t.after(() => {
@@ -155,8 +163,11 @@ test('SIGKILL twice in scratch and twice in frozen training: the restarted runs 
     const run = JSON.parse(readFileSync(join(d, 'runs', 'kill', 'latest', 'run.json'), 'utf8')) as { instances: Array<{ id: string; key: string }> };
     return run.instances.find((i) => i.id === id)!.key;
   };
-  // The data and pretrain keys are the same in both stores (same params, byte-identical index);
-  // ca's is not: its init input's digest covers the pretrain's metrics log, which records times.
+  /** Resume history of a committed entry: the provenance the engine stored with it. */
+  const resumedFromIn = (d: string, id: string): unknown => {
+    const meta = JSON.parse(readFileSync(join(d, 'runs', '.store', 'entries', keyIn(d, id), 'meta.json'), 'utf8')) as { provenance?: { train?: { resumed_from_step?: unknown } } };
+    return meta.provenance?.train?.resumed_from_step;
+  };
   const pretrainKey = keyIn(straight, 'pretrain');
 
   const dir = tmp('kill-resumed');
@@ -224,15 +235,20 @@ test('SIGKILL twice in scratch and twice in frozen training: the restarted runs 
   assert.ok(landings.some((l) => l.step > l.checkpoint), `seed ${SEED}: no kill fell between checkpoints: ${JSON.stringify(landings)}`);
 
   for (const stage of ['pretrain', 'ca']) {
+    const where = `seed ${SEED}, ${stage}, kills ${JSON.stringify(landings.filter((l) => l.stage === stage))}`;
+    // Equal keys: for ca, the resumed pretraining's output digest is the uninterrupted one's.
+    assert.equal(keyIn(dir, stage), keyIn(straight, stage), `key: ${where}`);
     const mine = join(store, 'entries', keyIn(dir, stage), 'out');
     const theirs = join(straight, 'runs', '.store', 'entries', keyIn(straight, stage), 'out');
-    const where = `seed ${SEED}, ${stage}, kills ${JSON.stringify(landings.filter((l) => l.stage === stage))}`;
     for (const f of ['final.safetensors', 'best.safetensors']) assert.equal(sha256File(join(mine, f)), sha256File(join(theirs, f)), `${f}: ${where}`);
     // Every step logged once, with the uninterrupted run's loss; epochs with its validation results.
     const steps = (d: string) => readJsonl(join(d, 'metrics.jsonl')).map((r) => (r.type === 'iter' ? `${r.step}:${r.loss}` : `epoch ${r.epoch}:${r.val_loss}:${r.val_acc}`));
     assert.deepEqual(steps(mine), steps(theirs), `metrics.jsonl: ${where}`);
-    const summary = JSON.parse(readFileSync(join(mine, 'summary.json'), 'utf8')) as { resumed_from_step: number | null };
-    assert.equal(summary.resumed_from_step, landings.filter((l) => l.stage === stage).at(-1)!.checkpoint, `summary.json: ${where}`);
+    // The rest of the tree too (metrics.jsonl above first, for a readable diff when it differs).
+    assert.deepEqual(tree(mine), tree(theirs), `output tree: ${where}`);
+    // Resume history is provenance, stored with the entry, outside its output tree.
+    assert.equal(resumedFromIn(dir, stage), landings.filter((l) => l.stage === stage).at(-1)!.checkpoint, `provenance: ${where}`);
+    assert.equal(resumedFromIn(straight, stage), null, `uninterrupted provenance: ${where}`);
   }
   passed = true;
 });
