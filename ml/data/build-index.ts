@@ -317,7 +317,7 @@ async function fromSynthetic(p: IndexParams, opts: BuildOptions, progress: Index
       opts.signal?.throwIfAborted();
       const label = Math.floor(id / s.per_class);
       const index = id % s.per_class;
-      const sample = renderSample(s.seed, label, index, s.size);
+      const sample = renderSample(s.seed, label, index, s.size, { clutter: s.clutter });
       const name = `${String(id).padStart(6, '0')}.png`;
       const path = `images/${classes[label]}/${name}`;
       const mask = `masks/${classes[label]}/${name}`;

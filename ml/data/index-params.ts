@@ -1,6 +1,6 @@
 // Parameters of a dataset index (the `index` stage's params), with the defaults the schema states.
 import { DEFAULT_EXTENSIONS } from './image-folder.js';
-import { MAX_SYNTHETIC_CLASSES } from './synthetic.js';
+import { CLUTTER_LEVELS, MAX_SYNTHETIC_CLASSES, type Clutter } from './synthetic.js';
 
 export type IndexSource = 'imagefolder' | 'list' | 'synthetic';
 export type VerifyMode = 'none' | 'stat' | 'content';
@@ -10,6 +10,8 @@ export interface SyntheticParams {
   per_class: number;
   size: number;
   seed: number;
+  /** No schema default on purpose: an index written before this setting existed keeps its key. */
+  clutter?: Clutter;
 }
 
 export interface SplitParams {
@@ -45,6 +47,9 @@ export function syntheticParams(p: IndexParams): SyntheticParams {
   if (!Number.isInteger(s.per_class) || s.per_class < 1) throw new Error(`index params: synthetic.per_class must be a positive integer, got ${s.per_class}`);
   if (!Number.isInteger(s.size) || s.size < 16 || s.size > 1024) throw new Error(`index params: synthetic.size must be an integer in [16, 1024], got ${s.size}`);
   if (!Number.isInteger(s.seed)) throw new Error(`index params: synthetic.seed must be an integer, got ${s.seed}`);
+  if (s.clutter !== undefined && !CLUTTER_LEVELS.includes(s.clutter)) {
+    throw new Error(`index params: synthetic.clutter must be one of ${CLUTTER_LEVELS.join(', ')}, got ${JSON.stringify(s.clutter)}`);
+  }
   return s;
 }
 

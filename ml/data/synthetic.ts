@@ -35,7 +35,14 @@ export interface RenderOptions {
   withoutObject?: boolean;
   /** Leave the distractors out (their random draws still happen, so the rest is unchanged). */
   withoutDistractors?: boolean;
+  /** `full` (default): striped, value-noise or gradient backgrounds plus 3–8 distractors.
+   * `low`: no distractors and no stripes (a striped background becomes flat); same objects,
+   * positions and colours as `full`, so masks and boxes are identical. */
+  clutter?: Clutter;
 }
+
+export type Clutter = 'full' | 'low';
+export const CLUTTER_LEVELS: readonly Clutter[] = ['full', 'low'];
 
 type Rgb = [number, number, number];
 
@@ -50,8 +57,9 @@ export function renderSample(seed: number, label: number, index: number, size: n
   const mask = new Uint8Array(n);
 
   const colour = hsv(rng.float(), rng.uniform(0.55, 1), rng.uniform(0.55, 1));
-  paintBackground(rgb, size, rng, colour);
-  paintDistractors(opts.withoutDistractors ? new Uint8Array(rgb.length) : rgb, size, rng, colour);
+  const low = opts.clutter === 'low';
+  paintBackground(rgb, size, rng, colour, low);
+  paintDistractors(opts.withoutDistractors || low ? new Uint8Array(rgb.length) : rgb, size, rng, colour);
 
   // Object geometry is drawn even when it is not painted, so the RNG stream stays aligned.
   const r = rng.uniform(0.16, 0.3) * size;
@@ -91,7 +99,7 @@ export function renderSample(seed: number, label: number, index: number, size: n
 // Background: value noise, stripes or a gradient between two colours far from the object's
 // colour (so the object stays visible), plus per-pixel grain.
 
-function paintBackground(rgb: Uint8Array, size: number, rng: Rng, avoid: Rgb): void {
+function paintBackground(rgb: Uint8Array, size: number, rng: Rng, avoid: Rgb, noStripes: boolean): void {
   const a = farColour(rng, avoid);
   const b = farColour(rng, avoid);
   const kind = rng.int(3);
@@ -118,7 +126,7 @@ function paintBackground(rgb: Uint8Array, size: number, rng: Rng, avoid: Rgb): v
     const c = Math.cos(ang);
     const s = Math.sin(ang);
     const phase = rng.uniform(0, period);
-    field = (x, y) => (Math.sin((2 * Math.PI * (x * c + y * s + phase)) / period) > 0 ? 1 : 0);
+    field = noStripes ? () => 0.5 : (x, y) => (Math.sin((2 * Math.PI * (x * c + y * s + phase)) / period) > 0 ? 1 : 0);
   } else {
     const ang = rng.uniform(0, 2 * Math.PI);
     const c = Math.cos(ang);

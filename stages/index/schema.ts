@@ -72,6 +72,12 @@ export const indexParamsSchema = {
         per_class: { description: 'Images per class (train + val).', type: 'integer', minimum: 1, default: 100 },
         size: { description: 'Image side in pixels.', type: 'integer', minimum: 16, maximum: 1024, default: 64 },
         seed: { description: 'Generator seed; the images are byte-identical for a given seed.', type: 'integer', default: 0 },
+        clutter: {
+          description:
+            'full (the default): striped, value-noise or gradient backgrounds and 3–8 distractors in the object colours; ' +
+            'low: no distractors, no stripes (same objects, positions, colours and masks). A small net learns `low` in a few epochs.',
+          enum: ['full', 'low'],
+        },
       },
     },
     split: {

@@ -299,6 +299,7 @@ test('params schema: the JSON file equals the TS object; bad synthetic params ar
   assert.deepEqual(onDisk, JSON.parse(JSON.stringify(indexStage.paramsSchema)));
   await withTmp(async (tmp) => {
     await rejectsWith(runIndex({ source: 'synthetic', synthetic: { classes: 9 } }, tmp), /synthetic\.classes must be an integer in \[1, 8\], got 9/);
+    await rejectsWith(runIndex({ source: 'synthetic', synthetic: { clutter: 'none' as never } }, tmp), /synthetic\.clutter must be one of full, low, got "none"/);
     await rejectsWith(runIndex({ source: 'list' } as IndexParams, tmp), /source "list" needs "file"/);
   });
 });

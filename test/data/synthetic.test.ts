@@ -137,3 +137,47 @@ test('colour statistics do not give the label away: a nearest-class-mean classif
   // Chance is 1/6; 240 test images give a standard error of ~0.024.
   assert.ok(correct / total < 0.3, `colour-only accuracy ${(correct / total).toFixed(3)}`);
 });
+
+/** Total variation of the RGB image outside the object mask (horizontal + vertical neighbours). */
+function backgroundVariation(rgb: Uint8Array, mask: Uint8Array, size: number): number {
+  let tv = 0;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const p = y * size + x;
+      if (mask[p]) continue;
+      for (const q of [x + 1 < size ? p + 1 : -1, y + 1 < size ? p + size : -1]) {
+        if (q < 0 || mask[q]) continue;
+        for (let c = 0; c < 3; c++) tv += Math.abs(rgb[3 * p + c] - rgb[3 * q + c]);
+      }
+    }
+  }
+  return tv;
+}
+
+test('clutter: "full" is the default rendering; "low" keeps objects and masks but drops distractors and stripes', () => {
+  let fullTv = 0;
+  let lowTv = 0;
+  let distractorsDropped = 0;
+  for (let label = 0; label < 6; label++) {
+    for (let i = 0; i < 8; i++) {
+      const def = renderSample(9, label, i, 64);
+      const full = renderSample(9, label, i, 64, { clutter: 'full' });
+      const low = renderSample(9, label, i, 64, { clutter: 'low' });
+      assert.deepEqual(full.rgb, def.rgb, 'clutter: full must not change the default images');
+      assert.deepEqual(low.mask, full.mask, `class ${label} #${i}: the object moved`);
+      assert.deepEqual(low.box, full.box);
+      assert.deepEqual(low.colour, full.colour);
+      const a = backgroundVariation(full.rgb, full.mask, 64);
+      const b = backgroundVariation(low.rgb, low.mask, 64);
+      assert.ok(b <= a, `class ${label} #${i}: low clutter has more background variation (${b}) than full (${a})`);
+      fullTv += a;
+      lowTv += b;
+      const bare = renderSample(9, label, i, 64, { withoutDistractors: true });
+      if (!bare.rgb.every((v, k) => v === full.rgb[k]) && bare.rgb.every((v, k) => v === low.rgb[k])) distractorsDropped++;
+    }
+  }
+  // Stripes are the busiest backgrounds: without them the total variation drops well below full's.
+  assert.ok(lowTv < 0.7 * fullTv, `background variation low ${lowTv} vs full ${fullTv}`);
+  // On non-striped backgrounds, low is exactly full without its distractors.
+  assert.ok(distractorsDropped >= 20, `only ${distractorsDropped} of 48 images equal full minus distractors`);
+});
