@@ -229,7 +229,8 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
       }
       const seen = new Map<string, number>();
       let ok = true;
-      values.forEach((v, i) => {
+      // A zip axis may repeat a value (lr 0.1 with two batch sizes); its tuples are checked below.
+      if (section === 'sweep') values.forEach((v, i) => {
         const c = canonicalJson(v);
         if (seen.has(c)) {
           issues.add([...ap, i], `duplicate value ${c} (also at index ${seen.get(c)})`);
@@ -258,12 +259,23 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
       axisParams.set(stageName, list);
     }
   }
-  if (isPlainMap(resolved.zip) && zip.length > 1) {
+  if (isPlainMap(resolved.zip) && zip.length > 0) {
     const first = zip[0]!;
+    let sameLength = true;
     for (const z of zip.slice(1)) {
       if (z.values.length !== first.values.length) {
+        sameLength = false;
         issues.add(['zip', z.path], `zip lists must all have the same length: "${z.path}" has ${z.values.length} values, "${first.path}" has ${first.values.length}`, 'key');
       }
+    }
+    if (sameLength) {
+      const seen = new Map<string, number>();
+      first.values.forEach((_, i) => {
+        const c = canonicalJson(zip.map((z) => z.values[i]));
+        const j = seen.get(c);
+        if (j !== undefined) issues.add(['zip', first.path, i], `zip entry ${i} repeats entry ${j} (${zip.map((z) => `${z.path}=${canonicalJson(z.values[i])}`).join(', ')})`);
+        else seen.set(c, i);
+      });
     }
   }
 

@@ -107,3 +107,10 @@ test('override values read without the yaml library agree with YAML', async () =
   // Everything else is left to YAML (flow collections, quotes, null and friends, odd numbers).
   for (const s of ['[1, 2]', '{a: 1}', '"q"', 'null', '~', '', 'True', '0x1F', '.5', '1.', 'a b', 'a:b']) assert.equal(typeof plainScalar(s), 'symbol', s);
 });
+
+test('a zip axis may repeat a value when the tuples differ; a repeated tuple is a located error', async () => {
+  const ok = await plan(`stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nzip:\n  train.heads: [2, 2, 4]\n  train.lr: [0.1, 0.2, 0.1]\n`);
+  assert.deepEqual(ok.variants.map((v) => v.alias).sort(), ['heads=2,lr=0.1', 'heads=2,lr=0.2', 'heads=4,lr=0.1']);
+  const dup = `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nzip:\n  train.heads: [2, 4, 2]\n  train.lr: [0.1, 0.2, 0.1]\n`;
+  await assert.rejects(load(dup), (e: unknown) => e instanceof ConfigError && /zip\.train\.heads\[2\]: zip entry 2 repeats entry 0 \(train\.heads=2, train\.lr=0\.1\)/.test(e.message));
+});
