@@ -2,6 +2,7 @@
 // absent) → wasm → cpu. The choice is made once per process; later calls return the same answer.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { registerBatchNormKernels } from './batchnorm-kernels.js';
 import { registerGradients } from './gradients.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
@@ -51,6 +52,7 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   // PROD silences tfjs's console banners ("install tfjs-node…"); we log our own choice below.
   tf.env().set('PROD', true);
   registerGradients();
+  registerBatchNormKernels();
   if (pref === 'tensorflow') {
     const pkg = await tryTensorflow();
     if (pkg) return { name: 'tensorflow', reason: `${source} asked for it; loaded ${pkg}` };

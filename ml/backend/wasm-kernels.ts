@@ -8,6 +8,9 @@
 // i.e. the input with batch and channels swapped ([C, H, W, B]), convolved with dy laid out as a
 // filter ([Ho, Wo, B, Co]) at dilation s (the forward stride), keeping the first kh×kw outputs.
 import * as tf from '@tensorflow/tfjs-core';
+import { BN_TRAIN, BN_TRAIN_GRAD } from './batchnorm-kernels.js';
+import { bnTrainBackwardWasm, bnTrainForwardWasm } from './batchnorm-wasm.js';
+import { maxPoolGradFirstMax } from './maxpool-grad.js';
 
 interface WasmBackendLike {
   disposeData(dataId: unknown): boolean;
@@ -38,11 +41,20 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
     kernel(name)({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as Info;
   const xT = call('Transpose', { x }, { perm: [3, 1, 2, 0] });
   const dyT = call('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-  // Padding beyond what the forward pass read would only add rows we slice away.
+  // Pad the far side only as far as the forward pass read: the output is then exactly kh × kw.
+  // (Padding by `bottom` / `right` computed extra rows that were sliced away: 8×8 for the 7×7
+  // stride-2 stem, 4×4 for a 3×3 stride-2 conv on an even size — up to 44% wasted work.)
+  const readBottom = info.filterHeight + info.strideHeight * (info.outHeight - 1) - info.inHeight - top;
+  const readRight = info.filterWidth + info.strideWidth * (info.outWidth - 1) - info.inWidth - left;
   const r = call(
     'Conv2D',
     { x: xT, filter: dyT },
-    { strides: [1, 1], pad: [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]], dilations: [info.strideHeight, info.strideWidth], dataFormat: 'NHWC' },
+    {
+      strides: [1, 1],
+      pad: [[0, 0], [top, Math.max(0, Math.min(bottom, readBottom))], [left, Math.max(0, Math.min(right, readRight))], [0, 0]],
+      dilations: [info.strideHeight, info.strideWidth],
+      dataFormat: 'NHWC',
+    },
   );
   const rs = call('Slice', { x: r }, { begin: [0, 0, 0, 0], size: [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels] });
   const out = call('Transpose', { x: rs }, { perm: [1, 2, 0, 3] });
@@ -104,9 +116,10 @@ function axisPlan(inSize: number, outSize: number, k: number, s: number, padBefo
 }
 
 /** Phase filter [Th, Tw, Co, sh·sw·Ci]: W[i, j, c, o] goes to tap (tapOf i, tapOf j), channel (phaseOf i, phaseOf j, c); the rest is 0. */
-function phaseFilter(w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw: number, ph: AxisPlan, pw: AxisPlan): Float32Array {
+function phaseFilter(out: Float32Array, w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw: number, ph: AxisPlan, pw: AxisPlan): void {
   const phases = sh * sw * ci;
-  const out = new Float32Array(ph.taps * pw.taps * co * phases);
+  // Only the zero taps need clearing: every other element is written below.
+  if (ph.taps * pw.taps * sh * sw !== kh * kw) out.fill(0);
   let src = 0;
   for (let ih = 0; ih < kh; ih++) {
     for (let iw = 0; iw < kw; iw++) {
@@ -116,7 +129,6 @@ function phaseFilter(w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw
       }
     }
   }
-  return out;
 }
 
 export type BackpropInputMode = 'auto' | 'forward' | 'native';
@@ -160,14 +172,12 @@ function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend,
     });
     temps.push(src);
   }
-  const w = backend.readSync(filter.dataId) as Float32Array;
-  const f = (backend as unknown as { makeOutput(s: number[], d: string, o?: number, v?: Float32Array): Info }).makeOutput(
-    [ph.taps, pw.taps, co, sh * sw * ci],
-    'float32',
-    undefined,
-    phaseFilter(w, filter.shape, sh, sw, ph, pw),
-  );
+  // Written straight into the wasm heap (no JS-side copies); views are taken after the allocation,
+  // which may grow (and so detach) the heap.
+  const heap = backend as unknown as { makeOutput(s: number[], d: string): Info; typedArrayFromHeap(i: Info): Float32Array };
+  const f = heap.makeOutput([ph.taps, pw.taps, co, sh * sw * ci], 'float32');
   temps.push(f);
+  phaseFilter(heap.typedArrayFromHeap(f), heap.typedArrayFromHeap(filter), filter.shape, sh, sw, ph, pw);
   let r = call('Conv2D', { x: src, filter: f }, {
     strides: [1, 1],
     pad: [[0, 0], [ph.padFront, ph.padBack], [pw.padFront, pw.padBack], [0, 0]],
@@ -218,13 +228,41 @@ function makeConv2dBackpropInput(native: tf.KernelFunc) {
   };
 }
 
+// Identity and same-dtype Cast: the stock wasm kernels copy the data. tfjs tensors are immutable
+// (variables swap data ids on assign, nothing writes into an input), so sharing the buffer under a
+// reference count — what the cpu backend and wasm's own Reshape do — is safe. This matters because
+// the autodiff engine clones (Identity) every tensor it saves for the backward pass: ~400 full
+// copies per training step of a small ResNet.
+function makeSharing(stock: tf.KernelFunc, sameDtype: (args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }) => boolean) {
+  return (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info => {
+    const x = (args.inputs as { x: Info }).x;
+    if (x.dtype === 'string' || !sameDtype(args)) return stock(args as any) as Info;
+    (args.backend as { incRef(id: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
+function replaceKernel(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): void {
+  const stock = tf.getKernel(name, 'wasm');
+  if (!stock) return;
+  // keep the stock setupFunc: it binds the C++ entry points the fallbacks call
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc) });
+}
+
 /**
- * Register the missing wasm kernels and replace Conv2DBackpropInput by the faster forward form
- * (call after importing @tensorflow/tfjs-backend-wasm). Idempotent.
+ * Register the missing wasm kernels and replace Conv2DBackpropInput, MaxPoolGrad, Identity and
+ * Cast by faster forms (call after importing @tensorflow/tfjs-backend-wasm). Idempotent.
  */
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  replaceKernel('Identity', (stock) => makeSharing(stock, () => true) as unknown as tf.KernelFunc);
+  replaceKernel('Cast', (stock) => makeSharing(stock, (a) => (a.attrs as { dtype: string }).dtype === (a.inputs as { x: Info }).x.dtype) as unknown as tf.KernelFunc);
+  replaceKernel('MaxPoolGrad', () => maxPoolGradFirstMax as unknown as tf.KernelFunc);
+  for (const [kernelName, fn] of [[BN_TRAIN, bnTrainForwardWasm], [BN_TRAIN_GRAD, bnTrainBackwardWasm]] as const) {
+    if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
+  }
   const stock = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (stock) {
     // keep the stock setupFunc: it binds the C++ entry point the native fallback calls

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { caProjections, getArch, tapChannels, TAPS, type ResNetArch, type TapName } from './arch.js';
 import { caHeadForward, linear, type CaHeadParams, type HeadOutput, type HeadRunOptions, type Taps } from './ca-head.js';
 import { backboneSpec, hwioToOihw, initialValue, oihwToHwio, paramSpecs, tfShape, type BackboneSpec, type ConvBn, type HeadKind, type ParamSpec } from './params.js';
+import { batchNormTrain } from './batchnorm.js';
 import { Rng } from './rng.js';
 import { matchWeights, type LoadReport, type TensorLike } from './weights.js';
 
@@ -191,41 +192,50 @@ export class ResNetModel {
     return folded;
   }
 
-  private convBn(x: tf.Tensor4D, cb: ConvBn, relu: boolean, o: Required<BackboneOptions>): tf.Tensor4D {
+  /** conv → BN → (+ residual) → ReLU?; training mode uses batch statistics through one fused op. */
+  private convBn(x: tf.Tensor4D, cb: ConvBn, relu: boolean, o: Required<BackboneOptions>, residual?: tf.Tensor4D): tf.Tensor4D {
     const pad = explicitPad(cb.pad);
+    const finish = (y: tf.Tensor4D) => {
+      const s = residual ? (tf.add(y, residual) as tf.Tensor4D) : y;
+      return relu ? tf.relu(s) : s;
+    };
     if (!o.training && o.fold) {
       const f = this.foldBatchNorm().get(cb.conv)!;
-      return tf.fused.conv2d({ x, filter: f.w, strides: cb.stride, pad, bias: f.b, activation: relu ? 'relu' : 'linear' });
+      const activation = relu && !residual ? 'relu' : 'linear';
+      const y = tf.fused.conv2d({ x, filter: f.w, strides: cb.stride, pad, bias: f.b, activation });
+      return residual ? finish(y) : y;
     }
     const y = tf.conv2d(x, this.param(cb.conv) as tf.Tensor4D, cb.stride, pad);
     const gamma = this.param(`${cb.bn}.weight`);
     const beta = this.param(`${cb.bn}.bias`);
-    let mean: tf.Tensor;
-    let variance: tf.Tensor;
     if (o.training) {
-      const m = tf.moments(y, [0, 1, 2]);
-      mean = m.mean;
-      variance = m.variance;
-      this.updateRunningStats(cb, mean, variance, y.size / y.shape[3]);
-    } else {
-      mean = this.param(`${cb.bn}.running_mean`);
-      variance = this.param(`${cb.bn}.running_var`);
+      const bn = batchNormTrain(y, gamma, beta, { epsilon: BN_EPS, relu, residual });
+      this.updateRunningStats(cb, bn.mean, bn.variance, y.size / y.shape[3]);
+      return bn.out;
     }
-    const out = tf.add(tf.mul(tf.sub(y, mean), tf.div(gamma, tf.sqrt(tf.add(variance, BN_EPS)))), beta) as tf.Tensor4D;
-    return relu ? tf.relu(out) : out;
+    const mean = this.param(`${cb.bn}.running_mean`);
+    const variance = this.param(`${cb.bn}.running_var`);
+    return finish(tf.add(tf.mul(tf.sub(y, mean), tf.div(gamma, tf.sqrt(tf.add(variance, BN_EPS)))), beta) as tf.Tensor4D);
   }
 
   private updateRunningStats(cb: ConvBn, mean: tf.Tensor, variance: tf.Tensor, count: number): void {
-    // PyTorch: running = (1 − m)·running + m·batch, with the unbiased batch variance.
+    // PyTorch: running = (1 − m)·running + m·batch, with the unbiased batch variance. Done on the C
+    // values in JS: as tf ops it was ~10 tiny kernels per BN layer, pure dispatch overhead.
     const rm = this.param(`${cb.bn}.running_mean`);
     const rv = this.param(`${cb.bn}.running_var`);
     const unbias = count > 1 ? count / (count - 1) : 1;
-    const nm = tf.tidy(() => tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-    const nv = tf.tidy(() => tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, BN_MOMENTUM * unbias)));
-    rm.assign(nm);
-    rv.assign(nv);
-    nm.dispose();
-    nv.dispose();
+    const [bm, bv, om, ov] = [mean, variance, rm, rv].map((t) => t.dataSync() as Float32Array);
+    const nm = new Float32Array(bm.length);
+    const nv = new Float32Array(bm.length);
+    for (let c = 0; c < bm.length; c++) {
+      nm[c] = (1 - BN_MOMENTUM) * om[c] + BN_MOMENTUM * bm[c];
+      nv[c] = (1 - BN_MOMENTUM) * ov[c] + BN_MOMENTUM * unbias * bv[c];
+    }
+    for (const [v, data] of [[rm, nm], [rv, nv]] as const) {
+      const t = tf.tensor1d(data);
+      v.assign(t);
+      t.dispose();
+    }
     this.invalidateFolded();
   }
 
@@ -238,12 +248,14 @@ export class ResNetModel {
     const taps = { stem: h } as Record<TapName, tf.Tensor4D>;
     this.spec.stages.forEach((blocks, s) => {
       for (const b of blocks) {
+        // The shortcut first, so the block's last BN can take it as its fused residual.
+        const shortcut = b.downsample ? this.convBn(h, b.downsample, false, o) : h;
         let y = h;
         b.convs.forEach((cb, i) => {
-          y = this.convBn(y, cb, i < b.convs.length - 1, o);
+          const last = i === b.convs.length - 1;
+          y = this.convBn(y, cb, true, o, last ? shortcut : undefined);
         });
-        const shortcut = b.downsample ? this.convBn(h, b.downsample, false, o) : h;
-        h = tf.relu(tf.add(y, shortcut)) as tf.Tensor4D;
+        h = y;
       }
       taps[TAPS[s + 1]] = h;
     });
