@@ -3,7 +3,7 @@
 // the whole plan (PlanExecutor): they submit every instance up front with dependencies, and their
 // jobs finalise keys and commit themselves (see slurm/executor.ts).
 import type { ExperimentInfo, VariantInput } from '../contract.js';
-import type { Plan } from '../types.js';
+import type { Plan, StageInstance } from '../types.js';
 import type { RunOptions, RunResult } from './scheduler.js';
 
 /** Everything needed to run one instance, serializable (child processes read it from the store). */
@@ -23,6 +23,28 @@ export interface JobSpec {
   logFile: string;
   /** For `scope: experiment` instances: what the run knows about the experiment (not keyed). */
   experiment?: ExperimentInfo;
+}
+
+/** The JobSpec of a plan instance: its identity and params, plus where this execution reads and writes. */
+export function jobSpecFor(
+  inst: StageInstance,
+  where: Pick<JobSpec, 'key' | 'inputs' | 'variantInputs' | 'outDir' | 'scratchDir' | 'baseDir' | 'logFile'>,
+): JobSpec {
+  return {
+    key: where.key,
+    instanceId: inst.id,
+    stage: inst.stage,
+    kind: inst.kind,
+    variantId: inst.variant.id,
+    alias: inst.variant.alias,
+    params: inst.params,
+    inputs: where.inputs,
+    variantInputs: where.variantInputs,
+    outDir: where.outDir,
+    scratchDir: where.scratchDir,
+    baseDir: where.baseDir,
+    logFile: where.logFile,
+  };
 }
 
 export interface ProgressUpdate {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { appendFile, mkdir, readFile, readdir, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { KeyMaterial, Variant } from '../types.js';
+import type { KeyMaterial, Plan, Variant } from '../types.js';
 import type { InstanceStatus, RunEvent, RunStatus } from './events.js';
 
 export interface InstanceRecord {
@@ -174,6 +174,20 @@ export function baseRecord(fields: Pick<RunRecord, 'experiment' | 'file' | 'stor
     host: hostname(),
     ...fields,
   };
+}
+
+/** A new run record for a plan: every instance pending. */
+export function planRecord(plan: Plan, storeRoot: string, argv?: string[]): RunRecord {
+  const exp = plan.experiment;
+  return baseRecord({
+    experiment: exp.name,
+    file: exp.file,
+    store: storeRoot,
+    argv,
+    resolved: exp.resolved,
+    variants: plan.variants,
+    instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variant: i.variant, status: 'pending' as InstanceStatus })),
+  });
 }
 
 export async function readRun(dir: string): Promise<RunRecord> {

@@ -8,9 +8,9 @@ import { finaliseKey } from '../plan/index.js';
 import type { HeldLock, Staging, Store } from '../store/index.js';
 import type { Plan, StageInstance } from '../types.js';
 import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
-import { isPlanExecutor, type Execution, type Executor, type JobSpec, type PlanExecutor } from './executor.js';
+import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type PlanExecutor } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
-import { RunRecorder, baseRecord, type RunRecord } from './records.js';
+import { RunRecorder, planRecord, type RunRecord } from './records.js';
 import { toolVersion } from './tool-version.js';
 
 export interface RunOptions {
@@ -60,18 +60,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   const executor = opts.executor ?? new InProcessExecutor(opts.registry);
   const exp = plan.experiment;
   const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const rec = new RunRecorder(
-    opts.runsDir,
-    baseRecord({
-      experiment: exp.name,
-      file: exp.file,
-      store: store.root,
-      argv: opts.argv,
-      resolved: exp.resolved,
-      variants: plan.variants,
-      instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variant: i.variant, status: 'pending' as InstanceStatus })),
-    }),
-  );
+  const rec = new RunRecorder(opts.runsDir, planRecord(plan, store.root, opts.argv));
   await rec.init();
   await store.registerRunsDir(opts.runsDir);
   // The journal keeps at most one progress event per instance per second, always ending with the
@@ -227,21 +216,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       const attempt = await store.nextAttempt(key);
       staging = await store.newStaging(key);
       const { inputs, variantInputs } = inputsOf(inst);
-      const spec: JobSpec = {
-        key,
-        instanceId: inst.id,
-        stage: inst.stage,
-        kind: inst.kind,
-        variantId: inst.variant.id,
-        alias: inst.variant.alias,
-        params: inst.params,
-        inputs,
-        variantInputs,
-        outDir: staging.outDir,
-        scratchDir: await store.scratchDir(key),
-        baseDir: exp.baseDir,
-        logFile: rec.logFile(inst.id),
-      };
+      const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: exp.baseDir, logFile: rec.logFile(inst.id) });
       if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
       const started = Date.now();
       r.status = 'running';

@@ -79,7 +79,8 @@ export function backwardCoefficients(
   return { a, k, c0 };
 }
 
-function bnTrainForward(args: KernelArgs): Info[] {
+/** The forward kernel's inputs and attributes, checked (shared by the JS and wasm kernels). */
+export function bnTrainForwardInputs(args: KernelArgs): { x: Info; gamma: Info; beta: Info; residual?: Info; epsilon: number; relu: boolean; C: number; N: number } {
   const { x, gamma, beta, residual } = args.inputs as Record<string, Info | undefined>;
   const { epsilon, relu } = args.attrs as unknown as BnTrainAttrs;
   const [C, N] = channelsOf(x!, 'BatchNorm (train)');
@@ -87,6 +88,11 @@ function bnTrainForward(args: KernelArgs): Info[] {
     throw new Error(`BatchNorm (train): gamma [${gamma!.shape}] and beta [${beta!.shape}] must have ${C} elements (the channel count)`);
   }
   if (residual) sameShape(x!, residual, 'BatchNorm (train) residual');
+  return { x: x!, gamma: gamma!, beta: beta!, residual, epsilon, relu: relu === true, C, N };
+}
+
+function bnTrainForward(args: KernelArgs): Info[] {
+  const { x, gamma, beta, residual, epsilon, relu, C, N } = bnTrainForwardInputs(args);
   const mem = new KernelMemory(args.backend as tf.KernelBackend);
   const yInfo = mem.output([...x!.shape]);
   const meanInfo = mem.output([C]);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { startCli, type CliResult } from '../engine/helpers.js';
+import type { JournalLine } from '../../engine/run/slurm/index.js';
 
 function onPath(cmd: string): boolean {
   try {
@@ -50,16 +51,8 @@ export async function finished(p: Promise<CliResult>, what: string, ms = 90_000)
   }
 }
 
-export interface Journal {
-  t: string;
-  seq: number;
-  name: string;
-  tasks: Record<string, string>;
-  job?: string;
-  deps?: string[];
-  corr?: string;
-  output?: string;
-}
+/** One line of a run's slurm/jobs.jsonl, as the executor writes it. */
+export type Journal = JournalLine;
 
 /** Submissions (lines with a job id) of a run dir's slurm/jobs.jsonl. */
 export function submissions(runDir: string): Journal[] {

@@ -28,7 +28,7 @@ import { finaliseKey } from '../../plan/index.js';
 import { cliCommand } from '../child.js';
 import { now, type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus } from '../events.js';
 import type { PlanExecutor } from '../executor.js';
-import { RunRecorder, baseRecord, effectiveStatus, latestRun, readRun, safeName, type RunRecord } from '../records.js';
+import { RunRecorder, planRecord, effectiveStatus, latestRun, readRun, safeName, type RunRecord } from '../records.js';
 import type { RunFailure, RunOptions, RunResult } from '../scheduler.js';
 import { SlurmCommands, isTerminal, type JobState } from './commands.js';
 import { RunFiles, type CompletionRecord } from './files.js';
@@ -171,17 +171,7 @@ export class SlurmExecutor implements PlanExecutor {
         adopted = prev;
       }
     }
-    const record =
-      adopted ??
-      baseRecord({
-        experiment: exp.name,
-        file: exp.file,
-        store: store.root,
-        argv: opts.argv,
-        resolved: exp.resolved,
-        variants: plan.variants,
-        instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variant: i.variant, status: 'pending' as InstanceStatus })),
-      });
+    const record = adopted ?? planRecord(plan, store.root, opts.argv);
     Object.assign(record, { status: 'running', pid: process.pid, host: hostname(), executor: 'slurm', planDigest: digest });
     delete record.endedAt;
     const rec = new RunRecorder(opts.runsDir, record);

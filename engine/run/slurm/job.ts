@@ -9,7 +9,7 @@ import { finaliseKey } from '../../plan/index.js';
 import type { Registry } from '../../registry.js';
 import type { HeldLock, Staging, Store } from '../../store/index.js';
 import type { StageInstance } from '../../types.js';
-import type { JobSpec, ProgressUpdate } from '../executor.js';
+import { jobSpecFor, type ProgressUpdate } from '../executor.js';
 import { runJob } from '../inprocess.js';
 import { safeName } from '../records.js';
 import { toolVersion } from '../tool-version.js';
@@ -109,21 +109,7 @@ export async function execSlurmTask(store: Store, tasksFile: string, registry: R
         });
       } else inputs[name] = dirs.get(dep)!;
     }
-    const spec: JobSpec = {
-      key,
-      instanceId: id,
-      stage: inst.stage,
-      kind: inst.kind,
-      variantId: inst.variant.id,
-      alias: inst.variant.alias,
-      params: inst.params,
-      inputs,
-      variantInputs,
-      outDir: staging.outDir,
-      scratchDir: await store.scratchDir(key),
-      baseDir: plan.experiment.baseDir,
-      logFile: join(plan.logsDir, `${safeName(id)}.log`),
-    };
+    const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: plan.experiment.baseDir, logFile: join(plan.logsDir, `${safeName(id)}.log`) });
     if (inst.scope === 'experiment') spec.experiment = await experimentInfo(plan, inst, files, store);
     await mkdir(join(files.dir, 'progress'), { recursive: true });
     const t0 = Date.now();
