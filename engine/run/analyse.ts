@@ -3,6 +3,7 @@ import { explainKeyDiff, finaliseKey } from '../plan/index.js';
 import type { Store } from '../store/index.js';
 import type { KeyMaterial, Plan, StageInstance } from '../types.js';
 import { listRuns, readRun, type InstanceRecord } from './records.js';
+import { depIds } from './experiment-info.js';
 
 export interface InstanceAnalysis {
   id: string;
@@ -57,10 +58,6 @@ export function matchPrevious(inst: StageInstance, prev: Map<string, PrevRecord>
     }
   }
   return best;
-}
-
-function depIds(inst: StageInstance): string[] {
-  return Object.values(inst.deps).flatMap((d) => (Array.isArray(d) ? d : [d]));
 }
 
 export async function analysePlan(plan: Plan, store: Store, runsDir: string): Promise<InstanceAnalysis[]> {

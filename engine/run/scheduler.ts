@@ -11,7 +11,7 @@ import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus,
 import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type PlanExecutor } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
 import { RunRecorder, planRecord, type RunRecord } from './records.js';
-import { toolVersion } from './tool-version.js';
+import { buildExperimentInfo, depIds } from './experiment-info.js';
 
 export interface RunOptions {
   store: Store;
@@ -45,9 +45,6 @@ export interface RunResult {
   counts: Record<InstanceStatus, number>;
 }
 
-function depIds(inst: StageInstance): string[] {
-  return Object.values(inst.deps).flatMap((d) => (Array.isArray(d) ? d : [d]));
-}
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -138,43 +135,12 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   };
 
   /** Every instance upstream of `inst` (transitively), in plan order. */
-  const upstreamCone = (inst: StageInstance): StageInstance[] => {
-    const seen = new Set<string>();
-    const visit = (id: string): void => {
-      if (seen.has(id)) return;
-      seen.add(id);
-      for (const d of depIds(byId.get(id)!)) visit(d);
-    };
-    for (const d of depIds(inst)) visit(d);
-    return plan.instances.filter((i) => seen.has(i.id));
-  };
-
-  // What a `scope: experiment` stage (the report) is told about the run. Cached upstream entries
-  // carry the provenance recorded when they were produced.
-  const experimentInfo = async (inst: StageInstance): Promise<ExperimentInfo> => {
-    const instances: ExperimentInfo['instances'] = [];
-    for (const up of upstreamCone(inst)) {
-      const r = rec.instance(up.id);
-      if (r.status !== 'cached' && r.status !== 'executed') continue;
-      const row: ExperimentInfo['instances'][number] = { id: up.id, stage: up.stage, kind: up.kind, variant: up.variant.alias, status: r.status };
-      if (r.status === 'executed') {
-        if (r.start && r.end) row.seconds = (Date.parse(r.end) - Date.parse(r.start)) / 1000;
-        if (r.provenance) row.provenance = r.provenance;
-      } else if (r.key) {
-        const meta = await store.meta(r.key).catch(() => undefined);
-        if (meta?.provenance) row.provenance = meta.provenance;
-      }
-      instances.push(row);
-    }
-    return {
-      name: exp.name,
-      file: exp.file,
-      resolved: exp.resolved,
-      variants: plan.variants.map((v) => ({ id: v.id, alias: v.alias, values: v.values })),
-      instances,
-      toolVersion: toolVersion(),
-    };
-  };
+  const experimentInfo = (inst: StageInstance): Promise<ExperimentInfo> =>
+    buildExperimentInfo(plan, inst, async (id) => {
+      const r = rec.instance(id);
+      const seconds = r.start && r.end ? (Date.parse(r.end) - Date.parse(r.start)) / 1000 : undefined;
+      return { status: r.status, seconds, provenance: r.provenance, key: r.key };
+    }, store);
 
   const processInstance = async (inst: StageInstance): Promise<void> => {
     const r = rec.instance(inst.id);

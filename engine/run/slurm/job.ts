@@ -12,12 +12,8 @@ import type { StageInstance } from '../../types.js';
 import { jobSpecFor, type ProgressUpdate } from '../executor.js';
 import { runJob } from '../inprocess.js';
 import { safeName } from '../records.js';
-import { toolVersion } from '../tool-version.js';
+import { buildExperimentInfo, depIds } from '../experiment-info.js';
 import { RunFiles, atomicWrite, type CompletionRecord, type SlurmPlanFile, type TasksFile } from './files.js';
-
-function depIds(inst: StageInstance): string[] {
-  return Object.values(inst.deps).flatMap((d) => (Array.isArray(d) ? d : [d]));
-}
 
 async function readJson<T>(file: string, what: string): Promise<T> {
   try {
@@ -132,35 +128,9 @@ export async function execSlurmTask(store: Store, tasksFile: string, registry: R
 }
 
 /** What a `scope: experiment` stage is told: its upstream cone with this run's statuses. */
-async function experimentInfo(plan: SlurmPlanFile, inst: StageInstance, files: RunFiles, store: Store): Promise<ExperimentInfo> {
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const seen = new Set<string>();
-  const visit = (i: string): void => {
-    if (seen.has(i)) return;
-    seen.add(i);
-    for (const d of depIds(byId.get(i)!)) visit(d);
-  };
-  for (const d of depIds(inst)) visit(d);
-  const instances: ExperimentInfo['instances'] = [];
-  for (const up of plan.instances.filter((i) => seen.has(i.id))) {
-    const r = await files.readDone(up.id);
-    if (!r || r.status === 'failed') continue;
-    const row: ExperimentInfo['instances'][number] = { id: up.id, stage: up.stage, kind: up.kind, variant: up.variant.alias, status: r.status };
-    if (r.status === 'executed') {
-      if (r.seconds !== undefined) row.seconds = r.seconds;
-      if (r.provenance) row.provenance = r.provenance;
-    } else if (r.key) {
-      const meta = await store.meta(r.key).catch(() => undefined);
-      if (meta?.provenance) row.provenance = meta.provenance;
-    }
-    instances.push(row);
-  }
-  return {
-    name: plan.experiment.name,
-    file: plan.experiment.file,
-    resolved: plan.experiment.resolved,
-    variants: plan.variants.map((v) => ({ id: v.id, alias: v.alias, values: v.values })),
-    instances,
-    toolVersion: toolVersion(),
-  };
+function experimentInfo(plan: SlurmPlanFile, inst: StageInstance, files: RunFiles, store: Store): Promise<ExperimentInfo> {
+  return buildExperimentInfo(plan, inst, async (id) => {
+    const r = await files.readDone(id);
+    return r ? { status: r.status, seconds: r.seconds, provenance: r.provenance, key: r.key } : undefined;
+  }, store);
 }
