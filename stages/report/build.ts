@@ -1,6 +1,6 @@
 // Turns collected stage outputs into the report's three files: report.html, summary.md, summary.json.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ExperimentInfo } from '../../engine/contract.js';
 import { SALIENCY_FILES, type Interval } from '../artifacts.js';
 import type { Collected, EvaluationEntry } from './collect.js';
@@ -237,7 +237,7 @@ function experimentSection(info: ExperimentInfo | undefined, c: Collected): stri
     info.instances.map((i) => [esc(i.id), esc(i.kind), esc(i.variant || '–'), esc((i.provenance?.backend as string) ?? (i.provenance?.engine as string) ?? '')]),
   ) + '<p class="muted">Timings, training throughput (images/s) and which stages were cached are recorded per run in runs/&lt;experiment&gt;/&lt;run&gt;/run.json (see <code>ca-pipe status</code>), not in this report, so that the report is the same on every run that reproduces it.</p>';
   const variants = info.variants.length > 1 ? table(['variant', 'values'], info.variants.map((v) => [esc(v.alias), esc(JSON.stringify(v.values))])) : '';
-  return `<p>Experiment <b>${esc(info.name)}</b> (${esc(info.file)}), ca-pipe ${esc(info.toolVersion)}.${c.ignored.length ? ` Inputs without results: ${c.ignored.map((s) => esc(s.stage)).join(', ')}.` : ''}</p>${variants}${inst}<details><summary>resolved configuration</summary><pre>${esc(JSON.stringify(info.resolved, null, 2))}</pre></details>`;
+  return `<p>Experiment <b>${esc(info.name)}</b> (${esc(basename(info.file))}), ca-pipe ${esc(info.toolVersion)}.${c.ignored.length ? ` Inputs without results: ${c.ignored.map((s) => esc(s.stage)).join(', ')}.` : ''}</p>${variants}${inst}<details><summary>resolved configuration</summary><pre>${esc(JSON.stringify(info.resolved, null, 2))}</pre></details>`;
 }
 
 export async function buildReport(c: Collected, p: ReportParams, info: ExperimentInfo | undefined, pair: PairFn): Promise<{ html: string; markdown: string; summary: ReportSummary; galleryImages: number }> {

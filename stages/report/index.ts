@@ -27,7 +27,7 @@ async function run(ctx: StageContext<ReportParams>): Promise<void> {
 export const reportStage: StageKind<ReportParams> = {
   kind: 'report',
   // 2: the run-information table no longer shows seconds and cache status (not reproducible).
-  version: 2,
+  version: 3,
   paramsSchema: reportParamsSchema,
   scope: 'experiment',
   run,

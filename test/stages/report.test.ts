@@ -105,7 +105,7 @@ test('gallery rows follow the saliency stage order (class-interleaved), not sort
   assert.deepEqual(rows, [9, 2, 5]);
 });
 
-test('the report does not depend on timings or cache status (run.json has them), only on its inputs', async () => {
+test('the report does not depend on timings, cache status (run.json has them) or the checkout path, only on its inputs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'report-det-'));
   await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }, { id: 2, AD: 20 }]);
   await evaluation(join(root, 'ec'), 'ca', [{ id: 1, AD: 8 }, { id: 2, AD: 17 }]);
@@ -118,6 +118,8 @@ test('the report does not depend on timings or cache status (run.json has them),
     await mkdir(ctx.outDir);
     const provenance = { backend: 'wasm-backend-x', train: { train_images_per_s: 100 + 300 * k } };
     ctx.experiment!.instances = [{ id: 'pretrain', stage: 'pretrain', kind: 'train', variant: '', ...history, provenance }];
+    // Another checkout of the same project: only the experiment file's name reaches the report.
+    ctx.experiment!.file = k === 0 ? '/home/a/project/experiments/exp.yaml' : '/srv/b/experiments/exp.yaml';
     await reportStage.run(ctx);
     outputs.push(await Promise.all(['report.html', 'summary.md', 'summary.json'].map((f) => readFile(join(ctx.outDir, f), 'utf8'))));
   }
@@ -126,4 +128,5 @@ test('the report does not depend on timings or cache status (run.json has them),
   assert.match(html, /<td>pretrain<\/td><td>train<\/td><td>–<\/td><td>wasm-backend-x<\/td>/, 'instance table: id, kind, variant, backend');
   assert.ok(!html.includes('4321') && !html.includes('executed'), 'no seconds, no status');
   assert.match(html, /run\.json/, 'points to run.json for timings');
+  assert.ok(html.includes('(exp.yaml)') && !html.includes('/srv/b') && !html.includes('/home/a'), 'experiment file named without its directory');
 });
