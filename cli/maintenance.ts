@@ -1,5 +1,6 @@
 // Store maintenance: `gc`, `verify`, and the internal `exec` used by child-process executors.
-import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
 import { CliError, action, addStoreOptions, minutes, loadRegistry, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
 
 /** Every key any run record mentions, under each of the runs dirs. */
@@ -12,34 +13,97 @@ async function referencedKeys(runsDirs: string[]): Promise<Set<string>> {
   return keys;
 }
 
+/**
+ * Where exported ONNX graphs are cached. The CLI names them because the engine must not know ml/:
+ * ml/onnx/runtime.ts DEFAULT_CACHE_DIR (relative to the working directory, used by `forward
+ * --engine onnx` without --cache-dir), and the store-wide cache of the evaluate and saliency stages
+ * (onnxCacheDir() in stages/{evaluate,saliency}/run.ts: scratch/_onnx-cache).
+ */
+export const ONNX_DEFAULT_CACHE_DIR = join('runs', '.cache', 'onnx');
+export const ONNX_STORE_CACHE = '_onnx-cache';
+/** `<sha256>.onnx` and the temporary file of an export in progress (or killed). */
+export const ONNX_CACHE_FILE = /^[0-9a-f]{64}\.onnx(\.tmp-\d+-\d+)?$/;
+
+function days(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected days >= 0, got "${v}"`);
+  return n;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function age(ms: number): string {
+  return ms >= 86_400_000 ? `${(ms / 86_400_000).toFixed(1)} d` : `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+interface GcOpts extends StoreOpts {
+  force?: boolean;
+  json?: boolean;
+  grace: number;
+  cacheDays: number;
+  slurmDays: number;
+  onnxCache?: string[];
+}
+
 export function gcCommand(): Command {
   return addStoreOptions(new Command('gc')
-      .description('remove store entries and blobs no run record references (dry run unless --force)')
+      .description('remove store entries and blobs no run record references, job files of ended Slurm runs and ONNX graphs unused for --cache-days (dry run unless --force)')
       .option('--force', 'really delete')
-      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress)', minutes, 15)
+      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress), and job files of finished Slurm runs for this long', minutes, 15)
+      .option('--slurm-days <n>', 'keep job files of interrupted Slurm runs (jobs may still run; a restarted driver adopts them) for n days after their last write', days, 7)
+      .option('--cache-days <n>', 'remove exported ONNX graphs not used for n days', days, 7)
+      .option('--onnx-cache <dir>', 'another ONNX export cache to collect (`forward --cache-dir`); repeatable', (v: string, prev: string[] = []) => [...prev, v])
       .option('--json', 'machine-readable output'),
   )
-    .addHelpText('after', '\nExamples:\n  $ ca-pipe gc            # show what would be removed\n  $ ca-pipe gc --force    # remove it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ ca-pipe gc                              # show what would be removed (entries, blobs, Slurm job files, ONNX graphs)\n' +
+        '  $ ca-pipe gc --force                      # remove it\n' +
+        '  $ ca-pipe gc --force --cache-days 1       # also drop ONNX graphs unused since yesterday\n' +
+        '  $ ca-pipe gc --onnx-cache /scratch/onnx   # include a cache given to `forward --cache-dir`',
+    )
     .action(
-      action(async (opts: StoreOpts & { force?: boolean; json?: boolean; grace: number }) => {
-        const { Store, gcStore } = await import('../engine/store/index.js');
+      action(async (opts: GcOpts) => {
+        const { Store } = await import('../engine/store/index.js');
+        const { gcStore, gcCacheDir } = await import('../engine/store/gc.js');
         const store = await Store.openExisting(storeDirOf(opts));
         if (store.readOnly && opts.force) throw new CliError(`cannot collect garbage in ${store.root}: ${store.readOnly}`);
         // Run records of every project that used this store count, not only ours.
         const runsDirs = [...new Set([runsDirOf(opts), ...(await store.runsDirs())])];
-        const report = await gcStore(store, await referencedKeys(runsDirs), { force: opts.force, graceMs: opts.grace * 60_000 });
+        const report = await gcStore(store, await referencedKeys(runsDirs), {
+          force: opts.force,
+          graceMs: opts.grace * 60_000,
+          slurmIdleMs: opts.slurmDays * 86_400_000,
+          runsDirs,
+          sharedScratch: [ONNX_STORE_CACHE],
+        });
+        const cacheDirs = [...new Set([join(store.root, 'scratch', ONNX_STORE_CACHE), resolve(ONNX_DEFAULT_CACHE_DIR), ...(opts.onnxCache ?? []).map((d) => resolve(d))])];
+        const onnxCache = [];
+        for (const dir of cacheDirs) onnxCache.push(await gcCacheDir(dir, { maxIdleMs: opts.cacheDays * 86_400_000, names: ONNX_CACHE_FILE, force: opts.force }));
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ ...report, runsDirs }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...report, onnxCache, runsDirs }, null, 2) + '\n');
           return;
         }
         const verb = report.dryRun ? 'would remove' : 'removed';
+        const graphs = onnxCache.flatMap((c) => c.removed);
+        const graphBytes = onnxCache.reduce((a, c) => a + c.bytes, 0);
         process.stdout.write(`run records read from: ${runsDirs.join(', ')}\n`);
         process.stdout.write(
-          `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${(report.bytes / 1e6).toFixed(1)} MB), ` +
-            `${report.scratch.length} scratch, ${report.staging.length} staging dir(s), ${report.locks.length} stale lock(s); kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}\n`,
+          `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${mb(report.bytes)}), ` +
+            `${report.scratch.length} scratch, ${report.staging.length} staging dir(s), ${report.locks.length} stale lock(s), ` +
+            `${report.slurmRuns.length} Slurm run dir(s), ${graphs.length} ONNX graph(s) (${mb(graphBytes)}); ` +
+            `kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}` +
+            (report.slurmKeys ? ` (${report.slurmKeys} by Slurm completion records not yet in a run record)` : '') +
+            '\n',
         );
         for (const k of report.entries) process.stdout.write(`  entry ${k}\n`);
-        if (report.dryRun && (report.entries.length || report.objects.length)) process.stdout.write('(dry run: pass --force to delete)\n');
+        for (const r of report.slurmRuns) process.stdout.write(`  slurm ${join(store.root, 'slurm', r.runId)} (run ${r.status}, idle ${age(r.idleMs)})\n`);
+        for (const g of graphs) process.stdout.write(`  onnx  ${g.file} (${mb(g.bytes)}, unused ${age(g.idleMs)})\n`);
+        for (const c of onnxCache) if (c.keptFiles) process.stdout.write(`kept ${c.keptFiles} ONNX graph(s) (${mb(c.keptBytes)}) used in the last ${opts.cacheDays} day(s) in ${c.dir}\n`);
+        if (report.dryRun && (report.entries.length || report.objects.length || report.slurmRuns.length || graphs.length)) process.stdout.write('(dry run: pass --force to delete)\n');
       }),
     );
 }

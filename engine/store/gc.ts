@@ -1,7 +1,9 @@
 // Garbage collection: removes what no run record references. Dry run unless `force`.
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Store } from './store.js';
+import { effectiveStatus, readRun, type RunRecord } from '../run/records.js';
+import { RunFiles, type SlurmPlanFile } from '../run/slurm/files.js';
 import { parseManifest } from './manifest.js';
 import { breakStale, staleOwner } from './lock.js';
 
@@ -17,7 +19,42 @@ export interface GcReport {
   locks: string[];
   /** Bytes of removed (or removable) blobs. */
   bytes: number;
+  /** Job files (`slurm/<run>/`) of Slurm runs that ended, with why they may go. */
+  slurmRuns: SlurmRunVerdict[];
+  /** Keys kept alive only by Slurm completion records (their driver has not recorded them yet). */
+  slurmKeys: number;
 }
+
+export interface SlurmRunVerdict {
+  runId: string;
+  /** Run status as recorded ("succeeded", "interrupted", ...), or "no run record". */
+  status: string;
+  /** Milliseconds since the last write to the run's job files (or since the run ended). */
+  idleMs: number;
+}
+
+export interface GcOptions {
+  force?: boolean;
+  /** Unreferenced blobs younger than this stay (commits in progress). Default 0. */
+  graceMs?: number;
+  /**
+   * Job files of Slurm runs that finished (succeeded, failed or cancelled) stay this long after
+   * their last write. Default: `graceMs`.
+   */
+  slurmGraceMs?: number;
+  /**
+   * Job files of Slurm runs that were interrupted (the driver stopped, its jobs may still be
+   * running and a restarted driver adopts them from these files), or whose run record cannot be
+   * found, stay this long after their last write. Default 7 days.
+   */
+  slurmIdleMs?: number;
+  /** Runs directories to look for a Slurm run's record in when its plan file does not say. */
+  runsDirs?: string[];
+  /** Names under scratch/ that are not per-key dirs but shared caches, collected by `gcCacheDir`. */
+  sharedScratch?: string[];
+}
+
+const DAY_MS = 24 * 3600_000;
 
 async function ls(dir: string): Promise<string[]> {
   try {
@@ -32,30 +69,44 @@ async function ls(dir: string): Promise<string[]> {
  * go, unless their key is locked right now (a run in progress); staging dirs of unlocked keys go;
  * blobs no kept entry lists go.
  */
-export async function gcStore(store: Store, referenced: Set<string>, opts: { force?: boolean; graceMs?: number } = {}): Promise<GcReport> {
+export async function gcStore(store: Store, referenced: Set<string>, opts: GcOptions = {}): Promise<GcReport> {
   const force = opts.force ?? false;
   // A blob linked in the last few minutes may belong to a commit in progress (its entry not yet
   // renamed into place): it is left for a later gc.
   const graceMs = opts.graceMs ?? 0;
   const now = Date.now();
-  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], bytes: 0 };
+  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
   const lockedCache = new Map<string, boolean>();
   const locked = async (key: string): Promise<boolean> => {
     if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
     return lockedCache.get(key)!;
   };
   const keepBlobs = new Set<string>();
+  const keep = async (key: string): Promise<void> => {
+    report.keptEntries++;
+    const mf = join(store.entryDir(key), 'manifest.json');
+    try {
+      for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) keepBlobs.add(f.sha256);
+    } catch {
+      /* a damaged entry keeps nothing alive; `verify` reports it */
+    }
+  };
+  const unclaimed: string[] = [];
   for (const key of await store.listEntries()) {
-    if (referenced.has(key) || (await locked(key))) {
-      report.keptEntries++;
-      const mf = join(store.entryDir(key), 'manifest.json');
-      try {
-        for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) keepBlobs.add(f.sha256);
-      } catch {
-        /* a damaged entry keeps nothing alive; `verify` reports it */
-      }
+    if (referenced.has(key) || (await locked(key))) await keep(key);
+    else unclaimed.push(key);
+  }
+  // A Slurm job commits, writes its completion record, then releases the key's lock; its driver
+  // copies the key into run.json later. Reading the records only now, after the lock checks,
+  // closes that window: an entry found unlocked above has its record written already.
+  const slurm = await slurmReferences(store);
+  for (const key of unclaimed) {
+    if (slurm.has(key)) {
+      report.slurmKeys++;
+      await keep(key);
     } else report.entries.push(key);
   }
+  const claimed = (key: string): boolean => referenced.has(key) || slurm.has(key);
   // Blob ages are read before any entry is removed: unlinking an entry's file changes the
   // blob's ctime (same inode).
   const dropBlobs: string[] = [];
@@ -76,8 +127,9 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
   }
 
   for (const name of await ls(join(store.root, 'scratch'))) {
+    if (opts.sharedScratch?.includes(name)) continue;
     const key = name.replace(/\.attempt$/, '');
-    if (referenced.has(key) && !(await store.lookup(key))) continue; // interrupted work a run may resume
+    if (claimed(key) && !(await store.lookup(key))) continue; // interrupted work a run may resume
     if (await locked(key)) continue;
     report.scratch.push(name);
     if (force) await rm(join(store.root, 'scratch', name), { recursive: true, force: true });
@@ -91,7 +143,7 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
   for (const name of await ls(join(store.root, 'specs'))) {
     if (!name.endsWith('.json')) continue;
     const key = name.replace(/\.json$/, '');
-    if (referenced.has(key) || (await locked(key))) continue;
+    if (claimed(key) || (await locked(key))) continue;
     report.specs.push(name);
     if (force) await rm(join(store.root, 'specs', name), { force: true });
   }
@@ -107,6 +159,117 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: { for
         if (force) await breakStale(p, stale);
       }
     }
+  }
+  report.slurmRuns = await gcSlurmRuns(store, { ...opts, now });
+  return report;
+}
+
+/** Every key named by a completion record under slurm/<run>/done/. */
+async function slurmReferences(store: Store): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const runId of await ls(join(store.root, 'slurm'))) {
+    for (const r of (await new RunFiles(store.root, runId).readAllDone()).values()) if (typeof r.key === 'string') keys.add(r.key);
+  }
+  return keys;
+}
+
+/** Newest mtime of a directory tree (the dir itself included); 0 when it cannot be read. */
+async function lastWrite(dir: string): Promise<number> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st) return 0;
+  let newest = st.mtimeMs;
+  if (!st.isDirectory()) return newest;
+  for (const name of await ls(dir)) newest = Math.max(newest, await lastWrite(join(dir, name)));
+  return newest;
+}
+
+/** The record of a Slurm run: next to the logs dir its plan file names, else by id under runsDirs. */
+async function slurmRunRecord(files: RunFiles, runsDirs: string[]): Promise<{ record: RunRecord; dir: string } | undefined> {
+  const candidates: string[] = [];
+  try {
+    const plan = JSON.parse(await readFile(files.planFile, 'utf8')) as Partial<SlurmPlanFile>;
+    if (typeof plan.logsDir === 'string') candidates.push(dirname(plan.logsDir));
+  } catch {
+    /* no plan file (yet, or damaged): look the run up by id */
+  }
+  for (const runsDir of runsDirs) {
+    for (const exp of await ls(resolve(runsDir))) if (!exp.startsWith('.')) candidates.push(join(resolve(runsDir), exp, files.runId));
+  }
+  for (const dir of candidates) {
+    const record = await readRun(dir).catch(() => undefined);
+    if (record?.runId === files.runId) return { record, dir };
+  }
+  return undefined;
+}
+
+/**
+ * Job files of ended Slurm runs: once the driver has settled every instance they only duplicate
+ * run.json. A running run keeps them; an interrupted one (jobs may still be running, a restarted
+ * driver adopts them) or one without a findable record keeps them until idle for `slurmIdleMs`.
+ */
+async function gcSlurmRuns(store: Store, opts: GcOptions & { now: number }): Promise<SlurmRunVerdict[]> {
+  const out: SlurmRunVerdict[] = [];
+  const finishedGrace = opts.slurmGraceMs ?? opts.graceMs ?? 0;
+  const idleGrace = opts.slurmIdleMs ?? 7 * DAY_MS;
+  for (const runId of await ls(join(store.root, 'slurm'))) {
+    const files = new RunFiles(store.root, runId);
+    const found = await slurmRunRecord(files, opts.runsDirs ?? []);
+    let status = found ? effectiveStatus(found.record) : 'no run record';
+    if (status === 'running') continue;
+    let last = await lastWrite(files.dir);
+    if (found?.record.endedAt) last = Math.max(last, Date.parse(found.record.endedAt) || 0);
+    const idleMs = Math.max(0, opts.now - last);
+    // The marker `ca-pipe cancel` leaves (cancelMarker() of run/slurm/executor.ts, not imported:
+    // it would pull the executor into every user of the store): its jobs were cancelled.
+    const cancelled = found ? !!(await stat(join(found.dir, 'slurm', 'cancel-requested')).catch(() => undefined)) : false;
+    const finished = status === 'succeeded' || status === 'failed' || cancelled;
+    if (cancelled && status === 'interrupted') status = 'cancelled';
+    if (idleMs < (finished ? finishedGrace : idleGrace)) continue;
+    out.push({ runId, status, idleMs });
+    if (opts.force) await rm(files.dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+export interface CacheFileVerdict {
+  file: string;
+  bytes: number;
+  /** Milliseconds since the file was last written or read (the later of mtime and atime). */
+  idleMs: number;
+}
+
+export interface CacheGcReport {
+  dir: string;
+  dryRun: boolean;
+  removed: CacheFileVerdict[];
+  bytes: number;
+  keptFiles: number;
+  keptBytes: number;
+}
+
+/**
+ * Files of a flat cache directory not used for `maxIdleMs`. Only names matching `names` are
+ * considered, so a cache dir pointed at the wrong place loses nothing else. "Used" is the later of
+ * mtime and atime: the cache's owner renews mtime on every hit (atime is unreliable: relatime,
+ * noatime); a fresh atime only makes a file stay longer.
+ */
+export async function gcCacheDir(dir: string, opts: { maxIdleMs: number; names: RegExp; force?: boolean; now?: number }): Promise<CacheGcReport> {
+  const now = opts.now ?? Date.now();
+  const report: CacheGcReport = { dir, dryRun: !opts.force, removed: [], bytes: 0, keptFiles: 0, keptBytes: 0 };
+  for (const name of (await ls(dir)).sort()) {
+    if (!opts.names.test(name)) continue;
+    const file = join(dir, name);
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    const idleMs = Math.max(0, now - Math.max(st.mtimeMs, st.atimeMs));
+    if (idleMs < opts.maxIdleMs) {
+      report.keptFiles++;
+      report.keptBytes += st.size;
+      continue;
+    }
+    report.removed.push({ file, bytes: st.size, idleMs });
+    report.bytes += st.size;
+    if (opts.force) await rm(file, { force: true });
   }
   return report;
 }

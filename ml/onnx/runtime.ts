@@ -1,6 +1,6 @@
 // ONNX Runtime execution of exported graphs, with an on-disk export cache keyed by content digest.
 import { createHash } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -73,7 +73,14 @@ export async function exportCached(opts: ExportOptions & { cacheDir?: string; fo
   const path = join(dir, `${digest}.onnx`);
   if (!opts.force) {
     try {
-      if ((await stat(path)).isFile()) return { path, digest, hit: true };
+      if ((await stat(path)).isFile()) {
+        // `ca-pipe gc --cache-days` ages graphs by mtime: reading them moves atime at most once a
+        // day (relatime) or never (noatime, many cluster filesystems), so a hit renews mtime.
+        // A read-only cache still serves hits.
+        const t = new Date();
+        await utimes(path, t, t).catch(() => undefined);
+        return { path, digest, hit: true };
+      }
     } catch {
       // not cached yet
     }
