@@ -80,9 +80,7 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
       batchSize: o.batchSize,
       numBatches,
       async *batches(epoch: number, start = 0) {
-        const order = epochOrder(n, o.seed, epoch, o.train);
-        for (let b = start; b < numBatches; b++) {
-          const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+        for (const { b, idx } of indexBatches(n, o.batchSize, numBatches, o.seed, epoch, o.train, start)) {
           const x = new Float32Array(idx.length * per);
           idx.forEach((i, k) => x.set(all.subarray(i * per, (i + 1) * per), k * per));
           yield { index: b, x, labels: Int32Array.from(idx, (i) => labels[i]), ids: idx.map((i) => o.items[i].id), n: idx.length };
@@ -109,6 +107,12 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
   };
 }
 
+/** Item indices of batches start…numBatches−1 of an epoch, in the loader's own (seeded) order. */
+function* indexBatches(n: number, batchSize: number, numBatches: number, seed: number, epoch: number, shuffle: boolean, start: number): Generator<{ b: number; idx: number[] }> {
+  const order = epochOrder(n, seed, epoch, shuffle);
+  for (let b = start; b < numBatches; b++) yield { b, idx: order.slice(b * batchSize, (b + 1) * batchSize) };
+}
+
 export interface TapArrays {
   /** Per tap: [count, H, W, C] float32, row-major. */
   taps: Partial<Record<TapName, { shape: [number, number, number]; data: Float32Array }>>;
@@ -126,9 +130,7 @@ export function createTapSource(t: TapArrays, o: { batchSize: number; seed: numb
     batchSize: o.batchSize,
     numBatches,
     async *batches(epoch: number, start = 0) {
-      const order = epochOrder(n, o.seed, epoch, o.train);
-      for (let b = start; b < numBatches; b++) {
-        const idx = order.slice(b * o.batchSize, (b + 1) * o.batchSize);
+      for (const { b, idx } of indexBatches(n, o.batchSize, numBatches, o.seed, epoch, o.train, start)) {
         const taps: Partial<Record<TapName, Float32Array>> = {};
         for (const name of names) {
           const { shape, data } = t.taps[name]!;
