@@ -5,9 +5,8 @@
 // (applying defaults like the full validator); when the answer is no, validate.ts re-validates
 // with a full ajv instance to produce the located error messages.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { readCached, writeCached } from './tool-cache.js';
+import { installedVersion, readCached, writeCached } from './tool-cache.js';
 
 /** Validates (and defaults) in place; true when valid. */
 export type FastValidator = (data: unknown) => boolean;
@@ -19,17 +18,6 @@ const CODEGEN_VERSION = 1;
 // Must agree with the full validator in validate.ts on everything that affects a valid value.
 const FAST_OPTIONS = { allErrors: false, useDefaults: true, strict: false } as const;
 
-let ajvVersionMemo: string | undefined;
-function ajvVersion(): string {
-  if (ajvVersionMemo === undefined) {
-    try {
-      ajvVersionMemo = String((JSON.parse(readFileSync(require.resolve('ajv/package.json'), 'utf8')) as { version?: string }).version);
-    } catch {
-      ajvVersionMemo = 'unknown';
-    }
-  }
-  return ajvVersionMemo;
-}
 
 /** JSON with sorted keys: equal schemas hash equally whatever their key order. */
 function stableJson(v: unknown): string {
@@ -89,7 +77,7 @@ const memo = new Map<string, FastValidator>();
 export function fastValidator(schema: object): FastValidator {
   const withFormats = usesFormat(schema);
   const hash = createHash('sha256')
-    .update(stableJson({ v: CODEGEN_VERSION, ajv: ajvVersion(), opts: FAST_OPTIONS, withFormats, schema }))
+    .update(stableJson({ v: CODEGEN_VERSION, ajv: installedVersion('ajv'), opts: FAST_OPTIONS, withFormats, schema }))
     .digest('hex');
   const hit = memo.get(hash);
   if (hit) return hit;

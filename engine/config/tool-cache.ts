@@ -3,7 +3,25 @@
 // derive from, so they never go stale; losing them only costs time.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+
+const requireHere = createRequire(import.meta.url);
+const versionMemo = new Map<string, string>();
+
+/** Version of an installed dependency (part of cache keys: a new ajv or yaml rebuilds entries). */
+export function installedVersion(pkg: string): string {
+  let v = versionMemo.get(pkg);
+  if (v === undefined) {
+    try {
+      v = String((JSON.parse(readFileSync(requireHere.resolve(`${pkg}/package.json`), 'utf8')) as { version?: string }).version);
+    } catch {
+      v = 'unknown';
+    }
+    versionMemo.set(pkg, v);
+  }
+  return v;
+}
 
 let cacheDirMemo: string | null | undefined;
 

@@ -9,7 +9,7 @@ import type { Node } from 'yaml';
 import type { SourceLocation } from '../types.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { LocationMap, SourceTexts, type FieldPath } from './locations.js';
-import { readCached, writeCached } from './tool-cache.js';
+import { installedVersion, readCached, writeCached } from './tool-cache.js';
 
 const require = createRequire(import.meta.url);
 
@@ -20,17 +20,6 @@ export function yamlLib(): typeof import('yaml') {
 
 /** Bump when the cached parse result changes shape or meaning. */
 const PARSE_CACHE_VERSION = 1;
-let yamlVersionMemo: string | undefined;
-function yamlVersion(): string {
-  if (yamlVersionMemo === undefined) {
-    try {
-      yamlVersionMemo = String((JSON.parse(readFileSync(require.resolve('yaml/package.json'), 'utf8')) as { version?: string }).version);
-    } catch {
-      yamlVersionMemo = 'unknown';
-    }
-  }
-  return yamlVersionMemo;
-}
 
 /** Whether JSON round-trips `v` exactly (no Infinity/NaN, dates, undefined...). */
 function jsonExact(v: unknown): boolean {
@@ -86,7 +75,7 @@ export function parseYamlText(
   texts.add(file, text);
   // Parsing is cheap but loading the yaml library is not (~70 modules): an unchanged file is
   // read from the tool cache, keyed by its path (positions name it) and exact text.
-  const cacheName = `${createHash('sha256').update(`${PARSE_CACHE_VERSION}\u0000${yamlVersion()}\u0000${file}\u0000${text}`).digest('hex').slice(0, 32)}.json`;
+  const cacheName = `${createHash('sha256').update(`${PARSE_CACHE_VERSION}\u0000${installedVersion('yaml')}\u0000${file}\u0000${text}`).digest('hex').slice(0, 32)}.json`;
   const hit = readCached('yaml', cacheName);
   if (hit !== undefined) {
     try {

@@ -75,18 +75,7 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
       off += b.x.length;
     }
     const labels = Int32Array.from(o.items, (it) => it.label);
-    return {
-      count: n,
-      batchSize: o.batchSize,
-      numBatches,
-      async *batches(epoch: number, start = 0) {
-        for (const { b, idx } of indexBatches(n, o.batchSize, numBatches, o.seed, epoch, o.train, start)) {
-          const x = new Float32Array(idx.length * per);
-          idx.forEach((i, k) => x.set(all.subarray(i * per, (i + 1) * per), k * per));
-          yield { index: b, x, labels: Int32Array.from(idx, (i) => labels[i]), ids: idx.map((i) => o.items[i].id), n: idx.length };
-        }
-      },
-    };
+    return memorySource(n, o, (index, idx) => ({ index, x: gatherRows(all, per, idx), labels: Int32Array.from(idx, (i) => labels[i]), ids: idx.map((i) => o.items[i].id), n: idx.length }));
   }
   return {
     count: n,
@@ -107,10 +96,25 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
   };
 }
 
-/** Item indices of batches start…numBatches−1 of an epoch, in the loader's own (seeded) order. */
-function* indexBatches(n: number, batchSize: number, numBatches: number, seed: number, epoch: number, shuffle: boolean, start: number): Generator<{ b: number; idx: number[] }> {
-  const order = epochOrder(n, seed, epoch, shuffle);
-  for (let b = start; b < numBatches; b++) yield { b, idx: order.slice(b * batchSize, (b + 1) * batchSize) };
+/** A source over items held in memory: batches of the loader's own (seeded) epoch order. */
+function memorySource(n: number, o: { batchSize: number; seed: number; train: boolean }, makeBatch: (index: number, idx: number[]) => SourceBatch): BatchSource {
+  const numBatches = countBatches(n, o.batchSize, o.train);
+  return {
+    count: n,
+    batchSize: o.batchSize,
+    numBatches,
+    async *batches(epoch: number, start = 0) {
+      const order = epochOrder(n, o.seed, epoch, o.train);
+      for (let b = start; b < numBatches; b++) yield makeBatch(b, order.slice(b * o.batchSize, (b + 1) * o.batchSize));
+    },
+  };
+}
+
+/** Rows `idx` (each `per` floats) of `data`, back to back. */
+function gatherRows(data: Float32Array, per: number, idx: number[]): Float32Array {
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((i, k) => out.set(data.subarray(i * per, (i + 1) * per), k * per));
+  return out;
 }
 
 export interface TapArrays {
@@ -122,25 +126,13 @@ export interface TapArrays {
 
 /** Batches of precomputed taps (the feature cache), in the same order an image source would use. */
 export function createTapSource(t: TapArrays, o: { batchSize: number; seed: number; train: boolean }): BatchSource {
-  const n = t.labels.length;
-  const numBatches = countBatches(n, o.batchSize, o.train);
   const names = Object.keys(t.taps) as TapName[];
-  return {
-    count: n,
-    batchSize: o.batchSize,
-    numBatches,
-    async *batches(epoch: number, start = 0) {
-      for (const { b, idx } of indexBatches(n, o.batchSize, numBatches, o.seed, epoch, o.train, start)) {
-        const taps: Partial<Record<TapName, Float32Array>> = {};
-        for (const name of names) {
-          const { shape, data } = t.taps[name]!;
-          const per = shape[0] * shape[1] * shape[2];
-          const out = new Float32Array(idx.length * per);
-          idx.forEach((i, k) => out.set(data.subarray(i * per, (i + 1) * per), k * per));
-          taps[name] = out;
-        }
-        yield { index: b, taps, labels: Int32Array.from(idx, (i) => t.labels[i]), ids: idx.map((i) => t.ids[i]), n: idx.length };
-      }
-    },
-  };
+  return memorySource(t.labels.length, o, (index, idx) => {
+    const taps: Partial<Record<TapName, Float32Array>> = {};
+    for (const name of names) {
+      const { shape, data } = t.taps[name]!;
+      taps[name] = gatherRows(data, shape[0] * shape[1] * shape[2], idx);
+    }
+    return { index, taps, labels: Int32Array.from(idx, (i) => t.labels[i]), ids: idx.map((i) => t.ids[i]), n: idx.length };
+  });
 }
