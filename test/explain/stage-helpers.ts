@@ -29,7 +29,7 @@ export interface FixtureWorld {
 }
 
 export async function fixtureWorld(prefix: string, index: { classes: number; per_class: number }): Promise<FixtureWorld> {
-  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
+  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)`);
   const root = tmp(prefix);
   const data = await syntheticIndex(root, { ...index, size: 64 });
   return { root, data, gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64), caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64) };

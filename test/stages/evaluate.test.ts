@@ -27,7 +27,7 @@ let data = '';
 let model = '';
 let sal = '';
 before(async () => {
-  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (shared/fixtures beside the repository, or CA_PIPE_FIXTURES)`);
+  if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)`);
   root = tmp('ca-pipe-evaluate-');
   data = await syntheticIndex(root, { classes: 2, per_class: 3, size: 64 });
   model = fixtureModelDir(join(root, 'model'), 'gap', 1, 64);
