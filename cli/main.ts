@@ -5,6 +5,7 @@ import { gcCommand, verifyCommand, execCommand } from './maintenance.js';
 import { lsCommand, planCommand, statusCommand, whyCommand } from './inspect.js';
 import { runCommand } from './run.js';
 import { schemasCommand } from './write-schemas.js';
+import { setupCommand } from './setup/command.js';
 
 // A reader that stops early (`ca-pipe plan … | head`) closes the pipe: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -27,6 +28,7 @@ program.addCommand(verifyCommand());
 program.addCommand(execCommand(), { hidden: true });
 program.addCommand(schemasCommand(), { hidden: true });
 program.addCommand(forwardCommand());
+program.addCommand(setupCommand());
 // Usage errors (unknown option, missing argument) exit 2 like config errors; help exits 0.
-for (const c of [program, ...program.commands]) c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+for (const c of [program, ...program.commands, ...program.commands.flatMap((s) => s.commands)]) c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 await program.parseAsync(process.argv);

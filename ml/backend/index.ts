@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerBatchNormKernels } from './batchnorm-kernels.js';
 import { registerGradients } from './gradients.js';
+import { registerTensorflowKernels } from './tensorflow-kernels.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -26,6 +27,7 @@ async function tryTensorflow(): Promise<string | undefined> {
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       await import(pkg);
+      registerTensorflowKernels();
       if (await tf.setBackend('tensorflow')) return pkg;
     } catch {
       /* not installed or failed to load its native library: fall through */

@@ -5,7 +5,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readModelDir } from '../../ml/explain/model-dir.js';
 import { ModelRunner } from '../../ml/explain/runner.js';
 import { computeBatchMaps } from '../../ml/explain/saliency-batch.js';
@@ -13,7 +14,7 @@ import { assertClose, fixture, fixtureModelDir, HAVE_FIXTURE, tmp } from './help
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 const EPS = 2.220446049250313e-16;

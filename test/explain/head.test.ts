@@ -5,7 +5,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { getArch, tapChannels, tapSizes } from '../../ml/models/arch.js';
 import { expectedWeights } from '../../ml/onnx/weights.js';
 import { readModelDir, type LoadedModel } from '../../ml/explain/model-dir.js';
@@ -15,7 +16,7 @@ import { assertClose, fixture, fixtureModelDir, HAVE_FIXTURE, IMAGENET_MEAN, IMA
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 function lcg(seed: number): () => number {

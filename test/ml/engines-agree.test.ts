@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
+import { setBackendLogger, tf } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { createModel, TAPS } from '../../ml/models/index.js';
 import { createSession } from '../../ml/onnx/runtime.js';
 import { getArch, tapSizes } from '../../ml/models/arch.js';
@@ -13,7 +14,7 @@ import { Rng } from '../../ml/data/rng.js';
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 /** Largest |a − b| relative to the reference tensor's own scale (float32 sums over ~50 layers differ in order). */

@@ -1,12 +1,13 @@
 // Hand-written gradient of the CA attention-pooling block vs plain autodiff and finite differences.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
+import { setBackendLogger, tf } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { caHeadForward, attentionPool, attentionPoolNaive, Rng, type CaHeadParams, type Taps } from '../../ml/models/index.js';
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 const rng = new Rng(42);

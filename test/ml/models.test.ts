@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
+import { setBackendLogger, tf } from '../../ml/backend/index.js';
+import { backendUnderTest, initTestBackend } from '../support/backend.js';
 import { readSafetensors, parseSafetensors, serializeSafetensors, TensorFileError, type TensorFile } from '../../ml/io/safetensors.js';
 import { createModel, caHeadForward, WeightsError, TAPS, type TapName, type Taps } from '../../ml/models/index.js';
 import { fixturesDir } from './fixtures.js';
@@ -17,7 +18,7 @@ let x: tf.Tensor4D;
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
   W = await readSafetensors(`${FIX}.weights.safetensors`);
   E = await readSafetensors(`${FIX}.expected.safetensors`);
   const inp = E.tensors.get('input')!;
@@ -93,7 +94,7 @@ test('CA head alone on the cpu backend, fed the reference taps, reproduces dots,
     assertClose('heads4.cls.final', out.token);
     assertClose('heads4.logits.ca', out.logits);
   } finally {
-    await tf.setBackend('wasm');
+    await tf.setBackend(backendUnderTest());
   }
 });
 

@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readJsonl } from '../../ml/train/jsonl.js';
 import { OUTPUT_TB_FILE } from '../../ml/train/loop.js';
 import { readEventFile } from '../../ml/train/tensorboard.js';
@@ -29,7 +30,7 @@ let data = '';
 const roots: string[] = [];
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   roots.push(tmp('det-data'));
   data = await syntheticIndex(join(roots[0]!, 'idx'), 6, SIZE);
 });

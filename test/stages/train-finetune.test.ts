@@ -5,7 +5,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { trainStage } from '../../stages/train/index.js';
 import { fakeInit, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
@@ -15,7 +16,7 @@ let init = '';
 
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   const root = tmp('finetune');
   data = await syntheticIndex(join(root, 'data'), 4, 32);
   init = await fakeInit(join(root, 'init'), 'resnet-mini', 6, 32);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { readIndex } from '../../ml/data/index-file.js';
 import { loadImageTensor } from '../../ml/data/image-tensor.js';
@@ -31,7 +32,7 @@ const frozenParams = {
 
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   const root = tmp('train-frozen');
   data = await syntheticIndex(join(root, 'data'), 8, SIZE);
   init = await fakeInit(join(root, 'init'), ARCH, 6, SIZE);

@@ -4,7 +4,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { trainStage } from '../../stages/train/index.js';
 import { fakeInit, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
 
@@ -14,7 +15,7 @@ const base = { arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 1
 
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   const root = tmp('guards');
   data = await syntheticIndex(join(root, 'data'), 4, 32);
   init6 = await fakeInit(join(root, 'init6'), 'resnet-mini', 6, 32);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { ProgressReporter } from '../../engine/contract.js';
 import type { ProgressUpdate } from '../../engine/run/executor.js';
 import { ThrottledProgress } from '../../engine/run/progress.js';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { trainStage } from '../../stages/train/index.js';
 import { fakeInit, stageCtx, syntheticIndex, tmp as tmpDir } from './train-helpers.js';
 
@@ -97,7 +98,7 @@ const BATCHES = TRAIN / 6;
 
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   data = await syntheticIndex(join(tmp('progress-data'), 'idx'), 8, 32);
   init = await fakeInit(join(tmp('progress-init'), 'm'), 'resnet-mini', 6, 32);
 });

@@ -6,7 +6,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { trainStage } from '../../stages/train/index.js';
 import { fakeInit, sha256File, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
 
@@ -19,7 +20,7 @@ const params = {
 
 before(async () => {
   setBackendLogger(() => undefined);
-  await initBackend();
+  await initTestBackend();
   data = await syntheticIndex(join(tmp('resume-data'), 'idx'), 8, 32);
 });
 
