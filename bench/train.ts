@@ -5,12 +5,15 @@
 //      one-off cost of computing the cache;
 //   3. scratch training of resnet-mini (and the quickstart's resnet-mini-hr) at 64×64 in tfjs.
 // Images/s count step time only (data loading overlaps or is cached); wall times are printed too.
+// Every available tfjs backend is measured in one run (each in its own process: the backend is
+// chosen once per process), then the tensorflow / wasm ratios are printed.
 // Throughput comes from the run's provenance: the train outputs carry no timings (so that reruns
 // are byte-identical).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../ml/backend/index.js';
+import { initBackend, type BackendName } from '../ml/backend/index.js';
 import { buildIndex } from '../ml/data/build-index.js';
 import { writeIndexFiles } from '../ml/data/index-file.js';
 import { writeSafetensors } from '../ml/io/safetensors.js';
@@ -38,7 +41,7 @@ async function randomInit(dir: string, arch: string, classes: number, size: numb
   return dir;
 }
 
-async function measure(name: string, p: Partial<TrainParams>, data: string, init: string | undefined, root: string): Promise<void> {
+async function measure(name: string, p: Partial<TrainParams>, data: string, init: string | undefined, root: string): Promise<number> {
   const prov: Record<string, unknown> = {};
   const t0 = performance.now();
   const logs: string[] = [];
@@ -52,10 +55,15 @@ async function measure(name: string, p: Partial<TrainParams>, data: string, init
     `${name.padEnd(34)} ${((prov.train_images_per_s as number | null) ?? NaN).toFixed(1).padStart(7)} img/s   ` +
       `(${summary.iterations} steps of ${p.batch_size}; wall ${wall.toFixed(1)} s${feat ? `; ${feat.replace(/^train: /, '')}` : ''})`,
   );
+  return (prov.train_images_per_s as number | null) ?? NaN;
 }
 
-async function main(): Promise<void> {
-  const backend = await initBackend();
+const RESULT = '#result ';
+
+async function onBackend(want: BackendName): Promise<void> {
+  const backend = await initBackend(want);
+  if (backend.name !== want) throw new Error(`asked for ${want}, got ${backend.name}: ${backend.reason}`);
+  const rates: Record<string, number> = {};
   const root = mkdtempSync(join(tmpdir(), 'ca-pipe-bench-train-'));
   try {
     console.log(`tfjs backend: ${backend.name}; ONNX Runtime for frozen backbones`);
@@ -65,15 +73,40 @@ async function main(): Promise<void> {
       arch: 'resnet50', head: 'ca-stream', mode: 'frozen', batch_size: 32, input_size: 224, epochs: 3,
       optimizer: 'sgd', lr: 0.01, schedule: 'constant', crop_scale: [0.08, 1],
     };
-    await measure('frozen R50@224 CA-Stream, ONNX/step', { ...frozen, augment: true }, d224, r50, root);
-    await measure('frozen R50@224 CA-Stream, cache', { ...frozen, augment: false, resize: 224 }, d224, r50, root);
+    rates['frozen R50@224, ONNX/step'] = await measure('frozen R50@224 CA-Stream, ONNX/step', { ...frozen, augment: true }, d224, r50, root);
+    rates['frozen R50@224, cache'] = await measure('frozen R50@224 CA-Stream, cache', { ...frozen, augment: false, resize: 224 }, d224, r50, root);
     const d64 = await index(join(root, 'd64'), 64, 64); // 288 train images → 9 steps of 32 per epoch
     const scratch: Partial<TrainParams> = { head: 'gap', mode: 'scratch', batch_size: 32, input_size: 64, resize: 64, augment: true, crop_scale: [0.35, 1], epochs: 2, optimizer: 'adamw', lr: 0.003, schedule: 'constant' };
-    await measure('scratch resnet-mini@64', { ...scratch, arch: 'resnet-mini' }, d64, undefined, root);
+    rates['scratch resnet-mini@64'] = await measure('scratch resnet-mini@64', { ...scratch, arch: 'resnet-mini' }, d64, undefined, root);
     // The quickstart's backbone (stride-1 layer4), without augmentation as the quickstart trains it.
-    await measure('scratch resnet-mini-hr@64', { ...scratch, arch: 'resnet-mini-hr', augment: false }, d64, undefined, root);
+    rates['scratch resnet-mini-hr@64'] = await measure('scratch resnet-mini-hr@64', { ...scratch, arch: 'resnet-mini-hr', augment: false }, d64, undefined, root);
+    console.log(RESULT + JSON.stringify(rates));
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const i = process.argv.indexOf('--backend');
+  if (i > 0) return onBackend(process.argv[i + 1] as BackendName);
+  const only = process.env.CA_PIPE_BACKEND?.trim();
+  const backends: BackendName[] = only ? [only as BackendName] : ['wasm', 'tensorflow'];
+  const all: Partial<Record<BackendName, Record<string, number>>> = {};
+  for (const b of backends) {
+    console.log(`\n== tfjs backend ${b} ==`);
+    try {
+      const out = execFileSync(process.execPath, [process.argv[1]!, '--backend', b], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      for (const line of out.split('\n')) {
+        if (line.startsWith(RESULT)) all[b] = JSON.parse(line.slice(RESULT.length)) as Record<string, number>;
+        else if (line) console.log(line);
+      }
+    } catch (e) {
+      console.log(`${b}: not measured (${String((e as Error).message).split('\n')[0]}; for tensorflow run \`npx ca-pipe setup tensorflow\`)`);
+    }
+  }
+  if (all.wasm && all.tensorflow) {
+    console.log('\ntensorflow / wasm:');
+    for (const [name, r] of Object.entries(all.tensorflow)) console.log(`  ${name.padEnd(30)} ${(r / all.wasm[name]!).toFixed(2)}×`);
   }
 }
 

@@ -23,6 +23,9 @@ export function setBackendLogger(fn: (line: string) => void): void {
 }
 
 async function tryTensorflow(): Promise<string | undefined> {
+  // TensorFlow reads these when its library loads: hide its start-up INFO/WARNING lines unless
+  // the user asked for them.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   // Optional dependencies: never imported statically, so a missing package is not an error.
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {

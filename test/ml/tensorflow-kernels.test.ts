@@ -115,3 +115,12 @@ test('the shim leaves no tensors behind', async (t) => {
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, w]);
 });
+
+test('on tensorflow, the wasm/cpu kernel patches stay off: training BatchNorm falls back to TensorFlow\'s own ops', async (t) => {
+  if (skip) return t.skip(skip);
+  const { BN_TRAIN, BN_TRAIN_GRAD, batchNormKernelAvailable } = await import('../../ml/backend/batchnorm-kernels.js');
+  assert.equal(tf.getBackend(), 'tensorflow');
+  assert.equal(tf.getKernel(BN_TRAIN, 'tensorflow'), undefined);
+  assert.equal(tf.getKernel(BN_TRAIN_GRAD, 'tensorflow'), undefined);
+  assert.equal(batchNormKernelAvailable(), false);
+});
