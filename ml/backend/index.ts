@@ -61,6 +61,10 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   if (pref === 'tensorflow') {
     const pkg = await tryTensorflow();
     if (pkg) return { name: 'tensorflow', reason: `${source} asked for it; loaded ${pkg}` };
+    // CI (and anyone who must not silently measure another backend) turns the fallback off.
+    if (process.env.CA_PIPE_REQUIRE_TENSORFLOW === '1') {
+      throw new Error(`${source} asked for the tensorflow backend and CA_PIPE_REQUIRE_TENSORFLOW=1, but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads (run \`npx ca-pipe setup tensorflow\`)`);
+    }
     if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
   } else if (pref === 'wasm') {
     if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for it` };

@@ -9,6 +9,7 @@
 //  - backprop kernels (no EXPLICIT mode in tfjs-node): the 'valid' kernel on the padded input,
 //    then the input gradient cropped (Slice) / the filter gradient taken over the padded input.
 import * as tf from '@tensorflow/tfjs-core';
+import { BN_TRAIN, BN_TRAIN_GRAD, bnTrainForwardInputs, type BnTrainAttrs } from './batchnorm-kernels.js';
 
 type Info = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -142,6 +143,67 @@ const WRAPPERS: [string, (stock: Kernel) => Kernel][] = [
   ['DepthwiseConv2dNativeBackpropFilter', backpropFilter],
 ];
 
+// Training-mode BatchNorm as TensorFlow's own fused op. Built from tf ops instead, each of a
+// ResNet's BN layers costs ~60 kernel calls forward and backward, and on this backend a call's
+// overhead (engine bookkeeping, N-API, TFE_Execute) is what dominates small-image training.
+// FusedBatchNorm with is_training = true returns y, the batch mean and the *unbiased* batch
+// variance, then its reserve spaces: the mean and the biased variance that normalised, which
+// FusedBatchNormGrad takes back. Same contract as the wasm/cpu kernels (batchnorm-kernels.ts).
+interface NodeBackend {
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
+  executeMultipleOutputs(name: string, attrs: unknown[], inputs: Info[], n: number): tf.Tensor[];
+}
+
+function bnAttrs(b: NodeBackend, epsilon: number): unknown[] {
+  return [
+    { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: epsilon },
+    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' },
+    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+}
+
+/** Any-rank [..., C] as the op's NHWC [1, 1, N, C]: the same per-channel statistics. */
+function asNHWC(x: Info, C: number): tf.Tensor4D {
+  return tf.reshape(x as tf.Tensor, [1, 1, -1, C]);
+}
+
+function bnTrainForwardTf(args: KernelArgs): Info[] {
+  const { x, gamma, beta, residual, epsilon, relu, C } = bnTrainForwardInputs(args as never);
+  const b = args.backend as NodeBackend;
+  return tf.tidy(() => {
+    const empty = tf.tensor1d([]);
+    const outs = b.executeMultipleOutputs('FusedBatchNorm', bnAttrs(b, epsilon), [asNHWC(x, C), gamma, beta, empty, empty], 5);
+    const [yBn, , , mean, variance] = outs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    let y = tf.reshape(yBn, x.shape);
+    if (residual) y = tf.add(y, residual as tf.Tensor);
+    if (relu) y = tf.relu(y);
+    return [y, mean, variance];
+  });
+}
+
+function bnTrainBackwardTf(args: KernelArgs): Info[] {
+  const { dy, x, y, mean, variance, gamma, dMean, dVariance } = args.inputs as Record<string, tf.Tensor>;
+  const { epsilon, relu, residual } = args.attrs as unknown as BnTrainAttrs;
+  const b = args.backend as NodeBackend;
+  const C = gamma!.shape[0]!;
+  return tf.tidy(() => {
+    // The ReLU's gradient: through where the output is positive (0 at 0, as the wasm kernel).
+    const g = relu ? tf.mul(dy!, tf.step(y!)) : dy!;
+    const [dx4, dGamma, dBeta] = b.executeMultipleOutputs('FusedBatchNormGrad', bnAttrs(b, epsilon), [asNHWC(g, C), asNHWC(x!, C), gamma!, mean!, variance!], 5);
+    let dx: tf.Tensor = tf.reshape(dx4!, x!.shape);
+    // Gradients that reach the mean / variance outputs directly (zero when they only feed the
+    // running statistics, as in every model here) are not the op's business: add them.
+    const dm = dMean ? dMean.dataSync() : undefined;
+    const dv = dVariance ? dVariance.dataSync() : undefined;
+    if ((dm && dm.some((v) => v !== 0)) || (dv && dv.some((v) => v !== 0))) {
+      const N = x!.size / C;
+      dx = tf.add(dx, tf.add(tf.div(dMean!, N), tf.mul(tf.sub(x!, mean!), tf.div(tf.mul(dVariance!, 2), N))));
+    }
+    return residual ? [dx, dGamma!, dBeta!, relu ? g : tf.clone(dy!)] : [dx, dGamma!, dBeta!];
+  });
+}
+
 let registered = false;
 
 /** Wrap tfjs-node's padding-limited kernels (call after @tensorflow/tfjs-node registered them). Idempotent. */
@@ -154,4 +216,6 @@ export function registerTensorflowKernels(): void {
     tf.unregisterKernel(name, BACKEND);
     tf.registerKernel({ ...stock, kernelFunc: wrap(stock.kernelFunc as unknown as Kernel) as unknown as tf.KernelFunc });
   }
+  if (!tf.getKernel(BN_TRAIN, BACKEND)) tf.registerKernel({ kernelName: BN_TRAIN, backendName: BACKEND, kernelFunc: bnTrainForwardTf as unknown as tf.KernelFunc });
+  if (!tf.getKernel(BN_TRAIN_GRAD, BACKEND)) tf.registerKernel({ kernelName: BN_TRAIN_GRAD, backendName: BACKEND, kernelFunc: bnTrainBackwardTf as unknown as tf.KernelFunc });
 }

@@ -12,6 +12,7 @@ import { indexStage } from '../../stages/index/index.js';
 import { saliencyStage } from '../../stages/saliency/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, tmp } from './helpers.js';
+import { initTestBackend } from '../support/backend.js';
 
 /** Saliency params small enough for a test (RISE with 16 masks, tiny shards). */
 export const SALIENCY_TEST_PARAMS: SaliencyParams = {
@@ -30,6 +31,8 @@ export interface FixtureWorld {
 
 export async function fixtureWorld(prefix: string, index: { classes: number; per_class: number }): Promise<FixtureWorld> {
   if (!HAVE_FIXTURE) throw new Error(`reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)`);
+  // The stages initialise the backend themselves; doing it first asserts it is the one under test.
+  await initTestBackend();
   const root = tmp(prefix);
   const data = await syntheticIndex(root, { ...index, size: 64 });
   return { root, data, gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64), caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64) };

@@ -116,11 +116,31 @@ test('the shim leaves no tensors behind', async (t) => {
   tf.dispose([x, w]);
 });
 
-test('on tensorflow, the wasm/cpu kernel patches stay off: training BatchNorm falls back to TensorFlow\'s own ops', async (t) => {
+test('on tensorflow, training BatchNorm is TensorFlow\'s fused op: forward, statistics and gradients equal the tf-ops composition (with residual and ReLU)', async (t) => {
   if (skip) return t.skip(skip);
-  const { BN_TRAIN, BN_TRAIN_GRAD, batchNormKernelAvailable } = await import('../../ml/backend/batchnorm-kernels.js');
+  const { batchNormKernelAvailable } = await import('../../ml/backend/batchnorm-kernels.js');
+  const { batchNormTrain, batchNormTrainComposite } = await import('../../ml/models/batchnorm.js');
   assert.equal(tf.getBackend(), 'tensorflow');
-  assert.equal(tf.getKernel(BN_TRAIN, 'tensorflow'), undefined);
-  assert.equal(tf.getKernel(BN_TRAIN_GRAD, 'tensorflow'), undefined);
-  assert.equal(batchNormKernelAvailable(), false);
+  assert.equal(batchNormKernelAvailable(), true, 'the fused kernel is registered for tensorflow');
+  for (const [residual, relu] of [[false, false], [true, true], [false, true], [true, false]] as const) {
+    const x = tf.add(tf.mul(tf.tensor(rand([4, 5, 5, 6], 11), [4, 5, 5, 6]), 3), 1);
+    const gamma = tf.tensor(rand([6], 12), [6]);
+    const beta = tf.tensor(rand([6], 13), [6]);
+    const r = tf.tensor(rand([4, 5, 5, 6], 14), [4, 5, 5, 6]);
+    const w = tf.tensor(rand([4, 5, 5, 6], 15), [4, 5, 5, 6]);
+    const run = (f: typeof batchNormTrain) => {
+      const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, rr: tf.Tensor) => {
+        const o = f(a, g, b, { epsilon: 1e-5, relu, ...(residual && { residual: rr }) });
+        return tf.add(tf.sum(tf.mul(o.out, w)), tf.sum(tf.mul(o.mean, 0)));
+      };
+      const o = f(x, gamma, beta, { epsilon: 1e-5, relu, ...(residual && { residual: r }) });
+      const grads = residual ? tf.grads(loss)([x, gamma, beta, r]) : tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(a, g, b, r))([x, gamma, beta]);
+      return [o.out, o.mean, o.variance, ...grads].map((v) => v.dataSync() as Float32Array);
+    };
+    const fused = run(batchNormTrain);
+    const ref = run(batchNormTrainComposite);
+    const names = ['y', 'mean', 'biased variance', 'dx', 'dgamma', 'dbeta', 'dresidual'];
+    fused.forEach((v, i) => assertClose(v, ref[i]!, `residual ${residual} relu ${relu}: ${names[i]}`));
+    tf.dispose([x, gamma, beta, r, w]);
+  }
 });

@@ -25,6 +25,7 @@ export async function initTestBackend(): Promise<BackendChoice> {
  * (CI) a missing binding is a failure; elsewhere the caller skips with the returned reason.
  */
 export async function tensorflowAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   try {
     await import('@tensorflow/tfjs-node' as string);
     return { ok: true };
