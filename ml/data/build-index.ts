@@ -122,6 +122,8 @@ export async function computeExternalDigest(p: IndexParams, baseDir: string): Pr
       await requireDir(root, 'list root');
       const parsed = parseList(decodeListText(text, fileAbs), { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });
       const entries = limitList(parsed.entries, p.limit);
+      // Labels are checked now too (it costs nothing beside the stats): a bad one stops the plan.
+      rememberShape(p, baseDir, await listShape(p, baseDir, parsed, entries, fileAbs));
       const files = await statAll(root, entries.map((e) => e.path), resolveItem, (i) => `${fileAbs}:${entries[i]!.line}`);
       out.listing = listingDigest(files);
     }
@@ -167,7 +169,10 @@ async function indexShape(p: IndexParams, baseDir: string): Promise<IndexShape> 
   const fileAbs = resolve(baseDir, p.file!);
   const text = decodeListText(await readUserFile(fileAbs, 'list file'), fileAbs);
   const parsed = parseList(text, { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });
-  const entries = limitList(parsed.entries, p.limit);
+  return listShape(p, baseDir, parsed, limitList(parsed.entries, p.limit), fileAbs);
+}
+
+async function listShape(p: IndexParams, baseDir: string, parsed: ReturnType<typeof parseList>, entries: ListEntry[], fileAbs: string): Promise<IndexShape> {
   let given: string[] | null = null;
   if (p.classes) {
     const cf = resolve(baseDir, p.classes);

@@ -49,6 +49,11 @@ function checkInputs(p: TrainParams, inputs: Record<string, PlannedInput>): void
     const named = data.classNames?.length ? ` (${data.classNames.map((c) => JSON.stringify(c)).join(', ')})` : '';
     throw new Error(`training needs at least 2 classes, but ${of} has ${data.classes} class${data.classes === 1 ? '' : 'es'}${named}; give the index at least 2 classes (class folders, labels)`);
   }
+  const fraction = p.fraction ?? 1;
+  const trainImages = fraction < 1 ? Math.max(1, Math.round(data.train * fraction)) : data.train;
+  if (p.batch_size !== undefined && trainImages < p.batch_size) {
+    throw new Error(`batch_size ${p.batch_size} is larger than the ${trainImages} training images of ${of}${fraction < 1 ? ` (fraction ${fraction})` : ''}; lower batch_size or give the index more images`);
+  }
   if (data.val === 0) {
     throw new Error(`${of} has an empty validation split; training needs it to pick the best epoch (set that index's split.fraction > 0, or list "val" ids in split.indices)`);
   }
