@@ -47,8 +47,23 @@ writeFileSync(join(out, 'model.json'), JSON.stringify({
 }));
 `;
 
-/** A pipeline whose saliency stage reads a model directory made from the user's weights file. */
-async function runWithModelDir(dir: string, breakage: Breakage) {
+const CONSUMERS = {
+  saliency: `
+  saliency:
+    kind: saliency
+    needs: { model: weights, data: data }
+    params: { methods: [gradcam] }
+`,
+  frozenTrain: `
+  ca:
+    kind: train
+    needs: { data: data, init: weights }
+    params: { arch: ${ARCH}, head: ca-stream, mode: frozen, input_size: 32, resize: 32, epochs: 1, batch_size: 2 }
+`,
+};
+
+/** A pipeline whose `consumer` stage reads a model directory made from the user's weights file. */
+async function runWithModelDir(dir: string, breakage: Breakage, consumer: keyof typeof CONSUMERS = 'saliency') {
   await writeWeights(`${dir}/my-weights.safetensors`, breakage);
   await put(dir, 'wrap-weights.mjs', WRAP_WEIGHTS);
   return runExperiment(dir, `
@@ -62,11 +77,7 @@ stages:
       cmd: [node, wrap-weights.mjs, my-weights.safetensors, "{out}"]
       deps: [my-weights.safetensors, wrap-weights.mjs]
       outs: [model.json, final.safetensors]
-  saliency:
-    kind: saliency
-    needs: { model: weights, data: data }
-    params: { methods: [gradcam] }
-`);
+${CONSUMERS[consumer]}`);
 }
 
 /** `ca-pipe forward` on the user's weights file. */
@@ -254,6 +265,14 @@ stages:
     mistake: 'A pipeline whose model directory is made from a weights file that lacks a parameter.',
     run: (dir) => runWithModelDir(dir, { drop: 'layer4.0.bn2.running_var' }),
     expect: /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): 1 weight problem\(s\):\n +\[layer4\.0\.bn2\.running_var\] missing/,
+    exitCode: 1,
+  },
+  {
+    id: 'weights-init-nan',
+    area: 'weights',
+    mistake: 'Frozen CA-Stream training whose init model directory is made from a weights file holding a NaN.',
+    run: (dir) => runWithModelDir(dir, { nan: 'layer2.0.bn1.running_var' }, 'frozenTrain'),
+    expect: /FAILED +ca: init: \S+\/my-weights\.safetensors \(copied to .*\) does not hold usable resnet-mini weights: layer2\.0\.bn1\.running_var: 1 of 32 values are not finite/,
     exitCode: 1,
   },
 ];
