@@ -102,7 +102,7 @@ export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc
   }
   if (problems.length) {
     const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length - 8} more)` : '');
-    throw new Error(`init: ${name} does not hold usable ${arch.name} weights: ${shown}`);
+    throw new Error(`init: ${name} does not hold ${arch.name} weights: ${shown}`);
   }
   return { dir, card, file, name, weights, digest };
 }

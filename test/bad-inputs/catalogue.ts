@@ -58,7 +58,7 @@ async function runOne(c: BadInputCase): Promise<Answer> {
   const dir = await mkdtemp(join(tmpdir(), `ca-pipe-bad-${c.id}-`));
   try {
     const realDir = await realpath(dir);
-    const { exitCode, output } = await c.run(dir);
+    const { exitCode, output } = await c.run(dir).catch((e: Error) => ({ exitCode: null, output: `the case itself failed: ${e.stack ?? e}` }));
     return { id: c.id, exitCode, raw: output, shown: normalise(output, dir, realDir) };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -272,7 +272,7 @@ stages:
     area: 'weights',
     mistake: 'Frozen CA-Stream training whose init model directory is made from a weights file holding a NaN.',
     run: (dir) => runWithModelDir(dir, { nan: 'layer2.0.bn1.running_var' }, 'frozenTrain'),
-    expect: /FAILED +ca: init: \S+\/my-weights\.safetensors \(copied to .*\) does not hold usable resnet-mini weights: layer2\.0\.bn1\.running_var: 1 of 32 values are not finite/,
+    expect: /FAILED +ca: init: \S+\/my-weights\.safetensors \(copied to .*\) does not hold resnet-mini weights: layer2\.0\.bn1\.running_var: 1 of 32 values are not finite/,
     exitCode: 1,
   },
 ];
