@@ -63,14 +63,14 @@ const CONSUMERS = {
 };
 
 /** A pipeline whose `consumer` stage reads a model directory made from the user's weights file. */
-async function runWithModelDir(dir: string, breakage: Breakage, consumer: keyof typeof CONSUMERS = 'saliency') {
+async function runWithModelDir(dir: string, breakage: Breakage | undefined, consumer: keyof typeof CONSUMERS = 'saliency', valFraction = 0.5) {
   await writeWeights(`${dir}/my-weights.safetensors`, breakage);
   await put(dir, 'wrap-weights.mjs', WRAP_WEIGHTS);
   return runExperiment(dir, `
 stages:
   data:
     kind: index
-    params: ${tinySynthetic(2, 0.5)}
+    params: ${tinySynthetic(2, valFraction)}
   weights:
     kind: command
     params:
@@ -154,6 +154,14 @@ stages:
     params: ${tinySynthetic(2, 0.25)}
 ${scratchTrain(64)}`),
     expect: /batch_size 64 is larger than the 6 training images/,
+    exitCode: 2,
+  },
+  {
+    id: 'data-saliency-empty-split',
+    area: 'data',
+    mistake: 'Explaining the validation split (the default) of an index that has none.',
+    run: (dir) => runWithModelDir(dir, undefined, 'saliency', 0),
+    expect: /stages\.saliency\.needs: .*split "val" of its input "data" \(index stage "data"\) has no images/,
     exitCode: 2,
   },
   {
