@@ -13,7 +13,7 @@ export interface PlannedIndex {
 
 /** The facts of an input that is an index stage, else undefined (another kind, or unknown). */
 export function plannedIndex(input: PlannedInput | undefined): PlannedIndex | undefined {
-  if (!input || input.kind !== 'index' || !input.facts) return undefined;
+  if (!input || input.kind !== 'index' || typeof input.facts?.classes !== 'number') return undefined;
   return input.facts as unknown as PlannedIndex;
 }
 

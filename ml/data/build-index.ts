@@ -182,9 +182,14 @@ async function listShape(p: IndexParams, baseDir: string, parsed: ReturnType<typ
   return { classes: classes.length, classNames: classes, count: entries.length };
 }
 
-/** Class count and split sizes of the index `p` describes, without building it (reads the split file if any). */
-export async function indexFacts(p: IndexParams, baseDir: string): Promise<IndexFacts> {
+/**
+ * Class count and split sizes of the index `p` describes, without building it (reads the split
+ * file if any). Undefined for a list under `verify: none`: parsing a list of a million lines would
+ * cost seconds on every plan, and that setting asks to trust the list until the index is built.
+ */
+export async function indexFacts(p: IndexParams, baseDir: string): Promise<IndexFacts | undefined> {
   checkIndexParams(p);
+  if (p.source === 'list' && p.verify === 'none') return undefined;
   const shape = await indexShape(p, baseDir);
   let val: number;
   if (p.split?.indices) {

@@ -68,7 +68,8 @@ export const indexStage: StageKind<IndexParams> = {
   },
   async planFacts(params, baseDir) {
     const { indexFacts } = await import('../../ml/data/build-index.js');
-    return { ...(await indexFacts(params, baseDir)) };
+    // Unknown facts ({}) leave the consumers' checks to run time.
+    return { ...((await indexFacts(params, baseDir)) ?? {}) };
   },
   requiredPaths(params) {
     const out: string[] = [];
