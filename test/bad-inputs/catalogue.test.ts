@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { DOC_FILE, documentedAnswer, expectedBlock, loadCases, REGENERATE, runCases } from './catalogue.js';
+import { DOC_FILE, documentedAnswer, documentedIds, expectedBlock, loadCases, REGENERATE, runCases } from './catalogue.js';
 
 const cases = await loadCases();
 const answers = await runCases(cases);
@@ -23,3 +23,9 @@ for (const [i, c] of cases.entries()) {
     assert.equal(shown, expectedBlock(a), `${DOC_FILE} is out of date for case ${c.id}: run \`${REGENERATE}\` (and read the diff)`);
   });
 }
+
+test('docs/bad-inputs.md documents no case that no longer exists', () => {
+  const known = new Set(cases.map((c) => c.id));
+  const stale = documentedIds(doc).filter((id) => !known.has(id));
+  assert.deepEqual(stale, [], `${DOC_FILE} still shows removed case(s) ${stale.join(', ')}: run \`${REGENERATE}\``);
+});

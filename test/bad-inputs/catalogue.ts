@@ -136,6 +136,11 @@ export function documentedAnswer(doc: string, id: string): string | undefined {
   return doc.slice(start + BEGIN(id).length, end).trim();
 }
 
+/** Ids of every case the document has an answer for. */
+export function documentedIds(doc: string): string[] {
+  return [...doc.matchAll(/<!-- case (\S+) -->/g)].map((m) => m[1]!);
+}
+
 /** The block renderDoc writes for an answer (what documentedAnswer must find). */
 export function expectedBlock(a: Answer): string {
   return [`Exit code ${a.exitCode}.`, '', fence(a.shown)].join('\n');
