@@ -118,6 +118,8 @@ interface DataPlan {
 export async function planData(p: TrainParams, dataDir: string, numClasses: number | undefined): Promise<DataPlan> {
   const index = await readIndex(dataDir);
   const classes = numClasses ?? index.classes.length;
+  // Normally refused at plan time; an index whose classes were unknown then (a list under verify: none) lands here.
+  if (classes < 2) throw new Error(`${join(dataDir, 'classes.json')}: training needs at least 2 classes, but the index given as input "data" has ${classes}${numClasses !== undefined ? ' (the init model\'s classifier)' : ''}`);
   const toItem = (id: number): LoaderItem => {
     const r = index.records[id];
     if (!r) throw new Error(`${join(dataDir, 'splits.json')}: item ${id} is not in index.jsonl`);

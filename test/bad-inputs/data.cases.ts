@@ -118,6 +118,23 @@ ${scratchTrain()}`);
     exitCode: 2,
   },
   {
+    id: 'data-list-single-class-unverified',
+    area: 'data',
+    mistake: 'Training on a one-class list under `verify: none` (the list is trusted at plan time, so this surfaces when training starts).',
+    run: async (dir) => {
+      for (const f of ['cat/1.png', 'cat/2.png', 'cat/3.png', 'cat/4.png', 'cat/5.png']) await put(dir, `images/${f}`, tinyPng());
+      await put(dir, 'train.csv', 'cat/1.png,0\ncat/2.png,0\ncat/3.png,0\ncat/4.png,0\ncat/5.png,0\n');
+      return runExperiment(dir, `
+stages:
+  data:
+    kind: index
+    params: { source: list, file: train.csv, root: images, verify: none, split: { fraction: 0.2 } }
+${scratchTrain()}`);
+    },
+    expect: /FAILED +train: \S+classes\.json: training needs at least 2 classes, but the index given as input "data" has 1/,
+    exitCode: 1,
+  },
+  {
     id: 'data-synthetic-single-class',
     area: 'data',
     mistake: 'Training on a synthetic dataset of one class.',
