@@ -202,7 +202,7 @@ ${scratchTrain(64)}`),
       await put(dir, 'train.csv', 'cat/1.png,0\ncat/3.png,0\ndog/1.png,1\n');
       return runExperiment(dir, listExperiment('train.csv'));
     },
-    expect: /train\.csv:2/,
+    expect: /train\.csv:2: cannot read \S+\/images\/cat\/3\.png \(no such file\)/,
     exitCode: 2,
   },
   {
