@@ -156,7 +156,8 @@ export function forwardCommand(): Command {
         process.stderr.write(`wrote ${o.out} (${names.join(', ')})\n`);
       } catch (e) {
         // Every error reaching here is about the user's files or options: message only, no stack.
-        const hint = (e as Error).name === 'WeightsError' && o.strict && o.engine === 'tfjs' ? ' — pass --no-strict to load the matching keys only' : '';
+        const nonFinite = ((e as { report?: { nonFinite?: string[] } }).report?.nonFinite?.length ?? 0) > 0;
+        const hint = (e as Error).name === 'WeightsError' && o.strict && o.engine === 'tfjs' && !nonFinite ? ' — pass --no-strict to load the matching keys only' : '';
         process.stderr.write(`ca-pipe forward: ${(e as Error).message ?? String(e)}${hint}\n`);
         process.exitCode = 1;
       }

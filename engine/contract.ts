@@ -78,6 +78,16 @@ export interface ExperimentInfo {
   toolVersion: string;
 }
 
+export type PlanFacts = Record<string, unknown>;
+
+/** An upstream stage instance as `checkInputs` sees it. */
+export interface PlannedInput {
+  stage: string;
+  kind: string;
+  /** Its kind's `planFacts`, or undefined when the kind offers none. */
+  facts?: PlanFacts;
+}
+
 export interface StageKind<P = any> {
   kind: string;
   /** Bump whenever the meaning of the outputs changes: it is part of every key. */
@@ -101,5 +111,17 @@ export interface StageKind<P = any> {
   externalDigest?(params: P, baseDir: string): Promise<Record<string, string>>;
   /** Paths (relative to baseDir) that must exist before any work starts. */
   requiredPaths?(params: P): string[];
+  /**
+   * What the output will be like, known at plan time without running the stage (an index: its
+   * class count and split sizes), for the `checkInputs` of stages that consume it. Called only
+   * when a consumer has `checkInputs`; opaque to the engine.
+   */
+  planFacts?(params: P, baseDir: string): Promise<PlanFacts>;
+  /**
+   * Plan-time check of this stage's inputs against their `planFacts`, so that a mistake that would
+   * only surface deep inside the run is reported before any work starts. Throw an Error whose
+   * message is meant for the user; it is reported at the stage's `needs` with exit code 2.
+   */
+  checkInputs?(params: P, inputs: Record<string, PlannedInput>): void;
   run(ctx: StageContext<P>): Promise<void>;
 }

@@ -35,6 +35,8 @@ export interface ModelCard {
   classes: string[];
   /** Which weights file consumers should use by default. */
   weights: 'final.safetensors' | 'best.safetensors';
+  /** Absolute path of the user's weights file a model directory was made from (experiments/tools/model-dir.mjs); errors name it instead of the store's copy. */
+  source?: string;
 }
 
 export interface TrainSummary {
@@ -98,7 +100,8 @@ export interface EvaluateSummary {
   format: 'ca-pipe.evaluate/1';
   protocol: Record<string, unknown>;
   pooling: 'gap' | 'ca';
-  accuracy: { top1: number; top5: number; n: number };
+  /** non_finite: images whose clean scores held NaN/±Inf, counted as wrong (absent in older outputs). */
+  accuracy: { top1: number; top5: number; n: number; non_finite?: number };
   methods: Record<string, {
     AD: Interval; AI: Interval; AG: Interval; insertion: Interval; deletion: Interval;
     pointing?: Interval; energy?: Interval;

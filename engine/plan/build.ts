@@ -1,6 +1,6 @@
 // Plan building: one stage instance per distinct (params, upstream instances) across variants,
 // in dependency order, with key material ready for keying.
-import type { StageKind } from '../contract.js';
+import type { PlanFacts, StageKind } from '../contract.js';
 import type { Experiment, KeyMaterial, Plan, StageInstance, StageSpec, Variant } from '../types.js';
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
 import { configErrorAt } from '../config/load.js';
@@ -156,14 +156,36 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     servedBy.set(spec.name, groupOf.map((ident) => byIdent.get(ident)!));
   }
 
-  // External content (dependency files, folder listings), then provisional keys in order.
+  // External content (dependency files, folder listings), then provisional keys in order. What
+  // goes wrong here is the user's input, found before any work: a located error (exit code 2).
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  const upstreamOf = (inst: StageInstance): Array<[string, StageInstance]> =>
+    Object.entries(inst.deps).flatMap(([input, dep]) => (Array.isArray(dep) ? [] : [[input, byId.get(dep)!] as [string, StageInstance]]));
+  const factsWanted = new Set(instances.filter((i) => kindOf.get(i)!.checkInputs).flatMap((i) => upstreamOf(i).map(([, up]) => up)));
+  const facts = new Map<StageInstance, PlanFacts>();
+  const userError = (inst: StageInstance, field: string, e: unknown): ConfigError =>
+    e instanceof ConfigError ? e : configErrorAt(exp, ['stages', inst.stage, field], `${inst.kind} stage "${inst.id}": ${(e as Error)?.message ?? String(e)}`);
   await Promise.all(
     instances.map(async (inst) => {
       const kind = kindOf.get(inst)!;
-      if (kind.externalDigest) inst.material.external = { ...(await kind.externalDigest(inst.params, exp.baseDir)) };
+      try {
+        if (kind.externalDigest) inst.material.external = { ...(await kind.externalDigest(inst.params, exp.baseDir)) };
+        if (kind.planFacts && factsWanted.has(inst)) facts.set(inst, await kind.planFacts(inst.params, exp.baseDir));
+      } catch (e) {
+        throw userError(inst, 'params', e);
+      }
     }),
   );
-  const byId = new Map(instances.map((i) => [i.id, i]));
+  for (const inst of instances) {
+    const check = kindOf.get(inst)!.checkInputs;
+    if (!check) continue;
+    const inputs = Object.fromEntries(upstreamOf(inst).map(([input, up]) => [input, { stage: up.stage, kind: up.kind, facts: facts.get(up) }]));
+    try {
+      check(inst.params, inputs);
+    } catch (e) {
+      throw userError(inst, 'needs', e);
+    }
+  }
   for (const inst of instances) {
     const inputs: KeyMaterial['inputs'] = {};
     for (const [input, dep] of Object.entries(inst.deps)) {

@@ -7,7 +7,7 @@ import { readFile, stat, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { discoverImageFolder } from './image-folder.js';
 import { checkIndexParams, extensionsOf, SPLIT_DEFAULTS, syntheticParams, type IndexParams } from './index-params.js';
-import { parseClassesFile, parseList, type ListEntry } from './list-file.js';
+import { decodeListText, parseClassesFile, parseList, type ListEntry } from './list-file.js';
 import { listingDigest, statAll, type ListedFile } from './listing.js';
 import { checkSplits, randomSplit, type Splits } from './splits.js';
 import { renderSample, SHAPES, type Box } from './synthetic.js';
@@ -109,7 +109,9 @@ export async function computeExternalDigest(p: IndexParams, baseDir: string): Pr
   if (p.split?.indices) out.split_indices = sha256(await readUserFile(resolve(baseDir, p.split.indices), 'split indices file'));
   if (p.source === 'imagefolder') {
     const found = await discoverImageFolder(resolve(baseDir, p.root!), extensionsOf(p));
-    out.listing = listingDigest(limitList(found.files, p.limit));
+    const files = limitList(found.files, p.limit);
+    out.listing = listingDigest(files);
+    rememberShape(p, baseDir, { classes: found.classes.length, classNames: found.classes, count: files.length });
   } else if (p.source === 'list') {
     const fileAbs = resolve(baseDir, p.file!);
     const text = await readUserFile(fileAbs, 'list file');
@@ -118,13 +120,92 @@ export async function computeExternalDigest(p: IndexParams, baseDir: string): Pr
     if ((p.verify ?? 'stat') !== 'none') {
       const root = listRoot(p, baseDir, fileAbs);
       await requireDir(root, 'list root');
-      const parsed = parseList(text.toString('utf8'), { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });
+      const parsed = parseList(decodeListText(text, fileAbs), { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });
       const entries = limitList(parsed.entries, p.limit);
+      // Labels are checked now too (it costs nothing beside the stats): a bad one stops the plan.
+      rememberShape(p, baseDir, await listShape(p, baseDir, parsed, entries, fileAbs));
       const files = await statAll(root, entries.map((e) => e.path), resolveItem, (i) => `${fileAbs}:${entries[i]!.line}`);
       out.listing = listingDigest(files);
     }
   }
   return out;
+}
+
+/** What an index will hold, known before it is built: what a consuming stage checks at plan time. */
+export interface IndexFacts {
+  classes: number;
+  /** Class names when cheap to know (a one-class dataset is named in the error). */
+  classNames?: string[];
+  train: number;
+  val: number;
+}
+
+interface IndexShape {
+  classes: number;
+  classNames?: string[];
+  count: number;
+}
+
+/** Shapes seen by computeExternalDigest in this process, so planning does not list a large folder twice. */
+const shapesSeen = new Map<string, IndexShape>();
+const shapeKey = (p: IndexParams, baseDir: string): string => JSON.stringify([baseDir, p]);
+
+function rememberShape(p: IndexParams, baseDir: string, shape: IndexShape): void {
+  shapesSeen.set(shapeKey(p, baseDir), shape);
+}
+
+async function indexShape(p: IndexParams, baseDir: string): Promise<IndexShape> {
+  const seen = shapesSeen.get(shapeKey(p, baseDir));
+  if (seen) return seen;
+  if (p.source === 'synthetic') {
+    const s = syntheticParams(p);
+    const count = s.classes * s.per_class;
+    return { classes: s.classes, classNames: SHAPES.slice(0, s.classes) as string[], count: p.limit !== undefined ? Math.min(count, p.limit) : count };
+  }
+  if (p.source === 'imagefolder') {
+    const found = await discoverImageFolder(resolve(baseDir, p.root!), extensionsOf(p));
+    return { classes: found.classes.length, classNames: found.classes, count: limitList(found.files, p.limit).length };
+  }
+  const fileAbs = resolve(baseDir, p.file!);
+  const text = decodeListText(await readUserFile(fileAbs, 'list file'), fileAbs);
+  const parsed = parseList(text, { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });
+  return listShape(p, baseDir, parsed, limitList(parsed.entries, p.limit), fileAbs);
+}
+
+async function listShape(p: IndexParams, baseDir: string, parsed: ReturnType<typeof parseList>, entries: ListEntry[], fileAbs: string): Promise<IndexShape> {
+  let given: string[] | null = null;
+  if (p.classes) {
+    const cf = resolve(baseDir, p.classes);
+    given = parseClassesFile((await readUserFile(cf, 'classes file')).toString('utf8'), cf);
+  }
+  const { classes } = parsed.hasLabels ? labelledClasses(entries, given, p.num_classes, fileAbs) : inferredClasses(entries, given, fileAbs);
+  return { classes: classes.length, classNames: classes, count: entries.length };
+}
+
+/**
+ * Class count and split sizes of the index `p` describes, without building it (reads the split
+ * file if any). Undefined for a list under `verify: none`: parsing a list of a million lines would
+ * cost seconds on every plan, and that setting asks to trust the list until the index is built.
+ */
+export async function indexFacts(p: IndexParams, baseDir: string): Promise<IndexFacts | undefined> {
+  checkIndexParams(p);
+  if (p.source === 'list' && p.verify === 'none') return undefined;
+  const shape = await indexShape(p, baseDir);
+  let val: number;
+  if (p.split?.indices) {
+    const file = resolve(baseDir, p.split.indices);
+    const text = (await readUserFile(file, 'split indices file')).toString('utf8');
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`split indices file ${file}: invalid JSON: ${(e as Error).message}`);
+    }
+    val = checkSplits(data, shape.count, file).val.length;
+  } else {
+    val = Math.floor(shape.count * (p.split?.fraction ?? SPLIT_DEFAULTS.fraction));
+  }
+  return { classes: shape.classes, classNames: shape.classNames, train: shape.count - val, val };
 }
 
 function limitList<T>(items: T[], limit: number | undefined): T[] {
@@ -201,7 +282,7 @@ async function fromImageFolder(p: IndexParams, opts: BuildOptions, progress: Ind
 
 async function fromList(p: IndexParams, opts: BuildOptions, progress: IndexProgress): Promise<Omit<BuiltIndex, 'splits'>> {
   const fileAbs = resolve(opts.baseDir, p.file!);
-  const text = (await readUserFile(fileAbs, 'list file')).toString('utf8');
+  const text = decodeListText(await readUserFile(fileAbs, 'list file'), fileAbs);
   const root = listRoot(p, opts.baseDir, fileAbs);
   await requireDir(root, 'list root');
   const parsed = parseList(text, { format: p.format ?? 'auto', header: p.header ?? 'auto', source: fileAbs });

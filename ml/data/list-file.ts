@@ -30,6 +30,41 @@ export interface ParseListOptions {
   source?: string;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The list file's text. Paths are kept as strings from here on, and a byte sequence that is not
+ * UTF-8 would silently become U+FFFD and then "no such file"; so such a line is named instead.
+ */
+export function decodeListText(buf: Buffer, source: string): string {
+  try {
+    return strictUtf8.decode(buf);
+  } catch {
+    const lines = buf.toString('latin1').split('\n');
+    let offset = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const bytes = buf.subarray(offset, offset + lines[i]!.length);
+      offset += lines[i]!.length + 1;
+      try {
+        strictUtf8.decode(bytes);
+      } catch {
+        throw new Error(
+          `${source}:${i + 1}: not valid UTF-8: ${escapeBytes(bytes)}; ca-pipe reads list files (and the paths in them) as UTF-8: ` +
+            'give such files UTF-8 names (e.g. `convmv -f latin1 -t utf-8 -r --notest <root>`) and write the list in UTF-8',
+        );
+      }
+    }
+    throw new Error(`${source}: not valid UTF-8`);
+  }
+}
+
+/** ASCII as is, every other byte as \xNN: the user sees which bytes are at fault. */
+function escapeBytes(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) out += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0d ? '' : `\\x${b.toString(16).padStart(2, '0')}`;
+  return JSON.stringify(out).replace(/\\\\x/g, '\\x');
+}
+
 const HEADER_RE = /^\s*(path|file|filename|file_name|image|img|name)\s*[,;\t ]\s*(label|class|target|y|category)\s*$/i;
 const INT_RE = /^[+-]?\d+$/;
 

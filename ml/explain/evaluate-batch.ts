@@ -41,6 +41,8 @@ export interface BatchScores {
   /** Per image: 1 when the label is the top-1 / within the top-5 class. */
   top1: number[];
   top5: number[];
+  /** Per image: 1 when the clean image's scores hold a NaN or ±Inf (never counted as correct). */
+  nonFinite: number[];
 }
 
 export interface ScoreBatchInput {
@@ -62,6 +64,12 @@ export interface ScoreBatchInput {
   onProgress?: (fraction: number) => void;
 }
 
+function rowIsFinite(probs: Float32Array, row: number, classes: number): boolean {
+  for (let j = 0; j < classes; j++) if (!Number.isFinite(probs[row * classes + j])) return false;
+  return true;
+}
+
+/** 1 when `label` ranks within the top k of the row (ties go to the lower class index). */
 function topk(probs: Float32Array, row: number, classes: number, label: number, k: number): number {
   const v = probs[row * classes + label];
   let above = 0;
@@ -77,9 +85,13 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
   const classes = clean.length / n;
   const top1: number[] = [];
   const top5: number[] = [];
+  const nonFinite: number[] = [];
   for (let i = 0; i < n; i++) {
-    top1.push(topk(clean, i, classes, o.labels[i], 1));
-    top5.push(topk(clean, i, classes, o.labels[i], 5));
+    // Every comparison with NaN is false, so a NaN row would rank the label first.
+    const finite = rowIsFinite(clean, i, classes);
+    top1.push(finite ? topk(clean, i, classes, o.labels[i], 1) : 0);
+    top5.push(finite ? topk(clean, i, classes, o.labels[i], 5) : 0);
+    nonFinite.push(finite ? 0 : 1);
   }
   const rows: ImageRow[] = [];
   const curves: Record<string, CurveSums> = {};
@@ -126,5 +138,5 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
     curves[m] = sums;
     o.onProgress?.(++step / methods.length);
   }
-  return { rows, curves, top1, top5 };
+  return { rows, curves, top1, top5, nonFinite };
 }

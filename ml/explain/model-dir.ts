@@ -4,6 +4,7 @@
 // strings because ml/ must not import stages/.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeNonFinite } from '../io/finite.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { getArch, tapChannels, tapSizes, type ResNetArch } from '../models/arch.js';
 
@@ -23,6 +24,8 @@ export interface ModelCardLike {
   std: [number, number, number];
   classes: string[];
   weights: string;
+  /** The user's weights file this directory was made from (absent for trained models): errors name it. */
+  source?: string;
 }
 
 export interface FloatTensor {
@@ -35,6 +38,8 @@ export interface LoadedModel {
   card: ModelCardLike;
   arch: ResNetArch;
   weightsFile: string;
+  /** How errors name the weights: the user's own file when the card records one, not the store's copy (absent: weightsFile). */
+  weightsName?: string;
   weights: Map<string, FloatTensor>;
   /** layer4 grid and channels at the card's input size. */
   feature: { K: number; h: number; w: number };
@@ -70,6 +75,7 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   if ((c.std as number[]).some((s) => !(s > 0))) bad('std', 'values must be > 0');
   if (!Array.isArray(c.classes) || c.classes.length !== c.num_classes) bad('classes', `must list num_classes (${c.num_classes}) names`);
   if (typeof c.weights !== 'string' || c.weights.includes('/') || c.weights.includes('\\')) bad('weights', 'must be a file name inside the model directory');
+  if (c.source !== undefined && (typeof c.source !== 'string' || c.source === '')) bad('source', 'must be the path of the weights file the directory was made from');
   return c as unknown as ModelCardLike;
 }
 
@@ -90,12 +96,32 @@ export async function readModelDir(dir: string): Promise<LoadedModel> {
   }
   const card = checkCard(parsed, cardFile);
   const weightsFile = join(dir, card.weights);
-  const file = await readSafetensors(weightsFile);
+  const weightsName = weightsDisplayName(weightsFile, card);
+  const file = await readSafetensors(weightsFile).catch((e: Error) => {
+    throw card.source ? new Error(e.message.replace(weightsFile, weightsName)) : e;
+  });
   const weights = new Map<string, FloatTensor>();
+  const problems: string[] = [];
   for (const [k, t] of file.tensors) {
-    if (t.data instanceof Float32Array) weights.set(k, { shape: t.shape, data: t.data });
+    if (t.data instanceof Float32Array) {
+      const bad = describeNonFinite(t.data);
+      if (bad) problems.push(`[${k}] ${bad}`);
+      else weights.set(k, { shape: t.shape, data: t.data });
+    } else if (!k.endsWith('.num_batches_tracked')) {
+      // Dropping it would only resurface later as a baffling "missing" key.
+      problems.push(`[${k}] dtype ${t.dtype}, expected a float type`);
+    }
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length - 8} more)` : '');
+    throw new Error(`${weightsName}: unusable weights: ${shown}`);
   }
   const arch = getArch(card.arch);
   const size = tapSizes(card.input_size, arch).layer4;
-  return { dir, card, arch, weightsFile, weights, feature: { K: tapChannels(arch).layer4, h: size, w: size } };
+  return { dir, card, arch, weightsFile, weightsName, weights, feature: { K: tapChannels(arch).layer4, h: size, w: size } };
+}
+
+/** `weightsFile`, or the user's file it was copied from (with the copy in brackets) when the card records it. */
+export function weightsDisplayName(weightsFile: string, card: Pick<ModelCardLike, 'source'>): string {
+  return card.source ? `${card.source} (copied to ${weightsFile})` : weightsFile;
 }

@@ -53,7 +53,7 @@ export class ModelRunner {
       heads: m.card.heads,
       numClasses: m.card.num_classes,
       weights: m.weights,
-      weightsFile: m.weightsFile,
+      weightsFile: m.weightsName ?? m.weightsFile,
       outputs,
       inputSize: m.card.input_size,
       cacheDir: this.cacheDir,
@@ -61,7 +61,7 @@ export class ModelRunner {
   }
 
   head(): PoolingHeadRunner {
-    this.headRunner ??= new PoolingHeadRunner(this.model.card.head, this.model.card.heads, this.model.arch, this.model.weights, this.model.weightsFile);
+    this.headRunner ??= new PoolingHeadRunner(this.model.card.head, this.model.card.heads, this.model.arch, this.model.weights, this.model.weightsName ?? this.model.weightsFile);
     return this.headRunner;
   }
 

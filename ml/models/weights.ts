@@ -1,5 +1,6 @@
 // Matching a tensor file against a model's parameter table. Strict by default: any missing,
 // unexpected, wrongly-shaped or non-float key is an error that lists all of them at once.
+import { describeNonFinite } from '../io/finite.js';
 import type { ParamSpec } from './params.js';
 
 export interface TensorLike {
@@ -16,6 +17,8 @@ export interface LoadReport {
   mismatched: string[];
   /** Keys present but deliberately ignored (BatchNorm's num_batches_tracked). */
   ignored: string[];
+  /** "name: 2 of 9 values are not finite (…)": refused even when not strict. */
+  nonFinite: string[];
 }
 
 export class WeightsError extends Error {
@@ -48,7 +51,7 @@ export function matchWeights(
   const strict = opts.strict ?? true;
   const file = opts.file ?? '<weights>';
   const byName = new Map(specs.map((s) => [s.name, s]));
-  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [] };
+  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [], nonFinite: [] };
   const values = new Map<string, Float32Array>();
   const seen = new Set<string>();
   for (const [rawKey, t] of tensors) {
@@ -71,10 +74,17 @@ export function matchWeights(
       report.mismatched.push(`${rawKey}: file [${t.shape.join(', ')}] vs model [${spec.fileShape.join(', ')}]`);
       continue;
     }
+    const bad = describeNonFinite(t.data as ArrayLike<number>);
+    if (bad) {
+      report.nonFinite.push(`${rawKey}: ${bad}`);
+      continue;
+    }
     values.set(key, t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array));
     report.loaded.push(key);
   }
   for (const s of specs) if (!seen.has(s.name)) report.missing.push(s.name);
+  // Loading the other keys would still give a model whose every output is NaN.
+  if (report.nonFinite.length) throw new WeightsError(file, `non-finite weights: ${listSome(report.nonFinite)}`, report);
   if (strict && (report.missing.length || report.unexpected.length || report.mismatched.length)) {
     const parts: string[] = [];
     if (report.missing.length) parts.push(`missing keys: ${listSome(report.missing)}`);

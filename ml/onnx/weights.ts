@@ -1,5 +1,6 @@
 // Expected parameter names/shapes of a torchvision ResNet (+ CA heads), and strict checking of a
 // weight map against them. Kept inside ml/onnx so the exporter does not depend on the tfjs model.
+import { describeNonFinite } from '../io/finite.js';
 import { EXPANSION, stageStride, tapChannels, caProjections, type ResNetArch } from '../models/arch.js';
 
 export type HeadKind = 'gap' | 'ca-stream' | 'ca-final' | 'none';
@@ -164,6 +165,11 @@ export function checkWeights(
     }
     if (!(t.data instanceof Float32Array)) {
       problems.push({ key, problem: `not floating point (${t.data.constructor.name})` });
+      continue;
+    }
+    const bad = describeNonFinite(t.data);
+    if (bad) {
+      problems.push({ key, problem: bad });
       continue;
     }
     out.set(key, { shape: t.shape, data: t.data });

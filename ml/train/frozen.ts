@@ -53,7 +53,7 @@ export function neededTaps(head: TrainParams['head']): TapName[] {
 /** Opens an ONNX Runtime session on the init backbone that outputs the taps and the GAP logits. */
 export async function openBackboneSession(arch: ResNetArch, init: InitModel, numClasses: number, taps: TapName[], cacheDir: string, inputSize?: number): Promise<OnnxModel> {
   return createSession({
-    arch, head: 'gap', numClasses, weights: init.weights, weightsFile: init.file,
+    arch, head: 'gap', numClasses, weights: init.weights, weightsFile: init.name,
     outputs: [...taps.map((t) => `tap.${t}`), 'logits'], cacheDir, inputSize,
   });
 }
@@ -90,7 +90,7 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
     if (meta.input_size !== p.input_size) throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
     if ((meta.resize ?? null) !== (p.resize ?? null)) throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
-    if (meta.init_digest !== o.init.digest) throw new Error(`${where}: features were computed from other init weights than ${o.init.file}; both inputs must come from the same train stage`);
+    if (meta.init_digest !== o.init.digest) throw new Error(`${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`);
   } else {
     const t0 = performance.now();
     cacheDir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);

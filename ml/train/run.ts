@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkCard, type ModelCardLike } from '../explain/model-dir.js';
+import { checkCard, weightsDisplayName, type ModelCardLike } from '../explain/model-dir.js';
+import { describeNonFinite } from '../io/finite.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { readIndex, type LoadedIndex } from '../data/index-file.js';
 import type { LoaderItem } from '../data/loader.js';
@@ -54,6 +55,8 @@ export interface InitModel {
   dir: string;
   card: ModelCardLike;
   file: string;
+  /** How errors name the weights (the user's own file when the card records it). */
+  name: string;
   /** Backbone + fc tensors of the init, file layout. */
   weights: Map<string, { shape: number[]; data: Float32Array }>;
   digest: string;
@@ -75,11 +78,14 @@ export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc
     throw new Error(`init: ${cardFile} describes a ${card.arch} but this stage trains a ${arch.name} (set "arch: ${card.arch}" or use an init trained with ${arch.name})`);
   }
   const file = join(dir, 'final.safetensors');
+  const name = weightsDisplayName(file, card);
   const buf = await readFile(file).catch((e) => {
-    throw new Error(`init: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new Error(`init: ${name} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   });
   const digest = createHash('sha256').update(buf).digest('hex');
-  const tf_ = await readSafetensors(file);
+  const tf_ = await readSafetensors(file).catch((e: Error) => {
+    throw new Error(`init: ${e.message.replace(file, name)}`);
+  });
   const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   const problems: string[] = [];
@@ -88,13 +94,17 @@ export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc
     if (!t) problems.push(`${s.name}: missing`);
     else if (!(t.data instanceof Float32Array)) problems.push(`${s.name}: ${t.dtype}, expected a float type`);
     else if (t.shape.join() !== s.fileShape.join()) problems.push(`${s.name}: shape [${t.shape}], ${arch.name} needs [${s.fileShape}]`);
-    else weights.set(s.name, { shape: t.shape, data: t.data });
+    else {
+      const bad = describeNonFinite(t.data);
+      if (bad) problems.push(`${s.name}: ${bad}`);
+      else weights.set(s.name, { shape: t.shape, data: t.data });
+    }
   }
   if (problems.length) {
     const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length - 8} more)` : '');
-    throw new Error(`init: ${file} does not hold ${arch.name} weights: ${shown}`);
+    throw new Error(`init: ${name} does not hold ${arch.name} weights: ${shown}`);
   }
-  return { dir, card, file, weights, digest };
+  return { dir, card, file, name, weights, digest };
 }
 
 interface DataPlan {
@@ -108,6 +118,8 @@ interface DataPlan {
 export async function planData(p: TrainParams, dataDir: string, numClasses: number | undefined): Promise<DataPlan> {
   const index = await readIndex(dataDir);
   const classes = numClasses ?? index.classes.length;
+  // Normally refused at plan time; an index whose classes were unknown then (a list under verify: none) lands here.
+  if (classes < 2) throw new Error(`${join(dataDir, 'classes.json')}: training needs at least 2 classes, but the index given as input "data" has ${classes}${numClasses !== undefined ? ' (the init model\'s classifier)' : ''}`);
   const toItem = (id: number): LoaderItem => {
     const r = index.records[id];
     if (!r) throw new Error(`${join(dataDir, 'splits.json')}: item ${id} is not in index.jsonl`);
@@ -154,7 +166,7 @@ export interface TrainOutcome {
 function loadInit(model: ResNetModel, init: InitModel): void {
   const all = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
   for (const [k, v] of model.stateDict()) all.set(k, { dtype: 'F32', ...(init.weights.get(k) ?? v) });
-  model.loadWeights(all, { file: init.file });
+  model.loadWeights(all, { file: init.name });
 }
 
 export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> {

@@ -7,7 +7,8 @@ export type { EvaluateParams };
 
 export const evaluateStage: StageKind<EvaluateParams> = {
   kind: 'evaluate',
-  version: 1,
+  // 2: accuracy.non_finite (a NaN score no longer counts as a correct prediction).
+  version: 2,
   paramsSchema: evaluateParamsSchema,
   nonKeyParams: ['batch_size'],
   inputs: { required: ['model', 'data', 'saliency'], optional: [] },

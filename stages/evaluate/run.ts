@@ -18,6 +18,8 @@ interface ShardResult {
   curves: Record<string, Curves>;
   top1: number[];
   top5: number[];
+  /** Absent in shards cached before it was recorded. */
+  nonFinite?: number[];
 }
 
 const METRICS = ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const;
@@ -129,6 +131,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const rows = results.flatMap((r) => r.rows);
   const top1 = results.flatMap((r) => r.top1);
   const top5 = results.flatMap((r) => r.top5);
+  const nonFiniteScores = results.reduce((a, r) => a + (r.nonFinite ?? []).reduce((x, y) => x + y, 0), 0);
   const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
   const boot = { B: p.bootstrap.samples, seed: p.bootstrap.seed, level: p.bootstrap.level };
   const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
@@ -136,7 +139,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     format: 'ca-pipe.evaluate/1',
     protocol: protocol as unknown as Record<string, unknown>,
     pooling,
-    accuracy: { top1: mean(top1), top5: mean(top5), n: top1.length },
+    accuracy: { top1: mean(top1), top5: mean(top5), n: top1.length, non_finite: nonFiniteScores },
     methods: {},
     split: meta.split,
     saliency_target: meta.target,
@@ -176,6 +179,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   await writeFile(join(ctx.outDir, EVALUATE_FILES.perImage), lines);
   await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
   await writeFile(join(ctx.outDir, EVALUATE_FILES.summary), JSON.stringify(summary, null, 1) + '\n');
+  if (nonFiniteScores) ctx.log.warn(`evaluate: the model gave non-finite scores (NaN or ±Inf) for ${nonFiniteScores} of ${top1.length} images; they count as wrong in top-1/top-5 (accuracy.non_finite in ${EVALUATE_FILES.summary})`);
   ctx.log.info(`evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`);
 }
 

@@ -66,6 +66,11 @@ export const indexStage: StageKind<IndexParams> = {
     const { computeExternalDigest } = await import('../../ml/data/build-index.js');
     return computeExternalDigest(params, baseDir);
   },
+  async planFacts(params, baseDir) {
+    const { indexFacts } = await import('../../ml/data/build-index.js');
+    // Unknown facts ({}) leave the consumers' checks to run time.
+    return { ...((await indexFacts(params, baseDir)) ?? {}) };
+  },
   requiredPaths(params) {
     const out: string[] = [];
     if (params.source === 'imagefolder' && params.root) out.push(params.root);

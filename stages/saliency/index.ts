@@ -2,7 +2,8 @@
 // ml/ is imported lazily (in run.ts) so that loading the stage table stays cheap for the CLI.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { StageKind } from '../../engine/contract.js';
+import type { PlannedInput, StageKind } from '../../engine/contract.js';
+import { describeInput, plannedIndex } from '../planned-index.js';
 import { saliencyParamsSchema, type SaliencyParams } from './schema.js';
 
 export type { SaliencyParams };
@@ -30,6 +31,17 @@ async function importDigest(params: SaliencyParams, baseDir: string): Promise<Re
   return { import: h.digest('hex') };
 }
 
+/** A split with no images would only be found once the model is loaded; say it at plan time. */
+function checkInputs(p: SaliencyParams, inputs: Record<string, PlannedInput>): void {
+  const data = plannedIndex(inputs.data);
+  if (!data || p.import) return;
+  const split = p.split ?? 'val';
+  const images = split === 'all' ? data.train + data.val : data[split];
+  if (images === 0) {
+    throw new Error(`split "${split}" of ${describeInput('data', inputs.data!)} has no images${split === 'val' ? ' (set that index\'s split.fraction > 0, or explain split: all)' : ''}`);
+  }
+}
+
 export const saliencyStage: StageKind<SaliencyParams> = {
   kind: 'saliency',
   // 2: images are chosen and stored in a seeded class-balanced order (1: the first of the split).
@@ -38,6 +50,7 @@ export const saliencyStage: StageKind<SaliencyParams> = {
   nonKeyParams: ['batch_size', 'method_batch'],
   inputs: { required: ['model', 'data'], optional: [] },
   externalDigest: importDigest,
+  checkInputs,
   requiredPaths(params) {
     const imp = params.import;
     return imp ? [imp.npy_dir ?? imp.safetensors!] : [];

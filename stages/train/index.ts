@@ -1,6 +1,7 @@
 // The `train` stage kind: binds ml/train/run.ts to the stage contract. ml/ is imported lazily so
 // that loading the stage table stays cheap for the CLI.
-import type { StageContext, StageKind } from '../../engine/contract.js';
+import type { PlannedInput, StageContext, StageKind } from '../../engine/contract.js';
+import { describeInput, plannedIndex } from '../planned-index.js';
 import type { TrainParams } from '../../ml/train/params.js';
 import { TRAIN_NON_KEY_PARAMS, trainParamsSchema } from './schema.js';
 
@@ -37,6 +38,27 @@ async function run(ctx: StageContext<TrainParams>): Promise<void> {
   if (typeof speed === 'number') ctx.log.info(`train: ${speed.toFixed(1)} img/s over ${timings.train_step_images} images of step time (recorded in run.json, provenance.train)`);
 }
 
+/** What planData would refuse once the index is built, said before any work starts. */
+function checkInputs(p: TrainParams, inputs: Record<string, PlannedInput>): void {
+  const data = plannedIndex(inputs.data);
+  if (!data) return;
+  const of = describeInput('data', inputs.data!);
+  // With an init model (frozen, finetune) the classifier's width comes from it, not from the data.
+  const classesFromData = !inputs.init || p.mode === 'scratch';
+  if (classesFromData && data.classes < 2) {
+    const named = data.classNames?.length ? ` (${data.classNames.map((c) => JSON.stringify(c)).join(', ')})` : '';
+    throw new Error(`training needs at least 2 classes, but ${of} has ${data.classes} class${data.classes === 1 ? '' : 'es'}${named}; give the index at least 2 classes (class folders, labels)`);
+  }
+  const fraction = p.fraction ?? 1;
+  const trainImages = fraction < 1 ? Math.max(1, Math.round(data.train * fraction)) : data.train;
+  if (p.batch_size !== undefined && trainImages < p.batch_size) {
+    throw new Error(`batch_size ${p.batch_size} is larger than the ${trainImages} training images of ${of}${fraction < 1 ? ` (fraction ${fraction})` : ''}; lower batch_size or give the index more images`);
+  }
+  if (data.val === 0) {
+    throw new Error(`${of} has an empty validation split; training needs it to pick the best epoch (set that index's split.fraction > 0, or list "val" ids in split.indices)`);
+  }
+}
+
 export const trainStage: StageKind<TrainParams> = {
   kind: 'train',
   // 2: metrics.jsonl, summary.json and tb/ no longer carry timings (img_s, time, wall times).
@@ -44,6 +66,7 @@ export const trainStage: StageKind<TrainParams> = {
   paramsSchema: trainParamsSchema,
   nonKeyParams: TRAIN_NON_KEY_PARAMS,
   inputs: { required: ['data'], optional: ['init', 'features'] },
+  checkInputs,
   run,
 };
 
