@@ -15,8 +15,10 @@ export function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {})
   return new Promise((resolve, reject) => {
     const child = spawn(file, [...pre, ...args], {
       cwd,
-      // No colours, no live progress: the catalogue shows what a log file would hold.
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...env },
+      // No colours, no live progress: the catalogue shows what a log file would hold. One tfjs
+      // backend everywhere: the answers must not depend on whether the native binding is installed
+      // (its library prints start-up lines of its own).
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', CA_PIPE_BACKEND: 'wasm', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
