@@ -18,14 +18,18 @@ export function resolvePreprocessing(param: Preprocessing | undefined, dataset: 
   return param ?? dataset ?? defaultPreprocessing(inputSize);
 }
 
-/** A model card written before conventions were recorded was trained on `fast` pixels. */
-export function modelPreprocessing(card: { preprocessing?: unknown }): Preprocessing {
-  return card.preprocessing === 'torchvision' ? 'torchvision' : 'fast';
+/**
+ * The convention of a stage reading a trained model (saliency, evaluation): its own param, else
+ * the one the model card records, else as resolvePreprocessing at the card's input size (cards
+ * written before conventions existed, and cards made outside ca-pipe, record none).
+ */
+export function preprocessingForModel(param: Preprocessing | undefined, card: { preprocessing?: Preprocessing; input_size: number }, dataset: Preprocessing | undefined): Preprocessing {
+  return param ?? card.preprocessing ?? resolvePreprocessing(undefined, dataset, card.input_size);
 }
 
 /** The warning for a stage reading a model trained under another convention, or null. */
-export function conventionMismatch(stage: string, used: Preprocessing, trained: Preprocessing): string | null {
-  if (used === trained) return null;
-  return `${stage}: images are preprocessed with the '${used}' convention but the model was trained with '${trained}'; ` +
-    `its inputs differ from what it saw in training (set preprocessing: ${trained} to match)`;
+export function conventionMismatch(stage: string, used: Preprocessing, card: { preprocessing?: Preprocessing }, model = 'the model'): string | null {
+  if (card.preprocessing === undefined || card.preprocessing === used) return null;
+  return `${stage}: images are preprocessed with the '${used}' convention but ${model} was trained with '${card.preprocessing}'; ` +
+    `its inputs differ from what it saw in training (set preprocessing: ${card.preprocessing} to match)`;
 }

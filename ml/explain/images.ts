@@ -3,12 +3,15 @@
 // (the same pixels the data loader feeds the model); normalisation here takes the model card's
 // mean/std, which a user's pretrained model may set to other values than ImageNet's.
 import { decodeEvalRgb } from '../data/image-tensor.js';
+import type { Preprocessing } from '../data/preprocessing.js';
 import { evalGeometry } from '../data/transforms.js';
 
 export interface EvalTransform {
   size: number;
   /** Shorter side before the centre crop (default floor(size / 0.875), as the data loader). */
   resize?: number;
+  /** Pixel convention (default fast). */
+  preprocessing?: Preprocessing;
 }
 
 /** Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. */
@@ -30,7 +33,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
     while (next < paths.length) {
       signal?.throwIfAborted();
       const i = next++;
-      const img = await decodeEvalRgb(paths[i], t.size, t.resize);
+      const img = await decodeEvalRgb(paths[i], t.size, t.resize, undefined, t.preprocessing);
       normaliseRgbInto(img.data, hw, mean, std, out, i);
     }
   };
@@ -40,7 +43,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
 
 /** An object mask (nonzero = object) under the same geometry, as 0/1 values. */
 export async function loadEvalMask(path: string, t: EvalTransform): Promise<Uint8Array> {
-  const img = await decodeEvalRgb(path, t.size, t.resize);
+  const img = await decodeEvalRgb(path, t.size, t.resize, undefined, t.preprocessing);
   const hw = t.size * t.size;
   const m = new Uint8Array(hw);
   for (let p = 0; p < hw; p++) m[p] = img.data[p * 3] >= 128 ? 1 : 0;

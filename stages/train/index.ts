@@ -2,6 +2,7 @@
 // that loading the stage table stays cheap for the CLI.
 import type { StageContext, StageKind } from '../../engine/contract.js';
 import type { TrainParams } from '../../ml/train/params.js';
+import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { TRAIN_NON_KEY_PARAMS, trainParamsSchema } from './schema.js';
 
 export type { TrainParams };
@@ -44,6 +45,7 @@ export const trainStage: StageKind<TrainParams> = {
   paramsSchema: trainParamsSchema,
   nonKeyParams: TRAIN_NON_KEY_PARAMS,
   inputs: { required: ['data'], optional: ['init', 'features'] },
+  externalDigest: unsetPreprocessingDigest,
   run,
 };
 
