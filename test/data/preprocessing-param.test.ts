@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import { loadExperiment } from '../../engine/config/index.js';
 import { buildPlan } from '../../engine/plan/index.js';
 import { createRegistry } from '../../engine/registry.js';
-import { setBackendLogger } from '../../ml/backend/index.js';
+import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
 import { conventionMismatch, preprocessingForModel, resolvePreprocessing } from '../../ml/data/preprocessing.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
 import { featuresStage } from '../../stages/features/index.js';
@@ -17,6 +17,7 @@ import { saliencyStage } from '../../stages/saliency/index.js';
 import { trainStage } from '../../stages/train/index.js';
 import { testCtx, tmp } from '../explain/helpers.js';
 import { fixtureWorld, planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
+import { fakeInit, stageCtx, syntheticIndex, tmp as trainTmp } from '../stages/train-helpers.js';
 
 before(() => setBackendLogger(() => {}));
 
@@ -100,4 +101,21 @@ test('saliency follows the model card\'s convention, records it, and warns when 
   const other = await run('other', { preprocessing: 'fast' });
   assert.equal(other.meta.preprocessing, 'fast');
   assert.ok(other.logs.some((l) => /'fast' convention but the model was trained with 'torchvision'/.test(l)), other.logs.join('\n'));
+});
+
+test('train records its convention in model.json and warns when its init was trained with another', async () => {
+  await initBackend();
+  const root = trainTmp('prep-train');
+  const data = await syntheticIndex(join(root, 'data'), 4, 64);
+  const init = await fakeInit(join(root, 'init'), 'resnet-mini', 6, 64);
+  const initCard = join(init, 'model.json');
+  writeFileSync(initCard, JSON.stringify({ ...JSON.parse(readFileSync(initCard, 'utf8')), preprocessing: 'torchvision' }));
+  // Unset at 64 px: fast (the quickstart's case), which contradicts the init's card.
+  const ctx = stageCtx({
+    arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 1, batch_size: 8, input_size: 64, resize: 64, augment: false,
+    optimizer: 'adamw', lr: 0.01, weight_decay: 0.01, schedule: 'constant', workers: 0, log_every: 1,
+  }, { data, init }, join(root, 'run'));
+  await trainStage.run(ctx as never);
+  assert.equal(JSON.parse(readFileSync(join(ctx.outDir, 'model.json'), 'utf8')).preprocessing, 'fast');
+  assert.ok(ctx.logs.some((l) => l.startsWith('WARN') && /'fast' convention but the init model .* was trained with 'torchvision'/.test(l)), ctx.logs.join('\n'));
 });
