@@ -14,13 +14,24 @@ export interface EvalTransform {
   preprocessing?: Preprocessing;
 }
 
-/** Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. */
-export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number): void {
+/**
+ * Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. `asTorch`
+ * rounds to float32 after each operation as torch's ToTensor + Normalize do (the `torchvision`
+ * convention); otherwise the arithmetic is double and rounded once.
+ */
+export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number, asTorch = false): void {
   const base = index * 3 * hw;
+  const f = Math.fround;
   for (let c = 0; c < 3; c++) {
     const m = mean[c];
     const s = std[c];
-    for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = (rgb[p * 3 + c] / 255 - m) / s;
+    if (asTorch) {
+      const mf = f(m);
+      const sf = f(s);
+      for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = f(f(f(rgb[p * 3 + c] / 255) - mf) / sf);
+    } else {
+      for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = (rgb[p * 3 + c] / 255 - m) / s;
+    }
   }
 }
 
@@ -34,7 +45,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
       signal?.throwIfAborted();
       const i = next++;
       const img = await decodeEvalRgb(paths[i], t.size, t.resize, undefined, t.preprocessing);
-      normaliseRgbInto(img.data, hw, mean, std, out, i);
+      normaliseRgbInto(img.data, hw, mean, std, out, i, t.preprocessing === 'torchvision');
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);

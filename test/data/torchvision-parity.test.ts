@@ -9,11 +9,13 @@ import { loadImageTensor } from '../../ml/data/image-tensor.js';
 import { Rng } from '../../ml/data/rng.js';
 import { resizedCropAsTorchvision, TORCHVISION_NORMALISE } from '../../ml/data/torchvision-transform.js';
 import { normaliseInto, sampleRandomResizedCrop } from '../../ml/data/transforms.js';
+import { loadEvalBatch } from '../../ml/explain/images.js';
 import { decodeAsPil } from '../../ml/io/image-as-pil.js';
 import { parseNpy } from '../../ml/io/npy.js';
 import { repoRoot } from './helpers.js';
 
 interface Manifest {
+  mean: number[];
   std: number[];
   table: number[][];
   eval: Array<{ image: string; pil_mode: string; size: number; resize: number; ref: string }>;
@@ -97,5 +99,15 @@ test('the train loader under torchvision is resized_crop of the box its Rng draw
     const want = new Float32Array(3 * 64 * 64);
     normaliseInto(resizedCropAsTorchvision(full, box, 64).data, 64, 64, want, 0, 'NCHW', flip, TORCHVISION_NORMALISE);
     assert.deepEqual(got.data, want, `item ${id}`);
+  }
+});
+
+test('saliency and evaluate images (loadEvalBatch with the model card\'s mean/std) match torchvision too', async () => {
+  const cases = manifest.eval;
+  const batch = await loadEvalBatch(cases.map((e) => image(e.image)), { size: 224, resize: 256, preprocessing: 'torchvision' }, manifest.mean, manifest.std);
+  const per = 3 * 224 * 224;
+  for (let i = 0; i < cases.length; i++) {
+    const d = deltas(batch.subarray(i * per, (i + 1) * per), await reference(cases[i]!.ref, 224));
+    assert.ok(d.max <= TOLERANCE, `${cases[i]!.image}: max |Δ| ${d.max} /255`);
   }
 });
