@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { loadImageTensor } from '../../ml/data/image-tensor.js';
 import { Rng } from '../../ml/data/rng.js';
+import { resizeAsPil } from '../../ml/data/pil-resample.js';
 import { resizedCropAsTorchvision, TORCHVISION_NORMALISE } from '../../ml/data/torchvision-transform.js';
 import { normaliseInto, sampleRandomResizedCrop } from '../../ml/data/transforms.js';
 import { loadEvalBatch } from '../../ml/explain/images.js';
@@ -20,6 +21,7 @@ interface Manifest {
   table: number[][];
   eval: Array<{ image: string; pil_mode: string; size: number; resize: number; ref: string }>;
   train: Array<{ image: string; box: { top: number; left: number; height: number; width: number }; flip: boolean; size: number; ref: string }>;
+  resample: Array<{ from: [number, number]; to: [number, number]; input: string; ref: string }>;
 }
 
 const DIR = join(repoRoot(), 'test', 'fixtures', 'pixels');
@@ -34,6 +36,10 @@ async function reference(name: string, size: number): Promise<Float32Array> {
   const out = new Float32Array(3 * hw);
   for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) out[c * hw + p] = Math.fround(manifest.table[c]![u8.data[p * 3 + c] as number]!);
   return out;
+}
+
+async function readU8(name: string): Promise<Uint8Array> {
+  return parseNpy(gunzipSync(await readFile(join(DIR, 'refs', name))), name).data as Uint8Array;
 }
 
 /** max and mean |Δ| in 0–255 pixel units (a normalised difference times std·255). */
@@ -61,6 +67,22 @@ test('the fixtures cover an ICC profile, CMYK, greyscale, alpha, palette, 16-bit
   for (const m of ['RGB', 'CMYK', 'L', 'RGBA', 'P', 'I;16']) assert.ok(modes.has(m), m);
   const names = manifest.eval.map((e) => e.image);
   for (const n of ['rocket-adobergb.jpg', 'retina-1411.jpg', 'coffee-rgb16.png', 'chelsea-exif6.jpg']) assert.ok(names.includes(n), n);
+});
+
+test('Pillow\'s BILINEAR resize, bit for bit: shrinking, enlarging, one axis, both ways, and any window of it', async () => {
+  for (const r of manifest.resample) {
+    const [sw, sh] = r.from;
+    const [dw, dh] = r.to;
+    const src = await readU8(r.input);
+    const want = await readU8(r.ref);
+    assert.deepEqual(resizeAsPil(src, sw, sh, dw, dh), want, `${sw}×${sh} → ${dw}×${dh}`);
+    const win = { left: Math.floor(dw / 3), top: Math.floor(dh / 4), width: Math.ceil(dw / 2), height: Math.ceil(dh / 2) };
+    const part = resizeAsPil(src, sw, sh, dw, dh, win);
+    for (let y = 0; y < win.height; y++) {
+      const from = ((win.top + y) * dw + win.left) * 3;
+      assert.deepEqual(part.subarray(y * win.width * 3, (y + 1) * win.width * 3), want.subarray(from, from + win.width * 3), `${sw}×${sh} → ${dw}×${dh}, window row ${y}`);
+    }
+  }
 });
 
 for (const e of manifest.eval) {

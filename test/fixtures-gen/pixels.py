@@ -147,6 +147,11 @@ TRAIN_CASES = [
 ]
 
 
+# Bare resizes of random 8-bit images (Image.resize(..., BILINEAR)): shrinking, enlarging, one
+# axis only, and both ways at once, on sizes small enough to store inputs and outputs.
+RESAMPLE_CASES = [((31, 23), (9, 7)), ((7, 5), (29, 19)), ((40, 12), (40, 33)), ((17, 30), (5, 30)), ((33, 9), (12, 26)), ((1, 13), (3, 2))]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -184,6 +189,14 @@ def main():
         save_u8(ref, u8)
         manifest['train'].append({'image': name, 'box': {'top': top, 'left': left, 'height': h, 'width': w},
                                   'flip': flip, 'size': 224, 'ref': ref})
+    manifest['resample'] = []
+    rng = np.random.default_rng(18)
+    for i, ((sw, sh), (dw, dh)) in enumerate(RESAMPLE_CASES):
+        src = rng.integers(0, 256, (sh, sw, 3), dtype=np.uint8)
+        out = np.asarray(Image.fromarray(src, 'RGB').resize((dw, dh), Image.BILINEAR))
+        save_u8(f'resample-{i}.in.npy.gz', src)
+        save_u8(f'resample-{i}.out.npy.gz', out)
+        manifest['resample'].append({'from': [sw, sh], 'to': [dw, dh], 'input': f'resample-{i}.in.npy.gz', 'ref': f'resample-{i}.out.npy.gz'})
     manifest['sources'] = made
     with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
