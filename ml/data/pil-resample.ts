@@ -52,6 +52,29 @@ function bilinearTaps(inSize: number, outSize: number, first: number, n: number)
   return { start, count, weights, stride };
 }
 
+/** Tap count of the unrolled kernels; positions with fewer taps are padded with zero weights. */
+const UNROLLED = 4;
+
+/**
+ * The same taps as exactly UNROLLED per position when none has more (and the input is that
+ * long), else null. A zero weight adds exactly nothing to Pillow's integer sums, so the padded
+ * taps give the same bytes; positions near the end are shifted left to stay inside the input.
+ */
+function padTaps(t: FixedTaps, inSize: number): FixedTaps | null {
+  const n = t.start.length;
+  if (inSize < UNROLLED) return null;
+  for (let i = 0; i < n; i++) if (t.count[i]! > UNROLLED) return null;
+  const start = new Int32Array(n);
+  const weights = new Int32Array(n * UNROLLED);
+  for (let i = 0; i < n; i++) {
+    const lo = Math.min(t.start[i]!, inSize - UNROLLED);
+    const shift = t.start[i]! - lo;
+    for (let k = 0; k < t.count[i]!; k++) weights[i * UNROLLED + shift + k] = t.weights[i * t.stride + k]!;
+    start[i] = lo;
+  }
+  return { start, count: new Int32Array(n).fill(UNROLLED), weights, stride: UNROLLED };
+}
+
 function clip8(acc: number): number {
   const v = acc >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
@@ -74,16 +97,24 @@ export function resizeAsPil(src: Uint8Array, sw: number, sh: number, dw: number,
   if (left < 0 || top < 0 || left + width > dw || top + height > dh) throw new Error(`resizeAsPil: window ${width}×${height}+${left}+${top} outside ${dw}×${dh}`);
   const needH = dw !== sw;
   const needV = dh !== sh;
-  const ty = needV ? bilinearTaps(sh, dh, top, height) : null;
-  // Source rows the vertical pass reads (or the window's rows when there is none).
+  const rawY = needV ? bilinearTaps(sh, dh, top, height) : null;
+  const padY = rawY && padTaps(rawY, sh);
+  const ty = padY ?? rawY;
+  // Source rows the vertical pass reads (or the window's rows when there is none); starts and
+  // ends of the taps never decrease along the output.
   const rowLo = ty ? ty.start[0]! : top;
   const rowHi = ty ? ty.start[height - 1]! + ty.count[height - 1]! : top + height;
   const rows = rowHi - rowLo;
   let mid: Uint8Array;
-  if (needH) mid = horizontalPass(src, sw, rowLo, rows, bilinearTaps(sw, dw, left, width));
-  else mid = cropRows(src, sw, rowLo, rows, left, width);
+  if (needH) {
+    const rawX = bilinearTaps(sw, dw, left, width);
+    const padX = padTaps(rawX, sw);
+    mid = padX ? horizontalPass4(src, sw, rowLo, rows, padX) : horizontalPass(src, sw, rowLo, rows, rawX);
+  } else {
+    mid = cropRows(src, sw, rowLo, rows, left, width);
+  }
   if (!ty) return mid;
-  return verticalPass(mid, width, rowLo, ty);
+  return padY ? verticalPass4(mid, width, rowLo, padY) : verticalPass(mid, width, rowLo, ty);
 }
 
 function cropRows(src: Uint8Array, sw: number, row0: number, rows: number, left: number, width: number): Uint8Array {
@@ -122,6 +153,52 @@ function horizontalPass(src: Uint8Array, sw: number, row0: number, rows: number,
     }
   }
   return out;
+}
+
+/** horizontalPass with exactly four taps per output pixel. */
+function horizontalPass4(src: Uint8Array, sw: number, row0: number, rows: number, t: FixedTaps): Uint8Array {
+  const width = t.start.length;
+  // A clamped array clips to 0–255 on store, as clip8 does, without the branches.
+  const out = new Uint8ClampedArray(rows * width * 3);
+  const { start, weights } = t;
+  for (let y = 0; y < rows; y++) {
+    const rowIn = (row0 + y) * sw * 3;
+    let q = y * width * 3;
+    for (let x = 0, wo = 0; x < width; x++, q += 3, wo += 4) {
+      const p = rowIn + start[x]! * 3;
+      const w0 = weights[wo]!;
+      const w1 = weights[wo + 1]!;
+      const w2 = weights[wo + 2]!;
+      const w3 = weights[wo + 3]!;
+      // Math.imul: the products and sums stay below 2^31 (weights sum to 2^22), so int32 is exact.
+      out[q] = (HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2) + Math.imul(src[p + 9]!, w3)) >> PRECISION_BITS;
+      out[q + 1] = (HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2) + Math.imul(src[p + 10]!, w3)) >> PRECISION_BITS;
+      out[q + 2] = (HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2) + Math.imul(src[p + 11]!, w3)) >> PRECISION_BITS;
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** verticalPass with exactly four taps per output row. */
+function verticalPass4(src: Uint8Array, width: number, row0: number, t: FixedTaps): Uint8Array {
+  const height = t.start.length;
+  const lineLen = width * 3;
+  const out = new Uint8ClampedArray(height * lineLen);
+  for (let y = 0; y < height; y++) {
+    const o0 = (t.start[y]! - row0) * lineLen;
+    const o1 = o0 + lineLen;
+    const o2 = o1 + lineLen;
+    const o3 = o2 + lineLen;
+    const w0 = t.weights[y * 4]!;
+    const w1 = t.weights[y * 4 + 1]!;
+    const w2 = t.weights[y * 4 + 2]!;
+    const w3 = t.weights[y * 4 + 3]!;
+    const o = y * lineLen;
+    for (let i = 0; i < lineLen; i++) {
+      out[o + i] = (HALF + Math.imul(src[o0 + i]!, w0) + Math.imul(src[o1 + i]!, w1) + Math.imul(src[o2 + i]!, w2) + Math.imul(src[o3 + i]!, w3)) >> PRECISION_BITS;
+    }
+  }
+  return new Uint8Array(out.buffer);
 }
 
 /** `src` holds source rows from `row0` on, `width` pixels each. */
