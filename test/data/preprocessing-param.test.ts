@@ -10,6 +10,7 @@ import { buildPlan } from '../../engine/plan/index.js';
 import { createRegistry } from '../../engine/registry.js';
 import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
 import { conventionMismatch, preprocessingForModel, resolvePreprocessing } from '../../ml/data/preprocessing.js';
+import { checkCard } from '../../ml/explain/model-dir.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
 import { featuresStage } from '../../stages/features/index.js';
 import { indexStage } from '../../stages/index/index.js';
@@ -38,6 +39,13 @@ test('a stage reading a model follows its card, else the index, else the card\'s
   assert.equal(conventionMismatch('saliency', 'fast', { preprocessing: 'fast' }), null);
   assert.equal(conventionMismatch('saliency', 'fast', {}), null, 'a card that records nothing cannot be contradicted');
   assert.match(conventionMismatch('saliency', 'fast', { preprocessing: 'torchvision' })!, /'fast' convention but the model was trained with 'torchvision'/);
+});
+
+test('model cards: preprocessing is optional, and must name a convention when present', () => {
+  const card = { format: 'ca-pipe.model/1', arch: 'resnet-mini', head: 'gap', heads: 1, num_classes: 2, input_size: 64, mean: [0, 0, 0], std: [1, 1, 1], classes: ['a', 'b'], weights: 'final.safetensors' };
+  assert.equal(checkCard(card, 'm.json').preprocessing, undefined);
+  assert.equal(checkCard({ ...card, preprocessing: 'torchvision' }, 'm.json').preprocessing, 'torchvision');
+  assert.throws(() => checkCard({ ...card, preprocessing: 'pil' }, 'm.json'), /m\.json: field "preprocessing" must be torchvision or fast, got "pil"/);
 });
 
 async function planTrain(trainParams: string, indexParams = '{ source: synthetic }'): Promise<Record<string, { key: string | undefined; params: Record<string, unknown>; external: Record<string, string> }>> {
