@@ -12,6 +12,7 @@ import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
 import { conventionMismatch, preprocessingForModel, resolvePreprocessing } from '../../ml/data/preprocessing.js';
 import { checkCard } from '../../ml/explain/model-dir.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
+import { evaluateStage } from '../../stages/evaluate/index.js';
 import { featuresStage } from '../../stages/features/index.js';
 import { indexStage } from '../../stages/index/index.js';
 import { saliencyStage } from '../../stages/saliency/index.js';
@@ -94,7 +95,7 @@ test('the index records its convention in dataset.json only when set', async () 
   }
 });
 
-test('saliency follows the model card\'s convention, records it, and warns when told to use another', async () => {
+test('saliency follows the model card\'s convention, records it, and warns when told to use another; evaluate warns on maps of other pixels', async () => {
   const world = await fixtureWorld('ca-pipe-prep-saliency-', { classes: 2, per_class: 2 });
   const cardFile = join(world.gapModel, 'model.json');
   writeFileSync(cardFile, JSON.stringify({ ...JSON.parse(readFileSync(cardFile, 'utf8')), preprocessing: 'torchvision' }));
@@ -109,6 +110,14 @@ test('saliency follows the model card\'s convention, records it, and warns when 
   const other = await run('other', { preprocessing: 'fast' });
   assert.equal(other.meta.preprocessing, 'fast');
   assert.ok(other.logs.some((l) => /'fast' convention but the model was trained with 'torchvision'/.test(l)), other.logs.join('\n'));
+
+  // Scoring those fast-pixel maps on the card's torchvision pixels: evaluate says so.
+  const ev = testCtx({
+    protocol: 'ca-stream', protocol_overrides: {}, keep_constant: ['ones', 'center', 'random'], localisation: 'auto',
+    bootstrap: { samples: 20, seed: 0, level: 0.95 }, batch_size: 16,
+  }, { model: world.gapModel, data: world.data, saliency: join(world.root, 'other', 'out') }, { outDir: join(world.root, 'ev', 'out'), scratchDir: join(world.root, 'ev', 'scratch'), baseDir: world.root });
+  await evaluateStage.run(ev as never);
+  assert.ok(ev.logs.some((l) => /maps were computed on 'fast' pixels but this stage scores 'torchvision' pixels/.test(l)), ev.logs.join('\n'));
 });
 
 test('train records its convention in model.json and warns when its init was trained with another', async () => {
