@@ -89,7 +89,13 @@ def make_images(src):
     yy, xx = np.mgrid[0:100, 0:150]
     low = ((xx * 7 + yy * 13) % 256).astype(np.uint16)[:, :, None]
     rgb16 = np.asarray(coffee.resize((150, 100), Image.BILINEAR)).astype(np.uint16) * 256 + low
-    _save_png16_rgb(rgb16, os.path.join(img_dir, 'coffee-rgb16.png'))
+    _save_png16(rgb16, 2, os.path.join(img_dir, 'coffee-rgb16.png'))
+    # 16-bit RGBA and greyscale + alpha PNGs (PIL opens them as RGBA and LA from the high bytes).
+    alpha16 = (np.linspace(0, 65535, 75)[None, :, None] * np.ones((50, 1, 1))).astype(np.uint16)
+    _save_png16(np.dstack([rgb16[::2, ::2], alpha16]), 6, os.path.join(img_dir, 'coffee-rgba16.png'))
+    grey16 = (np.asarray(camera.convert('L').resize((96, 96), Image.BILINEAR)).astype(np.uint16) * 256
+              + ((np.arange(96)[:, None] * 5 + np.arange(96)[None, :] * 3) % 256).astype(np.uint16))
+    _save_png16(np.dstack([grey16, (grey16 // 2)]), 4, os.path.join(img_dir, 'camera-la16.png'))
     # 16-bit greyscale PNG (mode I;16): PIL's convert('RGB') clips the samples at 255, so the
     # values here are twice the 8-bit camera image (half of them clip).
     g16 = np.asarray(camera.convert('L').resize((160, 160), Image.BILINEAR)).astype(np.uint16) * 2
@@ -101,8 +107,8 @@ def make_images(src):
     return made
 
 
-def _save_png16_rgb(arr, path):
-    # Pillow cannot write 16-bit RGB PNGs; write the PNG by hand (filter 0, zlib).
+def _save_png16(arr, colour_type, path):
+    # Pillow cannot write these 16-bit PNGs; write the PNG by hand (filter 0, zlib).
     import struct
     import zlib
     h, w, _ = arr.shape
@@ -111,7 +117,7 @@ def _save_png16_rgb(arr, path):
     def chunk(tag, data):
         return struct.pack('>I', len(data)) + tag + data + struct.pack('>I', zlib.crc32(tag + data) & 0xffffffff)
 
-    png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
+    png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, colour_type, 0, 0, 0))
     png += chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b'')
     with open(path, 'wb') as f:
         f.write(png)
