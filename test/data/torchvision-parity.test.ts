@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { loadImageTensor } from '../../ml/data/image-tensor.js';
+import { createLoader } from '../../ml/data/loader.js';
 import { Rng } from '../../ml/data/rng.js';
 import { resizeAsPil } from '../../ml/data/pil-resample.js';
 import { resizedCropAsTorchvision, TORCHVISION_NORMALISE } from '../../ml/data/torchvision-transform.js';
@@ -131,5 +132,18 @@ test('saliency and evaluate images (loadEvalBatch with the model card\'s mean/st
   for (let i = 0; i < cases.length; i++) {
     const d = deltas(batch.subarray(i * per, (i + 1) * per), await reference(cases[i]!.ref, 224));
     assert.ok(d.max <= TOLERANCE, `${cases[i]!.image}: max |Δ| ${d.max} /255`);
+  }
+});
+
+test('the worker-pool loader carries the convention to its threads', async () => {
+  const cases = manifest.eval.slice(0, 4);
+  const items = cases.map((e, id) => ({ id, path: image(e.image), label: 0 }));
+  const loader = createLoader({ items, batchSize: 4, transform: 'eval', size: 224, resize: 256, layout: 'NCHW', shuffle: false, workers: 1, preprocessing: 'torchvision' });
+  const per = 3 * 224 * 224;
+  for await (const b of loader) {
+    for (let i = 0; i < b.n; i++) {
+      const d = deltas(b.x.subarray(i * per, (i + 1) * per), await reference(cases[b.ids[i]!]!.ref, 224));
+      assert.ok(d.max <= TOLERANCE, `${cases[b.ids[i]!]!.image}: max |Δ| ${d.max} /255`);
+    }
   }
 });
