@@ -12,7 +12,7 @@ export function preprocessingParam(unset: string): { description: string; enum: 
 }
 
 export const UNSET_FROM_INDEX = 'the index\'s preprocessing, else torchvision at input_size 224 and fast otherwise.';
-export const UNSET_FROM_MODEL = 'the convention the model card records, else the index\'s, else torchvision at the model\'s input size 224 and fast otherwise. A stage whose convention differs from the model card\'s warns.';
+export const UNSET_FROM_MODEL = 'the convention the model card records (every train stage records its own: torchvision at input_size 224 unless set), else the index\'s, else fast (a card without one predates the conventions and was trained on fast pixels). A stage whose convention differs from the model card\'s warns.';
 
 /**
  * Key material of a train or features stage whose `preprocessing` is unset: at input size 224

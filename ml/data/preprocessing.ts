@@ -20,11 +20,23 @@ export function resolvePreprocessing(param: Preprocessing | undefined, dataset: 
 
 /**
  * The convention of a stage reading a trained model (saliency, evaluation): its own param, else
- * the one the model card records, else as resolvePreprocessing at the card's input size (cards
- * written before conventions existed, and cards made outside ca-pipe, record none).
+ * the one the model card records, else the index's, else fast. Every card ca-pipe writes records
+ * its convention; one that records none was written before conventions existed, from `fast`
+ * pixels, so fast keeps such a model's inputs (and the cached results computed from them) as
+ * they were. unrecordedNote() says so in the log.
  */
-export function preprocessingForModel(param: Preprocessing | undefined, card: { preprocessing?: Preprocessing; input_size: number }, dataset: Preprocessing | undefined): Preprocessing {
-  return param ?? card.preprocessing ?? resolvePreprocessing(undefined, dataset, card.input_size);
+export function preprocessingForModel(param: Preprocessing | undefined, card: { preprocessing?: Preprocessing }, dataset: Preprocessing | undefined): Preprocessing {
+  return param ?? card.preprocessing ?? dataset ?? 'fast';
+}
+
+/**
+ * The warning for a 224-px model card without a convention when nothing else chose one (where
+ * torchvision-trained weights are likely), or null.
+ */
+export function unrecordedNote(stage: string, param: Preprocessing | undefined, card: { preprocessing?: Preprocessing; input_size: number }, dataset: Preprocessing | undefined): string | null {
+  if (param !== undefined || card.preprocessing !== undefined || dataset !== undefined || card.input_size !== 224) return null;
+  return `${stage}: the model card records no preprocessing convention (written before conventions existed); using 'fast', ` +
+    `the pixels ca-pipe trained on then; for weights trained with torchvision (e.g. ImageNet-pretrained) set preprocessing: torchvision`;
 }
 
 /** The warning for a stage reading a model trained under another convention, or null. */

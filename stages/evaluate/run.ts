@@ -70,9 +70,9 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   };
   const localise = p.localisation === 'auto' && (index.meta.masks || index.records.some((r) => r.box !== undefined));
   const size = model.card.input_size;
-  const { preprocessingForModel, conventionMismatch } = await import('../../ml/data/preprocessing.js');
+  const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
   const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
-  const mismatch = conventionMismatch('evaluate', preprocessing, model.card);
+  const mismatch = conventionMismatch('evaluate', preprocessing, model.card) ?? unrecordedNote('evaluate', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   if ((meta.preprocessing ?? 'fast') !== preprocessing)
     ctx.log.warn(`evaluate: the maps were computed on '${meta.preprocessing ?? 'fast'}' pixels but this stage scores '${preprocessing}' pixels (set the same preprocessing on both stages)`);

@@ -51,9 +51,9 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
   const { h, w } = model.feature;
   const size = model.card.input_size;
-  const { preprocessingForModel, conventionMismatch } = await import('../../ml/data/preprocessing.js');
+  const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
   const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
-  const mismatch = conventionMismatch('saliency', preprocessing, model.card);
+  const mismatch = conventionMismatch('saliency', preprocessing, model.card) ?? unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   const tf = { size, resize: model.card.resize, preprocessing };
   const plan = shards.planShards(ids, p.shard_size);

@@ -9,7 +9,7 @@ import { loadExperiment } from '../../engine/config/index.js';
 import { buildPlan } from '../../engine/plan/index.js';
 import { createRegistry } from '../../engine/registry.js';
 import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
-import { conventionMismatch, preprocessingForModel, resolvePreprocessing } from '../../ml/data/preprocessing.js';
+import { conventionMismatch, preprocessingForModel, resolvePreprocessing, unrecordedNote } from '../../ml/data/preprocessing.js';
 import { checkCard } from '../../ml/explain/model-dir.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
 import { evaluateStage } from '../../stages/evaluate/index.js';
@@ -31,12 +31,16 @@ test('unset, a stage takes the index\'s convention, else torchvision at 224 and 
   assert.equal(resolvePreprocessing('fast', 'torchvision', 224), 'fast');
 });
 
-test('a stage reading a model follows its card, else the index, else the card\'s input size', () => {
-  assert.equal(preprocessingForModel(undefined, { preprocessing: 'fast', input_size: 224 }, 'torchvision'), 'fast');
-  assert.equal(preprocessingForModel(undefined, { input_size: 224 }, undefined), 'torchvision');
-  assert.equal(preprocessingForModel(undefined, { input_size: 64 }, undefined), 'fast');
-  assert.equal(preprocessingForModel(undefined, { input_size: 64 }, 'torchvision'), 'torchvision');
-  assert.equal(preprocessingForModel('fast', { preprocessing: 'torchvision', input_size: 224 }, undefined), 'fast');
+test('a stage reading a model follows its card, else the index, else fast (the pixels of cards older than the conventions)', () => {
+  assert.equal(preprocessingForModel(undefined, { preprocessing: 'fast' }, 'torchvision'), 'fast');
+  assert.equal(preprocessingForModel(undefined, { preprocessing: 'torchvision' }, undefined), 'torchvision');
+  assert.equal(preprocessingForModel(undefined, {}, undefined), 'fast');
+  assert.equal(preprocessingForModel(undefined, {}, 'torchvision'), 'torchvision');
+  assert.equal(preprocessingForModel('fast', { preprocessing: 'torchvision' }, undefined), 'fast');
+  assert.match(unrecordedNote('evaluate', undefined, { input_size: 224 }, undefined)!, /records no preprocessing convention.*using 'fast'.*set preprocessing: torchvision/);
+  assert.equal(unrecordedNote('evaluate', undefined, { input_size: 224 }, 'torchvision'), null);
+  assert.equal(unrecordedNote('evaluate', undefined, { input_size: 64 }, undefined), null, 'only 224 px, where torchvision-trained weights are likely');
+  assert.equal(unrecordedNote('evaluate', undefined, { preprocessing: 'fast', input_size: 224 }, undefined), null);
   assert.equal(conventionMismatch('saliency', 'fast', { preprocessing: 'fast' }), null);
   assert.equal(conventionMismatch('saliency', 'fast', {}), null, 'a card that records nothing cannot be contradicted');
   assert.match(conventionMismatch('saliency', 'fast', { preprocessing: 'torchvision' })!, /'fast' convention but the model was trained with 'torchvision'/);
