@@ -23,7 +23,7 @@ export function resolvePreprocessing(param: Preprocessing | undefined, dataset: 
  * the one the model card records, else the index's, else fast. Every card ca-pipe writes records
  * its convention; one that records none was written before conventions existed, from `fast`
  * pixels, so fast keeps such a model's inputs (and the cached results computed from them) as
- * they were. unrecordedNote() says so in the log.
+ * they were; at 224 px unrecordedNote() warns.
  */
 export function preprocessingForModel(param: Preprocessing | undefined, card: { preprocessing?: Preprocessing }, dataset: Preprocessing | undefined): Preprocessing {
   return param ?? card.preprocessing ?? dataset ?? 'fast';
