@@ -1,12 +1,14 @@
 // Data pipeline benchmark (npm run bench:data):
 //  1. decode + RandomResizedCrop + flip + normalise of 500×375 JPEGs into 224×224 NCHW batches,
-//     through the worker pool and in-process, against a bare sharp decode+resize+crop baseline;
+//     under both preprocessing conventions (fast, torchvision), through the worker pool and
+//     in-process, against a bare sharp decode+resize+crop baseline; the eval transform too;
 //  2. synthetic dataset generation (render + PNG encode + write) at 64×64 and 224×224.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIndex } from '../ml/data/build-index.js';
 import { createLoader, type LoaderItem } from '../ml/data/loader.js';
+import type { Preprocessing } from '../ml/data/preprocessing.js';
 import { Rng } from '../ml/data/rng.js';
 import { loadSharp } from '../ml/io/image.js';
 
@@ -55,8 +57,8 @@ function cpuMsNow(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function timeLoader(items: LoaderItem[], workers: number): Promise<Rate> {
-  const loader = createLoader({ items, batchSize: 32, transform: 'train', size: 224, seed: 1, epoch: 0, layout: 'NCHW', workers });
+async function timeLoader(items: LoaderItem[], workers: number, preprocessing: Preprocessing, transform: 'train' | 'eval' = 'train'): Promise<Rate> {
+  const loader = createLoader({ items, batchSize: 32, transform, size: 224, seed: 1, epoch: 0, layout: 'NCHW', workers, preprocessing });
   let n = 0;
   let t0 = 0;
   let c0 = 0;
@@ -110,16 +112,21 @@ async function main(): Promise<void> {
     const cores = availableParallelism();
     const fmt = (r: Rate): string => `${r.wall.toFixed(0)} img/s wall, ${r.cpuMs.toFixed(2)} CPU-ms/img`;
     const best = (rs: Rate[]): Rate => rs.reduce((a, b) => (b.wall > a.wall ? b : a));
-    for (const workers of [2, 1, 0]) {
+    const cases: Array<{ preprocessing: Preprocessing; transform: 'train' | 'eval'; workers: number }> = [];
+    for (const preprocessing of ['fast', 'torchvision'] as const) {
+      for (const workers of [2, 1, 0]) cases.push({ preprocessing, transform: 'train', workers });
+      cases.push({ preprocessing, transform: 'eval', workers: 2 });
+    }
+    for (const { preprocessing, transform, workers } of cases) {
       const rates: Rate[] = [];
       const bases: Rate[] = [];
       for (let trial = 0; trial < 2; trial++) {
         bases.push(await baseline());
-        rates.push(await timeLoader(items(workers === 0 ? 4 : 8), workers));
+        rates.push(await timeLoader(items(workers === 0 ? 4 : 8), workers, preprocessing, transform));
       }
       const r = best(rates);
       const b = best(bases);
-      console.log(`  train transform → 224² NCHW batches of 32, workers=${workers}: ${fmt(r)} (idle-${cores}-core estimate ${((cores * 1000) / r.cpuMs).toFixed(0)} img/s)`);
+      console.log(`  ${preprocessing}: ${transform} transform → 224² NCHW batches of 32, workers=${workers}: ${fmt(r)} (idle-${cores}-core estimate ${((cores * 1000) / r.cpuMs).toFixed(0)} img/s)`);
       console.log(`      sharp decode+resize+crop baseline alongside: ${fmt(b)} (idle-${cores}-core estimate ${((cores * 1000) / b.cpuMs).toFixed(0)} img/s)`);
     }
 

@@ -29,6 +29,8 @@ export interface ModelCard {
   input_size: number;
   /** Eval transform: shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
   resize?: number;
+  /** Pixel convention of training (absent in cards written before conventions: fast); saliency and evaluation follow it by default. */
+  preprocessing?: 'torchvision' | 'fast';
   mean: [number, number, number];
   std: [number, number, number];
   /** Class names, label = position (copied from the index). */
@@ -75,6 +77,8 @@ export interface SaliencyMeta {
   split: 'train' | 'val' | 'all';
   target: 'gt' | 'pred';
   pooling: 'gap' | 'ca';
+  /** Pixel convention the maps were computed on (absent before conventions existed: fast). */
+  preprocessing?: 'torchvision' | 'fast';
   ids: number[];
   /** Target class per id (same order as ids). */
   targets: number[];

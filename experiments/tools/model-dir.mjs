@@ -6,6 +6,10 @@
 //
 //   node model-dir.mjs --weights W.safetensors --arch resnet50 --out DIR
 //                      [--classes classes.json] [--num-classes N] [--input-size 224] [--resize 256] [--seed 0]
+//                      [--preprocessing torchvision|fast]
+//
+// The card records --preprocessing (default torchvision: torchvision's and timm's ImageNet weights
+// were trained on PIL-decoded, PIL-resized pixels), so stages reading it use the same pixels.
 //
 // With --num-classes different from the file's classifier, fc.weight / fc.bias are replaced by a
 // fresh seeded U(-1/√in, 1/√in) layer (PyTorch's nn.Linear default), for fine-tuning on a new
@@ -107,6 +111,8 @@ if (a.classes) {
   classes = classes.map((c, i) => (typeof names[i] === 'string' ? names[i] : c));
 }
 const inputSize = Number(a['input-size'] ?? 224);
+const preprocessing = a.preprocessing ?? 'torchvision';
+if (preprocessing !== 'torchvision' && preprocessing !== 'fast') fail(`--preprocessing must be torchvision or fast, got "${preprocessing}"`);
 const card = {
   format: 'ca-pipe.model/1',
   arch: a.arch,
@@ -115,6 +121,7 @@ const card = {
   num_classes: numClasses,
   input_size: inputSize,
   resize: Number(a.resize ?? Math.floor(inputSize / 0.875)),
+  preprocessing,
   mean: [0.485, 0.456, 0.406],
   std: [0.229, 0.224, 0.225],
   classes,

@@ -3,8 +3,11 @@
 // depend on which worker processes it or in which order.
 import { readFile } from 'node:fs/promises';
 import { decodeRgb, imageSize, type DecodeOptions, type RgbImage } from '../io/image.js';
+import { decodeAsPil } from '../io/image-as-pil.js';
+import type { Preprocessing } from './preprocessing.js';
 import { cropRgb, resizeColumnsRgb, resizeRowsRgb } from './resize.js';
 import { Rng } from './rng.js';
+import { evalAsTorchvision, resizedCropAsTorchvision, TORCHVISION_NORMALISE } from './torchvision-transform.js';
 import { evalGeometry, normaliseInto, sampleRandomResizedCrop, type Layout } from './transforms.js';
 
 export type TransformName = 'train' | 'eval';
@@ -21,6 +24,8 @@ export interface TransformSpec {
   ratio?: [number, number];
   /** Train only: horizontal flip probability (default 0.5). */
   hflip?: number;
+  /** Pixel convention (default fast: sharp decode and resize). */
+  preprocessing?: Preprocessing;
 }
 
 export interface AugmentKey {
@@ -40,6 +45,7 @@ export async function loadImageInto(
 ): Promise<void> {
   // One read, then header and pixels from memory: sharp's metadata() on a path re-opens the file.
   const bytes = await readImageFile(path);
+  if (spec.preprocessing === 'torchvision') return loadAsTorchvisionInto(bytes, path, spec, key, out, index, layout);
   const { width, height } = await imageSize(bytes, path);
   let flip = false;
   let img;
@@ -55,6 +61,23 @@ export async function loadImageInto(
     throw new Error(`${path}: transform produced ${img.width}×${img.height}, expected ${spec.size}×${spec.size}`);
   }
   normaliseInto(img.data, img.width, img.height, out, index, layout, flip);
+}
+
+/** The `torchvision` convention: the full PIL-equivalent decode, then torchvision's geometry. */
+async function loadAsTorchvisionInto(bytes: Buffer, path: string, spec: TransformSpec, key: AugmentKey, out: Float32Array, index: number, layout: Layout): Promise<void> {
+  const full = await decodeAsPil(bytes, path);
+  let flip = false;
+  let img: RgbImage;
+  if (spec.transform === 'train') {
+    // The same draws in the same order as the fast path, on the unrotated size PIL reports.
+    const rng = new Rng(key.seed, key.epoch, key.id);
+    const crop = sampleRandomResizedCrop(full.width, full.height, rng, { scale: spec.scale, ratio: spec.ratio });
+    flip = rng.float() < (spec.hflip ?? 0.5);
+    img = resizedCropAsTorchvision(full, crop, spec.size);
+  } else {
+    img = evalAsTorchvision(full, spec.size, spec.resize);
+  }
+  normaliseInto(img.data, img.width, img.height, out, index, layout, flip, TORCHVISION_NORMALISE);
 }
 
 /**
@@ -85,9 +108,10 @@ export async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: nu
 }
 
 /** Decodes one image under the eval geometry (shorter side → resize, centre crop size) to RGB bytes. */
-export async function decodeEvalRgb(input: string | Buffer, size: number, resize?: number, name?: string): Promise<RgbImage> {
+export async function decodeEvalRgb(input: string | Buffer, size: number, resize?: number, name?: string, preprocessing: Preprocessing = 'fast'): Promise<RgbImage> {
   const label = name ?? (typeof input === 'string' ? input : '<buffer>');
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  if (preprocessing === 'torchvision') return evalAsTorchvision(await decodeAsPil(bytes, label), size, resize);
   const { width, height } = await imageSize(bytes, label);
   return decodeResized(bytes, { ...evalGeometry(width, height, size, resize), name: label }, width, height);
 }

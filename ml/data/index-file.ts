@@ -2,7 +2,8 @@
 //   index.jsonl   one IndexRecord per line, in id order
 //   classes.json  class names, label = position
 //   splits.json   {"train": [ids], "val": [ids]}
-//   dataset.json  format tag, source, root, counts, image size / masks for synthetic data
+//   dataset.json  format tag, source, root, counts, image size / masks for synthetic data,
+//                 the dataset's preprocessing convention when the index sets one
 //   summary.json  per-class and per-split counts, listing digest, ignored files
 // Everything written is a function of the inputs (no timestamps, no history), so an unchanged
 // dataset reproduces the same bytes and downstream stages stay cached.
@@ -10,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { BuiltIndex, IndexRecord } from './build-index.js';
+import type { Preprocessing } from './preprocessing.js';
 import type { Splits } from './splits.js';
 
 export const INDEX_FORMAT = 'ca-pipe.index/1';
@@ -27,6 +29,8 @@ export interface DatasetMeta {
   /** Synthetic only: square image side, and masks available for every record. */
   image_size?: number;
   masks: boolean;
+  /** The pixel convention of the stages reading this index, unless they set their own. */
+  preprocessing?: Preprocessing;
 }
 
 export interface IndexSummary {
@@ -40,7 +44,7 @@ export interface IndexSummary {
   ignored: string[];
 }
 
-export async function writeIndexFiles(outDir: string, built: BuiltIndex): Promise<{ meta: DatasetMeta; summary: IndexSummary }> {
+export async function writeIndexFiles(outDir: string, built: BuiltIndex, preprocessing?: Preprocessing): Promise<{ meta: DatasetMeta; summary: IndexSummary }> {
   const jsonl = built.records.map((r) => JSON.stringify(r)).join('\n') + (built.records.length ? '\n' : '');
   const recordsDigest = createHash('sha256').update(jsonl).digest('hex');
   const meta: DatasetMeta = {
@@ -53,6 +57,8 @@ export async function writeIndexFiles(outDir: string, built: BuiltIndex): Promis
     listing_digest: built.listingDigest,
     ...(built.imageSize !== undefined && { image_size: built.imageSize }),
     masks: built.records.length > 0 && built.records.every((r) => r.mask !== undefined),
+    // Absent when unset, so an index written before conventions existed keeps its bytes.
+    ...(preprocessing !== undefined && { preprocessing }),
   };
   const perClass: Record<string, number> = Object.fromEntries(built.classes.map((c) => [c, 0]));
   const perClassSplit: Record<string, { train: number; val: number }> = Object.fromEntries(built.classes.map((c) => [c, { train: 0, val: 0 }]));

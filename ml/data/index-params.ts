@@ -1,5 +1,6 @@
 // Parameters of a dataset index (the `index` stage's params), with the defaults the schema states.
 import { DEFAULT_EXTENSIONS } from './image-folder.js';
+import type { Preprocessing } from './preprocessing.js';
 import { CLUTTER_LEVELS, MAX_SYNTHETIC_CLASSES, type Clutter } from './synthetic.js';
 
 export type IndexSource = 'imagefolder' | 'list' | 'synthetic';
@@ -34,6 +35,8 @@ export interface IndexParams {
   split?: SplitParams;
   verify?: VerifyMode;
   limit?: number;
+  /** No schema default on purpose: unset, the reading stages choose (and existing keys stay). */
+  preprocessing?: Preprocessing;
 }
 
 export const SYNTHETIC_DEFAULTS: SyntheticParams = { classes: 6, per_class: 100, size: 64, seed: 0 };

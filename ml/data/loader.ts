@@ -83,6 +83,7 @@ export function createLoader(opts: LoaderOptions): Loader {
     ...(opts.scale !== undefined && { scale: opts.scale }),
     ...(opts.ratio !== undefined && { ratio: opts.ratio }),
     ...(opts.hflip !== undefined && { hflip: opts.hflip }),
+    ...(opts.preprocessing !== undefined && { preprocessing: opts.preprocessing }),
   };
   const skipped: SkippedItem[] = [];
   const jobFor = (b: number): BatchJob => ({

@@ -1,5 +1,6 @@
 // The original project's image transforms as geometry + a normalisation loop; the pixel work
-// (decode, crop, bilinear resize) is done by sharp in ml/io/image.ts.
+// (decode, crop, bilinear resize) is done by sharp in ml/io/image.ts (convention `fast`) or as
+// PIL does in torchvision-transform.ts (convention `torchvision`).
 //   eval:  resize the shorter side to `resize` (default floor(size / 0.875): 256 for 224), centre crop `size`
 //   train: RandomResizedCrop(size, scale 0.08–1, ratio 3/4–4/3) + horizontal flip p = 0.5
 // followed by ImageNet normalisation.
@@ -87,7 +88,8 @@ const LUT: Float32Array[] = [0, 1, 2].map((c) => {
 
 /**
  * Writes one normalised image (interleaved RGB bytes, w×h) into `out` at image slot `index`
- * of a batch in the given layout, mirroring horizontally when `flip`.
+ * of a batch in the given layout, mirroring horizontally when `flip`; `lut` maps bytes to
+ * normalised values per channel.
  */
 export function normaliseInto(
   rgb: Uint8Array,
@@ -97,12 +99,13 @@ export function normaliseInto(
   index: number,
   layout: Layout,
   flip = false,
+  lut: readonly Float32Array[] = LUT,
 ): void {
   const hw = width * height;
   const base = index * hw * 3;
-  const l0 = LUT[0]!;
-  const l1 = LUT[1]!;
-  const l2 = LUT[2]!;
+  const l0 = lut[0]!;
+  const l1 = lut[1]!;
+  const l2 = lut[2]!;
   if (layout === 'NCHW') {
     for (let y = 0; y < height; y++) {
       const row = y * width;

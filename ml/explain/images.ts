@@ -3,21 +3,35 @@
 // (the same pixels the data loader feeds the model); normalisation here takes the model card's
 // mean/std, which a user's pretrained model may set to other values than ImageNet's.
 import { decodeEvalRgb } from '../data/image-tensor.js';
+import type { Preprocessing } from '../data/preprocessing.js';
 import { evalGeometry } from '../data/transforms.js';
 
 export interface EvalTransform {
   size: number;
   /** Shorter side before the centre crop (default floor(size / 0.875), as the data loader). */
   resize?: number;
+  /** Pixel convention (default fast). */
+  preprocessing?: Preprocessing;
 }
 
-/** Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. */
-export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number): void {
+/**
+ * Writes normalised CHW values of an RGB image into slot `index` of an NCHW batch. `asTorch`
+ * rounds to float32 after each operation as torch's ToTensor + Normalize do (the `torchvision`
+ * convention); otherwise the arithmetic is double and rounded once.
+ */
+export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number, asTorch = false): void {
   const base = index * 3 * hw;
+  const f = Math.fround;
   for (let c = 0; c < 3; c++) {
     const m = mean[c];
     const s = std[c];
-    for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = (rgb[p * 3 + c] / 255 - m) / s;
+    if (asTorch) {
+      const mf = f(m);
+      const sf = f(s);
+      for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = f(f(f(rgb[p * 3 + c] / 255) - mf) / sf);
+    } else {
+      for (let p = 0, o = base + c * hw; p < hw; p++) out[o + p] = (rgb[p * 3 + c] / 255 - m) / s;
+    }
   }
 }
 
@@ -30,8 +44,8 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
     while (next < paths.length) {
       signal?.throwIfAborted();
       const i = next++;
-      const img = await decodeEvalRgb(paths[i], t.size, t.resize);
-      normaliseRgbInto(img.data, hw, mean, std, out, i);
+      const img = await decodeEvalRgb(paths[i], t.size, t.resize, undefined, t.preprocessing);
+      normaliseRgbInto(img.data, hw, mean, std, out, i, t.preprocessing === 'torchvision');
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
@@ -40,7 +54,7 @@ export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: rea
 
 /** An object mask (nonzero = object) under the same geometry, as 0/1 values. */
 export async function loadEvalMask(path: string, t: EvalTransform): Promise<Uint8Array> {
-  const img = await decodeEvalRgb(path, t.size, t.resize);
+  const img = await decodeEvalRgb(path, t.size, t.resize, undefined, t.preprocessing);
   const hw = t.size * t.size;
   const m = new Uint8Array(hw);
   for (let p = 0; p < hw; p++) m[p] = img.data[p * 3] >= 128 ? 1 : 0;

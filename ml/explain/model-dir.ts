@@ -20,6 +20,8 @@ export interface ModelCardLike {
   input_size: number;
   /** Eval transform's shorter side before the centre crop (absent: the loader's default). */
   resize?: number;
+  /** Pixel convention it was trained with (absent in cards older than the conventions: fast). */
+  preprocessing?: 'torchvision' | 'fast';
   mean: [number, number, number];
   std: [number, number, number];
   classes: string[];
@@ -68,6 +70,7 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   }
   if (c.resize !== undefined && (!Number.isInteger(c.resize) || (c.resize as number) < (c.input_size as number)))
     bad('resize', `must be an integer ≥ input_size (${c.input_size}), got ${JSON.stringify(c.resize)}`);
+  if (c.preprocessing !== undefined && c.preprocessing !== 'torchvision' && c.preprocessing !== 'fast') bad('preprocessing', `must be torchvision or fast, got ${JSON.stringify(c.preprocessing)}`);
   for (const f of ['mean', 'std'] as const) {
     const v = c[f];
     if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) bad(f, 'must be 3 numbers');

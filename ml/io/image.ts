@@ -44,8 +44,8 @@ function describeInput(input: string | Buffer, name?: string): string {
   return name ?? (typeof input === 'string' ? input : '<buffer>');
 }
 
-/** Width and height after EXIF orientation, from the header only. */
-export async function imageSize(input: string | Buffer, name?: string): Promise<{ width: number; height: number }> {
+/** Width and height after EXIF orientation (or as stored, with autoOrient false), from the header only. */
+export async function imageSize(input: string | Buffer, name?: string, opts: { autoOrient?: boolean } = {}): Promise<{ width: number; height: number }> {
   const sharp = await loadSharp();
   let meta;
   try {
@@ -53,8 +53,9 @@ export async function imageSize(input: string | Buffer, name?: string): Promise<
   } catch (e) {
     throw new Error(`cannot decode image ${describeInput(input, name)}: ${(e as Error).message}`);
   }
-  const w = meta.autoOrient?.width ?? meta.width;
-  const h = meta.autoOrient?.height ?? meta.height;
+  const orient = opts.autoOrient ?? true;
+  const w = (orient ? meta.autoOrient?.width : undefined) ?? meta.width;
+  const h = (orient ? meta.autoOrient?.height : undefined) ?? meta.height;
   if (!w || !h) throw new Error(`cannot decode image ${describeInput(input, name)}: no dimensions in header`);
   return { width: w, height: h };
 }

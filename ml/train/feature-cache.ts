@@ -13,6 +13,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { createLoader, type LoaderItem } from '../data/loader.js';
+import type { Preprocessing } from '../data/preprocessing.js';
 import { tapChannels, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
 import type { OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
@@ -39,6 +40,8 @@ export interface FeaturesMeta {
   input_size: number;
   /** Eval transform's shorter side before the centre crop. */
   resize: number | null;
+  /** Pixel convention of the images (absent in caches written before conventions: fast). */
+  preprocessing?: Preprocessing;
   dtype: FeatureDtype;
   taps: TapName[];
   /** [H, W, C] per tap. */
@@ -57,6 +60,7 @@ export interface ComputeFeaturesOptions {
   dir: string;
   size: number;
   resize?: number;
+  preprocessing?: Preprocessing;
   dtype: FeatureDtype;
   taps: TapName[];
   numClasses: number;
@@ -134,7 +138,7 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
     const m = items.length;
     const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<TapName, Float32Array>;
     const logits = new Float32Array(m * o.numClasses);
-    const loader = createLoader({ items, batchSize: o.batchSize ?? 16, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers });
+    const loader = createLoader({ items, batchSize: o.batchSize ?? 16, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers, preprocessing: o.preprocessing });
     let off = 0;
     for await (const b of loader) {
       if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');

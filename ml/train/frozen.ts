@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoaderItem } from '../data/loader.js';
+import type { Preprocessing } from '../data/preprocessing.js';
 import { headTaps, type Taps } from '../models/ca-head.js';
 import type { ResNetArch, TapName } from '../models/arch.js';
 import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
@@ -31,6 +32,8 @@ export interface FrozenTaskOptions {
   numClasses: number;
   /** Output directory of a features stage, if given. */
   features?: string;
+  /** The resolved pixel convention of this stage. */
+  preprocessing: Preprocessing;
   scratchDir: string;
   log: LoopLogger;
   progress?: LoopProgress;
@@ -90,18 +93,19 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
     if (meta.input_size !== p.input_size) throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
     if ((meta.resize ?? null) !== (p.resize ?? null)) throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
+    if ((meta.preprocessing ?? 'fast') !== o.preprocessing) throw new Error(`${where}: features of '${meta.preprocessing ?? 'fast'}' pixels, this stage uses the '${o.preprocessing}' preprocessing convention (set the same preprocessing on both stages)`);
     if (meta.init_digest !== o.init.digest) throw new Error(`${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`);
   } else {
     const t0 = performance.now();
     cacheDir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);
     meta = {
-      format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, dtype: p.feature_dtype,
+      format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing: o.preprocessing, dtype: p.feature_dtype,
       taps, tap_shapes: shapes, num_classes: o.numClasses, init_digest: o.init.digest, splits: {},
     };
     o.progress?.message('preparing the ONNX backbone');
     const session = await getSession();
     extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
-    const common = { session, arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
+    const common = { session, arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, preprocessing: o.preprocessing, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
     meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
     if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
     await writeFeaturesMeta(cacheDir, meta);
@@ -123,7 +127,7 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     o.progress?.message('loading images');
     trainSource = await createImageSource({
       items: o.train, batchSize: p.batch_size, size: p.input_size, layout: 'NHWC', seed: p.seed, augment: true, train: true,
-      resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal,
+      resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal, preprocessing: o.preprocessing,
     });
   }
   const trainable = o.base.trainable;

@@ -1,6 +1,7 @@
 // The train stage's settings (schema-defaulted, snake_case as users write them) and their
 // translation into a resolved recipe. Recipe-derived fields have no schema default: absent means
 // "take the recipe's value", present means "override it".
+import type { Preprocessing } from '../data/preprocessing.js';
 import type { HeadKind } from '../models/params.js';
 import type { RecipeName, RecipeOverrides } from './recipe.js';
 
@@ -42,6 +43,8 @@ export interface TrainParams {
   fraction: number;
   input_size: number;
   resize?: number;
+  /** Unset: the index's, else torchvision at input size 224 and fast otherwise (no schema default: unset keeps old keys). */
+  preprocessing?: Preprocessing;
   augment: boolean;
   crop_scale: [number, number];
   checkpoint_every_epochs: number;

@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { readIndex, type LoadedIndex } from '../data/index-file.js';
 import type { LoaderItem } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
+import { conventionMismatch, resolvePreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
 import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js';
 import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
@@ -182,6 +183,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   if (p.mode === 'finetune' && !init) log.warn('train: mode "finetune" without "init" starts from random weights (like scratch)');
 
   const data = await planData(p, o.data, init?.card.num_classes);
+  const preprocessing = resolvePreprocessing(p.preprocessing, data.index.meta.preprocessing, p.input_size);
+  if (init) {
+    const mismatch = conventionMismatch('train', preprocessing, init.card, `the init model (${o.init})`);
+    if (mismatch) log.warn(mismatch);
+  }
   const itersPerEpoch = Math.floor(data.train.length / p.batch_size);
   const recipe = resolveTrainRecipe(p, itersPerEpoch);
   for (const n of recipe.notes) log.info(n);
@@ -216,7 +222,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       const { createFrozenTask } = await import('./frozen.js');
       const frozen = await createFrozenTask({
         base, params: p, arch, init: init!, train: data.train, val: data.val, numClasses: data.numClasses,
-        features: o.features, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal,
+        features: o.features, preprocessing, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal,
       });
       cleanups.push(() => frozen.close());
       task = frozen.task;
@@ -228,11 +234,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       o.progress?.message('loading images');
       const train = await createImageSource({
         items: data.train, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: p.augment, train: true,
-        resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal,
+        resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal, preprocessing,
       });
       const val = await createImageSource({
         items: data.val, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: false, train: false,
-        resize: p.resize, workers: p.workers, signal: o.signal,
+        resize: p.resize, workers: p.workers, signal: o.signal, preprocessing,
       });
       prov.data_load_s = (performance.now() - t0) / 1000;
       task = createEndToEndTask({ ...base, train, val, size: p.input_size, seed: p.seed });
@@ -272,6 +278,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
         Array.from({ length: Math.max(0, data.numClasses - data.index.classes.length) }, (_, i) => `class_${data.index.classes.length + i}`),
       ), weights: 'final.safetensors',
       ...(p.resize !== undefined && { resize: p.resize }),
+      preprocessing,
     };
     const summary = {
       mode: p.mode, epochs: p.epochs,
@@ -296,6 +303,8 @@ export interface FeaturesParams {
   taps?: 'all' | 'layer4';
   input_size?: number;
   resize?: number;
+  /** Unset: the index's, else torchvision at input size 224 and fast otherwise. */
+  preprocessing?: Preprocessing;
   dtype?: 'float16' | 'float32';
   workers?: number;
 }
@@ -321,6 +330,9 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
   const arch = getArch(p.arch);
   const init = await readInit(o.init, arch, 'backbone+fc');
   const index = await readIndex(o.data);
+  const preprocessing = resolvePreprocessing(p.preprocessing, index.meta.preprocessing, p.input_size);
+  const mismatch = conventionMismatch('features', preprocessing, init.card, `the init model (${o.init})`);
+  if (mismatch) log.warn(mismatch);
   const K = init.card.num_classes;
   const items = (ids: number[]): LoaderItem[] =>
     ids.map((id) => {
@@ -332,14 +344,14 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
   const work = join(o.scratchDir, 'features');
   const session = await openBackboneSession(arch, init, K, taps, join(o.scratchDir, 'onnx'));
   const meta: FeaturesMeta = {
-    format: FEATURES_FORMAT, arch: arch.name, input_size: p.input_size, resize: p.resize ?? null, dtype: p.dtype, taps,
+    format: FEATURES_FORMAT, arch: arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing, dtype: p.dtype, taps,
     tap_shapes: tapShapes(arch, p.input_size, taps), num_classes: K, init_digest: init.digest, splits: {},
   };
   try {
     const trainItems = items(index.splits.train);
     const valItems = items(index.splits.val);
     extractionPhase(o.progress, [trainItems, valItems]);
-    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
+    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, preprocessing, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
     meta.splits.train = await computeFeatures({ ...common, items: trainItems, split: 'train' });
     meta.splits.val = await computeFeatures({ ...common, items: valItems, split: 'val' });
   } finally {

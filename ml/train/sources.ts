@@ -3,6 +3,7 @@
 // Every source yields batch b of epoch e as a pure function of (seed, e, b): the order is
 // epochOrder(n, seed, e) and augmentation is Rng(seed, e, id), so a resumed run sees the same data.
 import { createLoader, epochOrder, type LoaderItem } from '../data/loader.js';
+import type { Preprocessing } from '../data/preprocessing.js';
 import type { Layout } from '../data/transforms.js';
 import type { TapName } from '../models/arch.js';
 
@@ -43,6 +44,8 @@ export interface ImageSourceOptions {
   resize?: number;
   /** Train transform: RandomResizedCrop scale range. */
   scale?: [number, number];
+  /** Pixel convention (default fast). */
+  preprocessing?: Preprocessing;
   workers?: number;
   /** Keep decoded images in memory when they fit in this many bytes (only without augmentation). */
   memoryBudget?: number;
@@ -66,7 +69,7 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
     const all = new Float32Array(n * per);
     const loader = createLoader({
       items: o.items, batchSize: 64, transform: 'eval', size: o.size, resize: o.resize, layout: o.layout,
-      shuffle: false, workers: o.workers, seed: o.seed,
+      shuffle: false, workers: o.workers, seed: o.seed, preprocessing: o.preprocessing,
     });
     let off = 0;
     for await (const b of loader) {
@@ -85,7 +88,7 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
       const loader = createLoader({
         items: o.items, batchSize: o.batchSize, transform: o.augment ? 'train' : 'eval', size: o.size, resize: o.resize,
         scale: o.scale, layout: o.layout, shuffle: o.train, dropLast: o.train, workers: o.workers, seed: o.seed, epoch,
-        startBatch: start,
+        startBatch: start, preprocessing: o.preprocessing,
       });
       let b = start;
       for await (const batch of loader) {

@@ -72,7 +72,13 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   };
   const localise = p.localisation === 'auto' && (index.meta.masks || index.records.some((r) => r.box !== undefined));
   const size = model.card.input_size;
-  const tf = { size, resize: model.card.resize };
+  const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
+  const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
+  const mismatch = conventionMismatch('evaluate', preprocessing, model.card) ?? unrecordedNote('evaluate', p.preprocessing, model.card, index.meta.preprocessing);
+  if (mismatch) ctx.log.warn(mismatch);
+  if ((meta.preprocessing ?? 'fast') !== preprocessing)
+    ctx.log.warn(`evaluate: the maps were computed on '${meta.preprocessing ?? 'fast'}' pixels but this stage scores '${preprocessing}' pixels (set the same preprocessing on both stages)`);
+  const tf = { size, resize: model.card.resize, preprocessing };
   const scratch = join(ctx.scratchDir, 'evaluate-shards');
   await mkdir(scratch, { recursive: true });
   const runner = new ModelRunner(model, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir) });
@@ -84,7 +90,8 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     const mp = index.maskPath(r);
     if (mp) return loadEvalMask(mp, tf);
     if (!r.box) return null;
-    const source = await imageSize(index.imagePath(r));
+    // PIL does not apply EXIF orientation, so under torchvision boxes refer to the stored pixels.
+    const source = await imageSize(index.imagePath(r), undefined, { autoOrient: preprocessing !== 'torchvision' });
     return boxesToMask([boxToEval(r.box, source, tf)], size, size);
   };
   const t0 = performance.now();

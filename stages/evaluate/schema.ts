@@ -1,5 +1,7 @@
 // Params schema of the `evaluate` kind. Every knob of the faithfulness protocol is a param of this
 // stage only, so changing one re-keys the evaluation and nothing upstream.
+import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
+
 export interface EvaluateParams {
   protocol: 'ca-stream' | 'rise';
   protocol_overrides: Record<string, unknown>;
@@ -8,6 +10,7 @@ export interface EvaluateParams {
   localisation: 'auto' | 'off';
   bootstrap: { samples: number; seed: number; level: number };
   batch_size: number;
+  preprocessing?: 'torchvision' | 'fast';
 }
 
 export const evaluateParamsSchema = {
@@ -45,5 +48,6 @@ export const evaluateParamsSchema = {
       },
     },
     batch_size: { description: 'Images per ONNX Runtime call (speed only; not in the key).', type: 'integer', minimum: 1, default: 32 },
+    preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),
   },
 } as const;

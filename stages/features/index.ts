@@ -2,6 +2,7 @@
 // CA-head training without augmentation (see stages/features/schema.ts).
 import type { StageContext, StageKind } from '../../engine/contract.js';
 import type { FeaturesParams } from '../../ml/train/run.js';
+import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { featuresParamsSchema } from './schema.js';
 
 export type { FeaturesParams };
@@ -21,6 +22,7 @@ export const featuresStage: StageKind<FeaturesParams> = {
   paramsSchema: featuresParamsSchema,
   nonKeyParams: ['workers'],
   inputs: { required: ['data', 'init'], optional: [] },
+  externalDigest: unsetPreprocessingDigest,
   run,
 };
 

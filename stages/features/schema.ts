@@ -1,5 +1,7 @@
 // Params schema of the `features` kind: backbone taps of an index's images, cached as a stage
 // output so a sweep over CA-head settings (lr, heads, epochs, …) computes them once.
+import { preprocessingParam, UNSET_FROM_INDEX } from '../preprocessing-param.js';
+
 export const featuresParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://ca-pipe.dev/schemas/stages/features.schema.json',
@@ -16,6 +18,7 @@ export const featuresParamsSchema = {
     taps: { description: 'all: the five taps a CA-Stream head reads; layer4: only the last (ca-final / gap heads).', enum: ['all', 'layer4'], default: 'all' },
     input_size: { description: 'Square input side in pixels (must equal the train stage\'s input_size).', type: 'integer', minimum: 16, default: 224 },
     resize: { description: 'Eval transform: shorter side before the centre crop (default floor(input_size / 0.875)); must equal the train stage\'s resize.', type: 'integer', minimum: 16 },
+    preprocessing: preprocessingParam(`${UNSET_FROM_INDEX} Must resolve to the train stage's convention.`),
     dtype: { description: 'Storage type of the taps (float16 halves the size).', enum: ['float16', 'float32'], default: 'float16' },
     workers: { description: 'Image decoding threads (default: one per core). Does not affect results.', type: 'integer', minimum: 0 },
   },

@@ -35,7 +35,7 @@ async function run(ctx: StageContext<IndexParams>): Promise<void> {
     signal: ctx.signal,
     ...(prev && { knownFiles: prev.files }),
   });
-  const { summary } = await writeIndexFiles(ctx.outDir, built);
+  const { summary } = await writeIndexFiles(ctx.outDir, built, p.preprocessing);
   ctx.log.info(
     `index: ${summary.count} items, ${summary.num_classes} classes (train ${summary.splits.train}, val ${summary.splits.val})` +
       (built.ignored.length ? `; ignored ${built.ignored.length} file(s) outside class folders` : ''),

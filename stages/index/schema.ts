@@ -105,5 +105,13 @@ export const indexParamsSchema = {
       type: 'integer',
       minimum: 1,
     },
+    preprocessing: {
+      description:
+        'The dataset\'s pixel convention, recorded in dataset.json for the stages that read its images (train, features, saliency, ' +
+        'evaluate) unless they set their own. torchvision: the pixels torchvision computes on PIL images (PIL decode without colour ' +
+        'management or EXIF rotation, Pillow\'s antialiased bilinear, ToTensor + Normalize); fast: libvips decode and resize ' +
+        '(colour-managed, about 1/255 off on most photos). Unset: those stages use torchvision at input size 224, fast otherwise.',
+      enum: ['torchvision', 'fast'],
+    },
   },
 } as const;

@@ -51,7 +51,11 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
   const { h, w } = model.feature;
   const size = model.card.input_size;
-  const tf = { size, resize: model.card.resize };
+  const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
+  const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
+  const mismatch = conventionMismatch('saliency', preprocessing, model.card) ?? unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
+  if (mismatch) ctx.log.warn(mismatch);
+  const tf = { size, resize: model.card.resize, preprocessing };
   const plan = shards.planShards(ids, p.shard_size);
   const scratch = join(ctx.scratchDir, 'saliency-shards');
   await mkdir(scratch, { recursive: true });
@@ -164,6 +168,7 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
     sizes,
     split: p.split,
     target: p.target,
+    preprocessing,
     pooling: isCa ? 'ca' : 'gap',
     ids,
     targets,
@@ -184,7 +189,7 @@ async function writeOverlays(
   ids: number[],
   methods: string[],
   pathOf: (id: number) => string,
-  tf: { size: number; resize?: number },
+  tf: { size: number; resize?: number; preprocessing: 'torchvision' | 'fast' },
   shardFiles: string[],
 ): Promise<SaliencyMeta['overlays']> {
   if (ids.length === 0) return [];
@@ -203,7 +208,7 @@ async function writeOverlays(
       if (!want.has(id)) continue;
       want.delete(id);
       const size = tf.size;
-      const img = await decodeEvalRgb(pathOf(id), size, tf.resize);
+      const img = await decodeEvalRgb(pathOf(id), size, tf.resize, undefined, tf.preprocessing);
       for (const m of methods) {
         const { h, w, data } = shard.maps[m];
         const rgb = overlay(img.data, size, size, data.subarray(i * h * w, (i + 1) * h * w), h, w);

@@ -1,4 +1,6 @@
 // Params schema of the `saliency` kind.
+import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
+
 export const SALIENCY_METHOD_NAMES = [
   'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
 ] as const;
@@ -16,6 +18,7 @@ export interface SaliencyParams {
   seed: number;
   rise: { masks: number; cells: number; p1: number };
   import?: { npy_dir?: string; safetensors?: string };
+  preprocessing?: 'torchvision' | 'fast';
 }
 
 export const saliencyParamsSchema = {
@@ -71,6 +74,7 @@ export const saliencyParamsSchema = {
         p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
       },
     },
+    preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Recorded in saliency.json.`),
     import: {
       description:
         'Import maps instead of computing them: npy_dir = a folder of <dataset id>.npy maps (one method, the original project\'s layout); ' +

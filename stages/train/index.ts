@@ -3,6 +3,7 @@
 import type { PlannedInput, StageContext, StageKind } from '../../engine/contract.js';
 import { describeInput, plannedIndex } from '../planned-index.js';
 import type { TrainParams } from '../../ml/train/params.js';
+import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { TRAIN_NON_KEY_PARAMS, trainParamsSchema } from './schema.js';
 
 export type { TrainParams };
@@ -67,6 +68,7 @@ export const trainStage: StageKind<TrainParams> = {
   nonKeyParams: TRAIN_NON_KEY_PARAMS,
   inputs: { required: ['data'], optional: ['init', 'features'] },
   checkInputs,
+  externalDigest: unsetPreprocessingDigest,
   run,
 };
 

@@ -1,6 +1,7 @@
 // Params schema of the `train` kind. Fields marked "default: from the recipe" have no schema
 // default on purpose: absent means the recipe's value, present overrides it.
 import { ARCHS as ARCH_TABLE } from '../../ml/models/arch.js';
+import { preprocessingParam, UNSET_FROM_INDEX } from '../preprocessing-param.js';
 
 const ARCHS = Object.keys(ARCH_TABLE);
 
@@ -59,6 +60,7 @@ export const trainParamsSchema = {
     fraction: { description: 'Share of the training split to use (a seeded subset).', type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1 },
     input_size: { description: 'Square input side in pixels.', type: 'integer', minimum: 16, default: 224 },
     resize: { description: 'Eval transform: shorter side before the centre crop (default floor(input_size / 0.875)). Set it to input_size for images already at that size.', type: 'integer', minimum: 16 },
+    preprocessing: preprocessingParam(`${UNSET_FROM_INDEX} Recorded in model.json; warns when the init model was trained with another.`),
     augment: {
       description: 'Random-resized-crop + horizontal flip for training. false uses the eval transform; in frozen mode the backbone taps are then computed once (feature cache) and only the head runs per step.',
       type: 'boolean',

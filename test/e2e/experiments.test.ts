@@ -138,6 +138,7 @@ test('tools/model-dir.mjs wraps weights as a model directory, replacing the clas
   assert.equal(card.head, 'gap');
   assert.equal(card.num_classes, 5);
   assert.equal(card.resize, 256);
+  assert.equal(card.preprocessing, 'torchvision', 'pretrained torchvision weights: torchvision pixels by default');
   assert.deepEqual(card.classes, ['a', 'b<c', 'class_2', 'class_3', 'class_4']);
 
   const fresh = join(root, 'fresh');
