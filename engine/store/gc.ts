@@ -1,11 +1,13 @@
 // Garbage collection: removes what no run record references. Dry run unless `force`.
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Store } from './store.js';
 import { effectiveStatus, readRun, type RunRecord } from '../run/records.js';
 import { RunFiles, type SlurmPlanFile } from '../run/slurm/files.js';
 import { parseManifest } from './manifest.js';
-import { breakStale, staleOwner } from './lock.js';
+import { breakStale, pidAlive, staleOwner } from './lock.js';
 
 export interface GcReport {
   dryRun: boolean;
@@ -55,6 +57,60 @@ export interface GcOptions {
 }
 
 const DAY_MS = 24 * 3600_000;
+/** A blob's temporary file younger than this may be a commit in progress. */
+const TMP_BLOB_MS = 3600_000;
+
+/**
+ * Blobs that commits in progress rely on: the union of the live pin files (store.ts writes one per
+ * commit, listing every blob the entry will name, before touching objects/). Pins of processes
+ * dead on this host are removed when `clean`; another host's pin counts until a day old.
+ */
+async function pinnedBlobs(store: Store, clean: boolean): Promise<Set<string>> {
+  const shas = new Set<string>();
+  const dir = join(store.root, 'pins');
+  for (const name of await ls(dir)) {
+    const f = join(dir, name);
+    let pin: { pid?: number; host?: string; shas?: unknown };
+    try {
+      pin = JSON.parse(await readFile(f, 'utf8')) as typeof pin;
+    } catch {
+      continue; // being written: its commit has not touched objects/ yet
+    }
+    const dead = pin.host === hostname() ? typeof pin.pid === 'number' && !pidAlive(pin.pid) : Date.now() - ((await stat(f).catch(() => undefined))?.mtimeMs ?? 0) > DAY_MS;
+    if (dead) {
+      if (clean) await rm(f, { force: true });
+      continue;
+    }
+    if (Array.isArray(pin.shas)) for (const s of pin.shas) if (typeof s === 'string') shas.add(s);
+  }
+  return shas;
+}
+
+/**
+ * Removes unreferenced blobs without racing a commit that starts using one meanwhile: each blob is
+ * first moved aside, then the pins are read again and a blob pinned in between is put back. A
+ * commit that looks for the object while it is aside stores it again itself (store.ts storeBlob).
+ */
+async function dropUnpinned(store: Store, blobs: string[]): Promise<void> {
+  const before = await pinnedBlobs(store, true);
+  const aside: Array<{ p: string; tmp: string; sha: string }> = [];
+  for (const p of blobs) {
+    const sha = basename(p);
+    if (before.has(sha)) continue;
+    const tmp = `${p}.tmp.gc.${process.pid}.${randomBytes(3).toString('hex')}`;
+    try {
+      await rename(p, tmp);
+      aside.push({ p, tmp, sha });
+    } catch {
+      /* gone already */
+    }
+  }
+  const after = await pinnedBlobs(store, false);
+  for (const a of aside) {
+    if (after.has(a.sha)) await link(a.tmp, a.p).catch(() => undefined); // EEXIST: the commit stored it again
+    await rm(a.tmp, { force: true });
+  }
+}
 
 async function ls(dir: string): Promise<string[]> {
   try {
@@ -116,6 +172,8 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
       const p = join(store.root, 'objects', prefix, name);
       const st = await stat(p).catch(() => undefined);
       if (!st || now - st.ctimeMs < graceMs) continue;
+      // A temporary file is a blob being stored (or one a killed commit left): only old ones go.
+      if (name.includes('.tmp.') && now - st.mtimeMs < Math.max(graceMs, TMP_BLOB_MS)) continue;
       report.objects.push(name);
       report.bytes += st.size;
       dropBlobs.push(p);
@@ -123,7 +181,10 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
   }
   if (force) {
     for (const key of report.entries) await rm(store.entryDir(key), { recursive: true, force: true });
-    for (const p of dropBlobs) await rm(p, { force: true });
+    await dropUnpinned(store, dropBlobs);
+  } else {
+    const pinned = await pinnedBlobs(store, false);
+    report.objects = report.objects.filter((sha) => !pinned.has(sha));
   }
 
   for (const name of await ls(join(store.root, 'scratch'))) {
