@@ -73,7 +73,7 @@ export function gcCommand(): Command {
         if (store.readOnly && opts.force) throw new CliError(`cannot collect garbage in ${store.root}: ${store.readOnly}`);
         // Run records of every project that used this store count, not only ours.
         const runsDirs = [...new Set([runsDirOf(opts), ...(await store.runsDirs())])];
-        const report = await gcStore(store, await referencedKeys(runsDirs), {
+        const report = await gcStore(store, () => referencedKeys(runsDirs), {
           force: opts.force,
           graceMs: opts.grace * 60_000,
           slurmIdleMs: opts.slurmDays * 86_400_000,

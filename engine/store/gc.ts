@@ -87,16 +87,18 @@ async function pinnedBlobs(store: Store, clean: boolean): Promise<Set<string>> {
 }
 
 /**
- * Removes unreferenced blobs without racing a commit that starts using one meanwhile: each blob is
- * first moved aside, then the pins are read again and a blob pinned in between is put back. A
+ * Removes unreferenced blobs without racing a commit that starts using one meanwhile. A commit
+ * pins its blobs (pins/) before touching objects/, renames its entry into place, then unpins. So a
+ * blob is first moved aside, then the pins and the entries are read again: a blob pinned at any
+ * of the reads, or named by an entry that appeared since gc first listed them, is put back. A
  * commit that looks for the object while it is aside stores it again itself (store.ts storeBlob).
  */
-async function dropUnpinned(store: Store, blobs: string[]): Promise<void> {
+async function dropUnpinned(store: Store, blobs: string[], pinnedAtStart: Set<string>, entriesAtStart: Set<string>): Promise<void> {
   const before = await pinnedBlobs(store, true);
   const aside: Array<{ p: string; tmp: string; sha: string }> = [];
   for (const p of blobs) {
     const sha = basename(p);
-    if (before.has(sha)) continue;
+    if (before.has(sha) || pinnedAtStart.has(sha)) continue;
     const tmp = `${p}.tmp.gc.${process.pid}.${randomBytes(3).toString('hex')}`;
     try {
       await rename(p, tmp);
@@ -105,9 +107,18 @@ async function dropUnpinned(store: Store, blobs: string[]): Promise<void> {
       /* gone already */
     }
   }
-  const after = await pinnedBlobs(store, false);
+  const keep = await pinnedBlobs(store, false);
+  for (const key of await store.listEntries()) {
+    if (entriesAtStart.has(key)) continue;
+    const mf = join(store.entryDir(key), 'manifest.json');
+    try {
+      for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) keep.add(f.sha256);
+    } catch {
+      /* removed again meanwhile */
+    }
+  }
   for (const a of aside) {
-    if (after.has(a.sha)) await link(a.tmp, a.p).catch(() => undefined); // EEXIST: the commit stored it again
+    if (keep.has(a.sha)) await link(a.tmp, a.p).catch(() => undefined); // EEXIST: the commit stored it again
     await rm(a.tmp, { force: true });
   }
 }
@@ -123,9 +134,12 @@ async function ls(dir: string): Promise<string[]> {
 /**
  * `referenced`: every key any run record mentions. Entries, scratch dirs and specs of other keys
  * go, unless their key is locked right now (a run in progress); staging dirs of unlocked keys go;
- * blobs no kept entry lists go.
+ * blobs no kept entry lists go. Given as a function, the records are read after the lock checks:
+ * a run journals a key before releasing its lock, so an entry found unlocked is in the records
+ * read then (a set read before gc started can miss an entry committed meanwhile).
  */
-export async function gcStore(store: Store, referenced: Set<string>, opts: GcOptions = {}): Promise<GcReport> {
+export async function gcStore(store: Store, references: Set<string> | (() => Promise<Set<string>>), opts: GcOptions = {}): Promise<GcReport> {
+  const pinnedAtStart = await pinnedBlobs(store, false);
   const force = opts.force ?? false;
   // A blob linked in the last few minutes may belong to a commit in progress (its entry not yet
   // renamed into place): it is left for a later gc.
@@ -148,8 +162,15 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
     }
   };
   const unclaimed: string[] = [];
-  for (const key of await store.listEntries()) {
-    if (referenced.has(key) || (await locked(key))) await keep(key);
+  const entriesAtStart = new Set(await store.listEntries());
+  const unlocked: string[] = [];
+  for (const key of entriesAtStart) {
+    if (await locked(key)) await keep(key);
+    else unlocked.push(key);
+  }
+  const referenced = typeof references === 'function' ? await references() : references;
+  for (const key of unlocked) {
+    if (referenced.has(key)) await keep(key);
     else unclaimed.push(key);
   }
   // A Slurm job commits, writes its completion record, then releases the key's lock; its driver
@@ -181,10 +202,9 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
   }
   if (force) {
     for (const key of report.entries) await rm(store.entryDir(key), { recursive: true, force: true });
-    await dropUnpinned(store, dropBlobs);
+    await dropUnpinned(store, dropBlobs, pinnedAtStart, entriesAtStart);
   } else {
-    const pinned = await pinnedBlobs(store, false);
-    report.objects = report.objects.filter((sha) => !pinned.has(sha));
+    report.objects = report.objects.filter((sha) => !pinnedAtStart.has(sha));
   }
 
   for (const name of await ls(join(store.root, 'scratch'))) {

@@ -23,7 +23,7 @@ export function recordStats(outDir: string, manifest: Manifest): StatRecord {
     version: 1,
     files: manifest.files.map((f) => {
       const st = statSync(filePath(outDir, f.path));
-      return [st.size, st.mtimeMs, st.ino];
+      return [st.size, Math.floor(st.mtimeMs), st.ino];
     }),
   };
 }
@@ -50,7 +50,8 @@ export function cheapCheck(outDir: string, manifest: Manifest, record: StatRecor
     const st = statSync(filePath(outDir, f.path), { throwIfNoEntry: false });
     if (!st) return `${f.path}: missing`;
     if (st.size !== size || st.size !== f.size) return `${f.path}: size ${st.size}, committed with ${f.size}`;
-    if (st.mtimeMs !== mtimeMs) return `${f.path}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtimeMs).toISOString()})`;
+    // Milliseconds: what every tool that saves and restores times (cp -p, tar, utimes) keeps.
+    if (Math.floor(st.mtimeMs) !== mtimeMs) return `${f.path}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtimeMs).toISOString()})`;
     if (st.ino !== ino) return `${f.path}: replaced after commit (another inode)`;
   }
   return undefined;
