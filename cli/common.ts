@@ -59,7 +59,8 @@ export async function prepareRunsDir(runsDir: string): Promise<void> {
     await mkdir(runsDir, { recursive: true });
   } catch (e) {
     const x = e as NodeJS.ErrnoException;
-    const cause = x.code === 'ENOTDIR' || x.code === 'EEXIST' ? `${x.path ?? runsDir} is a file, not a directory` : x.code === 'ENOENT' ? `a part of the path does not exist or cannot be created` : x.message;
+    const { blockingFile } = await import('../engine/store/store.js');
+    const cause = x.code === 'ENOTDIR' || x.code === 'EEXIST' ? `${(await blockingFile(runsDir)) ?? runsDir} is a file, not a directory` : x.code === 'ENOENT' ? `a part of the path does not exist or cannot be created` : x.message;
     throw new CliError(`cannot write run records under ${runsDir}: ${cause} (${x.code ?? 'error'}): choose a writable directory with --runs DIR`, 2);
   }
 }

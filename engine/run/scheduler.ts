@@ -149,6 +149,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const r = rec.instance(inst.id);
     let lock: HeldLock | undefined;
     let staging: Staging | undefined;
+    let outDir: string | undefined;
     try {
       const key = finaliseKey(inst, digests);
       if (!key) throw new Error(`internal error: the key of ${inst.id} is not final although its inputs are committed`);
@@ -186,6 +187,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       }
       const attempt = await store.nextAttempt(key);
       staging = await store.newStaging(key);
+      outDir = staging.outDir;
       const { inputs, variantInputs } = inputsOf(inst);
       const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: exp.baseDir, logFile: rec.logFile(inst.id) });
       if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
@@ -219,7 +221,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         r.error = `interrupted (${errorText(signal.reason ?? e)})`;
         emit({ type: 'instance-interrupted', id: inst.id, key: r.key, log: r.log });
       } else {
-        const msg = describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, stage: inst.id }) ?? errorText(e);
+        const msg = describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
         r.status = 'failed';
         r.error = msg;
         failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });

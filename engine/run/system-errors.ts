@@ -52,12 +52,14 @@ function mb(bytes: number): string {
  * error (its own message is kept). `scratchDir`: the stage's persistent scratch, reported on a full
  * disk because it is what the stage keeps there.
  */
-export function describeSystemError(e: unknown, where: { stage?: string; scratchDir?: string } = {}): string | undefined {
+export function describeSystemError(e: unknown, where: { stage?: string; scratchDir?: string; outDir?: string } = {}): string | undefined {
   const x = errno(e);
   if (!x) return undefined;
   const code = x.code!;
   const path = x.path ? `${x.path}${x.dest ? ` -> ${x.dest}` : ''}` : undefined;
-  const what = `${CAUSES[code]} (${code}${x.syscall ? `, ${x.syscall}` : ''})${path ? ` at ${path}` : ''}`;
+  // A failed write() names no file: say where the stage was writing instead.
+  const place = path ? ` at ${path}` : where.outDir ? ` while ${where.stage ? `stage ${where.stage}` : 'the stage'} wrote its outputs (${where.outDir}) or scratch` : '';
+  const what = `${CAUSES[code]} (${code}${x.syscall ? `, ${x.syscall}` : ''})${place}`;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     const held = where.scratchDir ? treeBytes(where.scratchDir) : 0;
     const scratch = where.scratchDir

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, link, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sha256Bytes, sha256File } from './hash.js';
 import { type Manifest, listFiles, parseManifest, serializeManifest } from './manifest.js';
@@ -84,6 +84,15 @@ export function writeDenied(e: unknown): string | undefined {
   return code && words[code] ? `${code}: ${words[code]}` : undefined;
 }
 
+/** The nearest existing ancestor of `p` (itself included) when it is not a directory. */
+export async function blockingFile(p: string): Promise<string | undefined> {
+  for (let d = resolve(p); ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (st) return st.isDirectory() ? undefined : d;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 /** The store's location cannot be used (a file, not writable): a bad input, found before any work. */
 export class StoreLocationError extends Error {
   override name = 'StoreLocationError';
@@ -121,7 +130,7 @@ export class Store {
       if (!why) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR' || code === 'EEXIST') {
-          throw new StoreLocationError(`cannot use ${s.root} as the store: ${(e as NodeJS.ErrnoException).path ?? s.root} is a file, not a directory (${code}): choose a directory with --store DIR or \`store:\` in the experiment file`);
+          throw new StoreLocationError(`cannot use ${s.root} as the store: ${(await blockingFile(s.root)) ?? s.root} is a file, not a directory (${code}): choose a directory with --store DIR or \`store:\` in the experiment file`);
         }
         throw e;
       }
