@@ -94,6 +94,7 @@ export function gcCommand(): Command {
         process.stdout.write(
           `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${mb(report.bytes)}), ` +
             `${report.scratch.length} scratch, ${report.staging.length} staging dir(s), ${report.locks.length} stale lock(s), ` +
+            (report.quarantine.length ? `${report.quarantine.length} quarantined item(s), ` : '') +
             `${report.slurmRuns.length} Slurm run dir(s), ${graphs.length} ONNX graph(s) (${mb(graphBytes)}); ` +
             `kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}` +
             (report.slurmKeys ? ` (${report.slurmKeys} by Slurm completion records not yet in a run record)` : '') +

@@ -19,6 +19,8 @@ export interface GcReport {
   specs: string[];
   /** Stale lock files (owner gone). */
   locks: string[];
+  /** Quarantined entries and blobs (found corrupt), older than the grace period. */
+  quarantine: string[];
   /** Bytes of removed (or removable) blobs. */
   bytes: number;
   /** Job files (`slurm/<run>/`) of Slurm runs that ended, with why they may go. */
@@ -145,7 +147,7 @@ export async function gcStore(store: Store, references: Set<string> | (() => Pro
   // renamed into place): it is left for a later gc.
   const graceMs = opts.graceMs ?? 0;
   const now = Date.now();
-  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
+  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], quarantine: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
   const lockedCache = new Map<string, boolean>();
   const locked = async (key: string): Promise<boolean> => {
     if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
@@ -227,6 +229,16 @@ export async function gcStore(store: Store, references: Set<string> | (() => Pro
     if (claimed(key) || (await locked(key))) continue;
     report.specs.push(name);
     if (force) await rm(join(store.root, 'specs', name), { force: true });
+  }
+  // Corrupt entries and blobs moved aside by runs: kept for a look, not for ever.
+  for (const sub of ['entries', 'objects']) {
+    const qdir = join(store.root, 'quarantine', sub);
+    for (const name of await ls(qdir)) {
+      const st = await stat(join(qdir, name)).catch(() => undefined);
+      if (!st || now - st.mtimeMs < graceMs) continue;
+      report.quarantine.push(`${sub}/${name}`);
+      if (force) await rm(join(qdir, name), { recursive: true, force: true });
+    }
   }
   // Leftovers of broken locks, and locks whose owner died (e.g. killed right after its commit).
   for (const name of await ls(join(store.root, 'locks'))) {

@@ -391,13 +391,19 @@ export class Store {
    * Entries committed before stat.json existed pass the cheap check unexamined.
    */
   async checkedLookup(key: string, mode: 'cheap' | 'full' = 'cheap'): Promise<{ entry?: Entry; damaged?: { why: string; movedTo?: string } }> {
-    const entry = await this.lookup(key);
-    if (!entry) return {};
     const dir = this.entryDir(key);
+    const mf = join(dir, 'manifest.json');
+    let text: string;
+    try {
+      text = await readFile(mf, 'utf8');
+    } catch {
+      return {};
+    }
+    const entry: Entry = { key, digest: sha256Bytes(text), dir: join(dir, 'out') };
     let why: string | undefined;
     let manifest: Manifest | undefined;
     try {
-      manifest = parseManifest(await readFile(join(dir, 'manifest.json'), 'utf8'), join(dir, 'manifest.json'));
+      manifest = parseManifest(text, mf);
     } catch (e) {
       why = (e as Error).message;
     }

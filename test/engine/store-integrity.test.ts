@@ -103,6 +103,11 @@ test('a corrupt blob is quarantined and replaced when its content is committed a
   assert.equal(await readFile(join(root, 'entries', key, 'out', 'o.txt'), 'utf8'), 'original content\n');
   const q = await readdir(join(root, 'quarantine', 'objects'));
   assert.equal(q.filter((n) => !n.endsWith('.why')).length, 1, 'the corrupt blob is kept aside');
+  // …until gc: quarantine is for a look, not for ever.
+  const gc = await cli(['gc', '--force', '--grace', '0'], dir);
+  assert.match(gc.stdout, /2 quarantined item\(s\)/);
+  assert.deepEqual(await readdir(join(root, 'quarantine', 'objects')), []);
+  assert.equal((await cli(['verify', '--store', root], dir)).code, 0);
 });
 
 /** a → b: b copies a's file and appends its own param X. */
