@@ -320,7 +320,7 @@ export class SlurmExecutor implements PlanExecutor {
       }
       if (depIds(t.inst).every((d) => tracks.get(d)!.phase === 'done')) {
         const key = finaliseKey(t.inst, digests);
-        const entry = key ? await store.lookup(key) : undefined;
+        const entry = key ? (await store.checkedLookup(key)).entry : undefined;
         if (key && entry) {
           const cr: CompletionRecord = { instance: t.inst.id, status: 'cached', key, digest: entry.digest, dir: entry.dir };
           await files.writeDone(cr);
