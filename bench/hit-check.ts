@@ -6,7 +6,9 @@
 // with exactly that structure — the quickstart file with the full dataset (per_class 800, the same
 // split) and every other stage made tiny (1 % of the training set, one epoch, two methods) — unless
 // given one, then times, per rerun, the 8 lookups as before (manifest read) against the checked
-// lookups (manifest + stat.json + one stat per file), and the full rehash of `--verify-hits`.
+// lookups (manifest + stat.json + one stat per file), warm (median of 25 passes in this process)
+// and cold (one pass in each of 7 fresh processes, as a rerun does it), and the full rehash of
+// `--verify-hits`.
 //
 //   npm run bench:hit-check                        # builds runs/.bench-hit-check (minutes, once)
 //   npm run bench:hit-check -- --store S --runs R  # an existing quickstart store and its runs dir
@@ -62,6 +64,24 @@ async function main(): Promise<void> {
     const c = process.cpuUsage(c0);
     return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
   };
+  // Cold: one pass in a fresh process, as a cached rerun does it (nothing warmed up yet).
+  const onePass = arg('--one-pass');
+  if (onePass) {
+    const r = await time((k) => (onePass === 'plain' ? store.lookup(k) : store.checkedLookup(k, 'cheap')));
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  const cold = (mode: string) => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--store', storeDir, '--runs', runsDir, '--one-pass', mode], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return JSON.parse(r.stdout) as { wall: number; cpu: number };
+  };
+  const coldPlain: Array<{ wall: number; cpu: number }> = [];
+  const coldCheap: Array<{ wall: number; cpu: number }> = [];
+  for (let i = 0; i < 7; i++) {
+    coldPlain.push(cold('plain'));
+    coldCheap.push(cold('cheap'));
+  }
   const plain: Array<{ wall: number; cpu: number }> = [];
   const cheap: Array<{ wall: number; cpu: number }> = [];
   for (let i = 0; i < 25; i++) {
@@ -78,6 +98,7 @@ async function main(): Promise<void> {
     lookup_ms: { wall: +m(plain, 'wall').toFixed(1), cpu: +m(plain, 'cpu').toFixed(1) },
     checked_lookup_ms: { wall: +m(cheap, 'wall').toFixed(1), cpu: +m(cheap, 'cpu').toFixed(1) },
     cheap_check_overhead_ms: { wall: +(m(cheap, 'wall') - m(plain, 'wall')).toFixed(1), cpu: +(m(cheap, 'cpu') - m(plain, 'cpu')).toFixed(1) },
+    cold_fresh_process_overhead_ms: { wall: +(m(coldCheap, 'wall') - m(coldPlain, 'wall')).toFixed(1), cpu: +(m(coldCheap, 'cpu') - m(coldPlain, 'cpu')).toFixed(1), runs: coldPlain.length },
     verify_hits_ms: { wall: +full.wall.toFixed(0), cpu: +full.cpu.toFixed(0) },
     load: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
   };

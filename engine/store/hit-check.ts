@@ -7,10 +7,19 @@ import { join, sep } from 'node:path';
 import { sha256File } from './hash.js';
 import type { Manifest } from './manifest.js';
 
-/** stat.json: one [size, mtimeMs, inode] per manifest file, in the manifest's (sorted) order. */
+/**
+ * stat.json: the entry's file paths (as in the manifest, whose digest it names) with each file's
+ * size, mtime (ms) and inode, as flat arrays: a hit then parses one small document and reads
+ * plain numbers, which keeps a fresh process's check of ~10,000 files cheap.
+ */
 export interface StatRecord {
-  version: 1;
-  files: Array<[number, number, number]>;
+  version: 2;
+  /** sha256 of the manifest these stats were taken for (the entry's output digest). */
+  digest: string;
+  paths: string[];
+  size: number[];
+  mtime: number[];
+  ino: number[];
 }
 
 function filePath(outDir: string, rel: string): string {
@@ -19,41 +28,48 @@ function filePath(outDir: string, rel: string): string {
 }
 
 /** What to record for the files of a staging dir about to be renamed (rename keeps all three). */
-export function recordStats(outDir: string, manifest: Manifest): StatRecord {
-  return {
-    version: 1,
-    files: manifest.files.map((f) => {
-      const st = statSync(filePath(outDir, f.path));
-      return [st.size, Math.floor(st.mtimeMs), st.ino];
-    }),
-  };
+export function recordStats(outDir: string, manifest: Manifest, digest: string): StatRecord {
+  const rec: StatRecord = { version: 2, digest, paths: [], size: [], mtime: [], ino: [] };
+  for (const f of manifest.files) {
+    const st = statSync(filePath(outDir, f.path));
+    rec.paths.push(f.path);
+    rec.size.push(st.size);
+    rec.mtime.push(Math.floor(st.mtimeMs));
+    rec.ino.push(st.ino);
+  }
+  return rec;
 }
 
 export function parseStatRecord(text: string): StatRecord | undefined {
   try {
     const v = JSON.parse(text) as StatRecord;
-    return v && v.version === 1 && Array.isArray(v.files) ? v : undefined;
+    const n = v?.paths?.length;
+    return v && v.version === 2 && typeof v.digest === 'string' && n === v.size?.length && n === v.mtime?.length && n === v.ino?.length ? v : undefined;
   } catch {
     return undefined;
   }
 }
 
+const NO_THROW = { throwIfNoEntry: false } as const;
+
 /**
  * The first difference between the recorded stats and the files now, as "<path>: <what>"; undefined
- * when all match. Synchronous stats on purpose: thousands of them (a synthetic dataset) cost a few
- * milliseconds this way, ten times that through the thread pool.
+ * when all match. `digest`: the entry's output digest (of its manifest as read now). Synchronous
+ * stats on purpose: thousands of them (a synthetic dataset) cost a few milliseconds this way, ten
+ * times that through the thread pool.
  */
-export function cheapCheck(outDir: string, manifest: Manifest, record: StatRecord): string | undefined {
-  if (record.files.length !== manifest.files.length) return `stat.json lists ${record.files.length} files, the manifest ${manifest.files.length}`;
-  for (let i = 0; i < manifest.files.length; i++) {
-    const f = manifest.files[i]!;
-    const [size, mtimeMs, ino] = record.files[i]!;
-    const st = statSync(filePath(outDir, f.path), { throwIfNoEntry: false });
-    if (!st) return `${f.path}: missing`;
-    if (st.size !== size || st.size !== f.size) return `${f.path}: size ${st.size}, committed with ${f.size}`;
+export function cheapCheck(outDir: string, digest: string, rec: StatRecord): string | undefined {
+  if (rec.digest !== digest) return `manifest.json changed after commit (digest ${digest}, committed ${rec.digest})`;
+  const { paths, size, mtime, ino } = rec;
+  const prefix = sep === '/' ? `${outDir}/` : undefined;
+  for (let i = 0; i < paths.length; i++) {
+    const rel = paths[i]!;
+    const st = statSync(prefix ? prefix + rel : filePath(outDir, rel), NO_THROW);
+    if (!st) return `${rel}: missing`;
+    if (st.size !== size[i]) return `${rel}: size ${st.size}, committed with ${size[i]}`;
     // Milliseconds: what every tool that saves and restores times (cp -p, tar, utimes) keeps.
-    if (Math.floor(st.mtimeMs) !== mtimeMs) return `${f.path}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtimeMs).toISOString()})`;
-    if (st.ino !== ino) return `${f.path}: replaced after commit (another inode)`;
+    if (Math.floor(st.mtimeMs) !== mtime[i]) return `${rel}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtime[i]!).toISOString()})`;
+    if (st.ino !== ino[i]) return `${rel}: replaced after commit (another inode)`;
   }
   return undefined;
 }
