@@ -72,5 +72,7 @@ export function describeSystemError(e: unknown, where: { stage?: string; scratch
     );
   }
   if (code === 'EMFILE') return `${what}: raise the limit (\`ulimit -n\`) or run fewer stages at once (-j)`;
-  return `${what}: check that path (it must be a writable directory where ca-pipe writes), or choose another with --store DIR / --runs DIR`;
+  if (code === 'ENOENT') return `${what}: check that the path exists (a file removed while ca-pipe was using it, or a mistyped path)`;
+  if (code === 'ENOTDIR' || code === 'EISDIR') return `${what}: check that path (a directory where a file is expected, or the reverse)`;
+  return `${what}: ca-pipe must be able to write there; choose another place with --store DIR / --runs DIR, or fix the permissions`;
 }
