@@ -44,6 +44,27 @@ export function storeDirOf(opts: StoreOpts, exp?: Experiment): string {
   return join(runsDirOf(opts), '.store');
 }
 
+/** A word as a POSIX shell reads it back (for commands printed to copy). */
+export function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Creates the runs directory before any work, so that a --runs naming a file or a place we cannot
+ * write is a usage error (exit 2) naming the path, not a raw mkdir error halfway through.
+ */
+export async function prepareRunsDir(runsDir: string): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  try {
+    await mkdir(runsDir, { recursive: true });
+  } catch (e) {
+    const x = e as NodeJS.ErrnoException;
+    const { blockingFile } = await import('../engine/store/store.js');
+    const cause = x.code === 'ENOTDIR' || x.code === 'EEXIST' ? `${(await blockingFile(runsDir)) ?? runsDir} is a file, not a directory` : x.code === 'ENOENT' ? `a part of the path does not exist or cannot be created` : x.message;
+    throw new CliError(`cannot write run records under ${runsDir}: ${cause} (${x.code ?? 'error'}): choose a writable directory with --runs DIR`, 2);
+  }
+}
+
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .option('--store <dir>', 'content-addressed store (default: runs/.store)')
@@ -77,7 +98,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
         process.stderr.write(`ca-pipe: ${e.message}\n`);
         process.exitCode = e.exitCode;
       } else {
-        process.stderr.write(`ca-pipe: ${e instanceof Error ? (process.env.CA_PIPE_DEBUG ? e.stack : e.message) : String(e)}\n`);
+        const { describeSystemError } = await import('../engine/run/system-errors.js');
+        const located = process.env.CA_PIPE_DEBUG ? undefined : describeSystemError(e);
+        process.stderr.write(`ca-pipe: ${located ?? (e instanceof Error ? (process.env.CA_PIPE_DEBUG ? e.stack : e.message) : String(e))}\n`);
         process.exitCode = 1;
       }
     }

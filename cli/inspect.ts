@@ -100,8 +100,14 @@ export async function resolveRunDir(target: string | undefined, runsDir: string)
     }
   }
   const dir = await latestRun(runsDir, name);
-  if (!dir) throw new CliError(`no run of "${name}" under ${runsDir}`);
-  return dir;
+  if (dir) return dir;
+  // A run id as `ca-pipe ls` prints it (a prefix is enough when it names a single run).
+  const runs = await listRuns(runsDir);
+  const exact = runs.filter((r) => r.runId === target);
+  const byId = exact.length ? exact : target.length >= 8 ? runs.filter((r) => r.runId.startsWith(target)) : [];
+  if (byId.length === 1) return byId[0]!.dir;
+  if (byId.length > 1) throw new CliError(`"${target}" matches ${byId.length} runs under ${runsDir} (${byId.slice(0, 3).map((r) => `${r.experiment}/${r.runId}`).join(', ')}${byId.length > 3 ? ', …' : ''}): give more of the run id`, 2);
+  throw new CliError(`no run of "${name}" and no run with id "${target}" under ${runsDir}: \`ca-pipe ls${runsDir !== resolve('runs') ? ` --runs ${runsDir}` : ''}\` lists the runs (give a run id, a run directory, an experiment name or file)`, 2);
 }
 
 export function statusCommand(): Command {
@@ -141,7 +147,7 @@ export function statusCommand(): Command {
           let detail = '';
           if (i.start && i.end) detail = formatDuration(Date.parse(i.end) - Date.parse(i.start));
           if (i.status === 'running') detail = progress.get(i.id)?.text(true, Date.now()) ?? 'running';
-          if (i.status === 'failed' || i.status === 'skipped') detail = (i.error ?? '').split('\n')[0];
+          if (i.status === 'failed' || i.status === 'skipped' || i.status === 'interrupted') detail = (i.error ?? '').split('\n')[0];
           process.stdout.write(`  ${i.status.padEnd(8)} ${i.id.padEnd(w)} ${i.variant.alias ? `[${i.variant.alias}] ` : ''}${detail}\n`);
           if (i.status === 'failed' && i.log) process.stdout.write(`           log: ${i.log}\n`);
           const job = live.get(i.id) ?? i.job;

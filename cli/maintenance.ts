@@ -73,7 +73,7 @@ export function gcCommand(): Command {
         if (store.readOnly && opts.force) throw new CliError(`cannot collect garbage in ${store.root}: ${store.readOnly}`);
         // Run records of every project that used this store count, not only ours.
         const runsDirs = [...new Set([runsDirOf(opts), ...(await store.runsDirs())])];
-        const report = await gcStore(store, await referencedKeys(runsDirs), {
+        const report = await gcStore(store, () => referencedKeys(runsDirs), {
           force: opts.force,
           graceMs: opts.grace * 60_000,
           slurmIdleMs: opts.slurmDays * 86_400_000,
@@ -94,6 +94,7 @@ export function gcCommand(): Command {
         process.stdout.write(
           `${verb}: ${report.entries.length} entr${report.entries.length === 1 ? 'y' : 'ies'}, ${report.objects.length} blob(s) (${mb(report.bytes)}), ` +
             `${report.scratch.length} scratch, ${report.staging.length} staging dir(s), ${report.locks.length} stale lock(s), ` +
+            (report.quarantine.length ? `${report.quarantine.length} quarantined item(s), ` : '') +
             `${report.slurmRuns.length} Slurm run dir(s), ${graphs.length} ONNX graph(s) (${mb(graphBytes)}); ` +
             `kept ${report.keptEntries} referenced entr${report.keptEntries === 1 ? 'y' : 'ies'}` +
             (report.slurmKeys ? ` (${report.slurmKeys} by Slurm completion records not yet in a run record)` : '') +
@@ -131,10 +132,11 @@ export function execCommand(): Command {
     .description('(internal) run one stage instance from the job spec stored under its key, or a Slurm task')
     .argument('[key]', 'instance key (not with --slurm-tasks)')
     .requiredOption('--store <dir>', 'store holding specs/<key>.json')
+    .option('--die-with-parent', 'stop when stdin reaches end-of-file (the parent run died): what `run --isolate` passes')
     .option('--slurm-tasks <file>', 'Slurm job: resolve, run and commit the instance of task $SLURM_ARRAY_TASK_ID listed in this file')
     .addHelpText('after', '\nExamples (what `run --isolate` and `run --executor slurm` start for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store\n  $ ca-pipe exec --store runs/.store --slurm-tasks runs/.store/slurm/<run>/tasks/0.json')
     .action(
-      action(async (key: string | undefined, opts: { store: string; slurmTasks?: string }) => {
+      action(async (key: string | undefined, opts: { store: string; slurmTasks?: string; dieWithParent?: boolean }) => {
         if (!key === !opts.slurmTasks) throw new CliError('exec: give either an instance key or --slurm-tasks FILE', 2);
         const { Store } = await import('../engine/store/index.js');
         const store = await Store.openExisting(opts.store);
@@ -142,6 +144,17 @@ export function execCommand(): Command {
         const stop = (): void => ac.abort(new Error('terminated'));
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
+        if (opts.dieWithParent) {
+          // Orphaned: nobody will commit what we compute, and a resumed run would overlap us.
+          // The stage gets a moment to stop its own children, then we go regardless.
+          const orphaned = (): void => {
+            ac.abort(new Error('parent run died'));
+            setTimeout(() => process.exit(137), 1000).unref();
+          };
+          process.stdin.on('end', orphaned).on('close', orphaned).on('error', orphaned);
+          process.stdin.resume();
+          (process.stdin as unknown as { unref?: () => void }).unref?.();
+        }
         if (opts.slurmTasks) {
           const { execSlurmTask } = await import('../engine/run/slurm/job.js');
           const r = await execSlurmTask(store, opts.slurmTasks, await loadRegistry(), ac.signal);

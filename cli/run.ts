@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Store } from '../engine/store/index.js';
 import type { InstanceRecord } from '../engine/run/records.js';
 import type { RunOptions } from '../engine/run/scheduler.js';
-import { action, addStoreOptions, collect, loadExp, loadRegistry, positiveInt, runsDirOf, storeDirOf, type StoreOpts } from './common.js';
+import { CliError, action, addStoreOptions, collect, loadExp, loadRegistry, positiveInt, prepareRunsDir, runsDirOf, shellWord, storeDirOf, type StoreOpts } from './common.js';
 
 interface RunOpts extends StoreOpts {
   set: string[];
@@ -15,6 +15,7 @@ interface RunOpts extends StoreOpts {
   quiet?: boolean;
   isolate?: boolean;
   executor?: string;
+  verifyHits?: boolean;
 }
 
 const EXECUTORS = ['in-process', 'child-process', 'slurm'];
@@ -33,6 +34,7 @@ export function runCommand(): Command {
     .option('--keep-going', 'let independent branches finish when a stage fails')
     .option('--json', 'print run events as JSON lines')
     .option('--quiet', 'print only failures and the summary')
+    .option('--verify-hits', 'rehash every file of each cache hit before reusing it (default: sizes, mtimes and inodes are compared)')
     .option('--isolate', 'run each stage in its own child process (same as --executor child-process)')
     .option('--executor <name>', `where stages run: ${EXECUTORS.join(', ')} (default: the experiment's \`executor:\`, else in-process)`, executorName);
   addStoreOptions(cmd);
@@ -42,7 +44,7 @@ export function runCommand(): Command {
       action(async (file: string, opts: RunOpts) => {
         const registry = await loadRegistry();
         const exp = await loadExp(file, opts.set, registry);
-        const [{ buildPlan }, { Store }, run, ui] = await Promise.all([
+        const [{ buildPlan }, { Store, StoreLocationError }, run, ui] = await Promise.all([
           import('../engine/plan/index.js'),
           import('../engine/store/index.js'),
           import('../engine/run/index.js'),
@@ -58,7 +60,10 @@ export function runCommand(): Command {
           const pollMs = Number(process.env.CA_PIPE_SLURM_POLL_MS) || settings.pollMs;
           executor = new SlurmExecutor({ retries: settings.retries, pollMs, resources: settings.resources });
         }
-        const store = await Store.open(storeDirOf(opts, exp));
+        await prepareRunsDir(runsDirOf(opts));
+        const store = await Store.open(storeDirOf(opts, exp)).catch((e: unknown) => {
+          throw e instanceof StoreLocationError ? new CliError(e.message, 2) : e;
+        });
         if (store.readOnly) process.stderr.write(`ca-pipe: the store ${store.root} is read-only (${store.readOnly}): cached results are used, stages that must run will fail\n`);
         const renderer = await ui.createRenderer(ui.chooseMode(opts));
         const ac = new AbortController();
@@ -82,6 +87,7 @@ export function runCommand(): Command {
             signal: ac.signal,
             onEvent: (e) => renderer.onEvent(e),
             argv: process.argv.slice(2),
+            verifyHits: opts.verifyHits,
           });
           await renderer.finish();
           const outputs = await linkOutputs(store, result.runDir, result.record.instances);
@@ -90,6 +96,13 @@ export function runCommand(): Command {
           if (result.status === 'interrupted') {
             if (which === 'slurm' && ac.signal.aborted) {
               process.stderr.write(`ca-pipe: the run's Slurm jobs keep running; \`ca-pipe run ${file}\` again adopts them, \`ca-pipe cancel ${result.runDir}\` cancels them\n`);
+            }
+            if (which !== 'slurm') {
+              const stopped = result.record.instances.filter((i) => i.status === 'interrupted').map((i) => i.id);
+              process.stderr.write(
+                `ca-pipe: interrupted${stopped.length ? ` (${stopped.join(', ')} stopped)` : ''}; finished stages are kept. ` +
+                  `Resume with the same command: ca-pipe ${process.argv.slice(2).map(shellWord).join(' ')}\n`,
+              );
             }
             process.exitCode = 130;
           }

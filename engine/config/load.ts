@@ -308,6 +308,12 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
     }
   }
 
+  const fileName = path.basename(abs).replace(/\.[^.]*$/, '');
+  if (typeof resolved.name !== 'string' && /^\.*$/.test(fileName)) {
+    // "...yaml" would name its run records "..": the parent of --runs.
+    issues.add([], `the experiment name defaults to the file name "${fileName}", which cannot name a directory under --runs: add \`name: my-study\` to the file, or rename it`);
+  }
+
   if (issues.size) fail();
 
   const variantTemplates = sweptTemplates(templates, [...axisParams.entries()].flatMap(([stage, list]) => list.map((a) => ['stages', stage, 'params', ...a.paramPath])));
@@ -316,7 +322,7 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(resolved)) if (!NON_SETTINGS.has(k)) settings[k] = v;
   return {
-    name: typeof nameVal === 'string' ? nameVal : path.basename(abs).replace(/\.[^.]*$/, ''),
+    name: typeof nameVal === 'string' ? nameVal : fileName,
     file: abs,
     baseDir,
     stages: specs,

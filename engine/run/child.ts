@@ -31,9 +31,11 @@ export class ChildProcessExecutor implements Executor {
     const done = (async (): Promise<JobResult> => {
       await writeFile(this.store.specFile(job.key), JSON.stringify(job, null, 2) + '\n');
       const { execa } = await import('execa');
-      const child = execa(this.cli.file, [...this.cli.args, 'exec', job.key, '--store', this.store.root], {
+      // The child's stdin is a pipe the parent never writes: it reaches end-of-file when the
+      // parent dies (even by SIGKILL), and --die-with-parent makes the child stop then.
+      const child = execa(this.cli.file, [...this.cli.args, 'exec', job.key, '--store', this.store.root, '--die-with-parent'], {
         reject: false,
-        stdin: 'ignore',
+        stdin: 'pipe',
         buffer: false,
         forceKillAfterDelay: 5000,
       });

@@ -1,6 +1,6 @@
 // The events a run emits: fed to the UI renderers and appended to the run's events.jsonl.
 
-export type InstanceStatus = 'pending' | 'waiting' | 'running' | 'cached' | 'executed' | 'failed' | 'skipped';
+export type InstanceStatus = 'pending' | 'waiting' | 'running' | 'cached' | 'executed' | 'failed' | 'interrupted' | 'skipped';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface InstanceSummary {
@@ -19,6 +19,10 @@ export type RunEvent =
   | { type: 'progress'; t: string; id: string; done: number; total?: number; unit?: string; message?: string }
   | { type: 'instance-done'; t: string; id: string; key: string; digest: string; ms: number }
   | { type: 'instance-failed'; t: string; id: string; key?: string; error: string; log?: string }
+  /** Stopped by Ctrl-C / SIGTERM: not a failure; the same command resumes it. */
+  | { type: 'instance-interrupted'; t: string; id: string; key?: string; log?: string }
+  /** A cache hit that no longer matched what was committed: quarantined, and recomputed. */
+  | { type: 'instance-damaged'; t: string; id: string; key: string; why: string; movedTo?: string }
   | { type: 'instance-skipped'; t: string; id: string; reason: string }
   | { type: 'run-end'; t: string; status: RunStatus; counts: Record<InstanceStatus, number>; runDir: string };
 

@@ -69,7 +69,9 @@ export function newRunId(d = new Date()): string {
 
 /** Keeps names usable as directory names. */
 export function safeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._@=,+-]/g, '_');
+  const safe = name.replace(/[^A-Za-z0-9._@=,+-]/g, '_');
+  // "", "." and ".." would put records beside or above the runs directory.
+  return /^\.*$/.test(safe) ? safe.replace(/\./g, '_') || '_' : safe;
 }
 
 export class RunRecorder {
@@ -91,6 +93,7 @@ export class RunRecorder {
       await this.writeNow();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw new Error(`cannot write run records under ${resolve(this.runsDir)}: ${(e as NodeJS.ErrnoException).path ?? this.runsDir} is a file, not a directory (${code}): choose a directory with --runs DIR`);
       if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw e;
       throw new Error(`cannot write run records under ${resolve(this.runsDir)} (${(e as Error).message}): choose a writable directory with --runs DIR`);
     }

@@ -12,6 +12,7 @@ import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type PlanExe
 import { InProcessExecutor } from './inprocess.js';
 import { RunRecorder, planRecord, type RunRecord } from './records.js';
 import { buildExperimentInfo, depIds } from './experiment-info.js';
+import { describeSystemError } from './system-errors.js';
 
 export interface RunOptions {
   store: Store;
@@ -28,6 +29,8 @@ export interface RunOptions {
   argv?: string[];
   /** Poll interval while waiting for a key another process holds. */
   pollMs?: number;
+  /** Rehash every file of a cache hit (default: compare sizes, mtimes and inodes only). */
+  verifyHits?: boolean;
 }
 
 export interface RunFailure {
@@ -146,13 +149,16 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     const r = rec.instance(inst.id);
     let lock: HeldLock | undefined;
     let staging: Staging | undefined;
+    let outDir: string | undefined;
     try {
       const key = finaliseKey(inst, digests);
       if (!key) throw new Error(`internal error: the key of ${inst.id} is not final although its inputs are committed`);
       inst.key = key;
       r.key = key;
       r.material = inst.material;
-      let entry = await store.lookup(key);
+      const hit = await store.checkedLookup(key, opts.verifyHits ? 'full' : 'cheap');
+      if (hit.damaged) emit({ type: 'instance-damaged', id: inst.id, key, why: hit.damaged.why, movedTo: hit.damaged.movedTo });
+      let entry = hit.entry;
       let by: 'store' | 'other-process' = 'store';
       if (!entry && store.readOnly) {
         throw new Error(`not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`);
@@ -181,6 +187,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       }
       const attempt = await store.nextAttempt(key);
       staging = await store.newStaging(key);
+      outDir = staging.outDir;
       const { inputs, variantInputs } = inputsOf(inst);
       const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: exp.baseDir, logFile: rec.logFile(inst.id) });
       if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
@@ -208,13 +215,19 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       // Journal the key before the lock goes: from then on only run records protect it from gc.
       await rec.flush(true);
     } catch (e) {
-      const msg = signal?.aborted ? `interrupted (${errorText(e)})` : errorText(e);
-      r.status = 'failed';
-      r.error = msg;
       r.end = now();
-      failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });
-      emit({ type: 'instance-failed', id: inst.id, key: r.key, error: msg, log: r.log });
-      if (!opts.keepGoing) stopping = true;
+      if (signal?.aborted) {
+        r.status = 'interrupted';
+        r.error = `interrupted (${errorText(signal.reason ?? e)})`;
+        emit({ type: 'instance-interrupted', id: inst.id, key: r.key, log: r.log });
+      } else {
+        const msg = describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
+        r.status = 'failed';
+        r.error = msg;
+        failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });
+        emit({ type: 'instance-failed', id: inst.id, key: r.key, error: msg, log: r.log });
+        if (!opts.keepGoing) stopping = true;
+      }
     } finally {
       executions.delete(inst.id);
       if (staging) await store.discard(staging).catch(() => undefined);
@@ -261,7 +274,10 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
     for (const down of dependents.get(id) ?? []) {
       const inst = byId.get(down)!;
       if (rec.instance(down).status !== 'pending') continue;
-      if (status === 'failed' || status === 'skipped') {
+      if (status === 'interrupted') {
+        skip(inst, 'run interrupted');
+        settle(down);
+      } else if (status === 'failed' || status === 'skipped') {
         skip(inst, `upstream ${id} ${status}`);
         settle(down);
       } else {
@@ -290,7 +306,7 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
   signal?.removeEventListener('abort', onAbort);
 
-  const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, skipped: 0 };
+  const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, interrupted: 0, skipped: 0 };
   for (const i of rec.record.instances) counts[i.status]++;
   const status: RunStatus = signal?.aborted ? 'interrupted' : failures.length ? 'failed' : 'succeeded';
   rec.record.status = status;

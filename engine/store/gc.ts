@@ -1,11 +1,13 @@
 // Garbage collection: removes what no run record references. Dry run unless `force`.
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Store } from './store.js';
 import { effectiveStatus, readRun, type RunRecord } from '../run/records.js';
 import { RunFiles, type SlurmPlanFile } from '../run/slurm/files.js';
 import { parseManifest } from './manifest.js';
-import { breakStale, staleOwner } from './lock.js';
+import { breakStale, pidAlive, staleOwner } from './lock.js';
 
 export interface GcReport {
   dryRun: boolean;
@@ -17,6 +19,8 @@ export interface GcReport {
   specs: string[];
   /** Stale lock files (owner gone). */
   locks: string[];
+  /** Quarantined entries and blobs (found corrupt), older than the grace period. */
+  quarantine: string[];
   /** Bytes of removed (or removable) blobs. */
   bytes: number;
   /** Job files (`slurm/<run>/`) of Slurm runs that ended, with why they may go. */
@@ -55,6 +59,71 @@ export interface GcOptions {
 }
 
 const DAY_MS = 24 * 3600_000;
+/** A blob's temporary file younger than this may be a commit in progress. */
+const TMP_BLOB_MS = 3600_000;
+
+/**
+ * Blobs that commits in progress rely on: the union of the live pin files (store.ts writes one per
+ * commit, listing every blob the entry will name, before touching objects/). Pins of processes
+ * dead on this host are removed when `clean`; another host's pin counts until a day old.
+ */
+async function pinnedBlobs(store: Store, clean: boolean): Promise<Set<string>> {
+  const shas = new Set<string>();
+  const dir = join(store.root, 'pins');
+  for (const name of await ls(dir)) {
+    const f = join(dir, name);
+    let pin: { pid?: number; host?: string; shas?: unknown };
+    try {
+      pin = JSON.parse(await readFile(f, 'utf8')) as typeof pin;
+    } catch {
+      continue; // being written: its commit has not touched objects/ yet
+    }
+    const dead = pin.host === hostname() ? typeof pin.pid === 'number' && !pidAlive(pin.pid) : Date.now() - ((await stat(f).catch(() => undefined))?.mtimeMs ?? 0) > DAY_MS;
+    if (dead) {
+      if (clean) await rm(f, { force: true });
+      continue;
+    }
+    if (Array.isArray(pin.shas)) for (const s of pin.shas) if (typeof s === 'string') shas.add(s);
+  }
+  return shas;
+}
+
+/**
+ * Removes unreferenced blobs without racing a commit that starts using one meanwhile. A commit
+ * pins its blobs (pins/) before touching objects/, renames its entry into place, then unpins. So a
+ * blob is first moved aside, then the pins and the entries are read again: a blob pinned at any
+ * of the reads, or named by an entry that appeared since gc first listed them, is put back. A
+ * commit that looks for the object while it is aside stores it again itself (store.ts storeBlob).
+ */
+async function dropUnpinned(store: Store, blobs: string[], pinnedAtStart: Set<string>, entriesAtStart: Set<string>): Promise<void> {
+  const before = await pinnedBlobs(store, true);
+  const aside: Array<{ p: string; tmp: string; sha: string }> = [];
+  for (const p of blobs) {
+    const sha = basename(p);
+    if (before.has(sha) || pinnedAtStart.has(sha)) continue;
+    const tmp = `${p}.tmp.gc.${process.pid}.${randomBytes(3).toString('hex')}`;
+    try {
+      await rename(p, tmp);
+      aside.push({ p, tmp, sha });
+    } catch {
+      /* gone already */
+    }
+  }
+  const keep = await pinnedBlobs(store, false);
+  for (const key of await store.listEntries()) {
+    if (entriesAtStart.has(key)) continue;
+    const mf = join(store.entryDir(key), 'manifest.json');
+    try {
+      for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) keep.add(f.sha256);
+    } catch {
+      /* removed again meanwhile */
+    }
+  }
+  for (const a of aside) {
+    if (keep.has(a.sha)) await link(a.tmp, a.p).catch(() => undefined); // EEXIST: the commit stored it again
+    await rm(a.tmp, { force: true });
+  }
+}
 
 async function ls(dir: string): Promise<string[]> {
   try {
@@ -67,15 +136,18 @@ async function ls(dir: string): Promise<string[]> {
 /**
  * `referenced`: every key any run record mentions. Entries, scratch dirs and specs of other keys
  * go, unless their key is locked right now (a run in progress); staging dirs of unlocked keys go;
- * blobs no kept entry lists go.
+ * blobs no kept entry lists go. Given as a function, the records are read after the lock checks:
+ * a run journals a key before releasing its lock, so an entry found unlocked is in the records
+ * read then (a set read before gc started can miss an entry committed meanwhile).
  */
-export async function gcStore(store: Store, referenced: Set<string>, opts: GcOptions = {}): Promise<GcReport> {
+export async function gcStore(store: Store, references: Set<string> | (() => Promise<Set<string>>), opts: GcOptions = {}): Promise<GcReport> {
+  const pinnedAtStart = await pinnedBlobs(store, false);
   const force = opts.force ?? false;
   // A blob linked in the last few minutes may belong to a commit in progress (its entry not yet
   // renamed into place): it is left for a later gc.
   const graceMs = opts.graceMs ?? 0;
   const now = Date.now();
-  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
+  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], quarantine: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
   const lockedCache = new Map<string, boolean>();
   const locked = async (key: string): Promise<boolean> => {
     if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
@@ -92,8 +164,15 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
     }
   };
   const unclaimed: string[] = [];
-  for (const key of await store.listEntries()) {
-    if (referenced.has(key) || (await locked(key))) await keep(key);
+  const entriesAtStart = new Set(await store.listEntries());
+  const unlocked: string[] = [];
+  for (const key of entriesAtStart) {
+    if (await locked(key)) await keep(key);
+    else unlocked.push(key);
+  }
+  const referenced = typeof references === 'function' ? await references() : references;
+  for (const key of unlocked) {
+    if (referenced.has(key)) await keep(key);
     else unclaimed.push(key);
   }
   // A Slurm job commits, writes its completion record, then releases the key's lock; its driver
@@ -116,6 +195,8 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
       const p = join(store.root, 'objects', prefix, name);
       const st = await stat(p).catch(() => undefined);
       if (!st || now - st.ctimeMs < graceMs) continue;
+      // A temporary file is a blob being stored (or one a killed commit left): only old ones go.
+      if (name.includes('.tmp.') && now - st.mtimeMs < Math.max(graceMs, TMP_BLOB_MS)) continue;
       report.objects.push(name);
       report.bytes += st.size;
       dropBlobs.push(p);
@@ -123,7 +204,9 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
   }
   if (force) {
     for (const key of report.entries) await rm(store.entryDir(key), { recursive: true, force: true });
-    for (const p of dropBlobs) await rm(p, { force: true });
+    await dropUnpinned(store, dropBlobs, pinnedAtStart, entriesAtStart);
+  } else {
+    report.objects = report.objects.filter((sha) => !pinnedAtStart.has(sha));
   }
 
   for (const name of await ls(join(store.root, 'scratch'))) {
@@ -146,6 +229,16 @@ export async function gcStore(store: Store, referenced: Set<string>, opts: GcOpt
     if (claimed(key) || (await locked(key))) continue;
     report.specs.push(name);
     if (force) await rm(join(store.root, 'specs', name), { force: true });
+  }
+  // Corrupt entries and blobs moved aside by runs: kept for a look, not for ever.
+  for (const sub of ['entries', 'objects']) {
+    const qdir = join(store.root, 'quarantine', sub);
+    for (const name of await ls(qdir)) {
+      const st = await stat(join(qdir, name)).catch(() => undefined);
+      if (!st || now - st.mtimeMs < graceMs) continue;
+      report.quarantine.push(`${sub}/${name}`);
+      if (force) await rm(join(qdir, name), { recursive: true, force: true });
+    }
   }
   // Leftovers of broken locks, and locks whose owner died (e.g. killed right after its commit).
   for (const name of await ls(join(store.root, 'locks'))) {

@@ -66,7 +66,7 @@ export async function readOwner(file: string): Promise<LockOwner | undefined> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -54,12 +54,18 @@ export class PlainRenderer implements Renderer {
         this.line(`  FAILED    ${this.name(e.id)}: ${e.error.split('\n').join('\n            ')}`);
         if (e.log) this.line(`            log: ${e.log}`);
         break;
+      case 'instance-interrupted':
+        this.line(`  interrupted ${this.name(e.id)} (the same command resumes it)`);
+        break;
+      case 'instance-damaged':
+        this.line(`  damaged   ${this.name(e.id)}: its cached entry changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing`);
+        break;
       case 'instance-skipped':
         if (!this.quiet) this.line(`  skipped   ${this.name(e.id)} (${e.reason})`);
         break;
       case 'run-end': {
         const c = e.counts;
-        this.line(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.skipped} skipped — ${e.runDir}`);
+        this.line(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`);
         break;
       }
     }

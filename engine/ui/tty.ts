@@ -113,7 +113,7 @@ export class TtyRenderer implements Renderer {
     }
     if (e.type === 'run-end') {
       const c = e.counts;
-      this.summary.push(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.skipped} skipped — ${e.runDir}`);
+      this.summary.push(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`);
       return;
     }
     const s = this.slots.get(e.id);
@@ -138,6 +138,14 @@ export class TtyRenderer implements Renderer {
       case 'instance-failed':
         s.state = 'failed';
         s.detail = e.error.split('\n')[0];
+        break;
+      case 'instance-interrupted':
+        s.state = 'skipped';
+        s.detail = 'interrupted: the same command resumes it';
+        break;
+      case 'instance-damaged':
+        // Said once, above the task list: the instance then runs like any other.
+        this.out.write(`ca-pipe: the cached entry of ${e.id} changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing\n`);
         break;
       case 'instance-skipped':
         s.state = 'skipped';

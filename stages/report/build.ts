@@ -270,8 +270,13 @@ export async function buildReport(c: Collected, p: ReportParams, info: Experimen
   return { html, markdown: markdownSummary(summary), summary, galleryImages: g.images };
 }
 
+/** User text as literal Markdown: one line, Markdown punctuation escaped, HTML as text. */
+export function mdText(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/[\\`*_[\]|~]/g, '\\$&').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 export function markdownSummary(s: ReportSummary): string {
-  const lines = [`# ${s.title}`, ''];
+  const lines = [`# ${mdText(s.title)}`, ''];
   for (const e of s.evaluations) {
     lines.push(`## ${e.pooling.toUpperCase()} — ${e.stage}${e.variant ? ` (${e.variant})` : ''}: top-1 ${fmt(e.accuracy.top1 * 100)} % on ${e.accuracy.n} images`, '');
     lines.push('| method | AD↓ | AG↑ | AI↑ | I↑ | D↓ | EPG↑ |', '|---|---|---|---|---|---|---|');

@@ -149,7 +149,7 @@ test('SIGINT stops the running stage and exits 130 with the run recorded as inte
   assert.throws(() => process.kill(stagePid, 0), 'the stage process is gone');
   const st = JSON.parse((await cli(['status', '--json'], dir)).stdout);
   assert.equal(st.status, 'interrupted');
-  assert.equal(st.instances[0].status, 'failed');
+  assert.equal(st.instances[0].status, 'interrupted');
 });
 
 test('two concurrent runs on one store execute every stage exactly once', async (t) => {

@@ -145,8 +145,12 @@ test('an aborted run stops its stages and records the interruption', async (t) =
   const r = await runFile(dir, file, reg, [], { signal: ac.signal });
   assert.ok(Date.now() - t0 < 10_000, 'did not wait for the 30 s sleep');
   assert.equal(r.status, 'interrupted');
-  assert.deepEqual(r.record.instances.map((i) => i.status), ['failed', 'skipped']);
+  // Interrupted, not failed; its dependents were skipped because the run stopped, not for a failure.
+  assert.deepEqual(r.record.instances.map((i) => i.status), ['interrupted', 'skipped']);
   assert.match(r.record.instances[0].error!, /interrupted/);
+  assert.equal(r.record.instances[1].error, 'run interrupted');
+  assert.deepEqual(r.failures, []);
+  assert.equal(r.counts.interrupted, 1);
 });
 
 test('an experiment-scope stage sees every variant of its input', async (t) => {

@@ -35,7 +35,7 @@ const events: RunEvent[] = [
   { type: 'instance-cached', t, id: 'a', key: 'k1' },
   { type: 'instance-start', t, id: 'b@x', key: 'k2', attempt: 2, log: '/runs/e/r1/logs/b@x.log' },
   { type: 'instance-failed', t, id: 'b@x', key: 'k2', error: 'boom\ntail line', log: '/runs/e/r1/logs/b@x.log' },
-  { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 0, failed: 1, skipped: 0 }, runDir: '/runs/e/r1' },
+  { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 0, failed: 1, interrupted: 0, skipped: 0 }, runDir: '/runs/e/r1' },
 ];
 
 async function render(mode: 'plain' | 'quiet' | 'json'): Promise<string> {
@@ -80,7 +80,7 @@ test('the listr2 renderer settles every task (done, cached, failed, skipped) and
     { type: 'instance-start', t, id: 'c', key: 'k', attempt: 1, log: '/l' },
     { type: 'instance-failed', t, id: 'c', key: 'k', error: 'bad', log: '/l' },
     { type: 'instance-skipped', t, id: 'd', reason: 'upstream c failed' },
-    { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 1, failed: 1, skipped: 1 }, runDir: '/runs/e/r2' },
+    { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 1, failed: 1, interrupted: 0, skipped: 1 }, runDir: '/runs/e/r2' },
   ];
   for (const e of four) r.onEvent(e);
   const done = await Promise.race([r.finish().then(() => true), new Promise((res) => setTimeout(() => res(false), 5000))]);

@@ -320,7 +320,7 @@ export class SlurmExecutor implements PlanExecutor {
       }
       if (depIds(t.inst).every((d) => tracks.get(d)!.phase === 'done')) {
         const key = finaliseKey(t.inst, digests);
-        const entry = key ? await store.lookup(key) : undefined;
+        const entry = key ? (await store.checkedLookup(key)).entry : undefined;
         if (key && entry) {
           const cr: CompletionRecord = { instance: t.inst.id, status: 'cached', key, digest: entry.digest, dir: entry.dir };
           await files.writeDone(cr);
@@ -563,7 +563,7 @@ export class SlurmExecutor implements PlanExecutor {
       throw e;
     }
 
-    const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, skipped: 0 };
+    const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, interrupted: 0, skipped: 0 };
     for (const i of record.instances) counts[i.status]++;
     const status: RunStatus = signal?.aborted || cancelled ? 'interrupted' : failures.length ? 'failed' : 'succeeded';
     record.status = status;

@@ -85,7 +85,8 @@ export async function execSlurmTask(store: Store, tasksFile: string, registry: R
   let lock: HeldLock | undefined;
   let staging: Staging | undefined;
   try {
-    let entry = await store.lookup(key);
+    // A hit edited after commit is quarantined here and recomputed (run/scheduler.ts does the same).
+    let entry = (await store.checkedLookup(key)).entry;
     if (!entry) {
       const got = await store.acquire(key, { signal });
       if (got.entry) entry = got.entry;
