@@ -11,7 +11,8 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { getArch, tapChannels, type ResNetArch } from '../ml/models/arch.js';
 import { encodeModel, valueInfo, type ModelMsg } from '../ml/onnx/proto.js';
 import { createSession, defaultSessionOptions, DEFAULT_CACHE_DIR } from '../ml/onnx/runtime.js';
-import { expectedWeights, resnetBlocks, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
+import { expectedWeights, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
+import { backboneSpec } from '../ml/models/resnet-backbone.js';
 
 const BATCH = 8;
 const SIZE = 224;
@@ -102,19 +103,20 @@ async function withLoad<T>(fn: () => Promise<T>): Promise<{ value: T; othersCore
 /** Multiply-adds of one forward pass (convolutions and fc), from the arch table. */
 export function resnetMacs(arch: ResNetArch, size: number, numClasses = 1000): number {
   const out = (s: number, k: number, st: number, p: number) => Math.floor((s + 2 * p - k) / st) + 1;
+  const layout = backboneSpec(arch);
   let side = out(size, 7, 2, 3);
   let macs = arch.stemWidth * 3 * 49 * side * side;
   side = out(side, 3, 2, 1);
-  for (const stage of resnetBlocks(arch)) {
+  const convMacs = (shape: number[], o: number) => shape.reduce((a, b) => a * b, 1) * o * o;
+  for (const stage of layout.stages) {
     for (const b of stage) {
-      const o = out(side, 3, b.stride, 1);
-      if (arch.block === 'basic') {
-        macs += b.planes * b.inC * 9 * o * o + b.outC * b.planes * 9 * o * o;
-      } else {
-        macs += b.planes * b.inC * side * side + b.planes * b.planes * 9 * o * o + b.outC * b.planes * o * o;
-      }
-      if (b.downsample) macs += b.outC * b.inC * o * o;
-      side = o;
+      let s = side;
+      b.convs.forEach((cb, i) => {
+        s = out(s, b.shapes[i][2], cb.stride, cb.pad);
+        macs += convMacs(b.shapes[i], s);
+      });
+      if (b.downsample) macs += convMacs(b.downsampleShape!, s);
+      side = s;
     }
   }
   return macs + numClasses * tapChannels(arch).layer4;

@@ -2,13 +2,13 @@
 // saliency feed taps computed elsewhere (ONNX Runtime) as constants.
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulT } from '../backend/gradients.js';
-import { TAPS, type TapName } from './arch.js';
 import { attentionPool, attentionPoolNaive } from './attention.js';
+import { lastReading, type Backbone } from './backbone.js';
 
 export interface CaBlockParams {
   /** Tap the block reads. */
-  tap: TapName;
-  /** Official module name: base, l1..l4 (ca-stream) or cls_surrogate (ca-final). */
+  tap: string;
+  /** Official module name: base, l1..l4 / cls_stream.<k> (ca-stream) or cls_surrogate (ca-final). */
   name: string;
   /** Projection to the next width, PyTorch layout [out, in]; absent = identity (ca-final without projection). */
   weight?: tf.Tensor2D;
@@ -23,19 +23,21 @@ export interface CaHeadParams {
   /** Initial token, [1, 1, C0]. */
   token: tf.Tensor;
   blocks: CaBlockParams[];
-  /** Classifier, [K, C_last] and [K]. */
-  fcWeight: tf.Tensor2D;
-  fcBias: tf.Tensor1D;
+  /** A plain Linear classifier, [K, C_last] and [K] (ResNet's fc, EfficientNet's classifier.1) … */
+  fcWeight?: tf.Tensor2D;
+  fcBias?: tf.Tensor1D;
+  /** … or the backbone's own classifier on the final token (ConvNeXt: LayerNorm, then Linear). */
+  classify?: (token: tf.Tensor2D) => tf.Tensor2D;
 }
 
-export type Taps = Partial<Record<TapName, tf.Tensor4D>>;
+export type Taps = Partial<Record<string, tf.Tensor4D>>;
 
 export interface HeadOutput {
   logits: tf.Tensor2D;
   /** Final token q5 (ca-stream) / pooled token (ca-final), [B, C]. */
   token: tf.Tensor2D;
-  /** Each block's pre-softmax scores, [B, h, H, W]. */
-  dots: Partial<Record<TapName, tf.Tensor4D>>;
+  /** Each block's pre-softmax scores, [B, h, H, W], by the tap it reads. */
+  dots: Partial<Record<string, tf.Tensor4D>>;
 }
 
 export interface HeadRunOptions {
@@ -82,10 +84,14 @@ export function caHeadForward(params: CaHeadParams, taps: Taps, opts: HeadRunOpt
     q = blk.weight ? linear(r.z, blk.weight, blk.bias) : r.z;
     if (drop > 0) q = tf.mul(q, keepMask(q.shape, drop, nextSeed())) as tf.Tensor2D;
   }
-  return { logits: linear(q, params.fcWeight, params.fcBias), token: q, dots };
+  let logits: tf.Tensor2D;
+  if (params.classify) logits = params.classify(q);
+  else if (params.fcWeight) logits = linear(q, params.fcWeight, params.fcBias);
+  else throw new Error('CA head parameters need a classifier (classify, or fcWeight and fcBias)');
+  return { logits, token: q, dots };
 }
 
 /** Taps a head reads, in order. */
-export function headTaps(kind: 'ca-stream' | 'ca-final'): TapName[] {
-  return kind === 'ca-stream' ? [...TAPS] : ['layer4'];
+export function headTaps(kind: 'ca-stream' | 'ca-final', backbone: Backbone): string[] {
+  return kind === 'ca-stream' ? backbone.caStream().map((b) => b.tap) : [lastReading(backbone).tap];
 }

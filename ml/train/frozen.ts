@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoaderItem } from '../data/loader.js';
 import { headTaps, type Taps } from '../models/ca-head.js';
+import { lastReading } from '../models/backbone.js';
+import { getBackbone } from '../models/backbones.js';
 import type { ResNetArch, TapName } from '../models/arch.js';
 import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
@@ -46,8 +48,9 @@ export interface FrozenTask {
 }
 
 /** Taps a head reads; the gap head (linear probe) needs layer4 only. */
-export function neededTaps(head: TrainParams['head']): TapName[] {
-  return head === 'gap' ? ['layer4'] : headTaps(head);
+export function neededTaps(head: TrainParams['head'], arch: ResNetArch): TapName[] {
+  const bb = getBackbone(arch);
+  return (head === 'gap' ? [lastReading(bb).tap] : headTaps(head, bb)) as TapName[];
 }
 
 /** Opens an ONNX Runtime session on the init backbone that outputs the taps and the GAP logits. */
@@ -70,7 +73,7 @@ function tapTensors(taps: Partial<Record<TapName, Float32Array>>, shapes: Partia
 export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask> {
   const p = o.params;
   const { model } = o.base;
-  const taps = neededTaps(p.head);
+  const taps = neededTaps(p.head, o.arch);
   const shapes = tapShapes(o.arch, p.input_size, taps);
   const useCacheForTrain = !p.augment;
   if (useCacheForTrain && (o.base.objective.mixup > 0 || o.base.objective.cutmix > 0)) {

@@ -15,7 +15,8 @@ import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js'
 import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
 import { paramSpecs } from '../models/params.js';
-import { createModel, type ResNetModel } from '../models/resnet.js';
+import { createModel, type CaPipeModel } from '../models/model.js';
+import { getBackbone } from '../models/backbones.js';
 import { Ema, emaDecayForRun } from './ema.js';
 import { createEndToEndTask, exportModelWeights } from './end-to-end.js';
 import { copyOut, trainLoop, writeTensorBoardFromMetrics, type LoopLogger, type LoopProgress, type TrainTask } from './loop.js';
@@ -80,7 +81,7 @@ export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc
   });
   const digest = createHash('sha256').update(buf).digest('hex');
   const tf_ = await readSafetensors(file);
-  const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
+  const specs = paramSpecs(getBackbone(arch), { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   const problems: string[] = [];
   for (const s of specs) {
@@ -151,7 +152,7 @@ export interface TrainOutcome {
 }
 
 /** Loads init weights (backbone + fc) into a model; CA parameters keep their fresh initialisation. */
-function loadInit(model: ResNetModel, init: InitModel): void {
+function loadInit(model: CaPipeModel, init: InitModel): void {
   const all = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
   for (const [k, v] of model.stateDict()) all.set(k, { dtype: 'F32', ...(init.weights.get(k) ?? v) });
   model.loadWeights(all, { file: init.file });
