@@ -2,6 +2,7 @@
 import { ARCHS, type ResNetArch } from './arch.js';
 import type { Backbone } from './backbone.js';
 import { ResNetBackbone } from './resnet-backbone.js';
+import { CONVNEXT_ARCHS, ConvNeXtBackbone } from './convnext.js';
 
 interface Family {
   names(): string[];
@@ -10,6 +11,7 @@ interface Family {
 
 const FAMILIES: Family[] = [
   { names: () => Object.keys(ARCHS), create: (n) => (ARCHS[n] ? new ResNetBackbone(ARCHS[n]) : undefined) },
+  { names: () => Object.keys(CONVNEXT_ARCHS), create: (n) => (CONVNEXT_ARCHS[n] ? new ConvNeXtBackbone(CONVNEXT_ARCHS[n]) : undefined) },
 ];
 
 const cache = new Map<string, Backbone>();

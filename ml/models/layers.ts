@@ -141,3 +141,30 @@ export function emitLinear(g: GraphEmitter, w: WeightGetter, x: string, prefix: 
   const b = w(`${prefix}.bias`);
   return g.node('Gemm', [x, g.float(`${prefix}.weight`, W.shape, W.data), g.float(`${prefix}.bias`, b.shape, b.data)], { transB: 1 }, out);
 }
+
+/** LayerNorm over the last axis (biased variance), then the affine map: PyTorch's F.layer_norm. */
+export function layerNorm<T extends tf.Tensor>(x: T, weight: tf.Tensor, bias: tf.Tensor, eps: number): T {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), weight), bias) as T;
+}
+
+/** Exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)) (PyTorch's default, not the tanh approximation). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+}
+
+export function emitGelu(g: GraphEmitter, x: string, out?: string): string {
+  // Opset 17 has no Gelu; ONNX Runtime fuses this Div/Erf/Add/Mul/Mul pattern into one.
+  const e = g.node('Erf', [g.node('Div', [x, g.float(`gelu.sqrt2`, [], new Float32Array([Math.SQRT2]))])]);
+  const onePlus = g.node('Add', [e, g.float('gelu.one', [], new Float32Array([1]))]);
+  return g.node('Mul', [g.node('Mul', [x, onePlus]), g.float('gelu.half', [], new Float32Array([0.5]))], {}, out);
+}
+
+/** LayerNorm2d on an NCHW tensor: normalise over C at each position (via channels-last). */
+export function emitLayerNormChannels(g: GraphEmitter, w: WeightGetter, x: string, prefix: string, eps: number, out?: string): string {
+  const lw = w(`${prefix}.weight`);
+  const lb = w(`${prefix}.bias`);
+  const t = g.node('Transpose', [x], { perm: [0, 2, 3, 1] });
+  const n = g.node('LayerNormalization', [t, g.float(`${prefix}.weight`, lw.shape, lw.data), g.float(`${prefix}.bias`, lb.shape, lb.data)], { axis: -1, epsilon: { float: eps } });
+  return g.node('Transpose', [n], { perm: [0, 3, 1, 2] }, out);
+}

@@ -71,12 +71,19 @@ class GraphBuilder implements GraphEmitter {
     return `${op.toLowerCase()}_${this.n++}`;
   }
 
+  private readonly initNames = new Set<string>();
+
+  /** An initializer; a name already present is reused (a classifier emitted for GAP and for CA, shared constants). */
   float(name: string, dims: number[], data: Float32Array): string {
+    if (this.initNames.has(name)) return name;
+    this.initNames.add(name);
     this.inits.push({ name, dims, dataType: DataType.FLOAT, rawData: f32Bytes(data) });
     return name;
   }
 
   int64(name: string, values: number[]): string {
+    if (this.initNames.has(name)) return name;
+    this.initNames.add(name);
     const a = new BigInt64Array(values.map((v) => BigInt(v)));
     this.inits.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) });
     return name;
