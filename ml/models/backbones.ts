@@ -3,6 +3,7 @@ import { ARCHS, type ResNetArch } from './arch.js';
 import type { Backbone } from './backbone.js';
 import { ResNetBackbone } from './resnet-backbone.js';
 import { CONVNEXT_ARCHS, ConvNeXtBackbone } from './convnext.js';
+import { EFFICIENTNET_ARCHS, EfficientNetBackbone } from './efficientnet.js';
 
 interface Family {
   names(): string[];
@@ -12,6 +13,7 @@ interface Family {
 const FAMILIES: Family[] = [
   { names: () => Object.keys(ARCHS), create: (n) => (ARCHS[n] ? new ResNetBackbone(ARCHS[n]) : undefined) },
   { names: () => Object.keys(CONVNEXT_ARCHS), create: (n) => (CONVNEXT_ARCHS[n] ? new ConvNeXtBackbone(CONVNEXT_ARCHS[n]) : undefined) },
+  { names: () => Object.keys(EFFICIENTNET_ARCHS), create: (n) => (EFFICIENTNET_ARCHS[n] ? new EfficientNetBackbone(EFFICIENTNET_ARCHS[n]) : undefined) },
 ];
 
 const cache = new Map<string, Backbone>();

@@ -23,6 +23,8 @@ export interface ConvBn {
   depthwise?: boolean;
   /** Grouped convolution (ResNeXt); default 1. */
   groups?: number;
+  /** BatchNorm ε; default 1e-5 (torchvision's). */
+  eps?: number;
 }
 
 export type Activation = 'relu' | 'silu' | 'linear';
@@ -31,7 +33,7 @@ export type Activation = 'relu' | 'silu' | 'linear';
 function foldedTf(ctx: ForwardContext, cb: ConvBn): [tf.Tensor4D, tf.Tensor1D] {
   const [w, b] = ctx.memo(`fold:${cb.conv}`, () =>
     tf.tidy(() => {
-      const scale = tf.div(ctx.param(`${cb.bn}.weight`), tf.sqrt(tf.add(ctx.param(`${cb.bn}.running_var`), BN_EPS)));
+      const scale = tf.div(ctx.param(`${cb.bn}.weight`), tf.sqrt(tf.add(ctx.param(`${cb.bn}.running_var`), cb.eps ?? BN_EPS)));
       const filt = ctx.param(cb.conv);
       const w = cb.depthwise ? tf.mul(filt, tf.reshape(scale, [1, 1, -1, 1])) : tf.mul(filt, scale);
       const b = tf.sub(ctx.param(`${cb.bn}.bias`), tf.mul(ctx.param(`${cb.bn}.running_mean`), scale));
@@ -75,13 +77,13 @@ export function convBn(ctx: ForwardContext, x: tf.Tensor4D, cb: ConvBn, act: Act
   const beta = ctx.param(`${cb.bn}.bias`);
   if (ctx.training) {
     const relu = act === 'relu';
-    const bn = batchNormTrain(y, gamma, beta, { epsilon: BN_EPS, relu, residual });
+    const bn = batchNormTrain(y, gamma, beta, { epsilon: cb.eps ?? BN_EPS, relu, residual });
     ctx.updateRunningStats(cb.bn, bn.mean, bn.variance, y.size / y.shape[3]);
     return relu || act === 'linear' ? bn.out : activate(bn.out, act);
   }
   const mean = ctx.param(`${cb.bn}.running_mean`);
   const variance = ctx.param(`${cb.bn}.running_var`);
-  return finish(tf.add(tf.mul(tf.sub(y, mean), tf.div(gamma, tf.sqrt(tf.add(variance, BN_EPS)))), beta) as tf.Tensor4D);
+  return finish(tf.add(tf.mul(tf.sub(y, mean), tf.div(gamma, tf.sqrt(tf.add(variance, cb.eps ?? BN_EPS)))), beta) as tf.Tensor4D);
 }
 
 /** Conv weight and bias with an eval-mode BatchNorm folded in (computed in float64). */
@@ -110,7 +112,7 @@ export function emitConvBn(g: GraphEmitter, w: WeightGetter, x: string, cb: Conv
     bias: w(`${cb.bn}.bias`).data,
     mean: w(`${cb.bn}.running_mean`).data,
     var: w(`${cb.bn}.running_var`).data,
-  });
+  }, cb.eps ?? BN_EPS);
   const wName = g.float(`${cb.conv}:folded`, cw.shape, weight);
   const bName = g.float(`${cb.conv}:bias`, [cw.shape[0]], bias);
   const k = cw.shape[2];

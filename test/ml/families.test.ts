@@ -86,7 +86,7 @@ async function onnxOutputs(arch: string, weights: Map<string, any>, input: { sha
   }
 }
 
-for (const name of ['convnext-mini']) {
+for (const name of ['convnext-mini', 'efficientnet-mini']) {
   test(`${name}: tfjs matches the original code's tensors`, async () => {
     const { weights, expected } = await fixture(name);
     checkAll('tfjs', name, await tfjsOutputs(name, weights, expected.get('input') as any), expected);
