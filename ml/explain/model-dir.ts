@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensors } from '../io/safetensors.js';
-import { getArch, tapChannels, tapSizes, type ResNetArch } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
+import { getBackbone } from '../models/backbones.js';
 
 export type PoolingHead = 'gap' | 'ca-stream' | 'ca-final';
 
@@ -33,10 +34,10 @@ export interface FloatTensor {
 export interface LoadedModel {
   dir: string;
   card: ModelCardLike;
-  arch: ResNetArch;
+  arch: Backbone;
   weightsFile: string;
   weights: Map<string, FloatTensor>;
-  /** layer4 grid and channels at the card's input size. */
+  /** The last feature map's (ResNet: layer4) channels and grid at the card's input size. */
   feature: { K: number; h: number; w: number };
 }
 
@@ -53,7 +54,7 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   if (c.format !== MODEL_CARD_FORMAT) bad('format', `must be "${MODEL_CARD_FORMAT}", got ${JSON.stringify(c.format)}`);
   if (typeof c.arch !== 'string') bad('arch', 'must be a string');
   try {
-    getArch(c.arch as string);
+    getBackbone(c.arch as string);
   } catch (e) {
     bad('arch', (e as Error).message);
   }
@@ -95,7 +96,8 @@ export async function readModelDir(dir: string): Promise<LoadedModel> {
   for (const [k, t] of file.tensors) {
     if (t.data instanceof Float32Array) weights.set(k, { shape: t.shape, data: t.data });
   }
-  const arch = getArch(card.arch);
-  const size = tapSizes(card.input_size, arch).layer4;
-  return { dir, card, arch, weightsFile, weights, feature: { K: tapChannels(arch).layer4, h: size, w: size } };
+  const arch = getBackbone(card.arch);
+  const last = lastReading(arch);
+  const size = arch.readingSizes(card.input_size)[last.tap];
+  return { dir, card, arch, weightsFile, weights, feature: { K: last.channels, h: size, w: size } };
 }

@@ -55,6 +55,8 @@ export interface Backbone {
   params(numClasses: number): ParamSpec[];
   /** Name of the classifier's output weight ([K, C]), to infer the class count from a file. */
   readonly classifierWeight: string;
+  /** Present when the classifier is a single Linear on the pooled token (lets Ablation-CAM fold it). */
+  readonly linearClassifier?: { weight: string; bias: string };
   /** Every reading, in forward order; the last one is what GAP, ca-final and CAMs use. */
   readings(): Reading[];
   /** The CA-Stream blocks (the original code's placement), token width = the first's inDim. */

@@ -74,6 +74,7 @@ export class EfficientNetBackbone implements Backbone {
   readonly family = 'efficientnet';
   readonly name: string;
   readonly classifierWeight = 'classifier.1.weight';
+  readonly linearClassifier = { weight: 'classifier.1.weight', bias: 'classifier.1.bias' };
   readonly caFinalBlock = undefined;
   private readonly stages: MBConv[][];
   private readonly stem: ConvBn;

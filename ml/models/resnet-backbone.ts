@@ -88,6 +88,7 @@ export class ResNetBackbone implements Backbone {
   readonly family = 'resnet';
   readonly name: string;
   readonly classifierWeight = 'fc.weight';
+  readonly linearClassifier = { weight: 'fc.weight', bias: 'fc.bias' };
   readonly caFinalBlock = 'cls_surrogate';
   private readonly layout: ResNetLayout;
 

@@ -11,7 +11,7 @@ import { readIndex, type LoadedIndex } from '../data/index-file.js';
 import type { LoaderItem } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
-import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
 import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
 import { paramSpecs } from '../models/params.js';
@@ -63,7 +63,7 @@ export interface InitModel {
 const silentLog: LoopLogger = { info() {}, warn() {} };
 
 /** Reads an init model directory and keeps the backbone + fc of `arch`, rejecting anything else. */
-export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc'): Promise<InitModel> {
+export async function readInit(dir: string, arch: Backbone, want: 'backbone+fc'): Promise<InitModel> {
   const cardFile = join(dir, 'model.json');
   let raw: unknown;
   try {
@@ -81,7 +81,7 @@ export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc
   });
   const digest = createHash('sha256').update(buf).digest('hex');
   const tf_ = await readSafetensors(file);
-  const specs = paramSpecs(getBackbone(arch), { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
+  const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   const problems: string[] = [];
   for (const s of specs) {
@@ -162,7 +162,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const p = o.params;
   const log = o.log ?? silentLog;
   const prov = o.provenance ?? {};
-  const arch = getArch(p.arch);
+  const arch = getBackbone(p.arch);
   if (p.mode === 'frozen' && !o.init) throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
   if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
   if (o.features && p.mode !== 'frozen') throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
@@ -307,7 +307,7 @@ export interface RunFeaturesOptions {
 export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> {
   const p = { taps: 'all' as const, input_size: 224, dtype: 'float16' as const, ...o.params };
   const log = o.log ?? silentLog;
-  const arch = getArch(p.arch);
+  const arch = getBackbone(p.arch);
   const init = await readInit(o.init, arch, 'backbone+fc');
   const index = await readIndex(o.data);
   const K = init.card.num_classes;
@@ -317,7 +317,8 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
       if (!(r.label >= 0 && r.label < K)) throw new Error(`${join(o.data, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the init model's ${K} classes`);
       return { id, path: index.imagePath(r), label: r.label };
     });
-  const taps: TapName[] = p.taps === 'layer4' ? ['layer4'] : [...TAPS];
+  // 'layer4' names the last feature map of any family (the ResNets' layer4), 'all' every CA reading.
+  const taps: string[] = p.taps === 'layer4' ? [lastReading(arch).tap] : arch.caStream().map((b) => b.tap);
   const work = join(o.scratchDir, 'features');
   const session = await openBackboneSession(arch, init, K, taps, join(o.scratchDir, 'onnx'));
   const meta: FeaturesMeta = {
