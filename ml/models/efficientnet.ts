@@ -6,7 +6,7 @@
 //   features[8]    head: Conv 1×1 to 4·C_last → BN → SiLU
 //   classifier     Dropout → Linear
 // Widths follow `_make_divisible(c·width, 8)`, depths `ceil(n·depth)`. CA-Stream (the original's
-// efficientnet_stream.py): one block after each of features[0..8].
+// efficientnet_stream.py): one block after each of features[0..8]; ca-final: one on features[8].
 import * as tf from '@tensorflow/tfjs-core';
 import { chainProjections, convOut, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
 import { linear } from './ca-head.js';
@@ -75,7 +75,8 @@ export class EfficientNetBackbone implements Backbone {
   readonly name: string;
   readonly classifierWeight = 'classifier.1.weight';
   readonly linearClassifier = { weight: 'classifier.1.weight', bias: 'classifier.1.bias' };
-  readonly caFinalBlock = undefined;
+  /** The original's efficientnet_final: one block, module `ca_stream`, on features[8] (projection optional). */
+  readonly caFinalBlock = 'ca_stream';
   private readonly stages: MBConv[][];
   private readonly stem: ConvBn;
   private readonly head: ConvBn;

@@ -118,3 +118,35 @@ for (const arch of relatives) {
     }
   });
 }
+
+test('efficientnet-mini ca-final (with and without projection): tfjs and ONNX Runtime agree', async () => {
+  for (const project of [false, true]) {
+    const rng = new Rng(9);
+    const m = createModel({ arch: 'efficientnet-mini', head: 'ca-final', numClasses: 4, seed: 2, project });
+    const sd = m.stateDict();
+    assert.deepEqual(sd.get('cls_token')!.shape, [1, 1, 640]);
+    assert.equal(sd.has('ca_stream.to_out.1.weight'), project);
+    const size = 64;
+    const x = new Float32Array(2 * 3 * size * size).map(() => rng.normal());
+    const cacheDir = await mkdtemp(join(tmpdir(), 'eff-final-'));
+    try {
+      const s = await createSession({ arch: 'efficientnet-mini', head: 'ca-final', numClasses: 4, weights: sd as any, outputs: ['attn.features.8', 'cls.final', 'logits'], cacheDir });
+      const ref = await s.run(x, 2, size, size);
+      await s.release();
+      const out = m.forward(tf.transpose(tf.tensor4d(x, [2, 3, size, size]), [0, 2, 3, 1]) as tf.Tensor4D);
+      const got: Record<string, ArrayLike<number>> = { 'attn.features.8': out.dots['features.8']!.dataSync(), 'cls.final': out.token.dataSync(), logits: out.logits.dataSync() };
+      for (const [o, r] of Object.entries(ref)) {
+        let w = 0;
+        for (let i = 0; i < r.data.length; i++) w = Math.max(w, Math.abs(got[o][i] - r.data[i]) / Math.max(1, Math.abs(r.data[i])));
+        assert.ok(w < 1e-4, `project=${project} ${o}: ${w}`);
+      }
+    } finally {
+      m.dispose();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('ConvNeXt has no ca-final here (the original needs the deleted CLS_KV block): a clear error', () => {
+  assert.throws(() => createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 3 }), /convnext family has no ca-final variant/);
+});
