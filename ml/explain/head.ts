@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ResNetArch } from '../models/arch.js';
 import { lastReading, type Backbone } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
+import { kvParams } from '../models/model.js';
 import { caHeadForward, type CaHeadParams } from '../models/ca-head.js';
 import type { FloatTensor, PoolingHead } from './model-dir.js';
 
@@ -46,6 +47,8 @@ export class PoolingHeadRunner {
   private l4Proj?: { W: FloatTensor; b: FloatTensor };
   private readonly token?: FloatTensor;
   private params?: CaHeadParams;
+  /** ca-final is ConvNeXt's CLS_KV block (keys ≠ values ≠ features): no closed-form scorer. */
+  private kv = false;
   private readonly owned: tf.Tensor[] = [];
 
   constructor(kind: PoolingHead, heads: number, archLike: Backbone | ResNetArch | string, weights: Map<string, FloatTensor>, file = '<weights>') {
@@ -87,11 +90,13 @@ export class PoolingHeadRunner {
       const Wt = weights.get(`${block}.to_out.1.weight`);
       const bt = weights.get(`${block}.to_out.1.bias`);
       if (Wt && bt) this.l4Proj = { W: Wt, b: bt };
+      this.kv = arch.caFinalKind === 'kv';
+      const kv = this.kv ? kvParams((n) => tensor(need(weights, n, file)), block) : undefined;
       this.params = {
         kind,
         heads: this.heads,
         token: tensor(this.token),
-        blocks: [{ tap: last.tap, name: block, weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined, bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined, dropout: 0 }],
+        blocks: [{ tap: last.tap, name: block, weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined, bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined, dropout: 0, kv }],
         classify,
       };
     }
@@ -172,6 +177,7 @@ export class PoolingHeadRunner {
    * CA token (if any) fixed to that image's. Used by Ablation-CAM.
    */
   layer4Scorer(target: number, token: Float32Array | undefined, K: number, h: number, w: number): (batch: Float32Array, n: number) => Promise<Float32Array> {
+    if (this.kv) throw new Error(`layer4Scorer: Ablation-CAM is not available for ${this.arch.name}'s CLS_KV ca-final head (use ca-stream or gap)`);
     const hw = h * w;
     // u = Wᵀ fc_t, c = fc_t·b + fcb_t (or u = fc_t without a projection / for GAP).
     const u = new Float64Array(K);

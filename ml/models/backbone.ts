@@ -63,6 +63,12 @@ export interface Backbone {
   caStream(): CaBlockSpec[];
   /** Module name of the ca-final block, or undefined when the family has no ca-final variant. */
   readonly caFinalBlock?: string;
+  /**
+   * 'kv': the ca-final block is the original's CLS_KV (ConvNeXt): keys and values are Linear(C, C)
+   * maps of the feature tokens, the query is the token unprojected, the output is LayerNorm(C).
+   * Default: the plain CA block (keys = values = features) with an optional projection.
+   */
+  readonly caFinalKind?: 'pool' | 'kv';
   /** Spatial side of each reading for a square input of side `size`. */
   readingSizes(size: number): Record<string, number>;
   /** NHWC input → every reading (NHWC). */

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { matMulT } from '../backend/gradients.js';
 import { attentionPool, attentionPoolNaive } from './attention.js';
 import { lastReading, type Backbone } from './backbone.js';
+import { layerNorm } from './layers.js';
 
 export interface CaBlockParams {
   /** Tap the block reads. */
@@ -15,6 +16,32 @@ export interface CaBlockParams {
   bias?: tf.Tensor1D;
   /** Dropout after the softmax and after the projection during training (the original: 0 on l4). */
   dropout: number;
+  /** CLS_KV (ConvNeXt's ca-final): keys / values as Linear maps of the features, LayerNorm output. */
+  kv?: CaKvParams;
+}
+
+export interface CaKvParams {
+  wk: tf.Tensor2D;
+  bk: tf.Tensor1D;
+  wv: tf.Tensor2D;
+  bv: tf.Tensor1D;
+  lnWeight: tf.Tensor1D;
+  lnBias: tf.Tensor1D;
+}
+
+/**
+ * CLS_KV on F [B, H, W, C] with an unprojected query q [B, C] (one head, as the original builds it):
+ * dots = (F W_kᵀ + b_k) q / √C, a = softmax_N(dots), z = aᵀ(F W_vᵀ + b_v), out = LayerNorm(z).
+ */
+export function kvBlock(F: tf.Tensor4D, q: tf.Tensor2D, p: CaKvParams): { dots: tf.Tensor3D; z: tf.Tensor2D } {
+  const [B, H, W, C] = F.shape;
+  const flat = tf.reshape(F, [B * H * W, C]) as tf.Tensor2D;
+  const K = tf.reshape(linear(flat, p.wk, p.bk), [B, H * W, C]);
+  const V = tf.reshape(linear(flat, p.wv, p.bv), [B, H * W, C]);
+  const dots = tf.reshape(tf.mul(tf.matMul(tf.reshape(q, [B, 1, C]), K, false, true), 1 / Math.sqrt(C)), [B, 1, H * W]) as tf.Tensor3D;
+  const a = tf.softmax(dots);
+  const z = tf.reshape(tf.matMul(a, V), [B, C]) as tf.Tensor2D;
+  return { dots, z: layerNorm(z, p.lnWeight, p.lnBias, 1e-5) };
 }
 
 export interface CaHeadParams {
@@ -79,6 +106,13 @@ export function caHeadForward(params: CaHeadParams, taps: Taps, opts: HeadRunOpt
     if (q.shape[1] !== C) throw new Error(`CA block ${blk.name}: token width ${q.shape[1]} does not match tap "${blk.tap}" channels ${C}`);
     const drop = opts.training && blk.dropout > 0 ? blk.dropout : 0;
     const dropMask = drop > 0 ? (keepMask([B, params.heads, H * W], drop, nextSeed()) as tf.Tensor3D) : undefined;
+    if (blk.kv) {
+      if (params.heads !== 1) throw new Error(`CA block ${blk.name} (CLS_KV) has one head, got heads=${params.heads}`);
+      const r = kvBlock(F, q, blk.kv);
+      dots[blk.tap] = tf.reshape(r.dots, [B, 1, H, W]) as tf.Tensor4D;
+      q = r.z;
+      continue;
+    }
     const r = opts.naive ? attentionPoolNaive(F, q, params.heads, dropMask) : attentionPool(F, q, params.heads, { tapGrad: opts.tapGrad, dropMask });
     dots[blk.tap] = tf.reshape(r.dots, [B, params.heads, H, W]) as tf.Tensor4D;
     q = blk.weight ? linear(r.z, blk.weight, blk.bias) : r.z;

@@ -8,6 +8,8 @@
 // CA-Stream placement (the original's convnext_stream.py): blocks read the stem, the outputs of
 // downsamples 1 … n−2 and the last stage; the block that would follow the last downsample is
 // skipped by the original (its constructor fails on `Linear(…, None)` and the error is swallowed).
+// ca-final: the original's CLS_KV block (deleted from its snapshot, rebuilt from its definition;
+// no reference tensors exist for it) on the last stage, with the classifier on its output.
 import * as tf from '@tensorflow/tfjs-core';
 import { chainProjections, convOut, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
 import { linear } from './ca-head.js';
@@ -39,7 +41,9 @@ export class ConvNeXtBackbone implements Backbone {
   readonly family = 'convnext';
   readonly name: string;
   readonly classifierWeight = 'classifier.2.weight';
-  readonly caFinalBlock = undefined;
+  /** The original's convnext_final: one CLS_KV block (module `cls_stream`) on the last stage. */
+  readonly caFinalBlock = 'cls_stream';
+  readonly caFinalKind = 'kv' as const;
 
   constructor(readonly arch: ConvNeXtArch) {
     this.name = arch.name;

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ResNetArch } from './arch.js';
 import { lastReading, type Backbone, type ForwardContext } from './backbone.js';
 import { getBackbone } from './backbones.js';
-import { caHeadForward, type CaHeadParams, type HeadOutput, type HeadRunOptions, type Taps } from './ca-head.js';
+import { caHeadForward, type CaHeadParams, type CaKvParams, type HeadOutput, type HeadRunOptions, type Taps } from './ca-head.js';
 import { BN_MOMENTUM } from './layers.js';
 import { initialValue, paramSpecs, tfShape, toFileLayout, toTfLayout, type HeadKind, type ParamSpec } from './params.js';
 import { Rng } from './rng.js';
@@ -241,6 +241,7 @@ export class CaPipeModel {
           weight: this.project ? p2(`${block}.to_out.1.weight`) : undefined,
           bias: this.project ? p1(`${block}.to_out.1.bias`) : undefined,
           dropout: this.dropout,
+          kv: this.arch.caFinalKind === 'kv' ? kvParams((n) => this.param(n), block) : undefined,
         },
       ],
       classify,
@@ -277,6 +278,18 @@ export class CaPipeModel {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
   }
+}
+
+/** A CLS_KV block's tensors by the original's module names. */
+export function kvParams(get: (name: string) => tf.Tensor, block: string): CaKvParams {
+  return {
+    wk: get(`${block}.to_k.1.weight`) as tf.Tensor2D,
+    bk: get(`${block}.to_k.1.bias`) as tf.Tensor1D,
+    wv: get(`${block}.to_v.1.weight`) as tf.Tensor2D,
+    bv: get(`${block}.to_v.1.bias`) as tf.Tensor1D,
+    lnWeight: get(`${block}.to_out.weight`) as tf.Tensor1D,
+    lnBias: get(`${block}.to_out.bias`) as tf.Tensor1D,
+  };
 }
 
 export function createModel(opts: ModelOptions): CaPipeModel {

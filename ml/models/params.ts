@@ -78,7 +78,12 @@ export function paramSpecs(backbone: Backbone, opts: HeadOptions): ParamSpec[] {
     if (!block) throw new Error(`${backbone.name}: the ${backbone.family} family has no ca-final variant here (use ca-stream or gap)`);
     const c = lastReading(backbone).channels;
     specs.push({ name: 'cls_token', role: 'token', group: 'ca', fileShape: [1, 1, c] });
-    if (opts.project) specs.push(...linearSpecs(`${block}.to_out.1`, c, c, 'ca'));
+    if (backbone.caFinalKind === 'kv') {
+      // CLS_KV: to_k / to_v = Rearrange + Linear(C, C) (index 1), to_out = LayerNorm(C) without projection.
+      if (opts.project) throw new Error(`${backbone.name}: the CLS_KV ca-final block is built without projection here (project: false)`);
+      specs.push(...linearSpecs(`${block}.to_k.1`, c, c, 'ca'), ...linearSpecs(`${block}.to_v.1`, c, c, 'ca'));
+      specs.push({ name: `${block}.to_out.weight`, role: 'ln-weight', group: 'ca', fileShape: [c] }, { name: `${block}.to_out.bias`, role: 'ln-bias', group: 'ca', fileShape: [c] });
+    } else if (opts.project) specs.push(...linearSpecs(`${block}.to_out.1`, c, c, 'ca'));
   }
   specs.push(...own.filter((s) => s.group !== 'backbone'));
   return specs;

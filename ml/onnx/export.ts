@@ -174,6 +174,31 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     return g.float('cls_token:scaled', [1, heads, 1, C / heads], t.map((v) => v * s));
   };
 
+  /** CLS_KV (ConvNeXt's ca-final, one head): K, V = Linear maps of the feature tokens, LayerNorm output. */
+  const kvBlock = (block: string): void => {
+    if (heads !== 1) throw new Error(`${bb.name}: the CLS_KV ca-final block has one head, got heads=${heads}`);
+    const C = last.channels;
+    const tap = `tap.${last.tap}`;
+    const tokens = g.node('Transpose', [g.node('Reshape', [tap, g.int64('kv.flat', [0, C, -1])])], { perm: [0, 2, 1] }); // B×N×C
+    const linearLast = (prefix: string) => {
+      const W = weight(`${prefix}.weight`);
+      const wt = new Float32Array(C * C);
+      for (let o = 0; o < C; o++) for (let i = 0; i < C; i++) wt[i * C + o] = W.data[o * C + i];
+      return g.node('Add', [g.node('MatMul', [tokens, g.float(`${prefix}.weight:t`, [C, C], wt)]), g.float(`${prefix}.bias`, [C], get(`${prefix}.bias`))]);
+    };
+    const K = linearLast(`${block}.to_k.1`);
+    const V = linearLast(`${block}.to_v.1`);
+    const t = get('cls_token');
+    const q = g.float('cls_token:scaled', [C, 1], t.map((v) => v / Math.sqrt(C)));
+    const dots = g.node('Transpose', [g.node('MatMul', [K, q])], { perm: [0, 2, 1] }); // B×1×N
+    const hw = g.node('Shape', [tap], { start: 2, end: 4 });
+    g.node('Reshape', [dots, g.node('Concat', [g.int64('kv.b1', [0, 1]), hw], { axis: 0 })], {}, `attn.${last.tap}`);
+    const z = g.node('Reshape', [g.node('MatMul', [g.node('Softmax', [dots], { axis: -1 }), V]), g.int64('kv.bc', [0, C])]);
+    const lw = weight(`${block}.to_out.weight`);
+    const lb = weight(`${block}.to_out.bias`);
+    g.node('LayerNormalization', [z, g.float(`${block}.to_out.weight`, lw.shape, lw.data), g.float(`${block}.to_out.bias`, lb.shape, lb.data)], { axis: -1, epsilon: { float: 1e-5 } }, 'cls.final');
+  };
+
   if (head === 'ca-stream') {
     const proj = bb.caStream();
     let q = scaledToken(proj[0].inDim);
@@ -182,6 +207,8 @@ export function exportModel(opts: ExportOptions): Uint8Array {
       const lastBlock = i === proj.length - 1;
       q = project(z, `${proj[i].block}.to_out.1`, lastBlock ? 1 : 1 / Math.sqrt(proj[i + 1].inDim), lastBlock ? 'cls.final' : undefined);
     }
+  } else if (head === 'ca-final' && bb.caFinalKind === 'kv') {
+    kvBlock(bb.caFinalBlock!);
   } else if (head === 'ca-final') {
     const z = caBlock(last.tap, scaledToken(last.channels), true);
     const block = bb.caFinalBlock!;

@@ -38,7 +38,7 @@ export function expectedWeights(arch: ArchLike, head: HeadKind, numClasses: numb
 /** ca-final's projection is optional (the original's default is project=False). */
 function optionalWeights(bb: Backbone, head: HeadKind): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  if (head === 'ca-final' && bb.caFinalBlock) {
+  if (head === 'ca-final' && bb.caFinalBlock && bb.caFinalKind !== 'kv') {
     const c = lastReading(bb).channels;
     out.set(`${bb.caFinalBlock}.to_out.1.weight`, [c, c]);
     out.set(`${bb.caFinalBlock}.to_out.1.bias`, [c]);
@@ -54,7 +54,7 @@ function familyKeys(bb: Backbone): Set<string> {
   const keys = new Set<string>();
   for (const head of ['ca-stream', 'ca-final'] as const) {
     if (head === 'ca-final' && !bb.caFinalBlock) continue;
-    for (const s of paramSpecs(bb, { head, numClasses: 1, project: true })) if (s.group !== 'backbone') keys.add(s.name);
+    for (const s of paramSpecs(bb, { head, numClasses: 1, project: head === 'ca-final' && bb.caFinalKind !== 'kv' })) if (s.group !== 'backbone') keys.add(s.name);
   }
   for (const s of bb.params(1)) if (s.group !== 'backbone') keys.add(s.name);
   return keys;

@@ -17,7 +17,7 @@ export const trainParamsSchema = {
   additionalProperties: false,
   properties: {
     arch: { description: 'Backbone architecture (torchvision names; resnet-mini*, convnext-mini and efficientnet-mini are small variants for quick experiments).', enum: ARCHS, default: 'resnet50' },
-    head: { description: 'gap: torchvision pooling; ca-stream: the CA blocks of the original code (ResNet: five; ConvNeXt: four; EfficientNet: nine); ca-final: one CA block on the last feature map (ResNet only).', enum: ['gap', 'ca-stream', 'ca-final'], default: 'ca-stream' },
+    head: { description: 'gap: torchvision pooling; ca-stream: the CA blocks of the original code (ResNet: five; ConvNeXt: four; EfficientNet: nine); ca-final: one CA block on the last feature map (ConvNeXt: the original CLS_KV block, one head).', enum: ['gap', 'ca-stream', 'ca-final'], default: 'ca-stream' },
     heads: { description: 'Attention heads of the CA blocks (channel groups); must divide every tap\'s channel count.', type: 'integer', minimum: 1, default: 1 },
     project: { description: 'ca-final only: add the C4→C4 projection after the block.', type: 'boolean', default: false },
     dropout: { description: 'CA dropout after the softmax and after each projection during training (never on l4).', type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0 },

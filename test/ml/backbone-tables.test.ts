@@ -147,6 +147,36 @@ test('efficientnet-mini ca-final (with and without projection): tfjs and ONNX Ru
   }
 });
 
-test('ConvNeXt has no ca-final here (the original needs the deleted CLS_KV block): a clear error', () => {
-  assert.throws(() => createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 3 }), /convnext family has no ca-final variant/);
+test('convnext-mini ca-final (the original CLS_KV block): parameter names, tfjs and ONNX Runtime agree', async () => {
+  const rng = new Rng(4);
+  const m = createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, seed: 3 });
+  const sd = m.stateDict();
+  assert.deepEqual(
+    [...sd.keys()].filter((k) => k.startsWith('cls_')).sort(),
+    ['cls_stream.to_k.1.bias', 'cls_stream.to_k.1.weight', 'cls_stream.to_out.bias', 'cls_stream.to_out.weight', 'cls_stream.to_v.1.bias', 'cls_stream.to_v.1.weight', 'cls_token'],
+  );
+  // Non-trivial LayerNorm affines and layer scales, so every part of the path shows.
+  for (const [name, t] of sd) {
+    if (name.endsWith('layer_scale') || /to_out\.(weight|bias)$/.test(name)) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.float();
+  }
+  m.loadWeights(sd as any);
+  assert.throws(() => createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, project: true }), /without projection/);
+  const size = 64;
+  const x = new Float32Array(2 * 3 * size * size).map(() => rng.normal());
+  const cacheDir = await mkdtemp(join(tmpdir(), 'cnx-final-'));
+  try {
+    const s = await createSession({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, weights: sd as any, outputs: ['attn.features.7', 'cls.final', 'logits'], cacheDir });
+    const ref = await s.run(x, 2, size, size);
+    await s.release();
+    const out = m.forward(tf.transpose(tf.tensor4d(x, [2, 3, size, size]), [0, 2, 3, 1]) as tf.Tensor4D);
+    const got: Record<string, ArrayLike<number>> = { 'attn.features.7': out.dots['features.7']!.dataSync(), 'cls.final': out.token.dataSync(), logits: out.logits.dataSync() };
+    for (const [o, r] of Object.entries(ref)) {
+      let w = 0;
+      for (let i = 0; i < r.data.length; i++) w = Math.max(w, Math.abs(got[o][i] - r.data[i]) / Math.max(1, Math.abs(r.data[i])));
+      assert.ok(w < 1e-4, `${o}: ${w}`);
+    }
+  } finally {
+    m.dispose();
+    await rm(cacheDir, { recursive: true, force: true });
+  }
 });
