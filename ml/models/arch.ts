@@ -68,20 +68,6 @@ export function tapChannels(arch: ResNetArch): Record<TapName, number> {
   };
 }
 
-/**
- * CA-stream token widths: block on tap i maps width(tap i) → width(tap i+1); l4 keeps its width.
- * (ResNet-50: 64→256→512→1024→2048→2048; BasicBlock nets: 64→64→128→256→512→512.)
- */
-export function caProjections(arch: ResNetArch): Array<{ tap: TapName; block: string; inDim: number; outDim: number }> {
-  const ch = tapChannels(arch);
-  return TAPS.map((tap, i) => ({
-    tap,
-    block: CA_BLOCK_NAMES[tap],
-    inDim: ch[tap],
-    outDim: i < TAPS.length - 1 ? ch[TAPS[i + 1]] : ch[tap],
-  }));
-}
-
 /** Spatial size of each tap for a square input of side `size` (conv1 /2, maxpool /2, then each
  * stage's stride: layer2..4 /2 each for torchvision's ResNets). */
 export function tapSizes(size: number, arch?: ResNetArch): Record<TapName, number> {

@@ -1,8 +1,8 @@
 // ResNet v1.5 (torchvision; also ResNeXt and Wide ResNet) as a Backbone: readings stem (after
 // conv1, bn1, relu, maxpool) and layer1..4; CA blocks base, l1..l4; ca-final block cls_surrogate.
 import * as tf from '@tensorflow/tfjs-core';
-import { CA_BLOCK_NAMES, EXPANSION, stageStride, tapChannels, tapSizes, TAPS, type ResNetArch } from './arch.js';
-import type { Backbone, CaBlockSpec, ForwardContext, GraphEmitter, Reading, WeightGetter } from './backbone.js';
+import { CA_BLOCK_NAMES, EXPANSION, stageStride, tapChannels, tapSizes, TAPS, type ResNetArch, type TapName } from './arch.js';
+import { chainProjections, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
 import { convBn, emitConvBn, emitLinear, type ConvBn } from './layers.js';
 import { bnSpecs, linearSpecs, type ParamSpec } from './params.js';
 import { linear } from './ca-head.js';
@@ -113,7 +113,8 @@ export class ResNetBackbone implements Backbone {
 
   caStream(): CaBlockSpec[] {
     const r = this.readings();
-    return r.map((x, i) => ({ tap: x.tap, block: CA_BLOCK_NAMES[x.tap as keyof typeof CA_BLOCK_NAMES], inDim: x.channels, outDim: (r[i + 1] ?? x).channels }));
+    // ResNet-50: 64→256→512→1024→2048→2048; BasicBlock nets: 64→64→128→256→512→512.
+    return chainProjections(r, (_, tap) => CA_BLOCK_NAMES[tap as TapName]);
   }
 
   readingSizes(size: number): Record<string, number> {
