@@ -29,8 +29,8 @@ export interface ForwardContext {
   fold: boolean;
   /** Tensors derived from the weights (folded BN), kept until the weights change. */
   memo(key: string, make: () => tf.Tensor[]): tf.Tensor[];
-  /** Training mode: fold one batch's statistics into a BatchNorm's running buffers. */
-  updateRunningStats(bn: string, mean: tf.Tensor, variance: tf.Tensor, count: number): void;
+  /** Training mode: fold one batch's statistics into a BatchNorm's running buffers (momentum default 0.1). */
+  updateRunningStats(bn: string, mean: tf.Tensor, variance: tf.Tensor, count: number, momentum?: number): void;
 }
 
 /** ONNX attributes: a number is INT, an array INTS, `{ float }` FLOAT. */

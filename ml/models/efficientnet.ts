@@ -28,11 +28,12 @@ export interface EfficientNetArch {
   name: string;
   width: number;
   depth: number;
-  /** BatchNorm ε: 1e-5, but 1e-3 for B5–B7 (torchvision builds those with eps=0.001). */
+  /** BatchNorm ε and momentum: 1e-5 / 0.1, but 1e-3 / 0.01 for B5–B7 (torchvision builds those so). */
   bnEps: number;
+  bnMomentum: number;
 }
 
-const eff = (name: string, width: number, depth: number, bnEps = 1e-5): EfficientNetArch => ({ name, width, depth, bnEps });
+const eff = (name: string, width: number, depth: number, bnEps = 1e-5, bnMomentum = 0.1): EfficientNetArch => ({ name, width, depth, bnEps, bnMomentum });
 
 export const EFFICIENTNET_ARCHS: Record<string, EfficientNetArch> = {
   efficientnet_b0: eff('efficientnet_b0', 1.0, 1.0),
@@ -40,9 +41,9 @@ export const EFFICIENTNET_ARCHS: Record<string, EfficientNetArch> = {
   efficientnet_b2: eff('efficientnet_b2', 1.1, 1.2),
   efficientnet_b3: eff('efficientnet_b3', 1.2, 1.4),
   efficientnet_b4: eff('efficientnet_b4', 1.4, 1.8),
-  efficientnet_b5: eff('efficientnet_b5', 1.6, 2.2, 1e-3),
-  efficientnet_b6: eff('efficientnet_b6', 1.8, 2.6, 1e-3),
-  efficientnet_b7: eff('efficientnet_b7', 2.0, 3.1, 1e-3),
+  efficientnet_b5: eff('efficientnet_b5', 1.6, 2.2, 1e-3, 0.01),
+  efficientnet_b6: eff('efficientnet_b6', 1.8, 2.6, 1e-3, 0.01),
+  efficientnet_b7: eff('efficientnet_b7', 2.0, 3.1, 1e-3, 0.01),
   // The reference fixture's net (test/fixtures/reference/efficientnet-mini.*).
   'efficientnet-mini': eff('efficientnet-mini', 0.5, 0.5),
 };
@@ -85,10 +86,10 @@ export class EfficientNetBackbone implements Backbone {
 
   constructor(readonly arch: EfficientNetArch) {
     this.name = arch.name;
-    const eps = arch.bnEps;
+    const bn = { eps: arch.bnEps, momentum: arch.bnMomentum };
     const ch = (c: number) => makeDivisible(c * arch.width);
     this.stemC = ch(BASE[0][3]);
-    this.stem = { conv: 'features.0.0.weight', bn: 'features.0.1', stride: 2, pad: 1, eps };
+    this.stem = { conv: 'features.0.0.weight', bn: 'features.0.1', stride: 2, pad: 1, ...bn };
     this.stages = BASE.map(([e, k, s, inC0, outC0, n], si) => {
       const blocks: MBConv[] = [];
       const layers = Math.ceil(n * arch.depth);
@@ -108,17 +109,17 @@ export class EfficientNetBackbone implements Backbone {
           stride,
           squeeze: Math.max(1, Math.floor(inC / 4)),
           residual: stride === 1 && inC === outC,
-          expand: expanded !== inC ? { conv: `${prefix}.block.0.0.weight`, bn: `${prefix}.block.0.1`, stride: 1, pad: 0, eps } : undefined,
-          dw: { conv: `${part(0)}.0.weight`, bn: `${part(0)}.1`, stride, pad: (k - 1) / 2, depthwise: true, eps },
+          expand: expanded !== inC ? { conv: `${prefix}.block.0.0.weight`, bn: `${prefix}.block.0.1`, stride: 1, pad: 0, ...bn } : undefined,
+          dw: { conv: `${part(0)}.0.weight`, bn: `${part(0)}.1`, stride, pad: (k - 1) / 2, depthwise: true, ...bn },
           se: part(1),
-          project: { conv: `${part(2)}.0.weight`, bn: `${part(2)}.1`, stride: 1, pad: 0, eps },
+          project: { conv: `${part(2)}.0.weight`, bn: `${part(2)}.1`, stride: 1, pad: 0, ...bn },
         });
       }
       return blocks;
     });
     const lastC = ch(BASE[BASE.length - 1][4]);
     this.headC = 4 * lastC;
-    this.head = { conv: 'features.8.0.weight', bn: 'features.8.1', stride: 1, pad: 0, eps };
+    this.head = { conv: 'features.8.0.weight', bn: 'features.8.1', stride: 1, pad: 0, ...bn };
   }
 
   params(numClasses: number): ParamSpec[] {

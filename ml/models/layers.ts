@@ -25,6 +25,8 @@ export interface ConvBn {
   groups?: number;
   /** BatchNorm ε; default 1e-5 (torchvision's). */
   eps?: number;
+  /** BatchNorm running-statistics momentum; default 0.1 (torchvision's). */
+  momentum?: number;
 }
 
 export type Activation = 'relu' | 'silu' | 'linear';
@@ -78,7 +80,7 @@ export function convBn(ctx: ForwardContext, x: tf.Tensor4D, cb: ConvBn, act: Act
   if (ctx.training) {
     const relu = act === 'relu';
     const bn = batchNormTrain(y, gamma, beta, { epsilon: cb.eps ?? BN_EPS, relu, residual });
-    ctx.updateRunningStats(cb.bn, bn.mean, bn.variance, y.size / y.shape[3]);
+    ctx.updateRunningStats(cb.bn, bn.mean, bn.variance, y.size / y.shape[3], cb.momentum)
     return relu || act === 'linear' ? bn.out : activate(bn.out, act);
   }
   const mean = ctx.param(`${cb.bn}.running_mean`);

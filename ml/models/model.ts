@@ -170,11 +170,11 @@ export class CaPipeModel {
         }
         return ts;
       },
-      updateRunningStats: (bn, mean, variance, count) => this.updateRunningStats(bn, mean, variance, count),
+      updateRunningStats: (bn, mean, variance, count, momentum) => this.updateRunningStats(bn, mean, variance, count, momentum ?? BN_MOMENTUM),
     };
   }
 
-  private updateRunningStats(bnPrefix: string, mean: tf.Tensor, variance: tf.Tensor, count: number): void {
+  private updateRunningStats(bnPrefix: string, mean: tf.Tensor, variance: tf.Tensor, count: number, momentum: number): void {
     // PyTorch: running = (1 − m)·running + m·batch, with the unbiased batch variance. Done on the C
     // values in JS: as tf ops it was ~10 tiny kernels per BN layer, pure dispatch overhead.
     const rm = this.param(`${bnPrefix}.running_mean`);
@@ -184,8 +184,8 @@ export class CaPipeModel {
     const nm = new Float32Array(bm.length);
     const nv = new Float32Array(bm.length);
     for (let c = 0; c < bm.length; c++) {
-      nm[c] = (1 - BN_MOMENTUM) * om[c] + BN_MOMENTUM * bm[c];
-      nv[c] = (1 - BN_MOMENTUM) * ov[c] + BN_MOMENTUM * unbias * bv[c];
+      nm[c] = (1 - momentum) * om[c] + momentum * bm[c];
+      nv[c] = (1 - momentum) * ov[c] + momentum * unbias * bv[c];
     }
     for (const [v, data] of [[rm, nm], [rv, nv]] as const) {
       const t = tf.tensor1d(data);
