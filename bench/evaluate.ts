@@ -8,6 +8,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { getArch, tapChannels, tapSizes } from '../ml/models/arch.js';
+import { getBackbone } from '../ml/models/backbones.js';
 import { ModelRunner } from '../ml/explain/runner.js';
 import type { LoadedModel } from '../ml/explain/model-dir.js';
 import { confidenceEval } from '../ml/metrics/confidence.js';
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   const model: LoadedModel = {
     dir: '<memory>',
     card: { format: 'ca-pipe.model/1', arch: 'resnet50', head: 'gap', heads: 1, num_classes: 1000, input_size: SIZE, mean: MEAN, std: STD, classes: [], weights: '<random>' },
-    arch,
+    arch: getBackbone(arch),
     weightsFile: '<random weights>',
     weights,
     feature: { K: tapChannels(arch).layer4, h: f, w: f },

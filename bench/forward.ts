@@ -1,7 +1,9 @@
-// Forward-pass throughput: ResNet-50 at 224, batch 8, deterministic random weights.
-//   npm run bench:forward            (ONNX GAP, ONNX CA-Stream h=1/h=8, tfjs if its model exists)
+// Forward-pass throughput: ResNet-50 at 224, batch 8, deterministic random weights; then
+// ConvNeXt-B and EfficientNet-B0 (GAP and CA-Stream, ONNX Runtime, GFLOP and share of the MatMul rate).
+//   npm run bench:forward            (ONNX GAP, ONNX CA-Stream h=1/h=8, tfjs if its model exists, families)
 //   node dist/bench/forward.js --sweep   also compares ONNX Runtime session options
 //   node dist/bench/forward.js --no-tfjs skips the (slow) tfjs line; BENCH_RUNS=n timed batches
+//   node dist/bench/forward.js --families-only / --no-families
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +13,9 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { getArch, tapChannels, type ResNetArch } from '../ml/models/arch.js';
 import { encodeModel, valueInfo, type ModelMsg } from '../ml/onnx/proto.js';
 import { createSession, defaultSessionOptions, DEFAULT_CACHE_DIR } from '../ml/onnx/runtime.js';
-import { expectedWeights, resnetBlocks, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
+import { expectedWeights, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
+import { backboneSpec } from '../ml/models/resnet-backbone.js';
+import { graphMacs, measureFamily } from './forward-families.js';
 
 const BATCH = 8;
 const SIZE = 224;
@@ -102,19 +106,20 @@ async function withLoad<T>(fn: () => Promise<T>): Promise<{ value: T; othersCore
 /** Multiply-adds of one forward pass (convolutions and fc), from the arch table. */
 export function resnetMacs(arch: ResNetArch, size: number, numClasses = 1000): number {
   const out = (s: number, k: number, st: number, p: number) => Math.floor((s + 2 * p - k) / st) + 1;
+  const layout = backboneSpec(arch);
   let side = out(size, 7, 2, 3);
   let macs = arch.stemWidth * 3 * 49 * side * side;
   side = out(side, 3, 2, 1);
-  for (const stage of resnetBlocks(arch)) {
+  const convMacs = (shape: number[], o: number) => shape.reduce((a, b) => a * b, 1) * o * o;
+  for (const stage of layout.stages) {
     for (const b of stage) {
-      const o = out(side, 3, b.stride, 1);
-      if (arch.block === 'basic') {
-        macs += b.planes * b.inC * 9 * o * o + b.outC * b.planes * 9 * o * o;
-      } else {
-        macs += b.planes * b.inC * side * side + b.planes * b.planes * 9 * o * o + b.outC * b.planes * o * o;
-      }
-      if (b.downsample) macs += b.outC * b.inC * o * o;
-      side = o;
+      let s = side;
+      b.convs.forEach((cb, i) => {
+        s = out(s, b.shapes[i][2], cb.stride, cb.pad);
+        macs += convMacs(b.shapes[i], s);
+      });
+      if (b.downsample) macs += convMacs(b.downsampleShape!, s);
+      side = s;
     }
   }
   return macs + numClasses * tapChannels(arch).layer4;
@@ -257,6 +262,12 @@ async function main(): Promise<void> {
   console.log(`forward bench: resnet50 ${SIZE}×${SIZE}, batch ${BATCH}, ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const peak = await matmulPeakGflops();
+  if (process.argv.includes('--families-only')) {
+    console.log(`fp32 reference: MatMul 2048³ best-of-10 ${peak.toFixed(0)} GFLOP/s`);
+    await familiesSection(peak, input);
+    console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+    return;
+  }
   const gflopPerImg = (2 * resnetMacs(arch, SIZE)) / 1e9;
   console.log(
     `fp32 reference: MatMul 2048³ best-of-10 ${peak.toFixed(0)} GFLOP/s; ResNet-50 is ${gflopPerImg.toFixed(2)} GFLOP/img (${(peak / gflopPerImg).toFixed(1)} img/s at that rate)`,
@@ -290,6 +301,23 @@ async function main(): Promise<void> {
   if (process.argv.includes('--no-tfjs')) console.log('tfjs: skipped (--no-tfjs)');
   else await tfjsLine(arch, input);
   console.log(`peak RSS overall: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  if (!process.argv.includes('--no-families')) {
+    await familiesSection(peak, input);
+    console.log(`peak RSS after the families: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  }
+}
+
+/** ConvNeXt-B and EfficientNet-B0, GAP and CA-Stream (one head, as the original), ONNX Runtime. */
+async function familiesSection(peak: number, input: Float32Array): Promise<void> {
+  for (const arch of ['convnext_base', 'efficientnet_b0']) {
+    const gflop = (2 * graphMacs(arch, SIZE)) / 1e9;
+    console.log(`${arch}: ${gflop.toFixed(2)} GFLOP/img (GAP graph; ${(peak / gflop).toFixed(1)} img/s at the MatMul rate); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    for (const head of ['gap', 'ca-stream'] as const) {
+      const m = await measureFamily(arch, head, input, BATCH, SIZE, WARMUP, RUNS);
+      const rate = (BATCH * gflop) / (m.bestMs / 1000);
+      console.log(`${m.label.padEnd(44)} ${m.imgPerSec.toFixed(1).padStart(6)} img/s  (median; best batch ${m.bestMs.toFixed(0)} ms = ${rate.toFixed(0)} GFLOP/s, ${((100 * rate) / peak).toFixed(0)}% of the MatMul rate)`);
+    }
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

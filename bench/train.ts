@@ -17,7 +17,7 @@ import { initBackend, type BackendName } from '../ml/backend/index.js';
 import { buildIndex } from '../ml/data/build-index.js';
 import { writeIndexFiles } from '../ml/data/index-file.js';
 import { writeSafetensors } from '../ml/io/safetensors.js';
-import { createModel } from '../ml/models/resnet.js';
+import { createModel } from '../ml/models/model.js';
 import { withTrainDefaults, type TrainParams } from '../ml/train/params.js';
 import { runTraining } from '../ml/train/run.js';
 

@@ -30,12 +30,17 @@ function positiveInt(name: string, v: string): number {
 }
 
 async function runTfjs(o: ForwardOpts, heads: number, batchSize: number): Promise<string[]> {
-  const [{ initBackend, tf }, { readSafetensors, writeSafetensors }, { createModel, TAPS, getArch }] = await Promise.all([
+  const [{ initBackend, tf }, { readSafetensors, writeSafetensors }, { createModel, getBackbone }] = await Promise.all([
     import('../ml/backend/index.js'),
     import('../ml/io/safetensors.js'),
     import('../ml/models/index.js'),
   ]);
-  const arch = getArch(o.arch);
+  let arch: ReturnType<typeof getBackbone>;
+  try {
+    arch = getBackbone(o.arch);
+  } catch (e) {
+    throw new ForwardError((e as Error).message);
+  }
   const weights = (await readSafetensors(o.weights)).tensors;
   const inputs = (await readSafetensors(o.input)).tensors;
   const x = inputs.get(o.inputKey);
@@ -44,9 +49,9 @@ async function runTfjs(o: ForwardOpts, heads: number, batchSize: number): Promis
     throw new ForwardError(`${o.input} [${o.inputKey}]: expected an NCHW batch B×3×H×W, got shape [${x.shape.join(', ')}]`);
   }
   if (!(x.data instanceof Float32Array)) throw new ForwardError(`${o.input} [${o.inputKey}]: expected floating-point data, got ${x.dtype}`);
-  const fc = weights.get('fc.weight') ?? weights.get('module.fc.weight');
+  const fc = weights.get(arch.classifierWeight) ?? weights.get(`module.${arch.classifierWeight}`);
   const numClasses = o.numClasses ? positiveInt('num-classes', o.numClasses) : fc?.shape[0];
-  if (!numClasses) throw new ForwardError(`${o.weights}: no fc.weight to infer the number of classes from; pass --num-classes`);
+  if (!numClasses) throw new ForwardError(`${o.weights}: no ${arch.classifierWeight} to infer the number of classes from; pass --num-classes`);
 
   const backend = await initBackend(o.backend);
   const model = createModel({ arch, head: o.head, heads, numClasses, project: o.project });
@@ -65,8 +70,8 @@ async function runTfjs(o: ForwardOpts, heads: number, batchSize: number): Promis
       tf.tidy(() => {
         const xb = tf.transpose(tf.tensor4d(x.data.subarray(b0 * per, (b0 + n) * per) as Float32Array, [n, 3, H, W]), [0, 2, 3, 1]);
         const out = model.forward(xb as any);
-        for (const t of TAPS) put(`tap.${t}`, tf.transpose(out.taps[t], [0, 3, 1, 2]));
-        for (const t of TAPS) if (out.dots[t]) put(`attn.${t}`, out.dots[t]!);
+        for (const [t, v] of Object.entries(out.taps)) put(`tap.${t}`, tf.transpose(v, [0, 3, 1, 2]));
+        for (const [t, v] of Object.entries(out.dots)) put(`attn.${t}`, v!);
         if (o.head !== 'gap') put('cls.final', out.token);
         put('logits', out.logits);
         put('logits.gap', out.logitsGap);
@@ -122,7 +127,7 @@ async function runOnnx(o: ForwardOpts, heads: number, batchSize: number): Promis
 export function forwardCommand(): Command {
   return new Command('forward')
     .description('run a model on an NCHW input tensor file; write taps, attention maps (dots), the final token and logits (NCHW)')
-    .requiredOption('--arch <name>', 'architecture (resnet18/34/50/101/152, resnet-basic-1111, resnet-mini, …)')
+    .requiredOption('--arch <name>', 'architecture (resnet18…152, resnext50_32x4d, wide_resnet50_2, convnext_tiny…large, efficientnet_b0…b7, the -mini nets, …)')
     .addOption(new Option('--head <kind>', 'classifier head').choices(['gap', 'ca-stream', 'ca-final']).default('ca-stream'))
     .option('--heads <n>', 'attention heads of the CA blocks (must divide every tap width)', '1')
     .requiredOption('--weights <file>', 'safetensors with torchvision / official CA-Stream names')
@@ -140,8 +145,9 @@ export function forwardCommand(): Command {
       'after',
       [
         '',
-        'Outputs: tap.stem, tap.layer1..4, attn.<tap> (CA heads; B×heads×H×W pre-softmax scores),',
-        'cls.final (CA heads), logits, logits.gap (GAP + fc on layer4), probs.',
+        'Outputs: tap.<reading> for every feature map a CA block reads (ResNet: stem, layer1..4;',
+        'ConvNeXt / EfficientNet: features.<i>), attn.<reading> (CA heads; B×heads×H×W pre-softmax',
+        'scores), cls.final (CA heads), logits, logits.gap (GAP of the last reading + the classifier), probs.',
         '',
         'Example:',
         '  $ ca-pipe forward --arch resnet50 --head ca-stream --heads 8 \\',

@@ -1,31 +1,49 @@
 #!/usr/bin/env node
-// Wraps a pretrained ResNet safetensors file (torchvision / timm parameter names) as a ca-pipe model
-// directory — model.json + final.safetensors, the layout a `train` stage writes — so that saliency,
-// evaluate and frozen CA-Stream training can use it as their `model` / `init` input. Run by the
-// `weights` command stage of experiments/resnet50-*.yaml; plain JavaScript so it needs no build.
+// Wraps a pretrained safetensors file (torchvision / timm parameter names; ResNet, ResNeXt, Wide
+// ResNet, ConvNeXt or EfficientNet) as a ca-pipe model directory — model.json + final.safetensors,
+// the layout a `train` stage writes — so that saliency, evaluate and frozen CA-Stream training can
+// use it as their `model` / `init` input. With --head ca-stream (or ca-final) a CA-Stream
+// checkpoint with the official names (cls_token, base.to_out.1.* … / cls_stream.<k>.to_out.1.*)
+// becomes a CA model directory. Run by the `weights` command stage of experiments/*-imagenet.yaml;
+// plain JavaScript so it needs no build.
 //
 //   node model-dir.mjs --weights W.safetensors --arch resnet50 --out DIR
-//                      [--classes classes.json] [--num-classes N] [--input-size 224] [--resize 256] [--seed 0]
+//                      [--head gap|ca-stream|ca-final] [--heads 1] [--classes classes.json]
+//                      [--num-classes N] [--input-size 224] [--resize 256] [--seed 0]
 //                      [--preprocessing torchvision|fast]
 //
 // The card records --preprocessing (default torchvision: torchvision's and timm's ImageNet weights
-// were trained on PIL-decoded, PIL-resized pixels), so stages reading it use the same pixels.
+// were trained on PIL-decoded, PIL-resized pixels), so stages reading it use the same pixels, and
+// the user's weights file as `source`, so that weight errors name it rather than the store copy.
 //
-// With --num-classes different from the file's classifier, fc.weight / fc.bias are replaced by a
-// fresh seeded U(-1/√in, 1/√in) layer (PyTorch's nn.Linear default), for fine-tuning on a new
-// label set (e.g. MIT Indoor-67); every other tensor is copied byte for byte.
+// With --num-classes different from the file's classifier, its last Linear (fc / classifier.1 /
+// classifier.2) is replaced by a fresh seeded U(-1/√in, 1/√in) layer (PyTorch's nn.Linear
+// default), for fine-tuning on a new label set (e.g. MIT Indoor-67); every other tensor is copied
+// byte for byte. The shapes of everything else are checked when a stage loads the directory.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+const FLAGS = ['weights', 'arch', 'out', 'head', 'heads', 'classes', 'num-classes', 'input-size', 'resize', 'seed', 'preprocessing'];
 
 function args(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
-    if (!k.startsWith('--') || argv[i + 1] === undefined) fail(`expected --name value pairs, got "${k}"`);
-    out[k.slice(2)] = argv[i + 1];
+    if (!k.startsWith('--') || argv[i + 1] === undefined || argv[i + 1].startsWith('--')) fail(`expected --name value pairs, got "${k}"`);
+    const name = k.slice(2);
+    if (!FLAGS.includes(name)) fail(`unknown flag "${k}" (known: ${FLAGS.map((f) => `--${f}`).join(', ')})`);
+    if (name in out) fail(`"${k}" given twice`);
+    out[name] = argv[i + 1];
   }
   return out;
 }
+
+/** The classifier's last Linear per family (torchvision names); the arch names ca-pipe knows. */
+const FAMILIES = [
+  { pattern: /^(resnet|resnext|wide_resnet)/, linear: 'fc', blocks: /^(base|l[1-4]|cls_surrogate)\.to_out\.1\./ },
+  { pattern: /^convnext/, linear: 'classifier.2', blocks: /^cls_stream\.\d+\.to_out\.1\./ },
+  { pattern: /^efficientnet/, linear: 'classifier.1', blocks: /^cls_stream\.\d+\.to_out\.1\./ },
+];
 
 function fail(msg) {
   process.stderr.write(`model-dir: ${msg}\n`);
@@ -76,9 +94,22 @@ function writeSafetensors(file, tensors, metadata) {
 
 const a = args(process.argv.slice(2));
 for (const k of ['weights', 'arch', 'out']) if (!a[k]) fail(`--${k} is required`);
+const family = FAMILIES.find((f) => f.pattern.test(a.arch));
+if (!family) fail(`--arch "${a.arch}" is not a ResNet, ResNeXt, Wide ResNet, ConvNeXt or EfficientNet name`);
+const head = a.head ?? 'gap';
+if (!['gap', 'ca-stream', 'ca-final'].includes(head)) fail(`--head must be gap, ca-stream or ca-final, got "${head}"`);
+const heads = Number(a.heads ?? 1);
+if (!Number.isInteger(heads) || heads < 1) fail(`--heads must be a positive integer, got "${a.heads}"`);
+if (head === 'gap' && a.heads !== undefined && heads !== 1) fail('--heads applies to a CA head (--head ca-stream or ca-final)');
 const { buf, header, dataStart } = readHeader(a.weights);
-const fcKey = ['fc.weight', 'module.fc.weight'].find((k) => header[k]);
-if (!fcKey) fail(`${a.weights}: no fc.weight tensor (expected torchvision ResNet parameter names)`);
+const lin = family.linear;
+const fcKey = [`${lin}.weight`, `module.${lin}.weight`].find((k) => header[k]);
+if (!fcKey) fail(`${a.weights}: no ${lin}.weight tensor (expected torchvision ${a.arch} parameter names)`);
+if (head !== 'gap') {
+  const names = Object.keys(header).map((k) => (k.startsWith('module.') ? k.slice(7) : k));
+  if (!names.includes('cls_token')) fail(`${a.weights}: --head ${head} needs a CA-Stream checkpoint, but there is no cls_token`);
+  if (head === 'ca-stream' && !names.some((k) => family.blocks.test(k))) fail(`${a.weights}: no CA-Stream projections (official names such as ${family.linear === 'fc' ? 'base.to_out.1.weight' : 'cls_stream.0.to_out.1.weight'})`);
+}
 const [fileClasses, inFeatures] = header[fcKey].shape;
 const numClasses = a['num-classes'] ? Number(a['num-classes']) : fileClasses;
 if (!Number.isInteger(numClasses) || numClasses < 1) fail(`--num-classes must be a positive integer, got "${a['num-classes']}"`);
@@ -89,7 +120,7 @@ if (numClasses === fileClasses) {
 } else {
   const tensors = {};
   for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__' || name.endsWith('fc.weight') || name.endsWith('fc.bias')) continue;
+    if (name === '__metadata__' || name === fcKey || name === fcKey.replace(/weight$/, 'bias')) continue;
     const [s, e] = info.data_offsets;
     tensors[name] = { dtype: info.dtype, shape: info.shape, bytes: buf.subarray(dataStart + s, dataStart + e) };
   }
@@ -97,8 +128,8 @@ if (numClasses === fileClasses) {
   const bound = 1 / Math.sqrt(inFeatures);
   const w = new Float32Array(numClasses * inFeatures).map(() => (2 * r() - 1) * bound);
   const b = new Float32Array(numClasses).map(() => (2 * r() - 1) * bound);
-  tensors['fc.weight'] = { dtype: 'F32', shape: [numClasses, inFeatures], bytes: Buffer.from(w.buffer) };
-  tensors['fc.bias'] = { dtype: 'F32', shape: [numClasses], bytes: Buffer.from(b.buffer) };
+  tensors[`${lin}.weight`] = { dtype: 'F32', shape: [numClasses, inFeatures], bytes: Buffer.from(w.buffer) };
+  tensors[`${lin}.bias`] = { dtype: 'F32', shape: [numClasses], bytes: Buffer.from(b.buffer) };
   writeSafetensors(target, tensors, { source: String(a.weights), fresh_fc: String(numClasses) });
 }
 
@@ -116,8 +147,8 @@ if (preprocessing !== 'torchvision' && preprocessing !== 'fast') fail(`--preproc
 const card = {
   format: 'ca-pipe.model/1',
   arch: a.arch,
-  head: 'gap',
-  heads: 1,
+  head,
+  heads: head === 'gap' ? 1 : heads,
   num_classes: numClasses,
   input_size: inputSize,
   resize: Number(a.resize ?? Math.floor(inputSize / 0.875)),
@@ -126,6 +157,7 @@ const card = {
   std: [0.229, 0.224, 0.225],
   classes,
   weights: 'final.safetensors',
+  source: String(a.weights),
 };
 writeFileSync(join(a.out, 'model.json'), JSON.stringify(card, null, 2) + '\n');
-process.stdout.write(`model-dir: ${a.arch}, ${numClasses} classes${numClasses !== fileClasses ? ` (fresh classifier, was ${fileClasses})` : ''} → ${a.out}\n`);
+process.stdout.write(`model-dir: ${a.arch} (${head}), ${numClasses} classes${numClasses !== fileClasses ? ` (fresh classifier, was ${fileClasses})` : ''} → ${a.out}\n`);

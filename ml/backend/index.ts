@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerBatchNormKernels } from './batchnorm-kernels.js';
+import './family-kernels.js';
 import { registerGradients } from './gradients.js';
 import { registerTensorflowKernels } from './tensorflow-kernels.js';
 import { registerWasmKernels } from './wasm-kernels.js';

@@ -1,17 +1,22 @@
 // The model's pooling head on precomputed backbone taps, for the two things saliency needs beyond
-// plain forward passes (which ONNX Runtime does faster):
-//  - the gradient of each image's target logit with respect to the layer4 tap, through GAP + fc or
-//    through the CA stream (the l4 block; earlier taps enter as constants), in tfjs;
-//  - the target score from (modified) layer4 activations on, for Ablation-CAM, in plain TS: with the
-//    token entering the l4 block fixed per image, logit_t = u·z + c where z is the attention-pooled
-//    (or averaged) feature vector and u = Wᵀ fc_t folds the l4 projection into the classifier row.
+// plain forward passes (which ONNX Runtime does faster). "layer4" below means the backbone's last
+// feature map (the ResNets' layer4, ConvNeXt's and EfficientNet's features[-1]): the CAM target.
+//  - the gradient of each image's target logit with respect to that tap, through GAP + classifier
+//    or through the CA stream (its last block; earlier taps enter as constants), in tfjs;
+//  - the target score from (modified) last-tap activations on, for Ablation-CAM: with the token
+//    entering the last block fixed per image, the pooled vector z feeds the projection and the
+//    classifier. A Linear classifier folds into logit_t = u·z + c (u = Wᵀ fc_t) in plain TS;
+//    ConvNeXt's (LayerNorm first) is applied as it is, in tfjs.
 // Taps are exchanged as NCHW float arrays (what ONNX Runtime returns); tfjs works in NHWC.
 import * as tf from '@tensorflow/tfjs-core';
-import { caProjections, TAPS, tapChannels, type ResNetArch, type TapName } from '../models/arch.js';
+import type { ResNetArch } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
+import { getBackbone } from '../models/backbones.js';
+import { kvParams } from '../models/model.js';
 import { caHeadForward, type CaHeadParams } from '../models/ca-head.js';
 import type { FloatTensor, PoolingHead } from './model-dir.js';
 
-export type TapSet = Partial<Record<TapName, FloatTensor>>;
+export type TapSet = Partial<Record<string, FloatTensor>>;
 
 export interface Layer4Gradients {
   /** B×classes logits computed by the tfjs head (for parity checks with ONNX). */
@@ -29,76 +34,93 @@ function need(weights: Map<string, FloatTensor>, key: string, file: string): Flo
 export class PoolingHeadRunner {
   readonly kind: PoolingHead;
   readonly heads: number;
-  readonly arch: ResNetArch;
+  readonly arch: Backbone;
+  /** The last feature map's tap name (ResNet: layer4). */
+  readonly lastTap: string;
   readonly numClasses: number;
-  private readonly fcW: FloatTensor;
-  private readonly fcB: FloatTensor;
+  /** The classifier's parameters as tfjs tensors, by name, for Backbone.classify. */
+  private readonly classifier = new Map<string, tf.Tensor>();
+  /** A Linear classifier's weight and bias (ResNet fc, EfficientNet classifier.1); absent for ConvNeXt. */
+  private readonly fcW?: FloatTensor;
+  private readonly fcB?: FloatTensor;
   /** ca-final: the block's optional projection; ca-stream: l4's projection. */
   private l4Proj?: { W: FloatTensor; b: FloatTensor };
   private readonly token?: FloatTensor;
   private params?: CaHeadParams;
+  /** ca-final is ConvNeXt's CLS_KV block (keys ≠ values ≠ features): no closed-form scorer. */
+  private kv = false;
   private readonly owned: tf.Tensor[] = [];
 
-  constructor(kind: PoolingHead, heads: number, arch: ResNetArch, weights: Map<string, FloatTensor>, file = '<weights>') {
+  constructor(kind: PoolingHead, heads: number, archLike: Backbone | ResNetArch | string, weights: Map<string, FloatTensor>, file = '<weights>') {
     this.kind = kind;
     this.heads = kind === 'gap' ? 1 : heads;
+    const arch = getBackbone(archLike);
     this.arch = arch;
-    this.fcW = need(weights, 'fc.weight', file);
-    this.fcB = need(weights, 'fc.bias', file);
-    this.numClasses = this.fcB.data.length;
-    const C4 = tapChannels(arch).layer4;
-    if (this.fcW.shape[1] !== C4) throw new Error(`${file}: fc.weight has ${this.fcW.shape[1]} inputs, ${arch.name} layer4 has ${C4} channels`);
-    if (kind === 'gap') return;
-    if (C4 % this.heads !== 0) throw new Error(`heads=${this.heads} does not divide the ${C4} layer4 channels of ${arch.name}`);
-    this.token = need(weights, 'cls_token', file);
+    const last = lastReading(arch);
+    this.lastTap = last.tap;
     const tensor = (t: FloatTensor, shape = t.shape) => {
       const x = tf.tensor(t.data, shape, 'float32');
       this.owned.push(x);
       return x;
     };
-    const fcWeight = tensor(this.fcW) as tf.Tensor2D;
-    const fcBias = tensor(this.fcB) as tf.Tensor1D;
+    const clsW = need(weights, arch.classifierWeight, file);
+    this.numClasses = clsW.shape[0];
+    const C4 = last.channels;
+    if (clsW.shape[1] !== C4) throw new Error(`${file}: ${arch.classifierWeight} has ${clsW.shape[1]} inputs, ${arch.name}'s last feature map (${last.tap}) has ${C4} channels`);
+    for (const spec of arch.params(this.numClasses).filter((sp) => sp.group === 'fc')) this.classifier.set(spec.name, tensor(need(weights, spec.name, file), spec.fileShape));
+    if (arch.linearClassifier) {
+      this.fcW = need(weights, arch.linearClassifier.weight, file);
+      this.fcB = need(weights, arch.linearClassifier.bias, file);
+    }
+    if (kind === 'gap') return;
+    if (C4 % this.heads !== 0) throw new Error(`heads=${this.heads} does not divide the ${C4} channels of ${arch.name}'s last feature map`);
+    this.token = need(weights, 'cls_token', file);
+    const classify = (q: tf.Tensor2D) => this.classify(q);
     if (kind === 'ca-stream') {
-      const blocks = caProjections(arch).map((p) => {
+      const blocks = arch.caStream().map((p) => {
         const W = need(weights, `${p.block}.to_out.1.weight`, file);
         const b = need(weights, `${p.block}.to_out.1.bias`, file);
-        if (p.tap === 'layer4') this.l4Proj = { W, b };
+        if (p.tap === last.tap) this.l4Proj = { W, b };
         return { tap: p.tap, name: p.block, weight: tensor(W) as tf.Tensor2D, bias: tensor(b) as tf.Tensor1D, dropout: 0 };
       });
-      this.params = { kind, heads: this.heads, token: tensor(this.token), blocks, fcWeight, fcBias };
+      this.params = { kind, heads: this.heads, token: tensor(this.token), blocks, classify };
     } else {
-      const Wt = weights.get('cls_surrogate.to_out.1.weight');
-      const bt = weights.get('cls_surrogate.to_out.1.bias');
+      const block = arch.caFinalBlock;
+      if (!block) throw new Error(`${arch.name}: the ${arch.family} family has no ca-final variant`);
+      const Wt = weights.get(`${block}.to_out.1.weight`);
+      const bt = weights.get(`${block}.to_out.1.bias`);
       if (Wt && bt) this.l4Proj = { W: Wt, b: bt };
+      this.kv = arch.caFinalKind === 'kv';
+      const kv = this.kv ? kvParams((n) => tensor(need(weights, n, file)), block) : undefined;
       this.params = {
         kind,
         heads: this.heads,
         token: tensor(this.token),
-        blocks: [{ tap: 'layer4', name: 'cls_surrogate', weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined, bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined, dropout: 0 }],
-        fcWeight,
-        fcBias,
+        blocks: [{ tap: last.tap, name: block, weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined, bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined, dropout: 0, kv }],
+        classify,
       };
     }
   }
 
-  /** Taps the head reads. */
-  tapsNeeded(): TapName[] {
-    return this.kind === 'ca-stream' ? [...TAPS] : ['layer4'];
+  /** The backbone's classifier on pooled features or a token [B, C]. */
+  private classify(token: tf.Tensor2D): tf.Tensor2D {
+    return this.arch.classify({ param: (n) => this.classifier.get(n)! }, token);
   }
 
-  private nhwc(t: FloatTensor | undefined, name: TapName): tf.Tensor4D {
+  /** Taps the head reads. */
+  tapsNeeded(): string[] {
+    return this.kind === 'ca-stream' ? this.arch.caStream().map((b) => b.tap) : [this.lastTap];
+  }
+
+  private nhwc(t: FloatTensor | undefined, name: string): tf.Tensor4D {
     if (!t) throw new Error(`pooling head (${this.kind}) needs tap "${name}"`);
     if (t.shape.length !== 4) throw new Error(`tap "${name}" must be NCHW, got shape [${t.shape.join(', ')}]`);
     return tf.transpose(tf.tensor4d(t.data, t.shape as [number, number, number, number]), [0, 2, 3, 1]);
   }
 
-  private logitsOf(taps: Partial<Record<TapName, tf.Tensor4D>>, layer4: tf.Tensor4D): tf.Tensor2D {
-    if (this.kind === 'gap') {
-      const pooled = tf.mean(layer4, [1, 2]) as tf.Tensor2D;
-      const W = tf.tensor2d(this.fcW.data, this.fcW.shape as [number, number]);
-      return tf.add(tf.matMul(pooled, W, false, true), tf.tensor1d(this.fcB.data)) as tf.Tensor2D;
-    }
-    return caHeadForward(this.params!, { ...taps, layer4 }, { tapGrad: true }).logits;
+  private logitsOf(taps: Partial<Record<string, tf.Tensor4D>>, layer4: tf.Tensor4D): tf.Tensor2D {
+    if (this.kind === 'gap') return this.classify(tf.mean(layer4, [1, 2]) as tf.Tensor2D);
+    return caHeadForward(this.params!, { ...taps, [this.lastTap]: layer4 }, { tapGrad: true }).logits;
   }
 
   /**
@@ -106,8 +128,8 @@ export class PoolingHeadRunner {
    * sum over the batch; images do not interact in an eval-mode head).
    */
   layer4Gradients(taps: TapSet, targets: ArrayLike<number>): Layer4Gradients {
-    const l4 = taps.layer4;
-    if (!l4) throw new Error('layer4Gradients needs tap "layer4"');
+    const l4 = taps[this.lastTap];
+    if (!l4) throw new Error(`layer4Gradients needs tap "${this.lastTap}"`);
     const B = l4.shape[0];
     if (targets.length !== B) throw new Error(`layer4Gradients: ${targets.length} targets for a batch of ${B}`);
     for (let i = 0; i < B; i++) {
@@ -115,9 +137,9 @@ export class PoolingHeadRunner {
       if (!Number.isInteger(t) || t < 0 || t >= this.numClasses) throw new Error(`target class ${t} of image ${i} is outside the model's ${this.numClasses} classes`);
     }
     const out = tf.tidy(() => {
-      const tfTaps: Partial<Record<TapName, tf.Tensor4D>> = {};
-      for (const name of this.tapsNeeded()) if (name !== 'layer4') tfTaps[name] = this.nhwc(taps[name], name);
-      const x = this.nhwc(l4, 'layer4');
+      const tfTaps: Partial<Record<string, tf.Tensor4D>> = {};
+      for (const name of this.tapsNeeded()) if (name !== this.lastTap) tfTaps[name] = this.nhwc(taps[name], name);
+      const x = this.nhwc(l4, this.lastTap);
       const onehot = tf.cast(tf.oneHot(tf.tensor1d(Array.from(targets), 'int32'), this.numClasses), 'float32');
       const f = (a: tf.Tensor) => tf.sum(tf.mul(this.logitsOf(tfTaps, a as tf.Tensor4D), onehot)) as tf.Scalar;
       const g = tf.grad(f)(x);
@@ -133,7 +155,7 @@ export class PoolingHeadRunner {
    * ca-stream: the output of l3's projection, computed from the earlier taps.
    */
   l4Tokens(taps: TapSet, B: number): Float32Array {
-    const C4 = tapChannels(this.arch).layer4;
+    const C4 = lastReading(this.arch).channels;
     if (this.kind === 'gap') throw new Error('the gap head has no CA token');
     if (this.kind === 'ca-final') {
       const out = new Float32Array(B * C4);
@@ -141,8 +163,8 @@ export class PoolingHeadRunner {
       return out;
     }
     const t = tf.tidy(() => {
-      const tfTaps: Partial<Record<TapName, tf.Tensor4D>> = {};
-      for (const name of ['stem', 'layer1', 'layer2', 'layer3'] as const) tfTaps[name] = this.nhwc(taps[name], name);
+      const tfTaps: Partial<Record<string, tf.Tensor4D>> = {};
+      for (const name of this.tapsNeeded().slice(0, -1)) tfTaps[name] = this.nhwc(taps[name], name);
       return caHeadForward({ ...this.params!, blocks: this.params!.blocks.slice(0, -1) }, tfTaps, { tapGrad: false }).token;
     });
     const data = Float32Array.from(t.dataSync() as Float32Array);
@@ -155,19 +177,35 @@ export class PoolingHeadRunner {
    * CA token (if any) fixed to that image's. Used by Ablation-CAM.
    */
   layer4Scorer(target: number, token: Float32Array | undefined, K: number, h: number, w: number): (batch: Float32Array, n: number) => Promise<Float32Array> {
+    if (this.kv) throw new Error(`layer4Scorer: Ablation-CAM is not available for ${this.arch.name}'s CLS_KV ca-final head (use ca-stream or gap)`);
     const hw = h * w;
-    const fcRow = this.fcW.data.subarray(target * K, (target + 1) * K);
     // u = Wᵀ fc_t, c = fc_t·b + fcb_t (or u = fc_t without a projection / for GAP).
     const u = new Float64Array(K);
-    let c = this.fcB.data[target];
-    if (this.kind !== 'gap' && this.l4Proj) {
-      const { W, b } = this.l4Proj;
-      for (let i = 0; i < K; i++) {
-        const f = fcRow[i];
-        c += f * b.data[i];
-        for (let k = 0, o = i * K; k < K; k++) u[k] += f * W.data[o + k];
-      }
-    } else for (let k = 0; k < K; k++) u[k] = fcRow[k];
+    let c = 0;
+    const folded = this.fcW !== undefined;
+    if (this.fcW && this.fcB) {
+      const fcRow = this.fcW.data.subarray(target * K, (target + 1) * K);
+      c = this.fcB.data[target];
+      if (this.kind !== 'gap' && this.l4Proj) {
+        const { W, b } = this.l4Proj;
+        for (let i = 0; i < K; i++) {
+          const f = fcRow[i];
+          c += f * b.data[i];
+          for (let k = 0, o = i * K; k < K; k++) u[k] += f * W.data[o + k];
+        }
+      } else for (let k = 0; k < K; k++) u[k] = fcRow[k];
+    }
+    /** Non-linear classifier: pooled vectors (n×K) → projection → classifier, in tfjs. */
+    const unfolded = (z: Float32Array, n: number): Float32Array =>
+      tf.tidy(() => {
+        let q = tf.tensor2d(z, [n, K]);
+        if (this.kind !== 'gap' && this.l4Proj) {
+          const { W, b } = this.l4Proj;
+          q = tf.add(tf.matMul(q, tf.tensor2d(W.data, W.shape as [number, number]), false, true), tf.tensor1d(b.data)) as tf.Tensor2D;
+        }
+        const logits = this.classify(q);
+        return Float32Array.from(tf.gather(logits, [target], 1).dataSync() as Float32Array);
+      });
     const heads = this.heads;
     const d = K / heads;
     const scale = 1 / Math.sqrt(K);
@@ -176,6 +214,7 @@ export class PoolingHeadRunner {
     return async (batch, n) => {
       if (batch.length !== n * K * hw) throw new Error(`layer4Scorer: ${batch.length} values for ${n}×${K}×${h}×${w}`);
       const out = new Float32Array(n);
+      const pooled = folded ? undefined : new Float32Array(n * K);
       for (let s = 0; s < n; s++) {
         const A = batch.subarray(s * K * hw, (s + 1) * K * hw);
         let y = c;
@@ -183,7 +222,8 @@ export class PoolingHeadRunner {
           for (let k = 0; k < K; k++) {
             let m = 0;
             for (let p = 0, o = k * hw; p < hw; p++) m += A[o + p];
-            y += (u[k] * m) / hw;
+            if (pooled) pooled[s * K + k] = m / hw;
+            else y += (u[k] * m) / hw;
           }
         } else {
           for (let g = 0; g < heads; g++) {
@@ -200,13 +240,14 @@ export class PoolingHeadRunner {
             for (let k = g * d; k < (g + 1) * d; k++) {
               let zk = 0;
               for (let p = 0, o = k * hw; p < hw; p++) zk += A[o + p] * dots[p];
-              y += u[k] * zk;
+              if (pooled) pooled[s * K + k] = zk;
+              else y += u[k] * zk;
             }
           }
         }
         out[s] = y;
       }
-      return out;
+      return pooled ? unfolded(pooled, n) : out;
     };
   }
 

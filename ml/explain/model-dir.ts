@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeNonFinite } from '../io/finite.js';
 import { readSafetensors } from '../io/safetensors.js';
-import { getArch, tapChannels, tapSizes, type ResNetArch } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
+import { getBackbone } from '../models/backbones.js';
 
 export type PoolingHead = 'gap' | 'ca-stream' | 'ca-final';
 
@@ -38,12 +39,12 @@ export interface FloatTensor {
 export interface LoadedModel {
   dir: string;
   card: ModelCardLike;
-  arch: ResNetArch;
+  arch: Backbone;
   weightsFile: string;
   /** How errors name the weights: the user's own file when the card records one, not the store's copy (absent: weightsFile). */
   weightsName?: string;
   weights: Map<string, FloatTensor>;
-  /** layer4 grid and channels at the card's input size. */
+  /** The last feature map's (ResNet: layer4) channels and grid at the card's input size. */
   feature: { K: number; h: number; w: number };
 }
 
@@ -60,7 +61,7 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   if (c.format !== MODEL_CARD_FORMAT) bad('format', `must be "${MODEL_CARD_FORMAT}", got ${JSON.stringify(c.format)}`);
   if (typeof c.arch !== 'string') bad('arch', 'must be a string');
   try {
-    getArch(c.arch as string);
+    getBackbone(c.arch as string);
   } catch (e) {
     bad('arch', (e as Error).message);
   }
@@ -119,9 +120,10 @@ export async function readModelDir(dir: string): Promise<LoadedModel> {
     const shown = problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; … (${problems.length - 8} more)` : '');
     throw new Error(`${weightsName}: unusable weights: ${shown}`);
   }
-  const arch = getArch(card.arch);
-  const size = tapSizes(card.input_size, arch).layer4;
-  return { dir, card, arch, weightsFile, weightsName, weights, feature: { K: tapChannels(arch).layer4, h: size, w: size } };
+  const arch = getBackbone(card.arch);
+  const last = lastReading(arch);
+  const size = arch.readingSizes(card.input_size)[last.tap];
+  return { dir, card, arch, weightsFile, weightsName, weights, feature: { K: last.channels, h: size, w: size } };
 }
 
 /** `weightsFile`, or the user's file it was copied from (with the copy in brackets) when the card records it. */

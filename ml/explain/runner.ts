@@ -1,7 +1,7 @@
 // One loaded model, ready for the saliency and evaluation stages: ONNX Runtime sessions for every
 // forward pass (probabilities; taps + logits + l4 dots) and the tfjs pooling head for gradients.
 // Sessions are opened lazily, so a stage that only needs probabilities never exports the tap graph.
-import { TAPS, type TapName } from '../models/arch.js';
+import { lastReading } from '../models/backbone.js';
 import { createSession, type OnnxModel } from '../onnx/runtime.js';
 import { PoolingHeadRunner, type TapSet } from './head.js';
 import type { LoadedModel } from './model-dir.js';
@@ -65,8 +65,13 @@ export class ModelRunner {
     return this.headRunner;
   }
 
-  private tapNames(): TapName[] {
-    return this.model.card.head === 'ca-stream' ? [...TAPS] : ['layer4'];
+  /** The last feature map's tap (ResNet: layer4): the CAM target and the CA attention map's block. */
+  get lastTap(): string {
+    return lastReading(this.model.arch).tap;
+  }
+
+  private tapNames(): string[] {
+    return this.model.card.head === 'ca-stream' ? this.model.arch.caStream().map((b) => b.tap) : [this.lastTap];
   }
 
   /** Softmax probabilities of n normalised NCHW images (n×classes), in chunks of batchSize. */
@@ -90,7 +95,7 @@ export class ModelRunner {
   /** Taps the head needs, logits and (CA) the l4 dots for n images. */
   async features(batch: Float32Array, n: number): Promise<Features> {
     const names = this.tapNames().map((t) => `tap.${t}`);
-    const outputs = [...names, 'logits', ...(this.isCa ? ['attn.layer4'] : [])];
+    const outputs = [...names, 'logits', ...(this.isCa ? [`attn.${this.lastTap}`] : [])];
     this.featureSession ??= this.open(outputs);
     const s = await this.featureSession;
     const side = this.size;
@@ -98,7 +103,7 @@ export class ModelRunner {
     this.forwardImages += n;
     const taps: TapSet = {};
     for (const t of this.tapNames()) taps[t] = { shape: r[`tap.${t}`].dims, data: r[`tap.${t}`].data };
-    return { taps, logits: r.logits.data, ...(this.isCa && { dots: r['attn.layer4'].data }) };
+    return { taps, logits: r.logits.data, ...(this.isCa && { dots: r[`attn.${this.lastTap}`].data }) };
   }
 
   async release(): Promise<void> {

@@ -68,7 +68,7 @@ export async function computeBatchMaps(
     }
     if (!(targets[i] >= 0 && targets[i] < classes)) throw new Error(`image ${ids[i]}: label ${targets[i]} is outside the model's ${classes} classes`);
   }
-  const A = feats.taps.layer4!.data;
+  const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
   const G = needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;

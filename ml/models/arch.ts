@@ -15,6 +15,10 @@ export interface ResNetArch {
   /** Stride of each stage's first block; torchvision: 1, 2, 2, 2. A stride-1 layer4 keeps
    * layer3's resolution, so attention and CAM maps of small inputs are not a 2×2 grid. */
   stageStrides?: [number, number, number, number];
+  /** Bottleneck 3×3 conv groups (ResNeXt); default 1. */
+  groups?: number;
+  /** torchvision `width_per_group` (64; ResNeXt 4 or 8; Wide ResNet 128). */
+  widthPerGroup?: number;
 }
 
 const STD_STRIDES: [number, number, number, number] = [1, 2, 2, 2];
@@ -34,6 +38,10 @@ export const ARCHS: Record<string, ResNetArch> = {
   resnet50: { name: 'resnet50', block: 'bottleneck', layers: [3, 4, 6, 3], stemWidth: 64, widths: STD_WIDTHS },
   resnet101: { name: 'resnet101', block: 'bottleneck', layers: [3, 4, 23, 3], stemWidth: 64, widths: STD_WIDTHS },
   resnet152: { name: 'resnet152', block: 'bottleneck', layers: [3, 8, 36, 3], stemWidth: 64, widths: STD_WIDTHS },
+  resnext50_32x4d: { name: 'resnext50_32x4d', block: 'bottleneck', layers: [3, 4, 6, 3], stemWidth: 64, widths: STD_WIDTHS, groups: 32, widthPerGroup: 4 },
+  resnext101_32x8d: { name: 'resnext101_32x8d', block: 'bottleneck', layers: [3, 4, 23, 3], stemWidth: 64, widths: STD_WIDTHS, groups: 32, widthPerGroup: 8 },
+  wide_resnet50_2: { name: 'wide_resnet50_2', block: 'bottleneck', layers: [3, 4, 6, 3], stemWidth: 64, widths: STD_WIDTHS, widthPerGroup: 128 },
+  wide_resnet101_2: { name: 'wide_resnet101_2', block: 'bottleneck', layers: [3, 4, 23, 3], stemWidth: 64, widths: STD_WIDTHS, widthPerGroup: 128 },
   // Small variants for quick experiments: same block types and names, fewer blocks, narrower.
   'resnet-basic-1111': { name: 'resnet-basic-1111', block: 'basic', layers: [1, 1, 1, 1], stemWidth: 64, widths: STD_WIDTHS },
   'resnet-mini': { name: 'resnet-mini', block: 'basic', layers: [1, 1, 1, 1], stemWidth: 16, widths: [16, 32, 64, 128] },
@@ -58,20 +66,6 @@ export function tapChannels(arch: ResNetArch): Record<TapName, number> {
     layer3: arch.widths[2] * e,
     layer4: arch.widths[3] * e,
   };
-}
-
-/**
- * CA-stream token widths: block on tap i maps width(tap i) → width(tap i+1); l4 keeps its width.
- * (ResNet-50: 64→256→512→1024→2048→2048; BasicBlock nets: 64→64→128→256→512→512.)
- */
-export function caProjections(arch: ResNetArch): Array<{ tap: TapName; block: string; inDim: number; outDim: number }> {
-  const ch = tapChannels(arch);
-  return TAPS.map((tap, i) => ({
-    tap,
-    block: CA_BLOCK_NAMES[tap],
-    inDim: ch[tap],
-    outDim: i < TAPS.length - 1 ? ch[TAPS[i + 1]] : ch[tap],
-  }));
 }
 
 /** Spatial size of each tap for a square input of side `size` (conv1 /2, maxpool /2, then each

@@ -2,19 +2,46 @@
 // saliency feed taps computed elsewhere (ONNX Runtime) as constants.
 import * as tf from '@tensorflow/tfjs-core';
 import { matMulT } from '../backend/gradients.js';
-import { TAPS, type TapName } from './arch.js';
 import { attentionPool, attentionPoolNaive } from './attention.js';
+import { lastReading, type Backbone } from './backbone.js';
+import { layerNorm } from './layers.js';
 
 export interface CaBlockParams {
   /** Tap the block reads. */
-  tap: TapName;
-  /** Official module name: base, l1..l4 (ca-stream) or cls_surrogate (ca-final). */
+  tap: string;
+  /** Official module name: base, l1..l4 / cls_stream.<k> (ca-stream) or cls_surrogate (ca-final). */
   name: string;
   /** Projection to the next width, PyTorch layout [out, in]; absent = identity (ca-final without projection). */
   weight?: tf.Tensor2D;
   bias?: tf.Tensor1D;
   /** Dropout after the softmax and after the projection during training (the original: 0 on l4). */
   dropout: number;
+  /** CLS_KV (ConvNeXt's ca-final): keys / values as Linear maps of the features, LayerNorm output. */
+  kv?: CaKvParams;
+}
+
+export interface CaKvParams {
+  wk: tf.Tensor2D;
+  bk: tf.Tensor1D;
+  wv: tf.Tensor2D;
+  bv: tf.Tensor1D;
+  lnWeight: tf.Tensor1D;
+  lnBias: tf.Tensor1D;
+}
+
+/**
+ * CLS_KV on F [B, H, W, C] with an unprojected query q [B, C] (one head, as the original builds it):
+ * dots = (F W_kᵀ + b_k) q / √C, a = softmax_N(dots), z = aᵀ(F W_vᵀ + b_v), out = LayerNorm(z).
+ */
+export function kvBlock(F: tf.Tensor4D, q: tf.Tensor2D, p: CaKvParams): { dots: tf.Tensor3D; z: tf.Tensor2D } {
+  const [B, H, W, C] = F.shape;
+  const flat = tf.reshape(F, [B * H * W, C]) as tf.Tensor2D;
+  const K = tf.reshape(linear(flat, p.wk, p.bk), [B, H * W, C]);
+  const V = tf.reshape(linear(flat, p.wv, p.bv), [B, H * W, C]);
+  const dots = tf.reshape(tf.mul(tf.matMul(tf.reshape(q, [B, 1, C]), K, false, true), 1 / Math.sqrt(C)), [B, 1, H * W]) as tf.Tensor3D;
+  const a = tf.softmax(dots);
+  const z = tf.reshape(tf.matMul(a, V), [B, C]) as tf.Tensor2D;
+  return { dots, z: layerNorm(z, p.lnWeight, p.lnBias, 1e-5) };
 }
 
 export interface CaHeadParams {
@@ -23,19 +50,21 @@ export interface CaHeadParams {
   /** Initial token, [1, 1, C0]. */
   token: tf.Tensor;
   blocks: CaBlockParams[];
-  /** Classifier, [K, C_last] and [K]. */
-  fcWeight: tf.Tensor2D;
-  fcBias: tf.Tensor1D;
+  /** A plain Linear classifier, [K, C_last] and [K] (ResNet's fc, EfficientNet's classifier.1) … */
+  fcWeight?: tf.Tensor2D;
+  fcBias?: tf.Tensor1D;
+  /** … or the backbone's own classifier on the final token (ConvNeXt: LayerNorm, then Linear). */
+  classify?: (token: tf.Tensor2D) => tf.Tensor2D;
 }
 
-export type Taps = Partial<Record<TapName, tf.Tensor4D>>;
+export type Taps = Partial<Record<string, tf.Tensor4D>>;
 
 export interface HeadOutput {
   logits: tf.Tensor2D;
   /** Final token q5 (ca-stream) / pooled token (ca-final), [B, C]. */
   token: tf.Tensor2D;
-  /** Each block's pre-softmax scores, [B, h, H, W]. */
-  dots: Partial<Record<TapName, tf.Tensor4D>>;
+  /** Each block's pre-softmax scores, [B, h, H, W], by the tap it reads. */
+  dots: Partial<Record<string, tf.Tensor4D>>;
 }
 
 export interface HeadRunOptions {
@@ -77,15 +106,26 @@ export function caHeadForward(params: CaHeadParams, taps: Taps, opts: HeadRunOpt
     if (q.shape[1] !== C) throw new Error(`CA block ${blk.name}: token width ${q.shape[1]} does not match tap "${blk.tap}" channels ${C}`);
     const drop = opts.training && blk.dropout > 0 ? blk.dropout : 0;
     const dropMask = drop > 0 ? (keepMask([B, params.heads, H * W], drop, nextSeed()) as tf.Tensor3D) : undefined;
+    if (blk.kv) {
+      if (params.heads !== 1) throw new Error(`CA block ${blk.name} (CLS_KV) has one head, got heads=${params.heads}`);
+      const r = kvBlock(F, q, blk.kv);
+      dots[blk.tap] = tf.reshape(r.dots, [B, 1, H, W]) as tf.Tensor4D;
+      q = r.z;
+      continue;
+    }
     const r = opts.naive ? attentionPoolNaive(F, q, params.heads, dropMask) : attentionPool(F, q, params.heads, { tapGrad: opts.tapGrad, dropMask });
     dots[blk.tap] = tf.reshape(r.dots, [B, params.heads, H, W]) as tf.Tensor4D;
     q = blk.weight ? linear(r.z, blk.weight, blk.bias) : r.z;
     if (drop > 0) q = tf.mul(q, keepMask(q.shape, drop, nextSeed())) as tf.Tensor2D;
   }
-  return { logits: linear(q, params.fcWeight, params.fcBias), token: q, dots };
+  let logits: tf.Tensor2D;
+  if (params.classify) logits = params.classify(q);
+  else if (params.fcWeight) logits = linear(q, params.fcWeight, params.fcBias);
+  else throw new Error('CA head parameters need a classifier (classify, or fcWeight and fcBias)');
+  return { logits, token: q, dots };
 }
 
 /** Taps a head reads, in order. */
-export function headTaps(kind: 'ca-stream' | 'ca-final'): TapName[] {
-  return kind === 'ca-stream' ? [...TAPS] : ['layer4'];
+export function headTaps(kind: 'ca-stream' | 'ca-final', backbone: Backbone): string[] {
+  return kind === 'ca-stream' ? backbone.caStream().map((b) => b.tap) : [lastReading(backbone).tap];
 }

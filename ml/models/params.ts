@@ -1,22 +1,31 @@
 // The parameter table of a model: every tensor with its torchvision / official CA-Stream name, its
-// shape as stored in files (PyTorch layout) and how it is initialised. tfjs keeps convolution
-// filters as HWIO; files hold OIHW — the conversion lives here and nowhere else.
-import { caProjections, EXPANSION, stageStride, tapChannels, TAPS, type ResNetArch, type TapName } from './arch.js';
+// shape as stored in files (PyTorch layout) and how it is initialised. Each backbone module declares
+// its own part (Backbone.params); the CA heads' part is added here. tfjs keeps convolution filters
+// as HWIO (depthwise: [kh, kw, C, 1]); files hold OIHW — the conversion lives here and nowhere else.
+import { lastReading, type Backbone } from './backbone.js';
 import { fillNormal, fillUniform, Rng } from './rng.js';
 
 export type HeadKind = 'gap' | 'ca-stream' | 'ca-final';
 
 export type ParamRole =
   | 'conv' // OIHW in files, HWIO in tfjs
+  | 'dwconv' // depthwise [C, 1, kh, kw] in files, [kh, kw, C, 1] in tfjs
+  | 'conv-bias'
   | 'bn-weight'
   | 'bn-bias'
   | 'bn-mean' // buffers: updated by training-mode forward passes, never by an optimizer
   | 'bn-var'
+  | 'ln-weight'
+  | 'ln-bias'
+  | 'layer-scale' // ConvNeXt's per-channel γ: [C, 1, 1] in files, [C] in tfjs
   | 'linear-weight' // [out, in] in both
   | 'linear-bias'
   | 'token';
 
 export type ParamGroup = 'backbone' | 'fc' | 'ca';
+
+/** Overrides the role's default initialisation (families differ: ConvNeXt draws N(0, 0.02)). */
+export type ParamInit = { normal: number } | { uniform: number } | { constant: number };
 
 export interface ParamSpec {
   name: string;
@@ -26,80 +35,27 @@ export interface ParamSpec {
   fileShape: number[];
   /** Fan-in for Linear bias init. */
   fanIn?: number;
+  init?: ParamInit;
 }
 
-/** A convolution followed by its BatchNorm, as the backbone applies them. */
-export interface ConvBn {
-  conv: string; // parameter name of the conv weight
-  bn: string; // BN module prefix
-  stride: number;
-  pad: number;
+/** A BatchNorm's four tensors (names `<prefix>.weight` …) for `c` channels. */
+export function bnSpecs(prefix: string, c: number): ParamSpec[] {
+  return (
+    [
+      ['weight', 'bn-weight'],
+      ['bias', 'bn-bias'],
+      ['running_mean', 'bn-mean'],
+      ['running_var', 'bn-var'],
+    ] as const
+  ).map(([suffix, role]) => ({ name: `${prefix}.${suffix}`, role, group: 'backbone' as const, fileShape: [c] }));
 }
 
-export interface BlockSpec {
-  prefix: string; // e.g. layer2.0
-  convs: ConvBn[]; // in order; the last one's output is added to the shortcut
-  downsample?: ConvBn;
-}
-
-export interface BackboneSpec {
-  stem: ConvBn;
-  stages: BlockSpec[][]; // layer1..layer4
-}
-
-export function backboneSpec(arch: ResNetArch): BackboneSpec {
-  const e = EXPANSION[arch.block];
-  const stages: BlockSpec[][] = [];
-  let inplanes = arch.stemWidth;
-  for (let s = 0; s < 4; s++) {
-    const width = arch.widths[s];
-    const blocks: BlockSpec[] = [];
-    for (let i = 0; i < arch.layers[s]; i++) {
-      const stride = i === 0 ? stageStride(arch, s) : 1;
-      const p = `layer${s + 1}.${i}`;
-      const convs: ConvBn[] =
-        arch.block === 'basic'
-          ? [
-              { conv: `${p}.conv1.weight`, bn: `${p}.bn1`, stride, pad: 1 },
-              { conv: `${p}.conv2.weight`, bn: `${p}.bn2`, stride: 1, pad: 1 },
-            ]
-          : [
-              { conv: `${p}.conv1.weight`, bn: `${p}.bn1`, stride: 1, pad: 0 },
-              { conv: `${p}.conv2.weight`, bn: `${p}.bn2`, stride, pad: 1 },
-              { conv: `${p}.conv3.weight`, bn: `${p}.bn3`, stride: 1, pad: 0 },
-            ];
-      const needDown = i === 0 && (stride !== 1 || inplanes !== width * e);
-      blocks.push({ prefix: p, convs, downsample: needDown ? { conv: `${p}.downsample.0.weight`, bn: `${p}.downsample.1`, stride, pad: 0 } : undefined });
-      inplanes = width * e;
-    }
-    stages.push(blocks);
-  }
-  return { stem: { conv: 'conv1.weight', bn: 'bn1', stride: 2, pad: 3 }, stages };
-}
-
-/** Conv weight shapes [out, in, kh, kw] keyed by parameter name. */
-function convShapes(arch: ResNetArch): Map<string, number[]> {
-  const e = EXPANSION[arch.block];
-  const m = new Map<string, number[]>();
-  m.set('conv1.weight', [arch.stemWidth, 3, 7, 7]);
-  let inplanes = arch.stemWidth;
-  const spec = backboneSpec(arch);
-  spec.stages.forEach((blocks, s) => {
-    const w = arch.widths[s];
-    for (const b of blocks) {
-      if (arch.block === 'basic') {
-        m.set(b.convs[0].conv, [w, inplanes, 3, 3]);
-        m.set(b.convs[1].conv, [w, w, 3, 3]);
-      } else {
-        m.set(b.convs[0].conv, [w, inplanes, 1, 1]);
-        m.set(b.convs[1].conv, [w, w, 3, 3]);
-        m.set(b.convs[2].conv, [w * e, w, 1, 1]);
-      }
-      if (b.downsample) m.set(b.downsample.conv, [w * e, inplanes, 1, 1]);
-      inplanes = w * e;
-    }
-  });
-  return m;
+/** A Linear layer's weight and bias. */
+export function linearSpecs(prefix: string, out: number, inp: number, group: ParamGroup, init?: { weight?: ParamInit; bias?: ParamInit }): ParamSpec[] {
+  return [
+    { name: `${prefix}.weight`, role: 'linear-weight', group, fileShape: [out, inp], init: init?.weight },
+    { name: `${prefix}.bias`, role: 'linear-bias', group, fileShape: [out], fanIn: inp, init: init?.bias },
+  ];
 }
 
 export interface HeadOptions {
@@ -109,42 +65,27 @@ export interface HeadOptions {
   project?: boolean;
 }
 
-/** Every parameter of a model, backbone first, in a stable order. */
-export function paramSpecs(arch: ResNetArch, opts: HeadOptions): ParamSpec[] {
-  const specs: ParamSpec[] = [];
-  const shapes = convShapes(arch);
-  const bb = backboneSpec(arch);
-  const addConvBn = (cb: ConvBn) => {
-    const shape = shapes.get(cb.conv)!;
-    specs.push({ name: cb.conv, role: 'conv', group: 'backbone', fileShape: shape });
-    for (const [suffix, role] of [['weight', 'bn-weight'], ['bias', 'bn-bias'], ['running_mean', 'bn-mean'], ['running_var', 'bn-var']] as const) {
-      specs.push({ name: `${cb.bn}.${suffix}`, role, group: 'backbone', fileShape: [shape[0]] });
-    }
-  };
-  addConvBn(bb.stem);
-  for (const blocks of bb.stages) {
-    for (const b of blocks) {
-      b.convs.forEach(addConvBn);
-      if (b.downsample) addConvBn(b.downsample);
-    }
-  }
-  const ch = tapChannels(arch);
-  const c4 = ch.layer4;
+/** Every parameter of a model: backbone, then the CA head, then the classifier. */
+export function paramSpecs(backbone: Backbone, opts: HeadOptions): ParamSpec[] {
+  const own = backbone.params(opts.numClasses);
+  const specs = own.filter((s) => s.group === 'backbone');
   if (opts.head === 'ca-stream') {
-    specs.push({ name: 'cls_token', role: 'token', group: 'ca', fileShape: [1, 1, ch.stem] });
-    for (const p of caProjections(arch)) {
-      specs.push({ name: `${p.block}.to_out.1.weight`, role: 'linear-weight', group: 'ca', fileShape: [p.outDim, p.inDim] });
-      specs.push({ name: `${p.block}.to_out.1.bias`, role: 'linear-bias', group: 'ca', fileShape: [p.outDim], fanIn: p.inDim });
-    }
+    const blocks = backbone.caStream();
+    specs.push({ name: 'cls_token', role: 'token', group: 'ca', fileShape: [1, 1, blocks[0].inDim] });
+    for (const p of blocks) specs.push(...linearSpecs(`${p.block}.to_out.1`, p.outDim, p.inDim, 'ca'));
   } else if (opts.head === 'ca-final') {
-    specs.push({ name: 'cls_token', role: 'token', group: 'ca', fileShape: [1, 1, c4] });
-    if (opts.project) {
-      specs.push({ name: 'cls_surrogate.to_out.1.weight', role: 'linear-weight', group: 'ca', fileShape: [c4, c4] });
-      specs.push({ name: 'cls_surrogate.to_out.1.bias', role: 'linear-bias', group: 'ca', fileShape: [c4], fanIn: c4 });
-    }
+    const block = backbone.caFinalBlock;
+    if (!block) throw new Error(`${backbone.name}: the ${backbone.family} family has no ca-final variant here (use ca-stream or gap)`);
+    const c = lastReading(backbone).channels;
+    specs.push({ name: 'cls_token', role: 'token', group: 'ca', fileShape: [1, 1, c] });
+    if (backbone.caFinalKind === 'kv') {
+      // CLS_KV: to_k / to_v = Rearrange + Linear(C, C) (index 1), to_out = LayerNorm(C) without projection.
+      if (opts.project) throw new Error(`${backbone.name}: the CLS_KV ca-final block is built without projection here (project: false)`);
+      specs.push(...linearSpecs(`${block}.to_k.1`, c, c, 'ca'), ...linearSpecs(`${block}.to_v.1`, c, c, 'ca'));
+      specs.push({ name: `${block}.to_out.weight`, role: 'ln-weight', group: 'ca', fileShape: [c] }, { name: `${block}.to_out.bias`, role: 'ln-bias', group: 'ca', fileShape: [c] });
+    } else if (opts.project) specs.push(...linearSpecs(`${block}.to_out.1`, c, c, 'ca'));
   }
-  specs.push({ name: 'fc.weight', role: 'linear-weight', group: 'fc', fileShape: [opts.numClasses, c4] });
-  specs.push({ name: 'fc.bias', role: 'linear-bias', group: 'fc', fileShape: [opts.numClasses], fanIn: c4 });
+  specs.push(...own.filter((s) => s.group !== 'backbone'));
   return specs;
 }
 
@@ -154,7 +95,27 @@ export function tfShape(spec: ParamSpec): number[] {
     const [o, i, h, w] = spec.fileShape;
     return [h, w, i, o];
   }
+  if (spec.role === 'dwconv') {
+    const [c, , h, w] = spec.fileShape;
+    return [h, w, c, 1];
+  }
+  if (spec.role === 'layer-scale') return [spec.fileShape[0]];
   return spec.fileShape;
+}
+
+/** File layout → tfjs layout. */
+export function toTfLayout(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (spec.role === 'conv') return oihwToHwio(data, spec.fileShape);
+  // [C, 1, kh, kw] → [kh, kw, C, 1] is OIHW → HWIO with I and O swapped: treat C as the input axis.
+  if (spec.role === 'dwconv') return oihwToHwio(data, [1, spec.fileShape[0], spec.fileShape[2], spec.fileShape[3]]);
+  return data;
+}
+
+/** tfjs layout → file layout. */
+export function toFileLayout(spec: ParamSpec, data: Float32Array): Float32Array {
+  if (spec.role === 'conv') return hwioToOihw(data, spec.fileShape);
+  if (spec.role === 'dwconv') return hwioToOihw(data, [1, spec.fileShape[0], spec.fileShape[2], spec.fileShape[3]]);
+  return Float32Array.from(data);
 }
 
 /** OIHW → HWIO. */
@@ -187,17 +148,29 @@ export function hwioToOihw(data: Float32Array, shape: number[]): Float32Array {
 export function initialValue(spec: ParamSpec, rng: Rng): Float32Array {
   const n = spec.fileShape.reduce((a, b) => a * b, 1);
   const r = rng.fork(spec.name);
+  const init = spec.init;
+  if (init) {
+    if ('normal' in init) return fillNormal(n, 0, init.normal, r);
+    if ('uniform' in init) return fillUniform(n, init.uniform, r);
+    return new Float32Array(n).fill(init.constant);
+  }
   switch (spec.role) {
-    case 'conv': {
+    case 'conv':
+    case 'dwconv': {
       const [o, , h, w] = spec.fileShape;
       return fillNormal(n, 0, Math.sqrt(2 / (o * h * w)), r);
     }
     case 'bn-weight':
     case 'bn-var':
+    case 'ln-weight':
       return new Float32Array(n).fill(1);
     case 'bn-bias':
     case 'bn-mean':
+    case 'ln-bias':
+    case 'conv-bias':
       return new Float32Array(n);
+    case 'layer-scale':
+      return new Float32Array(n).fill(1e-6);
     case 'token':
       return fillNormal(n, 1, 1, r);
     case 'linear-weight': {
@@ -210,4 +183,3 @@ export function initialValue(spec: ParamSpec, rng: Rng): Float32Array {
   }
 }
 
-export { TAPS, type TapName };

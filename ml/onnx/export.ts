@@ -1,20 +1,23 @@
-// Exports a frozen ResNet (+ GAP / CA-Stream / CA-final head) as an ONNX opset-17 graph.
-// BatchNorm is folded into the preceding convolution so ONNX Runtime sees Conv(+bias) → Relu,
-// which it fuses; the CA score scale 1/√C is folded into the token that enters each block.
+// Exports a frozen backbone (any family; its module emits its own nodes) + GAP / CA-Stream /
+// CA-final head as an ONNX opset-17 graph. BatchNorm is folded into the preceding convolution so
+// ONNX Runtime sees Conv(+bias) → activation, which it fuses; the CA score scale 1/√C is folded
+// into the token that enters each block.
 import { endianness } from 'node:os';
-import { TAPS, tapChannels, caProjections, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
+import { lastReading, type GraphEmitter, type OnnxAttrs } from '../models/backbone.js';
+import { getBackbone } from '../models/backbones.js';
 import { AttrType, DataType, encodeModel, valueInfo, type AttrMsg, type Dim, type ModelMsg, type NodeMsg, type TensorMsg } from './proto.js';
-import { WeightsError, checkWeights, inferNumClasses, resnetBlocks, type HeadKind, type WeightMap } from './weights.js';
+import { WeightsError, checkWeights, inferNumClasses, type ArchLike, type HeadKind, type WeightMap } from './weights.js';
+
+export { foldBatchNorm, BN_EPS } from '../models/layers.js';
 
 /** Bumped whenever the exported graph for the same inputs changes; part of the cache digest. */
-export const EXPORTER_VERSION = 'ca-pipe-onnx-export/1';
+export const EXPORTER_VERSION = 'ca-pipe-onnx-export/2';
 export const OPSET = 17;
-export const BN_EPS = 1e-5;
 
 export type { HeadKind };
 
 export interface ExportOptions {
-  arch: ResNetArch;
+  arch: ArchLike;
   head: HeadKind;
   /** CA heads (channel groups); ignored by 'gap' and 'none'. Default 1. */
   heads?: number;
@@ -29,30 +32,37 @@ export interface ExportOptions {
   weightsFile?: string;
 }
 
-/** Names a graph with this head can output. */
-export function availableOutputs(head: HeadKind): string[] {
-  const taps = TAPS.map((t) => `tap.${t}`);
+/** Names a graph with this head can output (default architecture: the ResNets' readings). */
+export function availableOutputs(head: HeadKind, arch: ArchLike = 'resnet18'): string[] {
+  const bb = getBackbone(arch);
+  const taps = bb.readings().map((r) => `tap.${r.tap}`);
   switch (head) {
     case 'none':
       return taps;
     case 'gap':
       return [...taps, 'logits', 'logits.gap', 'probs'];
     case 'ca-stream':
-      return [...taps, ...TAPS.map((t) => `attn.${t}`), 'cls.final', 'logits', 'logits.gap', 'probs'];
+      return [...taps, ...bb.caStream().map((b) => `attn.${b.tap}`), 'cls.final', 'logits', 'logits.gap', 'probs'];
     case 'ca-final':
-      return [...taps, 'attn.layer4', 'cls.final', 'logits', 'logits.gap', 'probs'];
+      return [...taps, `attn.${lastReading(bb).tap}`, 'cls.final', 'logits', 'logits.gap', 'probs'];
   }
 }
 
-export function defaultOutputs(head: HeadKind): string[] {
-  return head === 'none' ? TAPS.map((t) => `tap.${t}`) : ['logits'];
+export function defaultOutputs(head: HeadKind, arch: ArchLike = 'resnet18'): string[] {
+  return head === 'none' ? getBackbone(arch).readings().map((r) => `tap.${r.tap}`) : ['logits'];
 }
 
 function f32Bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-class GraphBuilder {
+function toAttrs(attrs: OnnxAttrs): AttrMsg[] {
+  return Object.entries(attrs).map(([name, v]) =>
+    Array.isArray(v) ? { name, type: AttrType.INTS, ints: v } : typeof v === 'number' ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v.float },
+  );
+}
+
+class GraphBuilder implements GraphEmitter {
   nodes: NodeMsg[] = [];
   inits: TensorMsg[] = [];
   private n = 0;
@@ -61,132 +71,89 @@ class GraphBuilder {
     return `${op.toLowerCase()}_${this.n++}`;
   }
 
+  private readonly initNames = new Set<string>();
+
+  /** An initializer; a name already present is reused (a classifier emitted for GAP and for CA, shared constants). */
   float(name: string, dims: number[], data: Float32Array): string {
+    if (this.initNames.has(name)) return name;
+    this.initNames.add(name);
     this.inits.push({ name, dims, dataType: DataType.FLOAT, rawData: f32Bytes(data) });
     return name;
   }
 
   int64(name: string, values: number[]): string {
+    if (this.initNames.has(name)) return name;
+    this.initNames.add(name);
     const a = new BigInt64Array(values.map((v) => BigInt(v)));
     this.inits.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: new Uint8Array(a.buffer) });
     return name;
   }
 
-  node(opType: string, input: string[], attribute: AttrMsg[] = [], output?: string): string {
+  node(opType: string, input: string[], attrs: OnnxAttrs = {}, output?: string): string {
     const out = output ?? this.fresh(opType);
-    this.nodes.push({ name: `${opType}:${out}`, opType, input, output: [out], attribute });
+    this.nodes.push({ name: `${opType}:${out}`, opType, input, output: [out], attribute: toAttrs(attrs) });
     return out;
   }
 }
 
-const ints = (name: string, v: number[]): AttrMsg => ({ name, type: AttrType.INTS, ints: v });
-const int = (name: string, v: number): AttrMsg => ({ name, type: AttrType.INT, i: v });
-
-/** Conv weight and bias with an eval-mode BatchNorm folded in (computed in float64). */
-export function foldBatchNorm(
-  w: Float32Array,
-  outC: number,
-  bn: { weight: Float32Array; bias: Float32Array; mean: Float32Array; var: Float32Array },
-  eps = BN_EPS,
-): { weight: Float32Array; bias: Float32Array } {
-  const per = w.length / outC;
-  const weight = new Float32Array(w.length);
-  const bias = new Float32Array(outC);
-  for (let o = 0; o < outC; o++) {
-    const s = bn.weight[o] / Math.sqrt(bn.var[o] + eps);
-    for (let i = o * per; i < (o + 1) * per; i++) weight[i] = w[i] * s;
-    bias[o] = bn.bias[o] - bn.mean[o] * s;
-  }
-  return { weight, bias };
-}
-
 /** `numClasses`, else the rows of `fc.weight`; 0 for a backbone-only graph without a classifier. */
-export function resolveNumClasses(opts: Pick<ExportOptions, 'numClasses' | 'weights' | 'head' | 'weightsFile'>): number {
-  const n = opts.numClasses ?? inferNumClasses(opts.weights) ?? (opts.head === 'none' ? 0 : undefined);
-  if (n === undefined) throw new WeightsError(opts.weightsFile ?? '<weights>', [{ key: 'fc.weight', problem: 'missing (needed for the classifier and to know the number of classes)' }]);
+export function resolveNumClasses(opts: Pick<ExportOptions, 'numClasses' | 'weights' | 'head' | 'weightsFile' | 'arch'>): number {
+  const n = opts.numClasses ?? inferNumClasses(opts.weights, opts.arch) ?? (opts.head === 'none' ? 0 : undefined);
+  if (n === undefined) {
+    throw new WeightsError(opts.weightsFile ?? '<weights>', [{ key: getBackbone(opts.arch).classifierWeight, problem: 'missing (needed for the classifier and to know the number of classes)' }]);
+  }
   return n;
 }
 
 /** Builds the ModelProto bytes. Weights are checked strictly first (see weights.ts). */
 export function exportModel(opts: ExportOptions): Uint8Array {
   if (endianness() !== 'LE') throw new Error('ONNX export needs a little-endian host (raw_data is little-endian)');
-  const { arch, head } = opts;
+  const { head } = opts;
+  const bb = getBackbone(opts.arch);
   const heads = head === 'ca-stream' || head === 'ca-final' ? (opts.heads ?? 1) : 1;
   const file = opts.weightsFile ?? '<weights>';
   const numClasses = resolveNumClasses(opts);
-  const outputs = opts.outputs ?? defaultOutputs(head);
-  const avail = availableOutputs(head);
+  const outputs = opts.outputs ?? defaultOutputs(head, bb);
+  const avail = availableOutputs(head, bb);
   for (const o of outputs) {
     if (!avail.includes(o)) throw new Error(`output "${o}" is not available with head ${head} (available: ${avail.join(', ')})`);
   }
   if (new Set(outputs).size !== outputs.length) throw new Error(`duplicate graph outputs in [${outputs.join(', ')}]`);
-  const ch = tapChannels(arch);
+  const ch = new Map(bb.readings().map((r) => [r.tap, r.channels]));
+  const last = lastReading(bb);
   if (!Number.isInteger(heads) || heads < 1) throw new Error(`heads must be a positive integer, got ${heads}`);
-  const caTaps: TapName[] = head === 'ca-stream' ? [...TAPS] : head === 'ca-final' ? ['layer4'] : [];
+  const caTaps: string[] = head === 'ca-stream' ? bb.caStream().map((b) => b.tap) : head === 'ca-final' ? [last.tap] : [];
   for (const t of caTaps) {
-    if (ch[t] % heads !== 0) throw new Error(`heads=${heads} does not divide the ${ch[t]} channels of tap ${t} (${arch.name})`);
+    if (ch.get(t)! % heads !== 0) throw new Error(`heads=${heads} does not divide the ${ch.get(t)} channels of tap ${t} (${bb.name})`);
   }
-  const w: WeightMap = checkWeights(opts.weights, arch, head, numClasses, file);
-  const get = (k: string) => w.get(k)!.data;
+  const w: WeightMap = checkWeights(opts.weights, bb, head, numClasses, file);
+  const weight = (k: string) => {
+    const t = w.get(k);
+    if (!t) throw new Error(`exporter asked for weight "${k}", which ${bb.name} does not declare`);
+    return t;
+  };
+  const get = (k: string) => weight(k).data;
 
   const g = new GraphBuilder();
-  const convBn = (x: string, convKey: string, bnKey: string, stride: number, pad: number, out?: string): string => {
-    const shape = w.get(convKey)!.shape;
-    const { weight, bias } = foldBatchNorm(get(convKey), shape[0], {
-      weight: get(`${bnKey}.weight`),
-      bias: get(`${bnKey}.bias`),
-      mean: get(`${bnKey}.running_mean`),
-      var: get(`${bnKey}.running_var`),
-    });
-    const wName = g.float(`${convKey}:folded`, shape, weight);
-    const bName = g.float(`${convKey}:bias`, [shape[0]], bias);
-    const k = shape[2];
-    return g.node('Conv', [x, wName, bName], [ints('kernel_shape', [k, k]), ints('strides', [stride, stride]), ints('pads', [pad, pad, pad, pad])], out);
-  };
-  const relu = (x: string, out?: string) => g.node('Relu', [x], [], out);
-
-  // Backbone.
-  let x = relu(convBn('input', 'conv1.weight', 'bn1', 2, 3));
-  x = g.node('MaxPool', [x], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])], 'tap.stem');
-  const stages = resnetBlocks(arch);
-  for (let s = 0; s < 4; s++) {
-    for (let j = 0; j < stages[s].length; j++) {
-      const b = stages[s][j];
-      const p = b.prefix;
-      let y: string;
-      if (arch.block === 'basic') {
-        y = relu(convBn(x, `${p}.conv1.weight`, `${p}.bn1`, b.stride, 1));
-        y = convBn(y, `${p}.conv2.weight`, `${p}.bn2`, 1, 1);
-      } else {
-        y = relu(convBn(x, `${p}.conv1.weight`, `${p}.bn1`, 1, 0));
-        y = relu(convBn(y, `${p}.conv2.weight`, `${p}.bn2`, b.stride, 1));
-        y = convBn(y, `${p}.conv3.weight`, `${p}.bn3`, 1, 0);
-      }
-      const idn = b.downsample ? convBn(x, `${p}.downsample.0.weight`, `${p}.downsample.1`, b.stride, 0) : x;
-      const last = j === stages[s].length - 1;
-      x = relu(g.node('Add', [y, idn]), last ? `tap.layer${s + 1}` : undefined);
-    }
-  }
+  bb.emitOnnx(g, weight, 'input');
 
   if (head !== 'none') {
-    g.float('fc.weight', w.get('fc.weight')!.shape, get('fc.weight'));
-    g.float('fc.bias', [numClasses], get('fc.bias'));
-    const pooled = g.node('Flatten', [g.node('GlobalAveragePool', ['tap.layer4'])], [int('axis', 1)]);
-    g.node('Gemm', [pooled, 'fc.weight', 'fc.bias'], [int('transB', 1)], 'logits.gap');
+    const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [`tap.${last.tap}`])], { axis: 1 });
+    bb.emitClassifier(g, weight, pooled, 'logits.gap');
   }
 
   // CA blocks: F (B×C×H×W) split into h groups of d = C/h channels; q (B×C, already scaled by
   // 1/√C) → dots = q_gᵀF_g, a = softmax_N(dots), z_g = F_g a_g, q' = W concat(z) + b.
-  const caBlock = (tap: TapName, q: string, qIsConstant: boolean): string => {
-    const C = ch[tap];
+  const caBlock = (tap: string, q: string, qIsConstant: boolean): string => {
+    const C = ch.get(tap)!;
     const d = C / heads;
     const F = g.node('Reshape', [`tap.${tap}`, g.int64(`ca.${tap}.groups_shape`, [0, heads, d, -1])]);
     const qg = qIsConstant ? q : g.node('Reshape', [q, g.int64(`ca.${tap}.q_shape`, [0, heads, 1, d])]);
     const dots = g.node('MatMul', [qg, F]); // B×h×1×N (a constant token broadcasts over B)
-    const hw = g.node('Shape', [`tap.${tap}`], [int('start', 2), int('end', 4)]);
-    const mapShape = g.node('Concat', [g.int64(`ca.${tap}.bh`, [0, heads]), hw], [int('axis', 0)]);
-    g.node('Reshape', [dots, mapShape], [], `attn.${tap}`);
-    const a = g.node('Softmax', [dots], [int('axis', -1)]);
+    const hw = g.node('Shape', [`tap.${tap}`], { start: 2, end: 4 });
+    const mapShape = g.node('Concat', [g.int64(`ca.${tap}.bh`, [0, heads]), hw], { axis: 0 });
+    g.node('Reshape', [dots, mapShape], {}, `attn.${tap}`);
+    const a = g.node('Softmax', [dots], { axis: -1 });
     const aCol = g.node('Reshape', [a, g.int64(`ca.${tap}.col_shape`, [0, heads, -1, 1])]);
     const z = g.node('MatMul', [F, aCol]); // B×h×d×1
     return g.node('Reshape', [z, g.int64(`ca.${tap}.flat_shape`, [0, C])]);
@@ -199,7 +166,7 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     const Bs = scale === 1 ? B : B.map((v) => v * scale);
     const wName = g.float(scale === 1 ? `${key}.weight` : `${key}.weight:scaled`, w.get(`${key}.weight`)!.shape, Ws);
     const bName = g.float(scale === 1 ? `${key}.bias` : `${key}.bias:scaled`, w.get(`${key}.bias`)!.shape, Bs);
-    return g.node('Gemm', [z, wName, bName], [int('transB', 1)], out);
+    return g.node('Gemm', [z, wName, bName], { transB: 1 }, out);
   };
   const scaledToken = (C: number) => {
     const t = get('cls_token');
@@ -207,34 +174,65 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     return g.float('cls_token:scaled', [1, heads, 1, C / heads], t.map((v) => v * s));
   };
 
+  /** CLS_KV (ConvNeXt's ca-final, one head): K, V = Linear maps of the feature tokens, LayerNorm output. */
+  const kvBlock = (block: string): void => {
+    if (heads !== 1) throw new Error(`${bb.name}: the CLS_KV ca-final block has one head, got heads=${heads}`);
+    const C = last.channels;
+    const tap = `tap.${last.tap}`;
+    const tokens = g.node('Transpose', [g.node('Reshape', [tap, g.int64('kv.flat', [0, C, -1])])], { perm: [0, 2, 1] }); // B×N×C
+    const linearLast = (prefix: string) => {
+      const W = weight(`${prefix}.weight`);
+      const wt = new Float32Array(C * C);
+      for (let o = 0; o < C; o++) for (let i = 0; i < C; i++) wt[i * C + o] = W.data[o * C + i];
+      return g.node('Add', [g.node('MatMul', [tokens, g.float(`${prefix}.weight:t`, [C, C], wt)]), g.float(`${prefix}.bias`, [C], get(`${prefix}.bias`))]);
+    };
+    const K = linearLast(`${block}.to_k.1`);
+    const V = linearLast(`${block}.to_v.1`);
+    const t = get('cls_token');
+    const q = g.float('cls_token:scaled', [C, 1], t.map((v) => v / Math.sqrt(C)));
+    const dots = g.node('Transpose', [g.node('MatMul', [K, q])], { perm: [0, 2, 1] }); // B×1×N
+    const hw = g.node('Shape', [tap], { start: 2, end: 4 });
+    g.node('Reshape', [dots, g.node('Concat', [g.int64('kv.b1', [0, 1]), hw], { axis: 0 })], {}, `attn.${last.tap}`);
+    const z = g.node('Reshape', [g.node('MatMul', [g.node('Softmax', [dots], { axis: -1 }), V]), g.int64('kv.bc', [0, C])]);
+    const lw = weight(`${block}.to_out.weight`);
+    const lb = weight(`${block}.to_out.bias`);
+    g.node('LayerNormalization', [z, g.float(`${block}.to_out.weight`, lw.shape, lw.data), g.float(`${block}.to_out.bias`, lb.shape, lb.data)], { axis: -1, epsilon: { float: 1e-5 } }, 'cls.final');
+  };
+
   if (head === 'ca-stream') {
-    const proj = caProjections(arch);
-    let q = scaledToken(ch.stem);
+    const proj = bb.caStream();
+    let q = scaledToken(proj[0].inDim);
     for (let i = 0; i < proj.length; i++) {
       const z = caBlock(proj[i].tap, q, i === 0);
-      const last = i === proj.length - 1;
-      q = project(z, `${proj[i].block}.to_out.1`, last ? 1 : 1 / Math.sqrt(proj[i + 1].inDim), last ? 'cls.final' : undefined);
+      const lastBlock = i === proj.length - 1;
+      q = project(z, `${proj[i].block}.to_out.1`, lastBlock ? 1 : 1 / Math.sqrt(proj[i + 1].inDim), lastBlock ? 'cls.final' : undefined);
     }
+  } else if (head === 'ca-final' && bb.caFinalKind === 'kv') {
+    kvBlock(bb.caFinalBlock!);
   } else if (head === 'ca-final') {
-    const z = caBlock('layer4', scaledToken(ch.layer4), true);
-    if (w.has('cls_surrogate.to_out.1.weight')) project(z, 'cls_surrogate.to_out.1', 1, 'cls.final');
-    else g.node('Identity', [z], [], 'cls.final');
+    const z = caBlock(last.tap, scaledToken(last.channels), true);
+    const block = bb.caFinalBlock!;
+    if (w.has(`${block}.to_out.1.weight`)) project(z, `${block}.to_out.1`, 1, 'cls.final');
+    else g.node('Identity', [z], {}, 'cls.final');
   }
   if (head === 'ca-stream' || head === 'ca-final') {
-    g.node('Gemm', ['cls.final', 'fc.weight', 'fc.bias'], [int('transB', 1)], 'logits');
+    bb.emitClassifier(g, weight, 'cls.final', 'logits');
   } else if (head === 'gap') {
-    g.node('Identity', ['logits.gap'], [], 'logits');
+    g.node('Identity', ['logits.gap'], {}, 'logits');
   }
-  if (head !== 'none') g.node('Softmax', ['logits'], [int('axis', -1)], 'probs');
+  if (head !== 'none') g.node('Softmax', ['logits'], { axis: -1 }, 'probs');
 
   const { nodes, inits } = prune(g.nodes, g.inits, outputs);
   const side: Dim = opts.inputSize ?? 'height';
-  const sizes = opts.inputSize ? tapSizes(opts.inputSize, arch) : undefined;
+  const sizes = opts.inputSize ? bb.readingSizes(opts.inputSize) : undefined;
   const outDims = (o: string): Dim[] => {
-    const [kind, tap] = o.split('.') as [string, TapName];
-    if (kind === 'tap') return ['batch', ch[tap], sizes?.[tap] ?? `${tap}_h`, sizes?.[tap] ?? `${tap}_w`];
-    if (kind === 'attn') return ['batch', heads, sizes?.[tap] ?? `${tap}_h`, sizes?.[tap] ?? `${tap}_w`];
-    if (o === 'cls.final') return ['batch', ch.layer4];
+    const dot = o.indexOf('.');
+    const kind = o.slice(0, dot);
+    const tap = o.slice(dot + 1);
+    const hw = (t: string): Dim[] => [sizes?.[t] ?? `${t}_h`, sizes?.[t] ?? `${t}_w`];
+    if (kind === 'tap') return ['batch', ch.get(tap)!, ...hw(tap)];
+    if (kind === 'attn') return ['batch', heads, ...hw(tap)];
+    if (o === 'cls.final') return ['batch', head === 'ca-stream' ? bb.caStream().at(-1)!.outDim : last.channels];
     return ['batch', numClasses];
   };
   const model: ModelMsg = {
@@ -243,13 +241,13 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     producerVersion: EXPORTER_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     metadataProps: [
-      { key: 'arch', value: arch.name },
+      { key: 'arch', value: bb.name },
       { key: 'head', value: head },
       { key: 'heads', value: String(heads) },
       { key: 'num_classes', value: String(numClasses) },
     ],
     graph: {
-      name: `${arch.name}-${head}`,
+      name: `${bb.name}-${head}`,
       node: nodes,
       initializer: inits,
       input: [valueInfo('input', ['batch', 3, side, opts.inputSize ?? 'width'])],

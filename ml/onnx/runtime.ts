@@ -4,10 +4,11 @@ import { mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { getArch, type ResNetArch } from '../models/arch.js';
+import { getBackbone } from '../models/backbones.js';
+import { ResNetBackbone } from '../models/resnet-backbone.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { EXPORTER_VERSION, availableOutputs, defaultOutputs, exportModel, resolveNumClasses, type ExportOptions, type HeadKind } from './export.js';
-import { checkWeights } from './weights.js';
+import { checkWeights, type ArchLike } from './weights.js';
 
 export const DEFAULT_CACHE_DIR = join('runs', '.cache', 'onnx');
 
@@ -38,16 +39,18 @@ export function defaultSessionOptions(): ort.InferenceSession.SessionOptions {
 /** sha256 over exporter version, graph options and the (checked) weights' names, shapes and bytes. */
 export function exportDigest(opts: ExportOptions): string {
   const numClasses = resolveNumClasses(opts);
-  const checked = checkWeights(opts.weights, opts.arch, opts.head, numClasses, opts.weightsFile);
+  const bb = getBackbone(opts.arch);
+  const checked = checkWeights(opts.weights, bb, opts.head, numClasses, opts.weightsFile);
   const h = createHash('sha256');
   h.update(
     JSON.stringify({
       exporter: EXPORTER_VERSION,
-      arch: opts.arch,
+      // A ResNet description can be ad hoc (strides differ at equal parameters): hash all of it.
+      arch: bb instanceof ResNetBackbone ? bb.arch : bb.name,
       head: opts.head,
       heads: opts.head === 'ca-stream' || opts.head === 'ca-final' ? (opts.heads ?? 1) : 1,
       numClasses,
-      outputs: opts.outputs ?? defaultOutputs(opts.head),
+      outputs: opts.outputs ?? defaultOutputs(opts.head, bb),
       inputSize: opts.inputSize ?? null,
     }),
   );
@@ -160,7 +163,7 @@ export async function createSession(opts: SessionOptions): Promise<OnnxModel> {
     exported = await exportCached({ ...opts, force: true });
     session = await ort.InferenceSession.create(exported.path, sessionOptions);
   }
-  return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head), exported);
+  return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head, opts.arch), exported);
 }
 
 /** Converts NHWC (e.g. decoded images) to the graph's NCHW layout. */
@@ -176,8 +179,8 @@ export function nhwcToNchw(data: Float32Array | Uint8Array, n: number, h: number
 }
 
 export interface RunForwardOptions {
-  /** Architecture name from ml/models/arch.ts (or the arch itself). */
-  arch: string | ResNetArch;
+  /** Architecture name from the backbone registry (or the arch itself). */
+  arch: ArchLike;
   head: HeadKind;
   heads?: number;
   numClasses?: number;
@@ -201,7 +204,7 @@ export async function readWeights(file: string): Promise<ExportOptions['weights'
 
 /** Backing of `ca-pipe forward --engine onnx`: weights + input safetensors in, all outputs (NCHW) out. */
 export async function runForward(opts: RunForwardOptions): Promise<{ outputs: string[]; digest: string; cacheHit: boolean }> {
-  const arch = typeof opts.arch === 'string' ? getArch(opts.arch) : opts.arch;
+  const arch = getBackbone(opts.arch);
   const weights = await readWeights(opts.weightsFile);
   const inputs = (await readSafetensors(opts.inputFile)).tensors;
   const key = opts.inputKey ?? 'input';
@@ -209,7 +212,7 @@ export async function runForward(opts: RunForwardOptions): Promise<{ outputs: st
   if (!x) throw new Error(`${opts.inputFile}: no tensor "${key}" (has: ${[...inputs.keys()].join(', ')})`);
   if (x.shape.length !== 4 || x.shape[1] !== 3) throw new Error(`${opts.inputFile} [${key}]: expected an NCHW batch B×3×H×W, got shape [${x.shape.join(', ')}]`);
   if (!(x.data instanceof Float32Array)) throw new Error(`${opts.inputFile} [${key}]: expected floating point data, got ${x.dtype}`);
-  const outputs = opts.outputs ?? availableOutputs(opts.head);
+  const outputs = opts.outputs ?? availableOutputs(opts.head, arch);
   const model = await createSession({
     arch,
     head: opts.head,

@@ -2,7 +2,7 @@
 // (from init weights). BatchNorm uses batch statistics and updates its running statistics.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorToWrite } from '../io/safetensors.js';
-import type { ResNetModel } from '../models/resnet.js';
+import type { CaPipeModel } from '../models/model.js';
 import { clipGradNorm } from './clip.js';
 import type { Ema } from './ema.js';
 import type { EvalResult, StepPosition, StepResult, TrainTask } from './loop.js';
@@ -11,7 +11,7 @@ import type { Optimizer } from './optim.js';
 import type { BatchSource, SourceBatch } from './sources.js';
 
 export interface WeightsTaskBase {
-  model: ResNetModel;
+  model: CaPipeModel;
   /** Variables the optimizer updates (and the EMA averages). */
   trainable: Record<string, tf.Variable>;
   optimizer: Optimizer;

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { createLoader, type LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
-import { tapChannels, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
+import type { TapName } from '../models/arch.js';
+import type { Backbone } from '../models/backbone.js';
 import type { OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
 import { beginPhase, EXTRACTING, type ProgressSink } from './progress.js';
@@ -43,9 +44,9 @@ export interface FeaturesMeta {
   /** Pixel convention of the images (absent in caches written before conventions: fast). */
   preprocessing?: Preprocessing;
   dtype: FeatureDtype;
-  taps: TapName[];
+  taps: string[];
   /** [H, W, C] per tap. */
-  tap_shapes: Partial<Record<TapName, [number, number, number]>>;
+  tap_shapes: Partial<Record<string, [number, number, number]>>;
   num_classes: number;
   /** sha256 of the init weights file the backbone came from. */
   init_digest: string;
@@ -54,7 +55,7 @@ export interface FeaturesMeta {
 
 export interface ComputeFeaturesOptions {
   session: OnnxModel;
-  arch: ResNetArch;
+  arch: Backbone;
   items: LoaderItem[];
   split: SplitName;
   dir: string;
@@ -62,7 +63,7 @@ export interface ComputeFeaturesOptions {
   resize?: number;
   preprocessing?: Preprocessing;
   dtype: FeatureDtype;
-  taps: TapName[];
+  taps: string[];
   numClasses: number;
   /** Images per ONNX Runtime call. Default 16. */
   batchSize?: number;
@@ -116,8 +117,8 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
   const shardSize = o.shardSize ?? 256;
   const n = o.items.length;
   const nShards = Math.ceil(n / shardSize);
-  const ch = tapChannels(o.arch);
-  const sizes = tapSizes(o.size, o.arch);
+  const ch = tapWidths(o.arch);
+  const sizes = o.arch.readingSizes(o.size);
   const outputs = [...o.taps.map((t) => `tap.${t}`), 'logits'];
   const shards: string[] = [];
   let correct = 0;
@@ -136,7 +137,7 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
       continue;
     }
     const m = items.length;
-    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<TapName, Float32Array>;
+    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<string, Float32Array>;
     const logits = new Float32Array(m * o.numClasses);
     const loader = createLoader({ items, batchSize: o.batchSize ?? 16, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers, preprocessing: o.preprocessing });
     let off = 0;
@@ -193,7 +194,7 @@ export interface LoadedSplit extends TapArrays {
  * Loads a split's taps (as float32) for the given items, in the items' order. Items missing from
  * the cache are an error naming the first few ids.
  */
-export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: SplitName, taps: TapName[], items: LoaderItem[]): Promise<LoadedSplit> {
+export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: SplitName, taps: string[], items: LoaderItem[]): Promise<LoadedSplit> {
   const sm = meta.splits[split];
   if (!sm) throw new Error(`${join(dir, FEATURES_META)}: no "${split}" split in the feature cache`);
   for (const t of taps) if (!meta.taps.includes(t)) throw new Error(`${join(dir, FEATURES_META)}: tap "${t}" is not cached (has ${meta.taps.join(', ')})`);
@@ -230,8 +231,12 @@ export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: S
   return out;
 }
 
-export function tapShapes(arch: ResNetArch, size: number, taps: TapName[]): Partial<Record<TapName, [number, number, number]>> {
-  const ch = tapChannels(arch);
-  const sz = tapSizes(size, arch);
+function tapWidths(arch: Backbone): Record<string, number> {
+  return Object.fromEntries(arch.readings().map((r) => [r.tap, r.channels]));
+}
+
+export function tapShapes(arch: Backbone, size: number, taps: string[]): Partial<Record<string, [number, number, number]>> {
+  const ch = tapWidths(arch);
+  const sz = arch.readingSizes(size);
   return Object.fromEntries(taps.map((t) => [t, [sz[t], sz[t], ch[t]]]));
 }

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import { headTaps, type Taps } from '../models/ca-head.js';
-import type { ResNetArch, TapName } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
 import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
 import { topkCorrect } from './losses.js';
 import { applyGradients, dropoutSeed, exportModelWeights, swapInEma, type WeightsTaskBase } from './end-to-end.js';
@@ -25,7 +25,7 @@ import { createImageSource, createTapSource, type BatchSource, type SourceBatch 
 export interface FrozenTaskOptions {
   base: WeightsTaskBase;
   params: TrainParams;
-  arch: ResNetArch;
+  arch: Backbone;
   init: InitModel;
   train: LoaderItem[];
   val: LoaderItem[];
@@ -48,22 +48,22 @@ export interface FrozenTask {
   close(): Promise<void>;
 }
 
-/** Taps a head reads; the gap head (linear probe) needs layer4 only. */
-export function neededTaps(head: TrainParams['head']): TapName[] {
-  return head === 'gap' ? ['layer4'] : headTaps(head);
+/** Taps a head reads; the gap head (linear probe) needs the last feature map only. */
+export function neededTaps(head: TrainParams['head'], arch: Backbone): string[] {
+  return head === 'gap' ? [lastReading(arch).tap] : headTaps(head, arch);
 }
 
 /** Opens an ONNX Runtime session on the init backbone that outputs the taps and the GAP logits. */
-export async function openBackboneSession(arch: ResNetArch, init: InitModel, numClasses: number, taps: TapName[], cacheDir: string, inputSize?: number): Promise<OnnxModel> {
+export async function openBackboneSession(arch: Backbone, init: InitModel, numClasses: number, taps: string[], cacheDir: string, inputSize?: number): Promise<OnnxModel> {
   return createSession({
     arch, head: 'gap', numClasses, weights: init.weights, weightsFile: init.name,
     outputs: [...taps.map((t) => `tap.${t}`), 'logits'], cacheDir, inputSize,
   });
 }
 
-function tapTensors(taps: Partial<Record<TapName, Float32Array>>, shapes: Partial<Record<TapName, [number, number, number]>>, n: number): Taps {
+function tapTensors(taps: Partial<Record<string, Float32Array>>, shapes: Partial<Record<string, [number, number, number]>>, n: number): Taps {
   const out: Taps = {};
-  for (const [t, data] of Object.entries(taps) as Array<[TapName, Float32Array]>) {
+  for (const [t, data] of Object.entries(taps) as Array<[string, Float32Array]>) {
     const [h, w, c] = shapes[t]!;
     out[t] = tf.tensor4d(data, [n, h, w, c]);
   }
@@ -73,7 +73,7 @@ function tapTensors(taps: Partial<Record<TapName, Float32Array>>, shapes: Partia
 export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask> {
   const p = o.params;
   const { model } = o.base;
-  const taps = neededTaps(p.head);
+  const taps = neededTaps(p.head, o.arch);
   const shapes = tapShapes(o.arch, p.input_size, taps);
   const useCacheForTrain = !p.augment;
   if (useCacheForTrain && (o.base.objective.mixup > 0 || o.base.objective.cutmix > 0)) {
@@ -134,11 +134,11 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
   const varList = Object.values(trainable);
   const S = p.input_size;
 
-  async function batchTaps(batch: SourceBatch, pos: StepPosition): Promise<{ taps: Partial<Record<TapName, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
+  async function batchTaps(batch: SourceBatch, pos: StepPosition): Promise<{ taps: Partial<Record<string, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
     if (batch.taps) return { taps: batch.taps, prep: prepareBatch(o.base.objective, undefined, null, batch.labels, pos.epoch, pos.iter) };
     const prep = prepareBatch(o.base.objective, batch.x, [batch.n, S, S, 3], batch.labels, pos.epoch, pos.iter);
     const res = await session!.run(nhwcToNchw(prep.images!, batch.n, S, S), batch.n, S, S, taps.map((t) => `tap.${t}`));
-    const out: Partial<Record<TapName, Float32Array>> = {};
+    const out: Partial<Record<string, Float32Array>> = {};
     for (const t of taps) {
       const [h, w, c] = shapes[t]!;
       out[t] = nchwToNhwc(res[`tap.${t}`].data, batch.n, c, h, w);

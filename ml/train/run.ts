@@ -13,11 +13,12 @@ import type { LoaderItem } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
 import { conventionMismatch, resolvePreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
-import { getArch, TAPS, type ResNetArch, type TapName } from '../models/arch.js';
+import { lastReading, type Backbone } from '../models/backbone.js';
 import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
 import { paramSpecs } from '../models/params.js';
-import { createModel, type ResNetModel } from '../models/resnet.js';
+import { createModel, type CaPipeModel } from '../models/model.js';
+import { getBackbone } from '../models/backbones.js';
 import { Ema, emaDecayForRun } from './ema.js';
 import { createEndToEndTask, exportModelWeights } from './end-to-end.js';
 import { copyOut, trainLoop, writeTensorBoardFromMetrics, type LoopLogger, type LoopProgress, type TrainTask } from './loop.js';
@@ -66,7 +67,7 @@ export interface InitModel {
 const silentLog: LoopLogger = { info() {}, warn() {} };
 
 /** Reads an init model directory and keeps the backbone + fc of `arch`, rejecting anything else. */
-export async function readInit(dir: string, arch: ResNetArch, want: 'backbone+fc'): Promise<InitModel> {
+export async function readInit(dir: string, arch: Backbone, want: 'backbone+fc'): Promise<InitModel> {
   const cardFile = join(dir, 'model.json');
   let raw: unknown;
   try {
@@ -164,7 +165,7 @@ export interface TrainOutcome {
 }
 
 /** Loads init weights (backbone + fc) into a model; CA parameters keep their fresh initialisation. */
-function loadInit(model: ResNetModel, init: InitModel): void {
+function loadInit(model: CaPipeModel, init: InitModel): void {
   const all = new Map<string, { dtype: string; shape: number[]; data: Float32Array }>();
   for (const [k, v] of model.stateDict()) all.set(k, { dtype: 'F32', ...(init.weights.get(k) ?? v) });
   model.loadWeights(all, { file: init.name });
@@ -174,7 +175,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const p = o.params;
   const log = o.log ?? silentLog;
   const prov = o.provenance ?? {};
-  const arch = getArch(p.arch);
+  const arch = getBackbone(p.arch);
   if (p.mode === 'frozen' && !o.init) throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
   if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
   if (o.features && p.mode !== 'frozen') throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
@@ -327,7 +328,7 @@ export interface RunFeaturesOptions {
 export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> {
   const p = { taps: 'all' as const, input_size: 224, dtype: 'float16' as const, ...o.params };
   const log = o.log ?? silentLog;
-  const arch = getArch(p.arch);
+  const arch = getBackbone(p.arch);
   const init = await readInit(o.init, arch, 'backbone+fc');
   const index = await readIndex(o.data);
   const preprocessing = resolvePreprocessing(p.preprocessing, index.meta.preprocessing, p.input_size);
@@ -340,7 +341,8 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
       if (!(r.label >= 0 && r.label < K)) throw new Error(`${join(o.data, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the init model's ${K} classes`);
       return { id, path: index.imagePath(r), label: r.label };
     });
-  const taps: TapName[] = p.taps === 'layer4' ? ['layer4'] : [...TAPS];
+  // 'layer4' names the last feature map of any family (the ResNets' layer4), 'all' every CA reading.
+  const taps: string[] = p.taps === 'layer4' ? [lastReading(arch).tap] : arch.caStream().map((b) => b.tap);
   const work = join(o.scratchDir, 'features');
   const session = await openBackboneSession(arch, init, K, taps, join(o.scratchDir, 'onnx'));
   const meta: FeaturesMeta = {

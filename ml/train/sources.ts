@@ -5,7 +5,6 @@
 import { createLoader, epochOrder, type LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { Layout } from '../data/transforms.js';
-import type { TapName } from '../models/arch.js';
 
 export interface SourceBatch {
   /** Batch index within the epoch. */
@@ -13,7 +12,7 @@ export interface SourceBatch {
   /** Normalised images in the source's layout (image sources). */
   x?: Float32Array;
   /** Backbone taps, NHWC float32 per tap (feature sources). */
-  taps?: Partial<Record<TapName, Float32Array>>;
+  taps?: Partial<Record<string, Float32Array>>;
   labels: Int32Array;
   ids: number[];
   n: number;
@@ -122,16 +121,16 @@ function gatherRows(data: Float32Array, per: number, idx: number[]): Float32Arra
 
 export interface TapArrays {
   /** Per tap: [count, H, W, C] float32, row-major. */
-  taps: Partial<Record<TapName, { shape: [number, number, number]; data: Float32Array }>>;
+  taps: Partial<Record<string, { shape: [number, number, number]; data: Float32Array }>>;
   labels: Int32Array;
   ids: number[];
 }
 
 /** Batches of precomputed taps (the feature cache), in the same order an image source would use. */
 export function createTapSource(t: TapArrays, o: { batchSize: number; seed: number; train: boolean }): BatchSource {
-  const names = Object.keys(t.taps) as TapName[];
+  const names = Object.keys(t.taps) as string[];
   return memorySource(t.labels.length, o, (index, idx) => {
-    const taps: Partial<Record<TapName, Float32Array>> = {};
+    const taps: Partial<Record<string, Float32Array>> = {};
     for (const name of names) {
       const { shape, data } = t.taps[name]!;
       taps[name] = gatherRows(data, shape[0] * shape[1] * shape[2], idx);

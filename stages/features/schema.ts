@@ -15,7 +15,7 @@ export const featuresParamsSchema = {
   required: ['arch'],
   properties: {
     arch: { description: 'Backbone architecture; must match the init model.', type: 'string', minLength: 1 },
-    taps: { description: 'all: the five taps a CA-Stream head reads; layer4: only the last (ca-final / gap heads).', enum: ['all', 'layer4'], default: 'all' },
+    taps: { description: 'all: every tap a CA-Stream head reads; layer4: only the last feature map (ca-final / gap heads; any family).', enum: ['all', 'layer4'], default: 'all' },
     input_size: { description: 'Square input side in pixels (must equal the train stage\'s input_size).', type: 'integer', minimum: 16, default: 224 },
     resize: { description: 'Eval transform: shorter side before the centre crop (default floor(input_size / 0.875)); must equal the train stage\'s resize.', type: 'integer', minimum: 16 },
     preprocessing: preprocessingParam(`${UNSET_FROM_INDEX} Must resolve to the train stage's convention.`),

@@ -1,24 +1,24 @@
 // Params schema of the `train` kind. Fields marked "default: from the recipe" have no schema
 // default on purpose: absent means the recipe's value, present overrides it.
-import { ARCHS as ARCH_TABLE } from '../../ml/models/arch.js';
+import { backboneNames } from '../../ml/models/backbones.js';
 import { preprocessingParam, UNSET_FROM_INDEX } from '../preprocessing-param.js';
 
-const ARCHS = Object.keys(ARCH_TABLE);
+const ARCHS = backboneNames();
 
 export const trainParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://ca-pipe.dev/schemas/stages/train.schema.json',
   title: 'train stage params',
   description:
-    'Trains a ResNet with a GAP, CA-Stream or CA-final head. Inputs: data (an index stage, required), init (a train stage whose ' +
+    'Trains a backbone (ResNet / ResNeXt / Wide ResNet, ConvNeXt, EfficientNet) with a GAP, CA-Stream or CA-final head. Inputs: data (an index stage, required), init (a train stage whose ' +
     'final weights initialise backbone + classifier; required for frozen), features (optional, a features stage: cached backbone taps ' +
     'for frozen training without augmentation). Outputs: model.json, final.safetensors, best.safetensors (lowest validation loss), ' +
     'metrics.jsonl, tb/ (TensorBoard scalars), summary.json. Resumes from its last checkpoint after an interruption.',
   type: 'object',
   additionalProperties: false,
   properties: {
-    arch: { description: 'Backbone architecture (torchvision names; resnet-mini* are small variants for quick experiments).', enum: ARCHS, default: 'resnet50' },
-    head: { description: 'gap: torchvision pooling; ca-stream: the five CA blocks of the paper; ca-final: one CA block on layer4.', enum: ['gap', 'ca-stream', 'ca-final'], default: 'ca-stream' },
+    arch: { description: 'Backbone architecture (torchvision names; resnet-mini*, convnext-mini and efficientnet-mini are small variants for quick experiments).', enum: ARCHS, default: 'resnet50' },
+    head: { description: 'gap: torchvision pooling; ca-stream: the CA blocks of the original code (ResNet: five; ConvNeXt: four; EfficientNet: nine); ca-final: one CA block on the last feature map (ConvNeXt: the original CLS_KV block, one head).', enum: ['gap', 'ca-stream', 'ca-final'], default: 'ca-stream' },
     heads: { description: 'Attention heads of the CA blocks (channel groups); must divide every tap\'s channel count.', type: 'integer', minimum: 1, default: 1 },
     project: { description: 'ca-final only: add the C4→C4 projection after the block.', type: 'boolean', default: false },
     dropout: { description: 'CA dropout after the softmax and after each projection during training (never on l4).', type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0 },

@@ -2,7 +2,7 @@
 // layout a user brings (torchvision names, file shapes), with one thing made wrong on request.
 import { writeFile } from 'node:fs/promises';
 import { serializeSafetensors, type TensorToWrite } from '../../ml/io/safetensors.js';
-import { getArch } from '../../ml/models/arch.js';
+import { getBackbone } from '../../ml/models/backbones.js';
 import { initialValue, paramSpecs } from '../../ml/models/params.js';
 import { Rng } from '../../ml/models/rng.js';
 
@@ -14,7 +14,7 @@ export type Breakage = { drop: string } | { reshape: string } | { asInt32: strin
 export function modelTensors(breakage?: Breakage): Record<string, TensorToWrite> {
   const rng = new Rng(0);
   const out: Record<string, TensorToWrite> = {};
-  for (const spec of paramSpecs(getArch(ARCH), { head: 'gap', numClasses: CLASSES })) {
+  for (const spec of paramSpecs(getBackbone(ARCH), { head: 'gap', numClasses: CLASSES })) {
     out[spec.name] = { shape: spec.fileShape, data: initialValue(spec, rng) };
   }
   if (!breakage) return out;

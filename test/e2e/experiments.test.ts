@@ -166,3 +166,80 @@ test('tools/model-dir.mjs wraps weights as a model directory, replacing the clas
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--num-classes must be a positive integer/);
 });
+
+test('convnext-base-imagenet.yaml plans against stand-in ImageNet folders, list and weights', async () => {
+  const root = tmp('convnext');
+  const env = {
+    IMAGENET_ROOT: join(root, 'imagenet'),
+    IMAGENET_TRAIN_LIST: join(root, 'train.csv'),
+    CONVNEXT_BASE_WEIGHTS: join(root, 'weights', 'convnext-base.safetensors'),
+  };
+  const rows = ['n01440764/a.JPEG,0', 'n01443537/b.JPEG,1'];
+  for (const r of rows) touch(join(env.IMAGENET_ROOT, 'train', r.slice(0, r.lastIndexOf(','))));
+  writeFileSync(env.IMAGENET_TRAIN_LIST, rows.join('\n') + '\n');
+  mkdirSync(join(env.IMAGENET_ROOT, 'val'), { recursive: true });
+  mkdirSync(dirname(env.CONVNEXT_BASE_WEIGHTS), { recursive: true });
+  const f32 = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+  await writeSafetensors(env.CONVNEXT_BASE_WEIGHTS, {
+    'features.0.0.weight': { dtype: 'F32', shape: [4, 3, 1, 1], data: f32(12) },
+    'classifier.2.weight': { dtype: 'F32', shape: [1000, 8], data: f32(8000) },
+    'classifier.2.bias': { dtype: 'F32', shape: [1000], data: f32(1000) },
+  });
+  const r = await plan('convnext-base-imagenet.yaml', root, env);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PlanJson;
+  assert.equal(p.experiment, 'convnext-base-imagenet');
+  assert.deepEqual(
+    Object.keys(countByStage(p)).sort(),
+    ['ca', 'evaluate_ca', 'evaluate_gap', 'report', 'saliency_ca', 'saliency_gap', 'train_data', 'val_data', 'weights'],
+  );
+  // The header carries the paper's ConvNeXt-B numbers.
+  const text = readFileSync(join(EXPERIMENTS, 'convnext-base-imagenet.yaml'), 'utf8');
+  for (const n of ['83.72', '83.51', '33.72', '19.45', '2.43', '13.96', '15.25', '32.89', '52.85', '86.38', '29.57', '45.29']) assert.ok(text.includes(n), n);
+  const bare = Object.fromEntries(Object.keys(env).map((k) => [k, undefined]));
+  const r2 = await plan('convnext-base-imagenet.yaml', root, bare as NodeJS.ProcessEnv);
+  assert.equal(r2.code, 2, r2.stderr);
+  assert.match(r2.stderr, /convnext-base-imagenet\.yaml:\d+:\d+: .*environment variable CONVNEXT_BASE_WEIGHTS is not set/);
+});
+
+test('tools/model-dir.mjs: every family, --head for CA-Stream checkpoints, unknown flags rejected', async () => {
+  const root = tmp('model-dir-families');
+  const tool = join(EXPERIMENTS, 'tools', 'model-dir.mjs');
+  const { fixturesDir } = await import('../ml/fixtures.js');
+  const { readModelDir } = await import('../../ml/explain/model-dir.js');
+  const { checkWeights } = await import('../../ml/onnx/weights.js');
+  const run = (out: string, args: string[]) => {
+    mkdirSync(out, { recursive: true });
+    return spawnSync(process.execPath, [tool, '--out', out, ...args], { encoding: 'utf8' });
+  };
+  for (const arch of ['convnext-mini', 'efficientnet-mini']) {
+    const weights = join(fixturesDir(), `${arch}.weights.safetensors`);
+    const out = join(root, arch);
+    const r = run(out, ['--weights', weights, '--arch', arch, '--head', 'ca-stream', '--input-size', '64', '--resize', '64']);
+    assert.equal(r.status, 0, r.stderr);
+    const m = await readModelDir(out);
+    assert.equal(m.card.head, 'ca-stream');
+    assert.equal(m.card.num_classes, 10);
+    assert.deepEqual([m.feature.K, m.feature.h], [arch === 'convnext-mini' ? 128 : 640, 2]);
+    // A strict check against the family's table: the directory loads as a CA-Stream model.
+    assert.ok(checkWeights(m.weights, m.arch, 'ca-stream', 10, out).has('cls_stream.0.to_out.1.weight'));
+    // A fresh classifier replaces the family's last Linear only.
+    const fresh = join(root, `${arch}-fresh`);
+    assert.equal(run(fresh, ['--weights', weights, '--arch', arch, '--num-classes', '3']).status, 0);
+    const lin = arch === 'convnext-mini' ? 'classifier.2' : 'classifier.1';
+    const t = parseSafetensors(readFileSync(join(fresh, 'final.safetensors'))).tensors;
+    assert.deepEqual(t.get(`${lin}.weight`)!.shape.slice(0, 1), [3]);
+    if (arch === 'convnext-mini') assert.deepEqual(t.get('classifier.0.weight')!.shape, [128], 'the classifier LayerNorm is kept');
+  }
+  const plain = join(root, 'plain.safetensors');
+  await fakeWeights(plain, 5, 4);
+  const noCa = run(join(root, 'no-ca'), ['--weights', plain, '--arch', 'resnet50', '--head', 'ca-stream']);
+  assert.equal(noCa.status, 2);
+  assert.match(noCa.stderr, /needs a CA-Stream checkpoint, but there is no cls_token/);
+  const unknown = run(join(root, 'unknown'), ['--weights', plain, '--arch', 'resnet50', '--num-clases', '3']);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown flag "--num-clases" \(known: .*--num-classes/);
+  const family = run(join(root, 'family'), ['--weights', plain, '--arch', 'vit_b_16']);
+  assert.equal(family.status, 2);
+  assert.match(family.stderr, /--arch "vit_b_16" is not a ResNet, ResNeXt, Wide ResNet, ConvNeXt or EfficientNet name/);
+});

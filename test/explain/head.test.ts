@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setBackendLogger } from '../../ml/backend/index.js';
 import { initTestBackend } from '../support/backend.js';
 import { getArch, tapChannels, tapSizes } from '../../ml/models/arch.js';
+import { getBackbone } from '../../ml/models/backbones.js';
 import { expectedWeights } from '../../ml/onnx/weights.js';
 import { readModelDir, type LoadedModel } from '../../ml/explain/model-dir.js';
 import { ModelRunner } from '../../ml/explain/runner.js';
@@ -45,7 +46,7 @@ function miniCaFinal(project: boolean, size: number): LoadedModel {
   }
   const f = tapSizes(size).layer4;
   return {
-    dir: '<memory>', arch, weightsFile: '<random>', weights, feature: { K: tapChannels(arch).layer4, h: f, w: f },
+    dir: '<memory>', arch: getBackbone(arch), weightsFile: '<random>', weights, feature: { K: tapChannels(arch).layer4, h: f, w: f },
     card: { format: 'ca-pipe.model/1', arch: 'resnet-mini', head: 'ca-final', heads: 2, num_classes: 5, input_size: size, mean: IMAGENET_MEAN, std: IMAGENET_STD, classes: ['a', 'b', 'c', 'd', 'e'], weights: 'x' },
   };
 }

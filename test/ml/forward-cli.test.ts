@@ -123,3 +123,23 @@ test('forward --help shows an example', async () => {
   assert.match(help, /Example:\n\s+\$ ca-pipe forward --arch resnet50 --head ca-stream --heads 8/);
   assert.match(help, /--engine <engine>/);
 });
+
+for (const name of ['convnext-mini', 'efficientnet-mini']) {
+  for (const engine of ['tfjs', 'onnx']) {
+    test(`forward --arch ${name} --engine ${engine} writes the fixture's key names and values`, async () => {
+      const fix = join(fixturesDir(), name);
+      const expected = (await readSafetensors(`${fix}.expected.safetensors`)).tensors;
+      const out = join(dir, `${name}-${engine}.safetensors`);
+      const r = await forward(['--arch', name, '--head', 'ca-stream', '--weights', `${fix}.weights.safetensors`, '--input', `${fix}.expected.safetensors`, '--out', out, '--engine', engine, '--cache-dir', join(dir, 'onnx-cache')]);
+      assert.equal(r.code, 0, r.stderr);
+      const got = (await readSafetensors(out)).tensors;
+      for (const [key, ref] of expected) {
+        if (key === 'input') continue;
+        const mine = got.get(key === 'logits.ca' ? 'logits' : key);
+        assert.ok(mine, `${engine}: no ${key} in the output (has ${[...got.keys()].join(', ')})`);
+        assert.deepEqual(mine.shape, ref.shape, key);
+        assert.ok(maxRel(mine.data as Float32Array, ref.data as Float32Array) <= 1e-4, `${engine} ${key}`);
+      }
+    });
+  }
+}

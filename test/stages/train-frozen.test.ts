@@ -11,7 +11,7 @@ import { initTestBackend } from '../support/backend.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { readIndex } from '../../ml/data/index-file.js';
 import { loadImageTensor } from '../../ml/data/image-tensor.js';
-import { createModel } from '../../ml/models/resnet.js';
+import { createModel } from '../../ml/models/model.js';
 import { checkCard } from '../../ml/explain/model-dir.js';
 import { readEventFile } from '../../ml/train/tensorboard.js';
 import { readJsonl } from '../../ml/train/jsonl.js';

@@ -9,7 +9,7 @@ import { buildIndex } from '../../ml/data/build-index.js';
 import { writeIndexFiles } from '../../ml/data/index-file.js';
 import { Rng } from '../../ml/data/rng.js';
 import { writeSafetensors } from '../../ml/io/safetensors.js';
-import { createModel } from '../../ml/models/resnet.js';
+import { createModel } from '../../ml/models/model.js';
 
 export function tmp(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `ca-pipe-${prefix}-`));
