@@ -11,6 +11,8 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export interface BackendChoice {
   name: BackendName;
   reason: string;
+  /** Where the kernels run: 'gpu' only for tensorflow with tfjs-node-gpu seeing a GPU. */
+  device: 'gpu' | 'cpu';
 }
 
 const BACKENDS: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -22,13 +24,26 @@ export function setBackendLogger(fn: (line: string) => void): void {
   logger = fn;
 }
 
-async function tryTensorflow(): Promise<string | undefined> {
+/**
+ * The device part of the reason line. tfjs-node-gpu loads on a machine without a usable GPU too
+ * (TensorFlow then places every op on the CPU), so the package name alone does not say where it runs.
+ */
+export function tensorflowDevice(pkg: string, usingGpu: boolean): { device: 'gpu' | 'cpu'; note: string } {
+  if (usingGpu) return { device: 'gpu', note: `${pkg} on the GPU` };
+  if (pkg.endsWith('-gpu')) return { device: 'cpu', note: `${pkg} loaded but TensorFlow sees no GPU: it runs on the CPU` };
+  return { device: 'cpu', note: `${pkg}, CPU build` };
+}
+
+async function tryTensorflow(): Promise<{ pkg: string; device: 'gpu' | 'cpu'; note: string } | undefined> {
   // Optional dependencies: never imported statically, so a missing package is not an error.
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       await import(pkg);
       registerTensorflowKernels();
-      if (await tf.setBackend('tensorflow')) return pkg;
+      if (await tf.setBackend('tensorflow')) {
+        const usingGpu = (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+        return { pkg, ...tensorflowDevice(pkg, usingGpu) };
+      }
     } catch {
       /* not installed or failed to load its native library: fall through */
     }
@@ -56,21 +71,21 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   registerGradients();
   registerBatchNormKernels();
   if (pref === 'tensorflow') {
-    const pkg = await tryTensorflow();
-    if (pkg) return { name: 'tensorflow', reason: `${source} asked for it; loaded ${pkg}` };
-    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
+    const t = await tryTensorflow();
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${source} asked for it; loaded ${t.note}` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
   } else if (pref === 'wasm') {
-    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for it` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for it` };
   } else if (pref === 'cpu') {
     // nothing to try
   } else {
-    const pkg = await tryTensorflow();
-    if (pkg) return { name: 'tensorflow', reason: `${pkg} is installed` };
-    if (await tryWasm()) return { name: 'wasm', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
+    const t = await tryTensorflow();
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${t.pkg} is installed; ${t.note}` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
   }
   await tf.setBackend('cpu');
   const why = wasmFailure ? ` (${wasmFailure})` : '';
-  return { name: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
+  return { name: 'cpu', device: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
 }
 
 /**

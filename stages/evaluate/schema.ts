@@ -1,5 +1,7 @@
 // Params schema of the `evaluate` kind. Every knob of the faithfulness protocol is a param of this
 // stage only, so changing one re-keys the evaluation and nothing upstream.
+import { engineParamSchema, type EngineParam } from '../engine-param.js';
+
 export interface EvaluateParams {
   protocol: 'ca-stream' | 'rise';
   protocol_overrides: Record<string, unknown>;
@@ -8,6 +10,7 @@ export interface EvaluateParams {
   localisation: 'auto' | 'off';
   bootstrap: { samples: number; seed: number; level: number };
   batch_size: number;
+  engine?: EngineParam;
 }
 
 export const evaluateParamsSchema = {
@@ -44,6 +47,7 @@ export const evaluateParamsSchema = {
         level: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 },
       },
     },
+    engine: engineParamSchema,
     batch_size: { description: 'Images per ONNX Runtime call (speed only; not in the key).', type: 'integer', minimum: 1, default: 32 },
   },
 } as const;

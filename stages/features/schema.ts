@@ -1,5 +1,7 @@
 // Params schema of the `features` kind: backbone taps of an index's images, cached as a stage
 // output so a sweep over CA-head settings (lr, heads, epochs, …) computes them once.
+import { engineParamSchema } from '../engine-param.js';
+
 export const featuresParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://ca-pipe.dev/schemas/stages/features.schema.json',
@@ -17,6 +19,7 @@ export const featuresParamsSchema = {
     input_size: { description: 'Square input side in pixels (must equal the train stage\'s input_size).', type: 'integer', minimum: 16, default: 224 },
     resize: { description: 'Eval transform: shorter side before the centre crop (default floor(input_size / 0.875)); must equal the train stage\'s resize.', type: 'integer', minimum: 16 },
     dtype: { description: 'Storage type of the taps (float16 halves the size).', enum: ['float16', 'float32'], default: 'float16' },
+    engine: engineParamSchema,
     workers: { description: 'Image decoding threads (default: one per core). Does not affect results.', type: 'integer', minimum: 0 },
   },
 } as const;

@@ -1,4 +1,6 @@
 // Params schema of the `saliency` kind.
+import { engineParamSchema, type EngineParam } from '../engine-param.js';
+
 export const SALIENCY_METHOD_NAMES = [
   'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
 ] as const;
@@ -15,6 +17,7 @@ export interface SaliencyParams {
   overlays: number;
   seed: number;
   rise: { masks: number; cells: number; p1: number };
+  engine?: EngineParam;
   import?: { npy_dir?: string; safetensors?: string };
 }
 
@@ -50,6 +53,7 @@ export const saliencyParamsSchema = {
       description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
       type: 'integer', minimum: 1, default: 64,
     },
+    engine: engineParamSchema,
     shard_size: { description: 'Images per output shard (also the resume granularity of this stage and of evaluate).', type: 'integer', minimum: 1, default: 128 },
     dtype: { description: 'Storage type of the maps.', enum: ['float32', 'float16'], default: 'float32' },
     overlays: {

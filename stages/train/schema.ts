@@ -1,5 +1,6 @@
 // Params schema of the `train` kind. Fields marked "default: from the recipe" have no schema
 // default on purpose: absent means the recipe's value, present overrides it.
+import { engineParamSchema } from '../engine-param.js';
 import { ARCHS as ARCH_TABLE } from '../../ml/models/arch.js';
 
 const ARCHS = Object.keys(ARCH_TABLE);
@@ -68,6 +69,7 @@ export const trainParamsSchema = {
     checkpoint_every_epochs: { description: 'Checkpoint after every N-th epoch (the last is always checkpointed).', type: 'integer', minimum: 0, default: 1 },
     checkpoint_every_iters: { description: 'Also checkpoint every N optimizer steps; 0 = off.', type: 'integer', minimum: 0, default: 0 },
     feature_dtype: { description: 'Storage type of the feature cache (frozen, augment: false).', enum: ['float16', 'float32'], default: 'float16' },
+    engine: { ...engineParamSchema, description: `Mode frozen only (the backbone taps). ${engineParamSchema.description}` },
     workers: { description: 'Image decoding threads (default: one per core). Does not affect results.', type: 'integer', minimum: 0 },
     log_every: { description: 'Write a per-iteration metrics record every N steps (0 = epochs only). Does not affect results.', type: 'integer', minimum: 0, default: 10 },
   },
