@@ -48,6 +48,6 @@ export const evaluateParamsSchema = {
       },
     },
     engine: engineParamSchema,
-    batch_size: { description: 'Images per ONNX Runtime call (speed only; not in the key).', type: 'integer', minimum: 1, default: 32 },
+    batch_size: { description: 'Images per forward call (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 32 },
   },
 } as const;

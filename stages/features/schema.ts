@@ -7,7 +7,7 @@ export const featuresParamsSchema = {
   $id: 'https://ca-pipe.dev/schemas/stages/features.schema.json',
   title: 'features stage params',
   description:
-    'Runs the init model\'s backbone (ONNX Runtime) over the train and val splits of an index under the eval transform and stores ' +
+    'Runs the init model\'s backbone (ONNX Runtime or tfjs: `engine`) over the train and val splits of an index under the eval transform and stores ' +
     'the five taps (NHWC) and the GAP logits. Inputs: data (an index stage), init (a train stage). A train stage in mode frozen with ' +
     'augment: false takes this output as its optional input "features" and trains only the head.',
   type: 'object',

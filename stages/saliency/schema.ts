@@ -48,7 +48,7 @@ export const saliencyParamsSchema = {
         'so N images cover min(N, classes) classes; the same seed gives the same images for every model.',
       type: 'integer', minimum: 1,
     },
-    batch_size: { description: 'Images per ONNX Runtime call for taps and gradients (speed only; not in the key).', type: 'integer', minimum: 1, default: 16 },
+    batch_size: { description: 'Images per forward call for taps and gradients (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 16 },
     method_batch: {
       description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
       type: 'integer', minimum: 1, default: 64,

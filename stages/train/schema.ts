@@ -25,7 +25,7 @@ export const trainParamsSchema = {
     mode: {
       description:
         'frozen: train the CA token and projections only; backbone, BatchNorm statistics and classifier stay fixed (the backbone runs ' +
-        'in ONNX Runtime). finetune: everything trains, from init. scratch: random initialisation (e.g. to pretrain a backbone).',
+        'in ONNX Runtime or tfjs, see engine). finetune: everything trains, from init. scratch: random initialisation (e.g. to pretrain a backbone).',
       enum: ['frozen', 'finetune', 'scratch'],
       default: 'frozen',
     },
