@@ -71,7 +71,7 @@ for (const [head, heads] of [['gap', 1], ['ca-stream', 4]] as const) {
   });
 }
 
-test('tfjs session: chunked runs equal one run, a rerun is bit-identical, bad outputs and use after release are errors', async () => {
+test('tfjs session: chunked and sliced runs equal one run, a rerun is bit-identical, bad outputs and use after release are errors', async () => {
   const outputs = ['tap.layer4', 'logits'];
   const tfjs = new TfjsSession({ arch, head: 'gap', weights, weightsFile: WEIGHTS, outputs });
   const x = input(5, 64);
@@ -79,9 +79,20 @@ test('tfjs session: chunked runs equal one run, a rerun is bit-identical, bad ou
   const again = await tfjs.run(x, 5, 64, 64);
   for (const o of outputs) assert.deepEqual(again[o].data, whole[o].data, `${o} rerun`);
   const chunked = await tfjs.runChunked(x, 5, 64, 64, 2);
+  // a pixel budget of two 64 px images: run() itself goes through in slices of 2, 2, 1
+  const sliced = new TfjsSession({ arch, head: 'gap', weights, weightsFile: WEIGHTS, outputs, slicePixels: 2 * 64 * 64 });
+  const calls: number[] = [];
+  const inner = sliced as unknown as { runSlice: (x: Float32Array, b: number, ...rest: unknown[]) => Promise<unknown> };
+  const runSlice = inner.runSlice.bind(sliced);
+  inner.runSlice = (xs, b, ...rest) => (calls.push(b), runSlice(xs, b, ...rest));
+  const bySlices = await sliced.run(x, 5, 64, 64);
+  assert.deepEqual(calls, [2, 2, 1]);
+  await sliced.release();
   for (const o of outputs) {
-    assert.deepEqual(chunked[o].dims, whole[o].dims);
-    assert.ok(relErr(chunked[o].data, whole[o].data) < 1e-5, o);
+    for (const r of [chunked, bySlices]) {
+      assert.deepEqual(r[o].dims, whole[o].dims);
+      assert.ok(relErr(r[o].data, whole[o].data) < 1e-5, o);
+    }
   }
   await assert.rejects(tfjs.run(x, 5, 64, 64, ['attn.layer4']), /output "attn.layer4" is not offered/);
   await assert.rejects(tfjs.run(x.subarray(1), 5, 64, 64), /needs/);
