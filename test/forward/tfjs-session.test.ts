@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setBackendLogger } from '../../ml/backend/index.js';
-import { setProviderLogger } from '../../ml/onnx/provider.js';
+import { setProviderLogger, visibleGpu } from '../../ml/onnx/provider.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { getArch, TAPS } from '../../ml/models/arch.js';
 import { createSession } from '../../ml/onnx/runtime.js';
@@ -20,11 +20,12 @@ const WEIGHTS = join(fixturesDir(), 'resnet-basic-1111.weights.safetensors');
 const arch = getArch('resnet-basic-1111');
 let weights: Map<string, { shape: number[]; data: Float32Array }>;
 let cacheDir = '';
+let backend: Awaited<ReturnType<typeof initTestBackend>>;
 
 before(async () => {
   setBackendLogger(() => {});
   setProviderLogger(() => {});
-  await initTestBackend();
+  backend = await initTestBackend();
   weights = (await readSafetensors(WEIGHTS)).tensors as typeof weights;
   cacheDir = await mkdtemp(join(tmpdir(), 'tfjs-session-'));
 });
@@ -106,6 +107,14 @@ test('tfjs session: a CA checkpoint serves a GAP model (as in ONNX), other stray
   const stray = new Map(weights);
   stray.set('layer9.weight', { shape: [1], data: new Float32Array(1) });
   assert.throws(() => new TfjsSession({ arch, head: 'gap', weights: stray, weightsFile: 'stray.safetensors', outputs: ['logits'] }), /layer9\.weight/);
+});
+
+test('the backend choice says which device it runs on', () => {
+  if (backend.name !== 'tensorflow') assert.equal(backend.device, 'cpu');
+  else if (backend.device === 'gpu') assert.match(backend.reason, /tfjs-node-gpu on the GPU/);
+  else assert.match(backend.reason, /CPU build|sees no GPU: it runs on the CPU/);
+  // Without a visible GPU the line must never claim one.
+  if (!visibleGpu()) assert.equal(backend.device, 'cpu');
 });
 
 test.after(async () => {
