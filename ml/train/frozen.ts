@@ -5,8 +5,8 @@
 // the backbone only ever runs in eval mode.
 //
 // Taps come from the feature cache when there is no augmentation (computed once, or taken from a
-// features stage), else from ONNX Runtime on every augmented batch. Validation always uses the
-// cache: the eval transform is deterministic, so the val taps are computed once per run.
+// features stage), else from the backbone session on every augmented batch. Validation always uses
+// the cache: the eval transform is deterministic, so the val taps are computed once per run.
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoaderItem } from '../data/loader.js';
