@@ -29,9 +29,9 @@ export function setBackendLogger(fn: (line: string) => void): void {
  * (TensorFlow then places every op on the CPU), so the package name alone does not say where it runs.
  */
 export function tensorflowDevice(pkg: string, usingGpu: boolean): { device: 'gpu' | 'cpu'; note: string } {
-  if (usingGpu) return { device: 'gpu', note: `${pkg} on the GPU` };
-  if (pkg.endsWith('-gpu')) return { device: 'cpu', note: `${pkg} loaded but TensorFlow sees no GPU: it runs on the CPU` };
-  return { device: 'cpu', note: `${pkg}, CPU build` };
+  if (usingGpu) return { device: 'gpu', note: 'on the GPU' };
+  if (pkg.endsWith('-gpu')) return { device: 'cpu', note: 'GPU build, but TensorFlow sees no GPU: it runs on the CPU' };
+  return { device: 'cpu', note: 'CPU build' };
 }
 
 async function tryTensorflow(): Promise<{ pkg: string; device: 'gpu' | 'cpu'; note: string } | undefined> {
@@ -72,7 +72,7 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   registerBatchNormKernels();
   if (pref === 'tensorflow') {
     const t = await tryTensorflow();
-    if (t) return { name: 'tensorflow', device: t.device, reason: `${source} asked for it; loaded ${t.note}` };
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${source} asked for it; loaded ${t.pkg} (${t.note})` };
     if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
   } else if (pref === 'wasm') {
     if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for it` };
@@ -80,7 +80,7 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
     // nothing to try
   } else {
     const t = await tryTensorflow();
-    if (t) return { name: 'tensorflow', device: t.device, reason: `${t.pkg} is installed; ${t.note}` };
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${t.pkg} is installed (${t.note})` };
     if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
   }
   await tf.setBackend('cpu');

@@ -140,9 +140,9 @@ test('the calibration directory: env override, else XDG cache, else ~/.cache', (
 });
 
 test('the backend line says where TensorFlow runs', () => {
-  assert.deepEqual(tensorflowDevice('@tensorflow/tfjs-node-gpu', true), { device: 'gpu', note: '@tensorflow/tfjs-node-gpu on the GPU' });
+  assert.deepEqual(tensorflowDevice('@tensorflow/tfjs-node-gpu', true), { device: 'gpu', note: 'on the GPU' });
   const noGpu = tensorflowDevice('@tensorflow/tfjs-node-gpu', false);
   assert.equal(noGpu.device, 'cpu');
-  assert.match(noGpu.note, /sees no GPU: it runs on the CPU/);
-  assert.deepEqual(tensorflowDevice('@tensorflow/tfjs-node', false), { device: 'cpu', note: '@tensorflow/tfjs-node, CPU build' });
+  assert.match(noGpu.note, /GPU build, but TensorFlow sees no GPU: it runs on the CPU/);
+  assert.deepEqual(tensorflowDevice('@tensorflow/tfjs-node', false), { device: 'cpu', note: 'CPU build' });
 });

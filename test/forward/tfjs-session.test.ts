@@ -111,8 +111,8 @@ test('tfjs session: a CA checkpoint serves a GAP model (as in ONNX), other stray
 
 test('the backend choice says which device it runs on', () => {
   if (backend.name !== 'tensorflow') assert.equal(backend.device, 'cpu');
-  else if (backend.device === 'gpu') assert.match(backend.reason, /tfjs-node-gpu on the GPU/);
-  else assert.match(backend.reason, /CPU build|sees no GPU: it runs on the CPU/);
+  else if (backend.device === 'gpu') assert.match(backend.reason, /tfjs-node-gpu \(on the GPU\)/);
+  else assert.match(backend.reason, /tfjs-node \(CPU build\)|tfjs-node-gpu \(GPU build, but TensorFlow sees no GPU/);
   // Without a visible GPU the line must never claim one.
   if (!visibleGpu()) assert.equal(backend.device, 'cpu');
 });
