@@ -96,6 +96,14 @@ export function setProviderLogger(fn: (line: string) => void): void {
   logger = fn;
 }
 
+/**
+ * Replaces the process's decision (undefined: decide again on next use). For callers that probe
+ * differently, and for tests that must drive the CUDA path on a machine without one.
+ */
+export function overrideProviderChoice(choice: ProviderChoice | undefined): void {
+  chosen = choice;
+}
+
 /** The process's provider (env > auto), decided and logged once. */
 export function ortProvider(): ProviderChoice {
   if (!chosen) {
