@@ -1,12 +1,14 @@
 // Forward-pass throughput: ResNet-50 at 224, batch 8, deterministic random weights; then
 // ConvNeXt-B and EfficientNet-B0 (GAP and CA-Stream, ONNX Runtime, GFLOP and share of the MatMul rate).
-//   npm run bench:forward            (ONNX GAP, ONNX CA-Stream h=1/h=8, tfjs if its model exists, families)
+//   npm run bench:forward            (ONNX GAP, ONNX CA-Stream h=1/h=8, then tfjs on tensorflow and
+//                                     on wasm, each in a child process: img/s and peak RSS per engine;
+//                                     then the families)
 //   node dist/bench/forward.js --sweep   also compares ONNX Runtime session options
 //   node dist/bench/forward.js --no-tfjs skips the (slow) tfjs line; BENCH_RUNS=n timed batches
 //   node dist/bench/forward.js --families-only / --no-families
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -208,57 +210,65 @@ function line(label: string, m: Measured): void {
   );
 }
 
+type TfjsResult = { backend: string; imgPerSec: number; msPerBatch: number; runs: number; othersCores?: number; coreMsPerImg: number; maxRssMiB: number } | { skipped: string };
+
 /**
- * tfjs engine line through the tfjs engineer's model (ml/models) and backend choice (ml/backend),
- * imported dynamically so this bench still builds and runs when they are absent.
+ * Child mode (`--tfjs-child <backend>`): one tfjs backend per process, because the backend is
+ * chosen once per process and peak RSS only grows. Measures the tfjs ForwardSession, the same
+ * code a frozen job with `engine: tfjs` runs (NCHW in, logits out), and prints one JSON line.
  */
-async function tfjsLine(arch: ResNetArch, inputNchw: Float32Array): Promise<void> {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  const modelsFile = join(here, '..', 'ml', 'models', `index.${ext}`);
-  const backendFile = join(here, '..', 'ml', 'backend', `index.${ext}`);
-  if (!existsSync(modelsFile) || !existsSync(backendFile)) {
-    console.log('tfjs: skipped — ml/models or ml/backend is not there yet (tfjs model not available)');
-    return;
-  }
-  // Typed loosely on purpose: the module is optional at build time.
-  const models = (await import(pathToFileURL(modelsFile).href)) as Record<string, any>;
-  const backend = (await import(pathToFileURL(backendFile).href)) as Record<string, any>;
-  if (typeof models.createModel !== 'function' || typeof backend.initBackend !== 'function') {
-    console.log('tfjs: skipped — ml/models has no createModel or ml/backend no initBackend');
-    return;
-  }
-  const choice = await backend.initBackend();
-  const tf = backend.tf;
-  const model = models.createModel({ arch, head: 'gap', numClasses: 1000 });
-  model.loadWeights(randomResNetWeights(arch, 'gap', 1000), { file: 'bench random weights' });
-  // tfjs runs NHWC: convert once at the boundary, outside the timed region.
-  const hw = SIZE * SIZE;
-  const nhwc = new Float32Array(inputNchw.length);
-  for (let b = 0; b < BATCH; b++) for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) nhwc[(b * hw + p) * 3 + c] = inputNchw[(b * 3 + c) * hw + p];
-  const x = tf.tensor4d(nhwc, [BATCH, SIZE, SIZE, 3]);
-  const once = () => tf.tidy(() => model.forward(x).logits.dataSync());
-  const runs = Math.min(RUNS, 3);
-  once();
+async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array): Promise<TfjsResult> {
+  const { initBackend, setBackendLogger } = await import('../ml/backend/index.js');
+  const { TfjsSession } = await import('../ml/forward/tfjs-session.js');
+  setBackendLogger(() => {});
+  const choice = await initBackend(backend);
+  if (choice.name !== backend) return { skipped: `${backend} does not load here (${choice.reason})` };
+  const arch = getArch('resnet50');
+  const session = new TfjsSession({ arch, head: 'gap', weights: randomResNetWeights(arch, 'gap', 1000), weightsFile: 'bench random weights', outputs: ['logits'] });
+  const runs = backend === 'wasm' ? Math.min(RUNS, 3) : RUNS;
+  await session.run(input, BATCH, SIZE, SIZE);
   const times: number[] = [];
+  const c0 = process.cpuUsage();
   const { othersCores } = await withLoad(async () => {
     for (let i = 0; i < runs; i++) {
       const s = performance.now();
-      once();
+      await session.run(input, BATCH, SIZE, SIZE);
       times.push(performance.now() - s);
     }
   });
-  x.dispose();
-  model.dispose();
+  const c = process.cpuUsage(c0);
+  await session.release();
   const ms = median(times);
-  const load = othersCores === undefined ? '' : `; other processes used ${othersCores.toFixed(2)} cores meanwhile`;
-  console.log(`${`tfjs resnet50 gap (${choice.name})`.padEnd(44)} ${((BATCH * 1000) / ms).toFixed(1).padStart(6)} img/s  (${ms.toFixed(0)} ms/batch of ${BATCH}, median of ${runs}${load})`);
+  // CPU time per image is what a loaded machine distorts least (compare ONNX Runtime's "compute cost").
+  const coreMsPerImg = (c.user + c.system) / 1000 / (runs * BATCH);
+  return { backend: `${choice.name}, ${choice.device}`, imgPerSec: (BATCH * 1000) / ms, msPerBatch: ms, runs, othersCores, coreMsPerImg, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+function tfjsLine(backend: 'tensorflow' | 'wasm'): void {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--tfjs-child', backend], {
+    encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' }, maxBuffer: 1 << 24,
+  });
+  const last = child.stdout.trim().split('\n').pop() ?? '';
+  let r: TfjsResult;
+  try {
+    r = JSON.parse(last) as TfjsResult;
+  } catch {
+    console.log(`tfjs ${backend}: failed (exit ${child.status}): ${(child.stderr || last).trim().split('\n').slice(-3).join(' | ')}`);
+    return;
+  }
+  if ('skipped' in r) {
+    console.log(`tfjs ${backend}: skipped — ${r.skipped}`);
+    return;
+  }
+  const load = r.othersCores === undefined ? '' : `; other processes used ${r.othersCores.toFixed(2)} cores meanwhile`;
+  console.log(
+    `${`tfjs resnet50 gap (${r.backend})`.padEnd(44)} ${r.imgPerSec.toFixed(1).padStart(6)} img/s  (${r.msPerBatch.toFixed(0)} ms/batch of ${BATCH}, median of ${r.runs}${load}; ${r.coreMsPerImg.toFixed(0)} core-ms/img; peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`,
+  );
 }
 
 async function main(): Promise<void> {
   const arch = getArch('resnet50');
-  const g = gaussian(rng(42));
-  const input = new Float32Array(BATCH * 3 * SIZE * SIZE).map(() => g());
+  const input = benchInput();
   console.log(`forward bench: resnet50 ${SIZE}×${SIZE}, batch ${BATCH}, ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const peak = await matmulPeakGflops();
@@ -296,10 +306,10 @@ async function main(): Promise<void> {
     for (const [label, opt] of variants) line(`onnx gap, ${label}`, await measureOnnx(arch, 'gap', 1, input, opt));
   }
 
-  // maxRSS is in KiB and only grows: read it before tfjs allocates anything.
-  console.log(`peak RSS after the ONNX runs: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  // maxRSS is in KiB and only grows; each tfjs backend runs in a child of its own.
+  console.log(`peak RSS of the ONNX Runtime process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   if (process.argv.includes('--no-tfjs')) console.log('tfjs: skipped (--no-tfjs)');
-  else await tfjsLine(arch, input);
+  else for (const backend of ['tensorflow', 'wasm'] as const) tfjsLine(backend);
   console.log(`peak RSS overall: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   if (!process.argv.includes('--no-families')) {
     await familiesSection(peak, input);
@@ -320,4 +330,13 @@ async function familiesSection(peak: number, input: Float32Array): Promise<void>
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
+function benchInput(): Float32Array {
+  const g = gaussian(rng(42));
+  return new Float32Array(BATCH * 3 * SIZE * SIZE).map(() => g());
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const child = process.argv.indexOf('--tfjs-child');
+  if (child > 0) console.log(JSON.stringify(await tfjsChild(process.argv[child + 1] as 'tensorflow' | 'wasm', benchInput())));
+  else await main();
+}

@@ -12,6 +12,8 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export interface BackendChoice {
   name: BackendName;
   reason: string;
+  /** Where the kernels run: 'gpu' only for tensorflow with tfjs-node-gpu seeing a GPU. */
+  device: 'gpu' | 'cpu';
 }
 
 const BACKENDS: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -23,7 +25,17 @@ export function setBackendLogger(fn: (line: string) => void): void {
   logger = fn;
 }
 
-async function tryTensorflow(): Promise<string | undefined> {
+/**
+ * The device part of the reason line. tfjs-node-gpu loads on a machine without a usable GPU too
+ * (TensorFlow then places every op on the CPU), so the package name alone does not say where it runs.
+ */
+export function tensorflowDevice(pkg: string, usingGpu: boolean): { device: 'gpu' | 'cpu'; note: string } {
+  if (usingGpu) return { device: 'gpu', note: 'on the GPU' };
+  if (pkg.endsWith('-gpu')) return { device: 'cpu', note: 'GPU build, but TensorFlow sees no GPU: it runs on the CPU' };
+  return { device: 'cpu', note: 'CPU build' };
+}
+
+async function tryTensorflow(): Promise<{ pkg: string; device: 'gpu' | 'cpu'; note: string } | undefined> {
   // TensorFlow reads these when its library loads: hide its start-up INFO/WARNING lines unless
   // the user asked for them.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
@@ -32,7 +44,10 @@ async function tryTensorflow(): Promise<string | undefined> {
     try {
       await import(pkg);
       registerTensorflowKernels();
-      if (await tf.setBackend('tensorflow')) return pkg;
+      if (await tf.setBackend('tensorflow')) {
+        const usingGpu = (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+        return { pkg, ...tensorflowDevice(pkg, usingGpu) };
+      }
     } catch {
       /* not installed or failed to load its native library: fall through */
     }
@@ -60,25 +75,25 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   registerGradients();
   registerBatchNormKernels();
   if (pref === 'tensorflow') {
-    const pkg = await tryTensorflow();
-    if (pkg) return { name: 'tensorflow', reason: `${source} asked for it; loaded ${pkg}` };
+    const t = await tryTensorflow();
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${source} asked for it; loaded ${t.pkg} (${t.note})` };
     // CI (and anyone who must not silently measure another backend) turns the fallback off.
     if (process.env.CA_PIPE_REQUIRE_TENSORFLOW === '1') {
       throw new Error(`${source} asked for the tensorflow backend and CA_PIPE_REQUIRE_TENSORFLOW=1, but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads (run \`npx ca-pipe setup tensorflow\`)`);
     }
-    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
   } else if (pref === 'wasm') {
-    if (await tryWasm()) return { name: 'wasm', reason: `${source} asked for it` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for it` };
   } else if (pref === 'cpu') {
     // nothing to try
   } else {
-    const pkg = await tryTensorflow();
-    if (pkg) return { name: 'tensorflow', reason: `${pkg} is installed` };
-    if (await tryWasm()) return { name: 'wasm', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
+    const t = await tryTensorflow();
+    if (t) return { name: 'tensorflow', device: t.device, reason: `${t.pkg} is installed (${t.note})` };
+    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
   }
   await tf.setBackend('cpu');
   const why = wasmFailure ? ` (${wasmFailure})` : '';
-  return { name: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
+  return { name: 'cpu', device: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
 }
 
 /**

@@ -42,9 +42,12 @@ export async function statAll(
 ): Promise<ListedFile[]> {
   const out: ListedFile[] = new Array(relPaths.length);
   let next = 0;
+  // The first bad line is the one reported, whichever stat fails first: indices are handed out in
+  // order and a failure stops new ones, so every earlier line has been checked when we choose.
+  const failures: { i: number; error: Error }[] = [];
   // A few stats in flight hide filesystem latency without flooding the thread pool.
   const workers = Array.from({ length: 16 }, async () => {
-    for (;;) {
+    while (failures.length === 0) {
       const i = next++;
       if (i >= relPaths.length) return;
       const rel = relPaths[i] as string;
@@ -54,14 +57,19 @@ export async function statAll(
         st = await stat(abs);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(`${describe(i)}: cannot read ${abs}${code === 'ENOENT' ? ' (no such file)' : `: ${(e as Error).message}`}`);
+        failures.push({ i, error: new Error(`${describe(i)}: cannot read ${abs}${code === 'ENOENT' ? ' (no such file)' : `: ${(e as Error).message}`}`) });
+        return;
       }
-      if (!st.isFile()) throw new Error(`${describe(i)}: ${abs} is not a regular file`);
+      if (!st.isFile()) {
+        failures.push({ i, error: new Error(`${describe(i)}: ${abs} is not a regular file`) });
+        return;
+      }
       out[i] = { path: rel, size: st.size, mtimeMs: st.mtimeMs };
       onDone?.(1);
     }
   });
   await Promise.all(workers);
+  if (failures.length) throw failures.reduce((a, b) => (b.i < a.i ? b : a)).error;
   return out;
 }
 

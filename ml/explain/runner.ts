@@ -1,16 +1,25 @@
-// One loaded model, ready for the saliency and evaluation stages: ONNX Runtime sessions for every
-// forward pass (probabilities; taps + logits + l4 dots) and the tfjs pooling head for gradients.
-// Sessions are opened lazily, so a stage that only needs probabilities never exports the tap graph.
+// One loaded model, ready for the saliency and evaluation stages: forward sessions (probabilities;
+// taps + logits + l4 dots) on ONNX Runtime or tfjs (ml/forward: the stage's `engine`, `auto` by
+// rule and calibration), and the tfjs pooling head for gradients. Sessions are opened lazily, so a
+// stage that only needs probabilities never exports the tap graph.
+import type { TapName } from '../models/arch.js';
 import { lastReading } from '../models/backbone.js';
-import { createSession, type OnnxModel } from '../onnx/runtime.js';
+import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelSpec } from '../forward/choose.js';
+import type { EngineSetting, ForwardSession } from '../forward/session.js';
 import { PoolingHeadRunner, type TapSet } from './head.js';
 import type { LoadedModel } from './model-dir.js';
 
 export interface RunnerOptions {
   /** Where exported graphs are cached (default: ml/onnx's runs/.cache/onnx). */
   cacheDir?: string;
-  /** Images per ONNX Runtime call (default 16). */
+  /** Images per forward call (default 16). */
   batchSize?: number;
+  /** Engine of the forward passes (default onnx; the stages default to auto). */
+  engine?: EngineSetting;
+  /** Where `auto` records its calibration (default: ml/forward's per-machine directory). */
+  calibrationDir?: string;
+  /** Told when `auto` times the engines (the first time on a machine). */
+  onCalibrate?: (what: string) => void;
 }
 
 export interface Features {
@@ -25,8 +34,10 @@ export class ModelRunner {
   readonly model: LoadedModel;
   readonly batchSize: number;
   private readonly cacheDir?: string;
-  private probsSession?: Promise<OnnxModel>;
-  private featureSession?: Promise<OnnxModel>;
+  private readonly opts: RunnerOptions;
+  private choice?: Promise<EngineChoice>;
+  private probsSession?: Promise<ForwardSession>;
+  private featureSession?: Promise<ForwardSession>;
   private headRunner?: PoolingHeadRunner;
   /** Forward passes (images) run so far, for throughput figures. */
   forwardImages = 0;
@@ -35,6 +46,7 @@ export class ModelRunner {
     this.model = model;
     this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 16));
     this.cacheDir = opts.cacheDir;
+    this.opts = opts;
   }
 
   get size(): number {
@@ -45,9 +57,9 @@ export class ModelRunner {
     return this.model.card.head !== 'gap';
   }
 
-  private open(outputs: string[]): Promise<OnnxModel> {
+  private spec(outputs: string[]): ForwardModelSpec {
     const m = this.model;
-    return createSession({
+    return {
       arch: m.arch,
       head: m.card.head,
       heads: m.card.heads,
@@ -57,7 +69,19 @@ export class ModelRunner {
       outputs,
       inputSize: m.card.input_size,
       cacheDir: this.cacheDir,
+    };
+  }
+
+  /** The engine every forward pass of this runner uses, chosen once (on first use). */
+  engine(): Promise<EngineChoice> {
+    this.choice ??= chooseEngine(this.opts.engine ?? 'onnx', this.spec(['probs']), {
+      batch: this.batchSize, calibrationDir: this.opts.calibrationDir, onCalibrate: this.opts.onCalibrate,
     });
+    return this.choice;
+  }
+
+  private async open(outputs: string[]): Promise<ForwardSession> {
+    return openForwardSession((await this.engine()).engine, this.spec(outputs));
   }
 
   head(): PoolingHeadRunner {

@@ -9,6 +9,7 @@ import { ResNetBackbone } from '../models/resnet-backbone.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { EXPORTER_VERSION, availableOutputs, defaultOutputs, exportModel, resolveNumClasses, type ExportOptions, type HeadKind } from './export.js';
 import { checkWeights, type ArchLike } from './weights.js';
+import { cudaFailed, executionProviders, ortProvider, type OrtProvider } from './provider.js';
 
 export const DEFAULT_CACHE_DIR = join('runs', '.cache', 'onnx');
 
@@ -103,10 +104,13 @@ export interface SessionOptions extends ExportOptions {
 }
 
 export class OnnxModel {
+  readonly engine = 'onnx' as const;
   constructor(
     readonly session: ort.InferenceSession,
     readonly outputs: string[],
     readonly exported: CachedExport,
+    /** The execution provider the session was created with. */
+    readonly provider: OrtProvider = 'cpu',
   ) {}
 
   /** One forward pass of an NCHW float32 batch; returns every graph output (or the named subset). */
@@ -152,18 +156,32 @@ export class OnnxModel {
 
 /** Exports (or reuses the cached export) and opens an ONNX Runtime session on it. */
 export async function createSession(opts: SessionOptions): Promise<OnnxModel> {
-  const sessionOptions = { ...defaultSessionOptions(), ...opts.sessionOptions };
+  let provider = opts.sessionOptions?.executionProviders ? undefined : ortProvider().provider;
+  const options = (): ort.InferenceSession.SessionOptions => ({
+    ...defaultSessionOptions(),
+    ...(provider && { executionProviders: executionProviders(provider) }),
+    ...opts.sessionOptions,
+  });
   let exported = await exportCached(opts);
+  const open = async (path: string): Promise<ort.InferenceSession> => {
+    try {
+      return await ort.InferenceSession.create(path, options());
+    } catch (e) {
+      if (provider !== 'cuda') throw e;
+      provider = cudaFailed(e as Error).provider;
+      return ort.InferenceSession.create(path, options());
+    }
+  };
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(exported.path, sessionOptions);
+    session = await open(exported.path);
   } catch (e) {
     if (!exported.hit) throw e;
     // A cached file that ONNX Runtime cannot load (damaged on disk) is rebuilt once, not trusted.
     exported = await exportCached({ ...opts, force: true });
-    session = await ort.InferenceSession.create(exported.path, sessionOptions);
+    session = await open(exported.path);
   }
-  return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head, opts.arch), exported);
+  return new OnnxModel(session, opts.outputs ?? defaultOutputs(opts.head, opts.arch), exported, provider ?? 'cpu');
 }
 
 /** Converts NHWC (e.g. decoded images) to the graph's NCHW layout. */

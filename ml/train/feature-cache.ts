@@ -1,5 +1,5 @@
 // The feature cache: backbone taps of every image of a split under the eval transform, computed
-// once through ONNX Runtime and stored (float16 by default) so that frozen-mode training without
+// once by the backbone engine (ONNX Runtime or tfjs) and stored (float16 by default) so that frozen-mode training without
 // augmentation — and every head-hyperparameter variant of a sweep — trains the CA head alone.
 //
 // Layout of a cache directory:
@@ -16,7 +16,7 @@ import { createLoader, type LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { TapName } from '../models/arch.js';
 import type { Backbone } from '../models/backbone.js';
-import type { OnnxModel } from '../onnx/runtime.js';
+import type { ForwardSession } from '../forward/session.js';
 import { topkCorrect } from './losses.js';
 import { beginPhase, EXTRACTING, type ProgressSink } from './progress.js';
 import type { TapArrays } from './sources.js';
@@ -54,7 +54,7 @@ export interface FeaturesMeta {
 }
 
 export interface ComputeFeaturesOptions {
-  session: OnnxModel;
+  session: ForwardSession;
   arch: Backbone;
   items: LoaderItem[];
   split: SplitName;
@@ -65,7 +65,7 @@ export interface ComputeFeaturesOptions {
   dtype: FeatureDtype;
   taps: string[];
   numClasses: number;
-  /** Images per ONNX Runtime call. Default 16. */
+  /** Images per forward call. Default FEATURE_BATCH. */
   batchSize?: number;
   /** Images per shard. Default 256. */
   shardSize?: number;
@@ -78,6 +78,9 @@ export interface ComputeFeaturesOptions {
   sharedPhase?: boolean;
   signal?: AbortSignal;
 }
+
+/** Images per forward call when the feature cache is filled. */
+export const FEATURE_BATCH = 16;
 
 export function idsDigest(ids: number[]): string {
   return createHash('sha256').update(ids.join(',')).digest('hex');
@@ -139,7 +142,7 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
     const m = items.length;
     const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<string, Float32Array>;
     const logits = new Float32Array(m * o.numClasses);
-    const loader = createLoader({ items, batchSize: o.batchSize ?? 16, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers, preprocessing: o.preprocessing });
+    const loader = createLoader({ items, batchSize: o.batchSize ?? FEATURE_BATCH, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers, preprocessing: o.preprocessing });
     let off = 0;
     for await (const b of loader) {
       if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');

@@ -1,21 +1,24 @@
-// Frozen-mode training (the paper's setting): the backbone and classifier are fixed and never run
-// in tfjs — ONNX Runtime computes the taps (backbone-only outputs of an exported graph), and only
-// the CA head (token + projections) runs in tfjs, with the taps entering as constants. BatchNorm
-// statistics cannot move because the tfjs backbone is never executed.
+// Frozen-mode training (the paper's setting): the backbone and classifier are fixed and never
+// train — a forward session computes the taps (ONNX Runtime on an exported graph, or the tfjs model
+// in eval mode: ml/forward, the stage's `engine`), and only the CA head (token + projections) is
+// trained in tfjs, with the taps entering as constants. BatchNorm statistics cannot move because
+// the backbone only ever runs in eval mode.
 //
 // Taps come from the feature cache when there is no augmentation (computed once, or taken from a
-// features stage), else from ONNX Runtime on every augmented batch. Validation always uses the
-// cache: the eval transform is deterministic, so the val taps are computed once per run.
+// features stage), else from the backbone session on every augmented batch. Validation always uses
+// the cache: the eval transform is deterministic, so the val taps are computed once per run.
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import { headTaps, type Taps } from '../models/ca-head.js';
 import { lastReading, type Backbone } from '../models/backbone.js';
-import { createSession, nhwcToNchw, type OnnxModel } from '../onnx/runtime.js';
+import { nhwcToNchw } from '../onnx/runtime.js';
+import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelSpec } from '../forward/choose.js';
+import type { EngineSetting, ForwardSession } from '../forward/session.js';
 import { topkCorrect } from './losses.js';
 import { applyGradients, dropoutSeed, exportModelWeights, swapInEma, type WeightsTaskBase } from './end-to-end.js';
-import { computeFeatures, extractionPhase, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import { computeFeatures, extractionPhase, FEATURE_BATCH, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import type { EvalResult, LoopLogger, LoopProgress, StepPosition, StepResult, TrainTask } from './loop.js';
 import { batchLoss, countCorrect, evalBatch, prepareBatch } from './objective.js';
 import type { TrainParams } from './params.js';
@@ -38,6 +41,8 @@ export interface FrozenTaskOptions {
   log: LoopLogger;
   progress?: LoopProgress;
   signal?: AbortSignal;
+  /** Gets the backbone engine's choice (run.json provenance, not the outputs). */
+  provenance?: Record<string, unknown>;
 }
 
 export interface FrozenTask {
@@ -53,12 +58,33 @@ export function neededTaps(head: TrainParams['head'], arch: Backbone): string[] 
   return head === 'gap' ? [lastReading(arch).tap] : headTaps(head, arch);
 }
 
-/** Opens an ONNX Runtime session on the init backbone that outputs the taps and the GAP logits. */
-export async function openBackboneSession(arch: Backbone, init: InitModel, numClasses: number, taps: string[], cacheDir: string, inputSize?: number): Promise<OnnxModel> {
-  return createSession({
-    arch, head: 'gap', numClasses, weights: init.weights, weightsFile: init.name,
-    outputs: [...taps.map((t) => `tap.${t}`), 'logits'], cacheDir, inputSize,
-  });
+export interface BackboneSessionOptions {
+  arch: Backbone;
+  init: InitModel;
+  numClasses: number;
+  taps: string[];
+  /** Where exported ONNX graphs are cached. */
+  cacheDir: string;
+  inputSize: number;
+  /** Default onnx (the stages pass their param, default auto). */
+  engine?: EngineSetting;
+  /** Images per forward call, for the calibration of `auto`. */
+  batch: number;
+  log?: LoopLogger;
+}
+
+/**
+ * Opens a forward session on the init backbone that outputs the taps and the GAP logits, on the
+ * engine the setting picks. The ONNX graph keeps a dynamic input size, as it always had.
+ */
+export async function openBackboneSession(o: BackboneSessionOptions): Promise<{ session: ForwardSession; choice: EngineChoice }> {
+  const spec: ForwardModelSpec = {
+    arch: o.arch, head: 'gap', numClasses: o.numClasses, weights: o.init.weights, weightsFile: o.init.name,
+    outputs: [...o.taps.map((t) => `tap.${t}`), 'logits'], cacheDir: o.cacheDir, inputSize: o.inputSize, fixedInputSize: false,
+  };
+  const choice = await chooseEngine(o.engine ?? 'onnx', spec, { batch: o.batch, onCalibrate: (what) => o.log?.info(`backbone engine: ${what}`) });
+  o.log?.info(`backbone engine: ${choice.engine} (${choice.reason})`);
+  return { session: await openForwardSession(choice.engine, spec), choice };
 }
 
 function tapTensors(taps: Partial<Record<string, Float32Array>>, shapes: Partial<Record<string, [number, number, number]>>, n: number): Taps {
@@ -79,9 +105,16 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
   if (useCacheForTrain && (o.base.objective.mixup > 0 || o.base.objective.cutmix > 0)) {
     throw new Error('train params: mixup/cutmix mix images, but with augment: false frozen training reads cached backbone features (no images); set augment: true or mixup: 0 and cutmix: 0');
   }
-  let session: OnnxModel | null = null;
-  const getSession = async (): Promise<OnnxModel> =>
-    (session ??= await openBackboneSession(o.arch, o.init, o.numClasses, taps, join(o.scratchDir, 'onnx')));
+  let session: ForwardSession | null = null;
+  const getSession = async (): Promise<ForwardSession> => {
+    if (session) return session;
+    const opened = await openBackboneSession({
+      arch: o.arch, init: o.init, numClasses: o.numClasses, taps, cacheDir: join(o.scratchDir, 'onnx'), inputSize: p.input_size,
+      engine: p.engine ?? 'auto', batch: useCacheForTrain ? FEATURE_BATCH : p.batch_size, log: o.log,
+    });
+    if (o.provenance) o.provenance.engine_choice = opened.choice;
+    return (session = opened.session);
+  };
 
   // Where the cached taps live: a features stage's output, or our own scratch directory.
   let cacheDir: string;
@@ -102,14 +135,14 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
       format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing: o.preprocessing, dtype: p.feature_dtype,
       taps, tap_shapes: shapes, num_classes: o.numClasses, init_digest: o.init.digest, splits: {},
     };
-    o.progress?.message('preparing the ONNX backbone');
+    o.progress?.message('preparing the backbone');
     const session = await getSession();
     extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
     const common = { session, arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, preprocessing: o.preprocessing, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
     meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
     if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
     await writeFeaturesMeta(cacheDir, meta);
-    o.log.info(`train: backbone features computed through ONNX Runtime in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`);
+    o.log.info(`train: backbone features computed through ${session.engine === 'onnx' ? 'ONNX Runtime' : 'tfjs'} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`);
   }
   o.progress?.message('loading cached features');
   const val = await loadFeatureSplit(cacheDir, meta, 'val', taps, o.val);
@@ -198,7 +231,7 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     },
     featuresDigest,
     async close() {
-      if (session) await (session as OnnxModel).release();
+      if (session) await (session as ForwardSession).release();
     },
   };
 }

@@ -50,11 +50,13 @@ export interface TrainParams {
   checkpoint_every_epochs: number;
   checkpoint_every_iters: number;
   feature_dtype: 'float16' | 'float32';
+  /** Frozen mode: engine of the backbone forwards (absent: auto, see ml/forward/rule.ts). */
+  engine?: 'auto' | 'onnx' | 'tfjs';
   workers?: number;
   log_every: number;
 }
 
-export const TRAIN_DEFAULTS: Omit<TrainParams, 'optimizer' | 'lr' | 'weight_decay' | 'momentum' | 'nesterov' | 'schedule' | 'schedule_per' | 'milestones' | 'step_size' | 'gamma' | 'warmup_epochs' | 'label_smoothing' | 'mixup' | 'cutmix' | 'ema' | 'ema_decay' | 'ema_every' | 'clip_grad_norm' | 'resize' | 'workers'> = {
+export const TRAIN_DEFAULTS: Omit<TrainParams, 'optimizer' | 'lr' | 'weight_decay' | 'momentum' | 'nesterov' | 'schedule' | 'schedule_per' | 'milestones' | 'step_size' | 'gamma' | 'warmup_epochs' | 'label_smoothing' | 'mixup' | 'cutmix' | 'ema' | 'ema_decay' | 'ema_every' | 'clip_grad_norm' | 'resize' | 'workers' | 'engine'> = {
   arch: 'resnet50',
   head: 'ca-stream',
   heads: 1,

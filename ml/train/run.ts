@@ -14,8 +14,9 @@ import { Rng } from '../data/rng.js';
 import { conventionMismatch, resolvePreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
 import { lastReading, type Backbone } from '../models/backbone.js';
-import { computeFeatures, extractionPhase, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import { computeFeatures, extractionPhase, FEATURE_BATCH, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
+import type { EngineSetting } from '../forward/session.js';
 import { paramSpecs } from '../models/params.js';
 import { createModel, type CaPipeModel } from '../models/model.js';
 import { getBackbone } from '../models/backbones.js';
@@ -178,6 +179,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const arch = getBackbone(p.arch);
   if (p.mode === 'frozen' && !o.init) throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
   if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
+  if (p.engine !== undefined && p.mode !== 'frozen') throw new Error(`train: "engine" chooses how a frozen backbone runs; mode "${p.mode}" trains the backbone in tfjs, so remove engine: ${p.engine}`);
   if (o.features && p.mode !== 'frozen') throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
   if (p.mode === 'frozen' && p.head === 'gap') log.info('train: frozen mode with the gap head trains the classifier only (a linear probe)');
   const init = o.init && p.mode !== 'scratch' ? await readInit(o.init, arch, 'backbone+fc') : undefined;
@@ -223,7 +225,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       const { createFrozenTask } = await import('./frozen.js');
       const frozen = await createFrozenTask({
         base, params: p, arch, init: init!, train: data.train, val: data.val, numClasses: data.numClasses,
-        features: o.features, preprocessing, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal,
+        features: o.features, preprocessing, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal, provenance: prov,
       });
       cleanups.push(() => frozen.close());
       task = frozen.task;
@@ -308,6 +310,8 @@ export interface FeaturesParams {
   preprocessing?: Preprocessing;
   dtype?: 'float16' | 'float32';
   workers?: number;
+  /** Backbone engine (absent: auto). */
+  engine?: EngineSetting;
 }
 
 export interface RunFeaturesOptions {
@@ -319,11 +323,14 @@ export interface RunFeaturesOptions {
   progress?: LoopProgress;
   log?: LoopLogger;
   signal?: AbortSignal;
+  /** Gets the backbone engine's choice (run.json provenance). */
+  provenance?: Record<string, unknown>;
 }
 
 /**
- * The features stage: taps of every train and val image of the index, computed through ONNX
- * Runtime into the scratch directory (resumable by shard), then copied to the outputs.
+ * The features stage: taps of every train and val image of the index, computed by the backbone
+ * engine (ONNX Runtime or tfjs, see ml/forward) into the scratch directory (resumable by shard),
+ * then copied to the outputs.
  */
 export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> {
   const p = { taps: 'all' as const, input_size: 224, dtype: 'float16' as const, ...o.params };
@@ -344,7 +351,10 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
   // 'layer4' names the last feature map of any family (the ResNets' layer4), 'all' every CA reading.
   const taps: string[] = p.taps === 'layer4' ? [lastReading(arch).tap] : arch.caStream().map((b) => b.tap);
   const work = join(o.scratchDir, 'features');
-  const session = await openBackboneSession(arch, init, K, taps, join(o.scratchDir, 'onnx'));
+  const { session, choice } = await openBackboneSession({
+    arch, init, numClasses: K, taps, cacheDir: join(o.scratchDir, 'onnx'), inputSize: p.input_size, engine: p.engine ?? 'auto', batch: FEATURE_BATCH, log,
+  });
+  if (o.provenance) o.provenance.engine_choice = choice;
   const meta: FeaturesMeta = {
     format: FEATURES_FORMAT, arch: arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing, dtype: p.dtype, taps,
     tap_shapes: tapShapes(arch, p.input_size, taps), num_classes: K, init_digest: init.digest, splits: {},

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
 import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type SaliencyMeta } from '../artifacts.js';
 import type { EvaluateParams } from './schema.js';
+import { recordEngine } from '../engine-choice.js';
 
 type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
 type Curves = import('../../ml/explain/evaluate-batch.js').CurveSums;
@@ -81,9 +82,11 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const tf = { size, resize: model.card.resize, preprocessing };
   const scratch = join(ctx.scratchDir, 'evaluate-shards');
   await mkdir(scratch, { recursive: true });
-  const runner = new ModelRunner(model, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir) });
+  const runner = new ModelRunner(model, {
+    batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto', onCalibrate: (what) => ctx.log.info(`evaluate: engine calibration: ${what}`),
+  });
   ctx.progress.total(meta.ids.length, 'img');
-  ctx.provenance.engine = 'onnxruntime';
+  await recordEngine(ctx, runner, 'evaluate');
 
   /** The object region on the eval grid: the mask if the index has one, else the box (source pixels). */
   const regionOf = async (r: (typeof index.records)[number]): Promise<Uint8Array | null> => {

@@ -1,6 +1,7 @@
 // Params schema of the `evaluate` kind. Every knob of the faithfulness protocol is a param of this
 // stage only, so changing one re-keys the evaluation and nothing upstream.
 import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
+import { engineParamSchema, type EngineParam } from '../engine-param.js';
 
 export interface EvaluateParams {
   protocol: 'ca-stream' | 'rise';
@@ -11,6 +12,7 @@ export interface EvaluateParams {
   bootstrap: { samples: number; seed: number; level: number };
   batch_size: number;
   preprocessing?: 'torchvision' | 'fast';
+  engine?: EngineParam;
 }
 
 export const evaluateParamsSchema = {
@@ -47,7 +49,8 @@ export const evaluateParamsSchema = {
         level: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.95 },
       },
     },
-    batch_size: { description: 'Images per ONNX Runtime call (speed only; not in the key).', type: 'integer', minimum: 1, default: 32 },
+    engine: engineParamSchema,
+    batch_size: { description: 'Images per forward call (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 32 },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),
   },
 } as const;

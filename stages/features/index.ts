@@ -4,6 +4,7 @@ import type { StageContext, StageKind } from '../../engine/contract.js';
 import type { FeaturesParams } from '../../ml/train/run.js';
 import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { featuresParamsSchema } from './schema.js';
+import { routeProviderLog } from '../engine-choice.js';
 
 export type { FeaturesParams };
 
@@ -11,8 +12,9 @@ async function run(ctx: StageContext<FeaturesParams>): Promise<void> {
   const { runFeatures } = await import('../../ml/train/run.js');
   const { data, init } = ctx.inputs;
   if (!data || !init) throw new Error('features: the inputs "data" (an index stage) and "init" (a train stage) are required');
+  await routeProviderLog(ctx);
   const t0 = performance.now();
-  const meta = await runFeatures({ params: ctx.params, data, init, outDir: ctx.outDir, scratchDir: ctx.scratchDir, progress: ctx.progress, log: ctx.log, signal: ctx.signal });
+  const meta = await runFeatures({ params: ctx.params, data, init, outDir: ctx.outDir, scratchDir: ctx.scratchDir, progress: ctx.progress, log: ctx.log, signal: ctx.signal, provenance: ctx.provenance });
   ctx.provenance.features = { total_s: (performance.now() - t0) / 1000, train: meta.splits.train?.count, val: meta.splits.val?.count };
 }
 

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
 import { SALIENCY_FILES, type SaliencyMeta } from '../artifacts.js';
 import { balancedSubset } from '../../ml/explain/subset.js';
+import { recordEngine } from '../engine-choice.js';
 import type { SaliencyParams } from './schema.js';
 
 /**
@@ -64,8 +65,12 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   setBackendLogger((line) => ctx.log.debug(line));
   const backend = p.import ? undefined : await initBackend();
   if (backend) ctx.provenance.backend = backend.name;
-  const runner = new ModelRunner(model, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir) });
+  const runner = new ModelRunner(model, {
+    batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto', onCalibrate: (what) => ctx.log.info(`saliency: engine calibration: ${what}`),
+  });
   const imported = p.import ? await importAll() : undefined;
+  // Imported maps need no forward pass unless the target is the model's prediction.
+  if (!p.import || p.target === 'pred') await recordEngine(ctx, runner, 'saliency');
 
   async function importAll() {
     const imp = p.import!;

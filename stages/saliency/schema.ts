@@ -1,5 +1,6 @@
 // Params schema of the `saliency` kind.
 import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
+import { engineParamSchema, type EngineParam } from '../engine-param.js';
 
 export const SALIENCY_METHOD_NAMES = [
   'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
@@ -17,6 +18,7 @@ export interface SaliencyParams {
   overlays: number;
   seed: number;
   rise: { masks: number; cells: number; p1: number };
+  engine?: EngineParam;
   import?: { npy_dir?: string; safetensors?: string };
   preprocessing?: 'torchvision' | 'fast';
 }
@@ -48,11 +50,12 @@ export const saliencyParamsSchema = {
         'so N images cover min(N, classes) classes; the same seed gives the same images for every model.',
       type: 'integer', minimum: 1,
     },
-    batch_size: { description: 'Images per ONNX Runtime call for taps and gradients (speed only; not in the key).', type: 'integer', minimum: 1, default: 16 },
+    batch_size: { description: 'Images per forward call for taps and gradients (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 16 },
     method_batch: {
       description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
       type: 'integer', minimum: 1, default: 64,
     },
+    engine: engineParamSchema,
     shard_size: { description: 'Images per output shard (also the resume granularity of this stage and of evaluate).', type: 'integer', minimum: 1, default: 128 },
     dtype: { description: 'Storage type of the maps.', enum: ['float32', 'float16'], default: 'float32' },
     overlays: {

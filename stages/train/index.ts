@@ -5,6 +5,7 @@ import { describeInput, plannedIndex } from '../planned-index.js';
 import type { TrainParams } from '../../ml/train/params.js';
 import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { TRAIN_NON_KEY_PARAMS, trainParamsSchema } from './schema.js';
+import { routeProviderLog } from '../engine-choice.js';
 
 export type { TrainParams };
 
@@ -14,6 +15,7 @@ async function run(ctx: StageContext<TrainParams>): Promise<void> {
   const { withTrainDefaults } = await import('../../ml/train/params.js');
   const backend = await initBackend();
   ctx.provenance.backend = backend.name;
+  await routeProviderLog(ctx);
   const data = ctx.inputs.data;
   if (!data) throw new Error('train: the input "data" (an index stage) is required');
   const params = withTrainDefaults(ctx.params);
@@ -32,6 +34,11 @@ async function run(ctx: StageContext<TrainParams>): Promise<void> {
     provenance: timings,
   });
   timings.total_s = (performance.now() - t0) / 1000;
+  // Frozen mode: which engine ran the backbone and why, beside the other stages' engine_choice.
+  if (timings.engine_choice) {
+    ctx.provenance.engine_choice = timings.engine_choice;
+    delete timings.engine_choice;
+  }
   // Timings, throughput and resume history live here (run.json), not in the outputs: those must be
   // byte-identical on every rerun so that an unchanged result keeps downstream stages cached.
   ctx.provenance.train = timings;

@@ -2,6 +2,7 @@
 // default on purpose: absent means the recipe's value, present overrides it.
 import { backboneNames } from '../../ml/models/backbones.js';
 import { preprocessingParam, UNSET_FROM_INDEX } from '../preprocessing-param.js';
+import { engineParamSchema } from '../engine-param.js';
 
 const ARCHS = backboneNames();
 
@@ -25,7 +26,7 @@ export const trainParamsSchema = {
     mode: {
       description:
         'frozen: train the CA token and projections only; backbone, BatchNorm statistics and classifier stay fixed (the backbone runs ' +
-        'in ONNX Runtime). finetune: everything trains, from init. scratch: random initialisation (e.g. to pretrain a backbone).',
+        'in ONNX Runtime or tfjs, see engine). finetune: everything trains, from init. scratch: random initialisation (e.g. to pretrain a backbone).',
       enum: ['frozen', 'finetune', 'scratch'],
       default: 'frozen',
     },
@@ -70,6 +71,7 @@ export const trainParamsSchema = {
     checkpoint_every_epochs: { description: 'Checkpoint after every N-th epoch (the last is always checkpointed).', type: 'integer', minimum: 0, default: 1 },
     checkpoint_every_iters: { description: 'Also checkpoint every N optimizer steps; 0 = off.', type: 'integer', minimum: 0, default: 0 },
     feature_dtype: { description: 'Storage type of the feature cache (frozen, augment: false).', enum: ['float16', 'float32'], default: 'float16' },
+    engine: { ...engineParamSchema, description: `Mode frozen only (the backbone taps). ${engineParamSchema.description}` },
     workers: { description: 'Image decoding threads (default: one per core). Does not affect results.', type: 'integer', minimum: 0 },
     log_every: { description: 'Write a per-iteration metrics record every N steps (0 = epochs only). Does not affect results.', type: 'integer', minimum: 0, default: 10 },
   },

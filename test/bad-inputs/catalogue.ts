@@ -48,6 +48,8 @@ export function normalise(output: string, dir: string, realDir: string): string 
   return s
     .replace(/\b\d{8}-\d{9}-[0-9a-f]{4}\b/g, '<run-id>')
     .replace(/\b[0-9a-f]{64}\b/g, '<key>')
+    // a staging directory is named by the writer's pid and a nonce
+    .replace(/(<key>)\.\d+\.[0-9a-f]+\b/g, '$1.<pid>.<nonce>')
     .replace(/\b(in|after) \d+(\.\d+)? ?(ms|s)\b/g, '$1 <time>')
     // Which tfjs backend is installed is the machine's business, not the answer's.
     .replace(/^backend: .*\n/gm, '')
