@@ -2,11 +2,9 @@
 // plus the ca-final / gap / backbone-only heads checked against direct formulas on fixture taps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../../ml/io/safetensors.js';
 import { getArch } from '../../ml/models/arch.js';
 import { createSession, nhwcToNchw, runForward } from '../../ml/onnx/runtime.js';
