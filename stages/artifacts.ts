@@ -1,7 +1,8 @@
 // What the ML stages hand each other on disk. Every stage's output directory is committed to the
 // store as-is and read back (read-only) by its consumers, so these names and shapes are the
 // contract between stages/train, stages/saliency, stages/evaluate and stages/report.
-// Types only (plus file-name constants): no ml/ imports, so the CLI can load it cheaply.
+// Types only (plus file-name constants): no ml/ imports at run time, so the CLI can load it cheaply.
+import type { CoreMetricKey, RegionMetricKey } from '../ml/metrics/table.js';
 
 /** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
 export const MODEL_FILES = {
@@ -86,7 +87,7 @@ export interface SaliencyMeta {
 export const EVALUATE_FILES = {
   /** EvaluateSummary. */
   summary: 'evaluation.json',
-  /** One line per (image, method): {id, method, AD, AI(0|1), AG, insertion, deletion, pointing?, energy?, p, o}. */
+  /** One line per (image, method): {id, method, target, status, <each metric of ml/metrics/table.ts>, p, o}. */
   perImage: 'per_image.jsonl',
   /** {method: {insertion: number[], deletion: number[]}} mean curves. */
   curves: 'curves.json',
@@ -94,14 +95,13 @@ export const EVALUATE_FILES = {
 
 export interface Interval { mean: number; lo: number; hi: number; n: number }
 
+/** Per method: each metric of ml/metrics/table.ts (those needing masks when the index has them). */
+export type MethodScores = Record<CoreMetricKey, Interval> & Partial<Record<RegionMetricKey, Interval>> & { excluded: Record<string, number> };
+
 export interface EvaluateSummary {
   format: 'ca-pipe.evaluate/1';
   protocol: Record<string, unknown>;
   pooling: 'gap' | 'ca';
   accuracy: { top1: number; top5: number; n: number };
-  methods: Record<string, {
-    AD: Interval; AI: Interval; AG: Interval; insertion: Interval; deletion: Interval;
-    pointing?: Interval; energy?: Interval;
-    excluded: Record<string, number>;
-  }>;
+  methods: Record<string, MethodScores>;
 }

@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
 import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type SaliencyMeta } from '../artifacts.js';
+import { METRICS } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 
 type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
@@ -20,11 +21,14 @@ interface ShardResult {
   top5: number[];
 }
 
-const METRICS = ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const;
+const CORE_METRICS = METRICS.filter((m) => !m.needsRegion).map((m) => m.key);
 
 /** JSON turns NaN into null; read it back as NaN. */
-function revive(rows: Row[]): Row[] {
-  for (const r of rows) for (const k of [...METRICS, 'pointing', 'energy', 'p', 'o'] as const) if ((r as any)[k] === null) (r as any)[k] = NaN;
+function revive(rows: Row[], metrics: readonly string[]): Row[] {
+  for (const r of rows) {
+    const fields = r as unknown as Record<string, unknown>;
+    for (const k of [...metrics, 'p', 'o']) if (fields[k] === null) fields[k] = NaN;
+  }
   return rows;
 }
 
@@ -98,11 +102,16 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
       const shard = await shards.readMapShard(file, methods);
       let res = await shards.readJsonIfValid<ShardResult>(
         cache,
-        (v) => JSON.stringify(v.ids) === JSON.stringify(shard.ids) && JSON.stringify(v.methods) === JSON.stringify(methods) && JSON.stringify(v.protocol) === protoJson,
+        (v) =>
+          JSON.stringify(v.ids) === JSON.stringify(shard.ids) &&
+          JSON.stringify(v.methods) === JSON.stringify(methods) &&
+          JSON.stringify(v.protocol) === protoJson &&
+          // A shard scored before a metric was added lacks it: score it again.
+          v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
       );
       if (res) {
         reused++;
-        revive(res.rows);
+        revive(res.rows, METRICS.map((m) => m.key));
       } else {
         const recs = shard.ids.map(rec);
         const images = await loadEvalBatch(recs.map((r) => index.imagePath(r)), tf, model.card.mean, model.card.std, ctx.signal);
@@ -148,20 +157,17 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     const mr = rows.filter((r) => r.method === m);
     const statuses = mr.map((r) => r.status);
     const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
-    const sum = (k: keyof Row) => summarise(mr.map((r) => r[k] as number), statuses, opts);
-    const per = Object.fromEntries(METRICS.map((k) => [k, sum(k)])) as Record<(typeof METRICS)[number], ReturnType<typeof sum>>;
+    const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({ key: k.key, s: summarise(mr.map((r) => r[k.key]), statuses, opts) }));
     const excluded: Record<string, number> = {};
-    const ex = per.AD.excluded;
+    // The map statuses are the same for every core metric: count them once.
+    const ex = core[0].s.excluded;
     if (ex.constant) excluded.constant = ex.constant;
     if (ex.nan) excluded['non-finite'] = ex.nan;
     if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
-    const entry: EvaluateSummary['methods'][string] = {
-      AD: interval(per.AD), AI: interval(per.AI), AG: interval(per.AG), insertion: interval(per.insertion), deletion: interval(per.deletion), excluded,
-    };
-    if (mr.some((r) => r.pointing !== undefined)) {
-      // NaN = no usable maximum or share (degenerate map, empty mask): dropped and counted by n.
-      entry.pointing = interval(summarise(mr.map((r) => r.pointing ?? NaN), mr.map(() => 'ok'), opts));
-      entry.energy = interval(summarise(mr.map((r) => r.energy ?? NaN), mr.map(() => 'ok'), opts));
+    const entry = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded } as EvaluateSummary['methods'][string];
+    for (const k of METRICS.filter((x) => x.needsRegion)) {
+      // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
+      if (mr.some((r) => r[k.key] !== undefined)) entry[k.key] = interval(summarise(mr.map((r) => r[k.key] ?? NaN), mr.map(() => 'ok'), opts));
     }
     summary.methods[m] = entry;
     const cs = results.map((r) => r.curves[m]);

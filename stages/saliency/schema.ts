@@ -1,7 +1,6 @@
-// Params schema of the `saliency` kind.
-export const SALIENCY_METHOD_NAMES = [
-  'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
-] as const;
+// Params schema of the `saliency` kind. The method list is the registry's: a method added there
+// is accepted here without a second edit.
+import { SALIENCY_METHOD_NAMES } from '../../ml/saliency/registry.js';
 
 export interface SaliencyParams {
   methods: string[];
