@@ -2,7 +2,9 @@
 // store as-is and read back (read-only) by its consumers, so these names and shapes are the
 // contract between stages/train, stages/saliency, stages/evaluate and stages/report.
 // Types only (plus file-name constants): no ml/ imports at run time, so the CLI can load it cheaply.
+import type { ModelCardLike } from '../ml/explain/model-dir.js';
 import type { CoreMetricKey, RegionMetricKey } from '../ml/metrics/table.js';
+import type { TrainMode } from '../ml/models/resnet.js';
 
 /** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
 export const MODEL_FILES = {
@@ -20,26 +22,15 @@ export const MODEL_FILES = {
   summary: 'summary.json',
 } as const;
 
-export interface ModelCard {
+/** The model card as the train stage writes it: ml's card fields, with the exact values it uses. */
+export interface ModelCard extends ModelCardLike {
   format: 'ca-pipe.model/1';
-  arch: string;
-  head: 'gap' | 'ca-stream' | 'ca-final';
-  heads: number;
-  num_classes: number;
-  /** Square input side the model was trained/evaluated at. */
-  input_size: number;
-  /** Eval transform: shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
-  resize?: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  /** Class names, label = position (copied from the index). */
-  classes: string[];
   /** Which weights file consumers should use by default. */
   weights: 'final.safetensors' | 'best.safetensors';
 }
 
 export interface TrainSummary {
-  mode: 'frozen' | 'finetune' | 'scratch';
+  mode: TrainMode;
   epochs: number;
   best_epoch: number;
   best_val_loss: number;

@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensors } from '../io/safetensors.js';
 import { getArch, tapChannels, tapSizes, type ResNetArch } from '../models/arch.js';
+import type { HeadKind } from '../models/params.js';
 
-export type PoolingHead = 'gap' | 'ca-stream' | 'ca-final';
+export type PoolingHead = HeadKind;
 
 /** The fields of a model card this module relies on (ca-pipe.model/1). */
 export interface ModelCardLike {
@@ -16,12 +17,15 @@ export interface ModelCardLike {
   head: PoolingHead;
   heads: number;
   num_classes: number;
+  /** Square input side the model was trained/evaluated at. */
   input_size: number;
-  /** Eval transform's shorter side before the centre crop (absent: the loader's default). */
+  /** Eval transform's shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
   resize?: number;
   mean: [number, number, number];
   std: [number, number, number];
+  /** Class names, label = position (copied from the index). */
   classes: string[];
+  /** File name of the weights inside the model directory. */
   weights: string;
 }
 

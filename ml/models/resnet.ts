@@ -7,8 +7,9 @@ import { backboneSpec, hwioToOihw, initialValue, oihwToHwio, paramSpecs, tfShape
 import { batchNormTrain } from './batchnorm.js';
 import { Rng } from './rng.js';
 import { matchWeights, type LoadReport, type TensorLike } from './weights.js';
+import { BN_EPS } from './bn-eps.js';
 
-export const BN_EPS = 1e-5;
+export { BN_EPS };
 export const BN_MOMENTUM = 0.1;
 
 export type TrainMode = 'frozen' | 'finetune' | 'scratch';

@@ -5,11 +5,12 @@ import { endianness } from 'node:os';
 import { TAPS, tapChannels, caProjections, tapSizes, type ResNetArch, type TapName } from '../models/arch.js';
 import { AttrType, DataType, encodeModel, valueInfo, type AttrMsg, type Dim, type ModelMsg, type NodeMsg, type TensorMsg } from './proto.js';
 import { WeightsError, checkWeights, inferNumClasses, resnetBlocks, type HeadKind, type WeightMap } from './weights.js';
+import { BN_EPS } from '../models/bn-eps.js';
 
 /** Bumped whenever the exported graph for the same inputs changes; part of the cache digest. */
 export const EXPORTER_VERSION = 'ca-pipe-onnx-export/1';
 export const OPSET = 17;
-export const BN_EPS = 1e-5;
+export { BN_EPS };
 
 export type { HeadKind };
 

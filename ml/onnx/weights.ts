@@ -1,8 +1,11 @@
 // Expected parameter names/shapes of a torchvision ResNet (+ CA heads), and strict checking of a
 // weight map against them. Kept inside ml/onnx so the exporter does not depend on the tfjs model.
 import { EXPANSION, stageStride, tapChannels, caProjections, type ResNetArch } from '../models/arch.js';
+import { WeightsError } from '../models/weights-error.js';
+import type { HeadKind as ModelHeadKind } from '../models/params.js';
 
-export type HeadKind = 'gap' | 'ca-stream' | 'ca-final' | 'none';
+/** A model's head, or 'none' for the backbone alone. */
+export type HeadKind = ModelHeadKind | 'none';
 
 export interface WeightTensor {
   shape: number[];
@@ -10,14 +13,7 @@ export interface WeightTensor {
 }
 export type WeightMap = Map<string, WeightTensor>;
 
-export class WeightsError extends Error {
-  constructor(public file: string, public problems: Array<{ key: string; problem: string }>) {
-    const shown = problems.slice(0, 8).map((p) => `  [${p.key}] ${p.problem}`);
-    if (problems.length > shown.length) shown.push(`  … and ${problems.length - shown.length} more`);
-    super(`${file}: ${problems.length} weight problem(s):\n${shown.join('\n')}`);
-    this.name = 'WeightsError';
-  }
-}
+export { WeightsError } from '../models/weights-error.js';
 
 /** One residual block as the exporter needs it (names relative to the network root). */
 export interface BlockSpec {

@@ -3,8 +3,9 @@
 // "take the recipe's value", present means "override it".
 import type { HeadKind } from '../models/params.js';
 import type { RecipeName, RecipeOverrides } from './recipe.js';
+import type { TrainMode } from '../models/resnet.js';
 
-export type TrainModeName = 'frozen' | 'finetune' | 'scratch';
+export type TrainModeName = TrainMode;
 
 export interface TrainParams {
   arch: string;
