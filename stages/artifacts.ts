@@ -3,7 +3,7 @@
 // contract between stages/train, stages/saliency, stages/evaluate and stages/report.
 // Types only (plus file-name constants): no ml/ imports at run time, so the CLI can load it cheaply.
 import type { ModelCardLike } from '../ml/explain/model-dir.js';
-import type { CoreMetricKey, RegionMetricKey } from '../ml/metrics/table.js';
+import type { MetricKey } from '../ml/metrics/table.js';
 import type { TrainMode } from '../ml/models/resnet.js';
 
 /** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
@@ -86,8 +86,11 @@ export const EVALUATE_FILES = {
 
 export interface Interval { mean: number; lo: number; hi: number; n: number }
 
-/** Per method: each metric of ml/metrics/table.ts (those needing masks when the index has them). */
-export type MethodScores = Record<CoreMetricKey, Interval> & Partial<Record<RegionMetricKey, Interval>> & { excluded: Record<string, number> };
+/**
+ * Per method: each metric of ml/metrics/table.ts (those needing masks only when the index has
+ * them). Partial on purpose: a summary committed before a metric was added lacks it.
+ */
+export type MethodScores = Partial<Record<MetricKey, Interval>> & { excluded: Record<string, number> };
 
 export interface EvaluateSummary {
   format: 'ca-pipe.evaluate/1';
