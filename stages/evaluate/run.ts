@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
-import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type SaliencyMeta } from '../artifacts.js';
+import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type MethodScores, type SaliencyMeta } from '../artifacts.js';
 import { METRICS } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 
@@ -140,7 +140,6 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const top5 = results.flatMap((r) => r.top5);
   const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
   const boot = { B: p.bootstrap.samples, seed: p.bootstrap.seed, level: p.bootstrap.level };
-  const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
   const summary: EvaluateSummary & Record<string, unknown> = {
     format: 'ca-pipe.evaluate/1',
     protocol: protocol as unknown as Record<string, unknown>,
@@ -154,28 +153,11 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   };
   const curves: Record<string, { insertion: number[]; deletion: number[]; n: number }> = {};
   for (const m of methods) {
-    const mr = rows.filter((r) => r.method === m);
-    const statuses = mr.map((r) => r.status);
     const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
-    const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({ key: k.key, s: summarise(mr.map((r) => r[k.key]), statuses, opts) }));
-    const excluded: Record<string, number> = {};
-    // The map statuses are the same for every core metric: count them once.
-    const ex = core[0].s.excluded;
-    if (ex.constant) excluded.constant = ex.constant;
-    if (ex.nan) excluded['non-finite'] = ex.nan;
-    if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
-    const entry = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded } as EvaluateSummary['methods'][string];
-    for (const k of METRICS.filter((x) => x.needsRegion)) {
-      // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
-      if (mr.some((r) => r[k.key] !== undefined)) entry[k.key] = interval(summarise(mr.map((r) => r[k.key] ?? NaN), mr.map(() => 'ok'), opts));
-    }
+    const entry = methodScores(rows.filter((r) => r.method === m), opts, summarise);
     summary.methods[m] = entry;
-    const cs = results.map((r) => r.curves[m]);
-    const n = cs.reduce((a, c) => a + c.n, 0);
-    const pts = cs[0]?.insertion.length ?? 0;
-    const avg = (k: 'insertion' | 'deletion') => Array.from({ length: pts }, (_, t) => (n ? cs.reduce((a, c) => a + c[k][t], 0) / n : NaN));
-    curves[m] = { insertion: avg('insertion'), deletion: avg('deletion'), n };
-    const left = Object.entries(excluded);
+    curves[m] = meanCurves(results.map((r) => r.curves[m]));
+    const left = Object.entries(entry.excluded);
     if (left.length) ctx.log.warn(`evaluate: ${m}: left out of the means: ${left.map(([k, v]) => `${v} ${k} map(s)`).join(', ')}`);
   }
   const lines = rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
@@ -183,6 +165,36 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
   await writeFile(join(ctx.outDir, EVALUATE_FILES.summary), JSON.stringify(summary, null, 1) + '\n');
   ctx.log.info(`evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`);
+}
+
+type Summarise = typeof import('../../ml/metrics/stats.js').summarise;
+
+const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
+
+/** One method's means with intervals over its images; degenerate maps are left out and counted. */
+function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summarise): MethodScores {
+  const statuses = mr.map((r) => r.status);
+  const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({ key: k.key, s: summarise(mr.map((r) => r[k.key]), statuses, opts) }));
+  const excluded: Record<string, number> = {};
+  // The map statuses are the same for every core metric: count them once.
+  const ex = core[0]!.s.excluded;
+  if (ex.constant) excluded.constant = ex.constant;
+  if (ex.nan) excluded['non-finite'] = ex.nan;
+  if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
+  const entry: MethodScores = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded };
+  for (const k of METRICS.filter((x) => x.needsRegion)) {
+    // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
+    if (mr.some((r) => r[k.key] !== undefined)) entry[k.key] = interval(summarise(mr.map((r) => r[k.key] ?? NaN), mr.map(() => 'ok'), opts));
+  }
+  return entry;
+}
+
+/** The mean insertion and deletion curves of one method over every shard's sums. */
+function meanCurves(cs: Curves[]): { insertion: number[]; deletion: number[]; n: number } {
+  const n = cs.reduce((a, c) => a + c.n, 0);
+  const pts = cs[0]?.insertion.length ?? 0;
+  const avg = (k: 'insertion' | 'deletion') => Array.from({ length: pts }, (_, t) => (n ? cs.reduce((a, c) => a + c[k][t]!, 0) / n : NaN));
+  return { insertion: avg('insertion'), deletion: avg('deletion'), n };
 }
 
 /** Exported graphs are content-addressed, so every stage shares one cache next to the per-key scratch dirs. */
