@@ -4,6 +4,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import { fileURLToPath } from 'node:url';
+
+// import.meta.dirname needs Node 20.11; the package supports 20.9.
+const root = fileURLToPath(new URL('.', import.meta.url));
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'runs/', 'test/fixtures/'] },
@@ -11,7 +15,7 @@ export default tseslint.config(
     files: ['**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: true, tsconfigRootDir: root },
     },
     rules: {
       // An un-awaited promise is a lost error or a race: the engine's lock, commit and journal code
