@@ -5,7 +5,6 @@
 // measured in the same run (target ≥ 0.9), and Score-CAM images/s.
 //   BENCH_SCORECAM_IMAGES=n (default 1; 0 skips Score-CAM, ~2048 forwards per image); BENCH_IMAGES=n (default 16)
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { getArch, tapChannels, tapSizes } from '../ml/models/arch.js';
 import { getBackbone } from '../ml/models/backbones.js';

@@ -18,22 +18,14 @@ import { createSession, defaultSessionOptions, DEFAULT_CACHE_DIR } from '../ml/o
 import { expectedWeights, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
 import { backboneSpec } from '../ml/models/resnet-backbone.js';
 import { graphMacs, measureFamily } from './forward-families.js';
+import { mulberry32 } from '../ml/random/mulberry32.js';
 
 const BATCH = 8;
 const SIZE = 224;
 const WARMUP = 3;
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function gaussian(r: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -68,7 +68,7 @@ export function gcCommand(): Command {
     .action(
       action(async (opts: GcOpts) => {
         const { Store } = await import('../engine/store/index.js');
-        const { gcStore, gcCacheDir } = await import('../engine/store/gc.js');
+        const { gcStore, gcCacheDir } = await import('../engine/maintenance/gc.js');
         const store = await Store.openExisting(storeDirOf(opts));
         if (store.readOnly && opts.force) throw new CliError(`cannot collect garbage in ${store.root}: ${store.readOnly}`);
         // Run records of every project that used this store count, not only ours.

@@ -1,7 +1,10 @@
 // What the ML stages hand each other on disk. Every stage's output directory is committed to the
 // store as-is and read back (read-only) by its consumers, so these names and shapes are the
 // contract between stages/train, stages/saliency, stages/evaluate and stages/report.
-// Types only (plus file-name constants): no ml/ imports, so the CLI can load it cheaply.
+// Types only (plus file-name constants): no ml/ imports at run time, so the CLI can load it cheaply.
+import type { ModelCardLike } from '../ml/explain/model-dir.js';
+import type { MetricKey } from '../ml/metrics/table.js';
+import type { TrainMode } from '../ml/models/resnet.js';
 
 /** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
 export const MODEL_FILES = {
@@ -19,22 +22,9 @@ export const MODEL_FILES = {
   summary: 'summary.json',
 } as const;
 
-export interface ModelCard {
+/** The model card as the train stage writes it: ml's card fields, with the exact values it uses. */
+export interface ModelCard extends ModelCardLike {
   format: 'ca-pipe.model/1';
-  arch: string;
-  head: 'gap' | 'ca-stream' | 'ca-final';
-  heads: number;
-  num_classes: number;
-  /** Square input side the model was trained/evaluated at. */
-  input_size: number;
-  /** Eval transform: shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
-  resize?: number;
-  /** Pixel convention of training (absent in cards written before conventions: fast); saliency and evaluation follow it by default. */
-  preprocessing?: 'torchvision' | 'fast';
-  mean: [number, number, number];
-  std: [number, number, number];
-  /** Class names, label = position (copied from the index). */
-  classes: string[];
   /** Which weights file consumers should use by default. */
   weights: 'final.safetensors' | 'best.safetensors';
   /** Absolute path of the user's weights file a model directory was made from (experiments/tools/model-dir.mjs); errors name it instead of the store's copy. */
@@ -42,7 +32,7 @@ export interface ModelCard {
 }
 
 export interface TrainSummary {
-  mode: 'frozen' | 'finetune' | 'scratch';
+  mode: TrainMode;
   epochs: number;
   best_epoch: number;
   best_val_loss: number;
@@ -92,7 +82,7 @@ export interface SaliencyMeta {
 export const EVALUATE_FILES = {
   /** EvaluateSummary. */
   summary: 'evaluation.json',
-  /** One line per (image, method): {id, method, AD, AI(0|1), AG, insertion, deletion, pointing?, energy?, p, o}. */
+  /** One line per (image, method): {id, method, target, status, <each metric of ml/metrics/table.ts>, p, o}. */
   perImage: 'per_image.jsonl',
   /** {method: {insertion: number[], deletion: number[]}} mean curves. */
   curves: 'curves.json',
@@ -100,15 +90,17 @@ export const EVALUATE_FILES = {
 
 export interface Interval { mean: number; lo: number; hi: number; n: number }
 
+/**
+ * Per method: each metric of ml/metrics/table.ts (those needing masks only when the index has
+ * them). Partial on purpose: a summary committed before a metric was added lacks it.
+ */
+export type MethodScores = Partial<Record<MetricKey, Interval>> & { excluded: Record<string, number> };
+
 export interface EvaluateSummary {
   format: 'ca-pipe.evaluate/1';
   protocol: Record<string, unknown>;
   pooling: 'gap' | 'ca';
   /** non_finite: images whose clean scores held NaN/±Inf, counted as wrong (absent in older outputs). */
   accuracy: { top1: number; top5: number; n: number; non_finite?: number };
-  methods: Record<string, {
-    AD: Interval; AI: Interval; AG: Interval; insertion: Interval; deletion: Interval;
-    pointing?: Interval; energy?: Interval;
-    excluded: Record<string, number>;
-  }>;
+  methods: Record<string, MethodScores>;
 }

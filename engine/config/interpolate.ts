@@ -62,7 +62,7 @@ function stringify(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+  return String(v as number | boolean | bigint); // what is left of a YAML value: a scalar
 }
 
 export function interpolate(doc: Record<string, unknown>, env: NodeJS.ProcessEnv, issues: IssueList): Interpolated {

@@ -10,7 +10,7 @@ import { getAt, resolveParamPath, schemasAt, setAt, typeBySchema } from '../conf
 import type { Registry } from '../config/registry-type.js';
 import { checkParams } from '../config/validate.js';
 import { canonicalJson, computeKey } from './canonical.js';
-import { topoOrder } from './dag.js';
+import { topoOrder } from '../dag.js';
 import { expandVariants } from './variants.js';
 
 const NO_VARIANT: Variant = Object.freeze({ id: '', alias: '', values: Object.freeze({}) }) as Variant;

@@ -9,7 +9,8 @@ import { toolVersion } from './tool-version.js';
 
 /** An upstream instance's outcome as this run knows it; undefined = not finished (left out). */
 export interface UpstreamOutcome {
-  status: 'cached' | 'executed' | string;
+  /** Only 'cached' and 'executed' outcomes enter the info; other statuses are skipped. */
+  status: string;
   seconds?: number;
   provenance?: Record<string, unknown>;
   key?: string;

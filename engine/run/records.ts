@@ -7,6 +7,7 @@ import { appendFile, mkdir, readFile, readdir, readlink, rename, stat, symlink, 
 import { basename, join, resolve } from 'node:path';
 import type { KeyMaterial, Plan, Variant } from '../types.js';
 import type { InstanceStatus, RunEvent, RunStatus } from './events.js';
+import { pidAlive } from '../store/lock.js';
 
 export interface InstanceRecord {
   id: string;
@@ -262,15 +263,6 @@ export async function latestRun(runsDir: string, experiment: string): Promise<st
 
 export async function removeIfExists(file: string): Promise<void> {
   await unlink(file).catch(() => undefined);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The recorded status, except that a "running" run whose process is gone (same host) was interrupted. */

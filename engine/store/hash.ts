@@ -2,12 +2,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { sha256Hex } from '../canonical.js';
 
 const SMALL_FILE = 8 * 1024 * 1024;
 
-export function sha256Bytes(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+/** sha256 of bytes or a string, hex (the one definition is engine/canonical.ts). */
+export const sha256Bytes = sha256Hex;
 
 /** sha256 of a file's content; small files are read whole, large ones streamed. */
 export async function sha256File(file: string, knownSize?: number): Promise<string> {

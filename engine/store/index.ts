@@ -1,5 +1,4 @@
 export { Store, StoreLocationError, blockingFile, checkKey, writeDenied, type Entry, type EntryMeta, type Staging, type AcquireResult } from './store.js';
-export { gcStore, type GcReport } from './gc.js';
 export { verifyStore, type VerifyReport, type VerifyProblem } from './verify.js';
 export { buildManifest, manifestDigest, serializeManifest, parseManifest, listFiles, type Manifest, type ManifestFile } from './manifest.js';
 export { sha256Bytes, sha256File } from './hash.js';

@@ -66,6 +66,7 @@ export async function readOwner(file: string): Promise<LockOwner | undefined> {
   }
 }
 
+/** Whether a process of this host with that pid exists (EPERM: it does, owned by someone else). */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -78,7 +78,7 @@ const unary = (name: string, f: (dy: T, x: T, y: T) => T, save: 'x' | 'y' | 'bot
     save === 'y' ? { outputsToSave: [true] } : save === 'both' ? { inputsToSave: ['x'], outputsToSave: [true] } : { inputsToSave: ['x'] },
   );
 
-const zeroGrad = (name: string, input = 'x') => def(name, (dy, saved) => ({ [input]: () => tf.zeros(saved[0].shape) }), { inputsToSave: [input] });
+const zeroGrad = (name: string, input = 'x') => def(name, (_dy, saved) => ({ [input]: () => tf.zeros(saved[0].shape) }), { inputsToSave: [input] });
 
 function reductionGrad(name: string, kind: 'sum' | 'mean') {
   return def(
@@ -222,7 +222,7 @@ function configs(): tf.GradConfig[] {
     zeroGrad('LogicalNot'),
     zeroGrad('ArgMax'),
     zeroGrad('ArgMin'),
-    def('OneHot', (dy, saved) => ({ indices: () => tf.zeros(saved[0].shape) }), { inputsToSave: ['indices'] }),
+    def('OneHot', (_dy, saved) => ({ indices: () => tf.zeros(saved[0].shape) }), { inputsToSave: ['indices'] }),
     def(
       'ClipByValue',
       (dy, saved, attrs) => ({

@@ -5,28 +5,21 @@
 import { confidenceEval } from '../metrics/confidence.js';
 import { insertionDeletion } from '../metrics/insdel.js';
 import { classifyMap, saliencyToImage, type MapStatus } from '../metrics/maps.js';
-import { energyPointingGame, pointingGame } from '../metrics/localisation.js';
 import type { Protocol } from '../metrics/protocol.js';
 import type { ScoreFn } from '../metrics/score.js';
+import { metricValues, type CoreMetricKey, type ImageEvidence, type RegionMetricKey } from '../metrics/table.js';
 
-export interface ImageRow {
+/** One image's scores: every metric of ml/metrics/table.ts (those needing a mask when it has one). */
+export type ImageRow = {
   id: number;
   method: string;
   target: number;
   status: MapStatus;
-  /** Percent, as the metric definitions (their mean is the metric). */
-  AD: number;
-  AI: number;
-  AG: number;
-  /** AUC fractions in [0, 1]. */
-  insertion: number;
-  deletion: number;
-  pointing?: number;
-  energy?: number;
   /** Target probability on the clean and the masked image. */
   p: number;
   o: number;
-}
+} & Record<CoreMetricKey, number> &
+  Partial<Record<RegionMetricKey, number>>;
 
 export interface CurveSums {
   insertion: number[];
@@ -112,20 +105,22 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
     const up = o.regions ? saliencyToImage(data, n, h, w, H, H, o.protocol) : undefined;
     for (let i = 0; i < n; i++) {
       const status = conf.statuses[i];
-      const row: ImageRow = {
-        id: o.ids[i], method: m, target: conf.targets[i], status,
-        AD: conf.drop[i], AI: conf.increase[i], AG: conf.gain[i],
+      const evidence: ImageEvidence = {
+        drop: conf.drop[i], increase: conf.increase[i], gain: conf.gain[i],
         insertion: insdel.insertion.auc[i], deletion: insdel.deletion.auc[i],
-        p: conf.p[i], o: conf.o[i],
+        map: data.subarray(i * h * w, (i + 1) * h * w), h, w,
       };
-      const region = o.regions?.[i];
-      if (up && region) {
+      const mask = o.regions?.[i];
+      if (up && mask) {
         const map = up.subarray(i * H * H, (i + 1) * H * H);
         const st = classifyMap(map, o.protocol.degenerate.constantRelTol);
-        // A kept constant map (a baseline) has a meaningful energy share (the object's area) but no maximum.
-        row.pointing = st === 'ok' ? pointingGame(map, { mask: region }, H, H, o.protocol.localisation.tolerance).hit : NaN;
-        row.energy = st === 'ok' || (st === 'constant' && keep) ? energyPointingGame(map, { mask: region }, H, H) : NaN;
+        evidence.region = { map, status: st, mask, size: H, keepConstant: keep, tolerance: o.protocol.localisation.tolerance };
       }
+      const row = {
+        id: o.ids[i], method: m, target: conf.targets[i], status,
+        ...(metricValues(evidence) as Record<CoreMetricKey, number>),
+        p: conf.p[i], o: conf.o[i],
+      };
       rows.push(row);
       if (status === 'ok' || (status === 'constant' && keep)) {
         for (let t = 0; t < pts; t++) {

@@ -8,8 +8,9 @@ import { describeNonFinite } from '../io/finite.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { lastReading, type Backbone } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
+import type { HeadKind } from '../models/params.js';
 
-export type PoolingHead = 'gap' | 'ca-stream' | 'ca-final';
+export type PoolingHead = HeadKind;
 
 /** The fields of a model card this module relies on (ca-pipe.model/1). */
 export interface ModelCardLike {
@@ -18,14 +19,17 @@ export interface ModelCardLike {
   head: PoolingHead;
   heads: number;
   num_classes: number;
+  /** Square input side the model was trained/evaluated at. */
   input_size: number;
-  /** Eval transform's shorter side before the centre crop (absent: the loader's default). */
+  /** Eval transform's shorter side before the centre crop (absent: floor(input_size / 0.875)). Saliency and evaluation use it. */
   resize?: number;
   /** Pixel convention it was trained with (absent in cards older than the conventions: fast). */
   preprocessing?: 'torchvision' | 'fast';
   mean: [number, number, number];
   std: [number, number, number];
+  /** Class names, label = position (copied from the index). */
   classes: string[];
+  /** File name of the weights inside the model directory. */
   weights: string;
   /** The user's weights file this directory was made from (absent for trained models): errors name it. */
   source?: string;

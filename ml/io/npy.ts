@@ -3,6 +3,7 @@
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, then the raw C-order data.
 
 import { readWhole } from './read-file.js';
+import { f16ToF32 } from './float16.js';
 
 export type NpyData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -25,15 +26,6 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 const ITEM: Record<string, number> = { '<f4': 4, '<f8': 8, '<f2': 2, '<i8': 8, '<i4': 4, '|u1': 1 };
 // NumPy writes single-byte and native-order types with other prefixes; normalise the common ones.
 const ALIASES: Record<string, string> = { '<u1': '|u1', '=f4': '<f4', '=f8': '<f8', '=i8': '<i8', '=i4': '<i4', '=f2': '<f2' };
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /** Parse the header dict literal; only the three keys NumPy writes are accepted. */
 function parseHeader(text: string, file: string): { descr: string; fortran: boolean; shape: number[] } {
@@ -100,7 +92,7 @@ export function parseNpy(buf: Buffer, file = '<buffer>'): NpyArray {
     }
     case '<f2': {
       const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+      for (let i = 0; i < count; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
       data = out;
       break;
     }

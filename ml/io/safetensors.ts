@@ -2,6 +2,13 @@
 // ({ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: {...} }), then raw LE data.
 import { writeFile, rename } from 'node:fs/promises';
 import { readWhole } from './read-file.js';
+import { f16ToF32, f32ToF16 } from './float16.js';
+
+export { f32ToF16 };
+
+// BF16 is the top half of a float32: converted through this pair of views.
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
 
@@ -25,44 +32,6 @@ export class TensorFileError extends Error {
 }
 
 const BYTES: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
-
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
-
-/** Round-to-nearest-even float32 → float16 bits. */
-export function f32ToF16(v: number): number {
-  f32buf[0] = v;
-  const x = u32buf[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
 
 function decode(buf: Buffer, dtype: SafetensorsDType, begin: number, count: number): NamedTensor['data'] {
   const view = new DataView(buf.buffer, buf.byteOffset + begin, count * BYTES[dtype]);

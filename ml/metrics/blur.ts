@@ -97,7 +97,6 @@ export function blurImage(
   const res = out ?? new Float32Array(x.length);
   if (res.length !== x.length) throw new Error(`blurImage: output buffer has ${res.length} values, expected ${x.length}`);
   if (res === x) throw new Error('blurImage: output buffer must not alias the input');
-  const r = (k - 1) / 2;
   // Precomputed source rows/columns per tap; −1 marks a zero-padded tap.
   const rowIdx = tapIndices(h, k, padding);
   const colIdx = tapIndices(w, k, padding);

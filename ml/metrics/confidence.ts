@@ -4,8 +4,8 @@
 // and broke on a batch of one image, every image counts once.
 import type { MapStatus } from './maps.js';
 import { classifyMap, saliencyToImage } from './maps.js';
-import type { MaskSpace, Protocol } from './protocol.js';
-import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoredMaps, type ScoreFn } from './score.js';
+import type { MaskSpace } from './protocol.js';
+import { argmaxRow, checkTarget, classesOf, type ScoredMaps } from './score.js';
 
 export const CONFIDENCE_EPSILON = 2.220446049250313e-16;
 

@@ -15,7 +15,7 @@
 import { blurImage, gaussianBlurKernel, type Kernel2d } from './blur.js';
 import { classifyMap, saliencyToImage, type MapStatus } from './maps.js';
 import { stepCount, stepPixels, type Protocol, type Substrate } from './protocol.js';
-import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoredMaps, type ScoreFn } from './score.js';
+import { argmaxRow, checkTarget, classesOf, type ImageDims, type ScoredMaps } from './score.js';
 
 /** Trapezoid AUC over n+1 equally spaced points on [0,1]: (Σ s − s0/2 − sn/2)/n. */
 export function trapezoidAuc(curve: ArrayLike<number>, offset = 0, points = curve.length - offset): number {

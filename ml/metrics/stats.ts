@@ -1,17 +1,10 @@
 // Bootstrap statistics over per-image values, deterministic given a seed.
 import { aggregate, keptIndices, type Aggregate, type AggregateOptions, type MapStatus } from './maps.js';
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../random/mulberry32.js';
+
+/** The bootstrap's resampling stream (mulberry32). */
+export const seededRandom = mulberry32;
 
 /** Linear-interpolated quantile of an ascending-sorted array (NumPy's default "linear" rule). */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormTrain } from './batchnorm.js';
 import type { ForwardContext, GraphEmitter, WeightGetter } from './backbone.js';
 
-export const BN_EPS = 1e-5;
+export { BN_EPS } from './bn-eps.js';
 export const BN_MOMENTUM = 0.1;
 
 export type Pad4 = [[number, number], [number, number], [number, number], [number, number]];

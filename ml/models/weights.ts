@@ -2,6 +2,7 @@
 // unexpected, wrongly-shaped or non-float key is an error that lists all of them at once.
 import { describeNonFinite } from '../io/finite.js';
 import type { ParamSpec } from './params.js';
+import { WeightsError } from './weights-error.js';
 
 export interface TensorLike {
   dtype?: string;
@@ -21,16 +22,7 @@ export interface LoadReport {
   nonFinite: string[];
 }
 
-export class WeightsError extends Error {
-  constructor(
-    public file: string,
-    message: string,
-    public report?: LoadReport,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'WeightsError';
-  }
-}
+export { WeightsError } from './weights-error.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64', '<f4', '<f8', '<f2']);
 

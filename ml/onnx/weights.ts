@@ -5,8 +5,11 @@ import { lastReading, type Backbone } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
 import { paramSpecs } from '../models/params.js';
 import { describeNonFinite } from '../io/finite.js';
+import { WeightsError } from '../models/weights-error.js';
+import type { HeadKind as ModelHeadKind } from '../models/params.js';
 
-export type HeadKind = 'gap' | 'ca-stream' | 'ca-final' | 'none';
+/** A model's head, or 'none' for the backbone alone. */
+export type HeadKind = ModelHeadKind | 'none';
 
 /** What the exporter accepts as an architecture: a registry name, a ResNet description or a Backbone. */
 export type ArchLike = string | ResNetArch | Backbone;
@@ -17,14 +20,7 @@ export interface WeightTensor {
 }
 export type WeightMap = Map<string, WeightTensor>;
 
-export class WeightsError extends Error {
-  constructor(public file: string, public problems: Array<{ key: string; problem: string }>) {
-    const shown = problems.slice(0, 8).map((p) => `  [${p.key}] ${p.problem}`);
-    if (problems.length > shown.length) shown.push(`  … and ${problems.length - shown.length} more`);
-    super(`${file}: ${problems.length} weight problem(s):\n${shown.join('\n')}`);
-    this.name = 'WeightsError';
-  }
-}
+export { WeightsError } from '../models/weights-error.js';
 
 /** Every parameter name → shape that a model with this head needs ('none': the backbone alone). */
 export function expectedWeights(arch: ArchLike, head: HeadKind, numClasses: number): Map<string, number[]> {

@@ -88,7 +88,7 @@ export function topEigenPower(
   maxIter = 2000,
   tol = 1e-13,
 ): { value: number; vector: Float64Array } {
-  let v = Float64Array.from(start);
+  const v = Float64Array.from(start);
   let norm = norm2(v);
   if (!(norm > 0)) {
     // A start orthogonal to nothing in particular; deterministic.

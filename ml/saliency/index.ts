@@ -10,3 +10,4 @@ export * from './ca-attention.js';
 export * from './overlay.js';
 export * from './registry.js';
 export { mulberry32 } from './rng.js';
+export { defineSaliencyMethod, FEATURE_INPUTS, type MethodInputs, type SaliencyMethod } from './method.js';

@@ -1,200 +1,61 @@
-// What each saliency method needs, so the saliency stage can compute only those inputs (taps,
-// gradients, forward closures, CA dots) and dispatch by name.
+// The saliency methods, one line each: the saliency stage's params schema, its input planning and
+// its dispatch all read this table. Adding a method = one module in methods/ + one line here.
+import ablationcam from './methods/ablationcam.js';
+import caAttention from './methods/ca-attention.js';
+import center from './methods/center.js';
+import eigencam from './methods/eigencam.js';
+import gradcam from './methods/gradcam.js';
+import gradcampp from './methods/gradcampp.js';
+import layercam from './methods/layercam.js';
+import ones from './methods/ones.js';
+import random from './methods/random.js';
+import rise from './methods/rise.js';
+import scorecam from './methods/scorecam.js';
+import xgradcam from './methods/xgradcam.js';
+import type { SaliencyInputs, SaliencyMethod, SaliencyMethodInfo } from './method.js';
+import type { SaliencyMap } from './types.js';
 
-import { ablationcam } from './ablationcam.js';
-import { centerBaseline, onesBaseline, randomBaseline } from './baselines.js';
-import { caAttention } from './ca-attention.js';
-import { eigencam, type EigenCamOptions } from './eigencam.js';
-import { gradcam, gradcampp, layercam, xgradcam } from './gradient-cams.js';
-import { rise } from './rise.js';
-import { scorecam } from './scorecam.js';
-import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
+export type { SaliencyInputField, SaliencyInputs, SaliencyMethodInfo, SaliencyNeed } from './method.js';
 
-/** The most demanding thing a method asks of the model. */
-export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'none';
+/** In the order the schema lists them. */
+export const SALIENCY_METHOD_TABLE = [
+  caAttention,
+  gradcam,
+  gradcampp,
+  scorecam,
+  xgradcam,
+  layercam,
+  eigencam,
+  ablationcam,
+  rise,
+  random,
+  center,
+  ones,
+] as const;
 
-export type SaliencyMethodName =
-  | 'gradcam'
-  | 'gradcampp'
-  | 'xgradcam'
-  | 'layercam'
-  | 'eigencam'
-  | 'scorecam'
-  | 'ablationcam'
-  | 'rise'
-  | 'ca-attention'
-  | 'random'
-  | 'center'
-  | 'ones';
+export type SaliencyMethodName = (typeof SALIENCY_METHOD_TABLE)[number]['info']['name'];
 
-/** Every field a method may read from SaliencyInputs. */
-export type SaliencyInputField =
-  | 'A' | 'G' | 'K' | 'h' | 'w' | 'dots' | 'heads' | 'image' | 'H' | 'W' | 'mean' | 'std'
-  | 'forwardProbs' | 'forwardFromLayer' | 'target' | 'maxBatch' | 'seed' | 'rise';
+/** Name → info, for callers that plan inputs from a method's declaration. */
+export const SALIENCY_METHODS = byName(SALIENCY_METHOD_TABLE) as Readonly<Record<SaliencyMethodName, SaliencyMethodInfo<SaliencyMethodName>>>;
 
-export interface SaliencyMethodInfo {
-  name: SaliencyMethodName;
-  title: string;
-  needs: SaliencyNeed;
-  /** For needs 'forward': whole model on images, or the head from the target layer on. */
-  forwardFrom?: 'input' | 'layer';
-  /** Exactly the SaliencyInputs fields computeSaliency will require. */
-  inputs: readonly SaliencyInputField[];
-  /** Resolution of the stored map: target-layer grid, input image, or whatever h×w is asked. */
-  resolution: 'feature' | 'input' | 'any';
-  /** Depends on the target class (false: same map for every class). */
-  classSpecific: boolean;
-  /** Only defined for CA-Stream models (needs the l4 block's dots). */
-  caOnly: boolean;
-  /** Uses the `seed` input (the map is a function of it). */
-  seeded: boolean;
+export const SALIENCY_METHOD_NAMES = SALIENCY_METHOD_TABLE.map((m) => m.info.name);
+
+export function byName(table: readonly SaliencyMethod[]): Record<string, SaliencyMethodInfo> {
+  const out: Record<string, SaliencyMethodInfo> = {};
+  for (const m of table) {
+    if (Object.prototype.hasOwnProperty.call(out, m.info.name)) throw new Error(`saliency: method '${m.info.name}' is registered twice`);
+    out[m.info.name] = m.info;
+  }
+  return out;
 }
-
-const FEAT = ['A', 'K', 'h', 'w'] as const;
-
-export const SALIENCY_METHODS: Readonly<Record<SaliencyMethodName, SaliencyMethodInfo>> = {
-  gradcam: {
-    name: 'gradcam', title: 'Grad-CAM', needs: 'gradients', inputs: [...FEAT, 'G'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  gradcampp: {
-    name: 'gradcampp', title: 'Grad-CAM++', needs: 'gradients', inputs: [...FEAT, 'G'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  xgradcam: {
-    name: 'xgradcam', title: 'XGrad-CAM', needs: 'gradients', inputs: [...FEAT, 'G'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  layercam: {
-    name: 'layercam', title: 'Layer-CAM', needs: 'gradients', inputs: [...FEAT, 'G'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  eigencam: {
-    name: 'eigencam', title: 'Eigen-CAM', needs: 'activations', inputs: [...FEAT],
-    resolution: 'feature', classSpecific: false, caOnly: false, seeded: false,
-  },
-  scorecam: {
-    name: 'scorecam', title: 'Score-CAM', needs: 'forward', forwardFrom: 'input',
-    inputs: [...FEAT, 'image', 'H', 'W', 'mean', 'std', 'forwardProbs', 'target', 'maxBatch'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  ablationcam: {
-    name: 'ablationcam', title: 'Ablation-CAM', needs: 'forward', forwardFrom: 'layer',
-    inputs: [...FEAT, 'forwardFromLayer', 'maxBatch'],
-    resolution: 'feature', classSpecific: true, caOnly: false, seeded: false,
-  },
-  rise: {
-    name: 'rise', title: 'RISE', needs: 'forward', forwardFrom: 'input',
-    inputs: ['image', 'H', 'W', 'forwardProbs', 'target', 'maxBatch', 'seed', 'rise'],
-    resolution: 'input', classSpecific: true, caOnly: false, seeded: true,
-  },
-  'ca-attention': {
-    name: 'ca-attention', title: 'CA attention (l4)', needs: 'dots', inputs: ['dots', 'heads', 'h', 'w'],
-    resolution: 'feature', classSpecific: false, caOnly: true, seeded: false,
-  },
-  random: {
-    name: 'random', title: 'Random baseline', needs: 'none', inputs: ['h', 'w', 'seed'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: true,
-  },
-  center: {
-    name: 'center', title: 'Centre Gaussian baseline', needs: 'none', inputs: ['h', 'w'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: false,
-  },
-  ones: {
-    name: 'ones', title: 'All-ones baseline', needs: 'none', inputs: ['h', 'w'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: false,
-  },
-};
 
 export function isSaliencyMethod(name: string): name is SaliencyMethodName {
   return Object.prototype.hasOwnProperty.call(SALIENCY_METHODS, name);
 }
 
-/**
- * Everything any method may need for ONE image. h×w is the target-layer grid for feature-level
- * methods and the requested size for baselines; H×W is the input image size.
- */
-export interface SaliencyInputs extends LongRunOptions {
-  A?: Floats;
-  G?: Floats;
-  K?: number;
-  h?: number;
-  w?: number;
-  dots?: Floats;
-  heads?: number;
-  image?: Float32Array;
-  H?: number;
-  W?: number;
-  mean?: readonly number[];
-  std?: readonly number[];
-  forwardProbs?: ForwardProbs;
-  forwardFromLayer?: ForwardFromLayer;
-  target?: number;
-  maxBatch?: number;
-  seed?: number;
-  /** Target score on the intact activations, if known (saves Ablation-CAM one forward). */
-  score?: number;
-  rise?: { numMasks: number; cells: number; p1: number; pixelSpace?: boolean };
-  eigen?: EigenCamOptions;
-  /** Method knobs with documented defaults (see the method files). */
-  gradcamppEps?: number;
-  xgradcamEps?: number;
-  ablationValue?: number;
-}
-
-function need<T>(method: string, field: string, v: T | undefined): T {
-  if (v === undefined) throw new Error(`saliency: method '${method}' needs input '${field}'`);
-  return v;
-}
-
-/** Compute one image's map with the named method; extra fields of the result are diagnostics. */
-export async function computeSaliency(method: string, inp: SaliencyInputs): Promise<SaliencyMap> {
-  if (!isSaliencyMethod(method)) {
-    throw new Error(`saliency: unknown method '${method}' (known: ${Object.keys(SALIENCY_METHODS).join(', ')})`);
-  }
-  for (const f of SALIENCY_METHODS[method].inputs) need(method, f, inp[f]);
-  const m = method;
-  switch (m) {
-    case 'gradcam':
-      return gradcam(inp.A!, inp.G!, inp.K!, inp.h!, inp.w!);
-    case 'gradcampp':
-      return gradcampp(inp.A!, inp.G!, inp.K!, inp.h!, inp.w!, { eps: inp.gradcamppEps });
-    case 'xgradcam':
-      return xgradcam(inp.A!, inp.G!, inp.K!, inp.h!, inp.w!, { eps: inp.xgradcamEps });
-    case 'layercam':
-      return layercam(inp.A!, inp.G!, inp.K!, inp.h!, inp.w!);
-    case 'eigencam':
-      return eigencam(inp.A!, inp.K!, inp.h!, inp.w!, inp.eigen);
-    case 'scorecam':
-      return scorecam({
-        A: inp.A!, K: inp.K!, h: inp.h!, w: inp.w!, image: inp.image!, H: inp.H!, W: inp.W!,
-        mean: inp.mean!, std: inp.std!, forwardProbs: inp.forwardProbs!, target: inp.target!,
-        maxBatch: inp.maxBatch!, onProgress: inp.onProgress, signal: inp.signal,
-      });
-    case 'ablationcam':
-      return ablationcam({
-        A: inp.A!, K: inp.K!, h: inp.h!, w: inp.w!, forwardFromLayer: inp.forwardFromLayer!,
-        score: inp.score, maxBatch: inp.maxBatch!, ablationValue: inp.ablationValue, onProgress: inp.onProgress, signal: inp.signal,
-      });
-    case 'rise': {
-      const r = inp.rise!;
-      const pixelSpace = r.pixelSpace ?? false;
-      return rise({
-        image: inp.image!, H: inp.H!, W: inp.W!, C: inp.mean?.length, forwardProbs: inp.forwardProbs!,
-        target: inp.target!, numMasks: r.numMasks, cells: r.cells, p1: r.p1, seed: inp.seed!,
-        maxBatch: inp.maxBatch!,
-        mean: pixelSpace ? need(m, 'mean', inp.mean) : undefined,
-        std: pixelSpace ? need(m, 'std', inp.std) : undefined,
-        onProgress: inp.onProgress, signal: inp.signal,
-      });
-    }
-    case 'ca-attention':
-      return caAttention(inp.dots!, inp.heads!, inp.h!, inp.w!);
-    case 'random':
-      return randomBaseline(inp.h!, inp.w!, inp.seed!);
-    case 'center':
-      return centerBaseline(inp.h!, inp.w!);
-    case 'ones':
-      return onesBaseline(inp.h!, inp.w!);
-  }
+/** One image's map with the named method of `table`; extra fields of the result are diagnostics. */
+export function computeSaliency(method: string, inp: SaliencyInputs, table: readonly SaliencyMethod[] = SALIENCY_METHOD_TABLE): Promise<SaliencyMap> {
+  const m = table.find((t) => t.info.name === method);
+  if (!m) return Promise.reject(new Error(`saliency: unknown method '${method}' (known: ${table.map((t) => t.info.name).join(', ')})`));
+  return m.compute(inp);
 }

@@ -4,8 +4,9 @@
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { HeadKind } from '../models/params.js';
 import type { RecipeName, RecipeOverrides } from './recipe.js';
+import type { TrainMode } from '../models/resnet.js';
 
-export type TrainModeName = 'frozen' | 'finetune' | 'scratch';
+export type TrainModeName = TrainMode;
 
 export interface TrainParams {
   arch: string;

@@ -4,7 +4,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { StageContext } from '../../engine/contract.js';
-import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type SaliencyMeta } from '../artifacts.js';
+import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type MethodScores, type SaliencyMeta } from '../artifacts.js';
+import { METRICS } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 import { recordEngine } from '../engine-choice.js';
 
@@ -23,11 +24,14 @@ interface ShardResult {
   nonFinite?: number[];
 }
 
-const METRICS = ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const;
+const CORE_METRICS = METRICS.filter((m) => !m.needsRegion).map((m) => m.key);
 
 /** JSON turns NaN into null; read it back as NaN. */
-function revive(rows: Row[]): Row[] {
-  for (const r of rows) for (const k of [...METRICS, 'pointing', 'energy', 'p', 'o'] as const) if ((r as any)[k] === null) (r as any)[k] = NaN;
+function revive(rows: Row[], metrics: readonly string[]): Row[] {
+  for (const r of rows) {
+    const fields = r as unknown as Record<string, unknown>;
+    for (const k of [...metrics, 'p', 'o']) if (fields[k] === null) fields[k] = NaN;
+  }
   return rows;
 }
 
@@ -110,11 +114,16 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
       const shard = await shards.readMapShard(file, methods);
       let res = await shards.readJsonIfValid<ShardResult>(
         cache,
-        (v) => JSON.stringify(v.ids) === JSON.stringify(shard.ids) && JSON.stringify(v.methods) === JSON.stringify(methods) && JSON.stringify(v.protocol) === protoJson,
+        (v) =>
+          JSON.stringify(v.ids) === JSON.stringify(shard.ids) &&
+          JSON.stringify(v.methods) === JSON.stringify(methods) &&
+          JSON.stringify(v.protocol) === protoJson &&
+          // A shard scored before a metric was added lacks it: score it again.
+          v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
       );
       if (res) {
         reused++;
-        revive(res.rows);
+        revive(res.rows, METRICS.map((m) => m.key));
       } else {
         const recs = shard.ids.map(rec);
         const images = await loadEvalBatch(recs.map((r) => index.imagePath(r)), tf, model.card.mean, model.card.std, ctx.signal);
@@ -144,7 +153,6 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const nonFiniteScores = results.reduce((a, r) => a + (r.nonFinite ?? []).reduce((x, y) => x + y, 0), 0);
   const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
   const boot = { B: p.bootstrap.samples, seed: p.bootstrap.seed, level: p.bootstrap.level };
-  const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
   const summary: EvaluateSummary & Record<string, unknown> = {
     format: 'ca-pipe.evaluate/1',
     protocol: protocol as unknown as Record<string, unknown>,
@@ -158,31 +166,11 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   };
   const curves: Record<string, { insertion: number[]; deletion: number[]; n: number }> = {};
   for (const m of methods) {
-    const mr = rows.filter((r) => r.method === m);
-    const statuses = mr.map((r) => r.status);
     const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
-    const sum = (k: keyof Row) => summarise(mr.map((r) => r[k] as number), statuses, opts);
-    const per = Object.fromEntries(METRICS.map((k) => [k, sum(k)])) as Record<(typeof METRICS)[number], ReturnType<typeof sum>>;
-    const excluded: Record<string, number> = {};
-    const ex = per.AD.excluded;
-    if (ex.constant) excluded.constant = ex.constant;
-    if (ex.nan) excluded['non-finite'] = ex.nan;
-    if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
-    const entry: EvaluateSummary['methods'][string] = {
-      AD: interval(per.AD), AI: interval(per.AI), AG: interval(per.AG), insertion: interval(per.insertion), deletion: interval(per.deletion), excluded,
-    };
-    if (mr.some((r) => r.pointing !== undefined)) {
-      // NaN = no usable maximum or share (degenerate map, empty mask): dropped and counted by n.
-      entry.pointing = interval(summarise(mr.map((r) => r.pointing ?? NaN), mr.map(() => 'ok'), opts));
-      entry.energy = interval(summarise(mr.map((r) => r.energy ?? NaN), mr.map(() => 'ok'), opts));
-    }
+    const entry = methodScores(rows.filter((r) => r.method === m), opts, summarise);
     summary.methods[m] = entry;
-    const cs = results.map((r) => r.curves[m]);
-    const n = cs.reduce((a, c) => a + c.n, 0);
-    const pts = cs[0]?.insertion.length ?? 0;
-    const avg = (k: 'insertion' | 'deletion') => Array.from({ length: pts }, (_, t) => (n ? cs.reduce((a, c) => a + c[k][t], 0) / n : NaN));
-    curves[m] = { insertion: avg('insertion'), deletion: avg('deletion'), n };
-    const left = Object.entries(excluded);
+    curves[m] = meanCurves(results.map((r) => r.curves[m]));
+    const left = Object.entries(entry.excluded);
     if (left.length) ctx.log.warn(`evaluate: ${m}: left out of the means: ${left.map(([k, v]) => `${v} ${k} map(s)`).join(', ')}`);
   }
   const lines = rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
@@ -191,6 +179,36 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   await writeFile(join(ctx.outDir, EVALUATE_FILES.summary), JSON.stringify(summary, null, 1) + '\n');
   if (nonFiniteScores) ctx.log.warn(`evaluate: the model gave non-finite scores (NaN or ±Inf) for ${nonFiniteScores} of ${top1.length} images; they count as wrong in top-1/top-5 (accuracy.non_finite in ${EVALUATE_FILES.summary})`);
   ctx.log.info(`evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`);
+}
+
+type Summarise = typeof import('../../ml/metrics/stats.js').summarise;
+
+const interval = (s: { mean: number; lo: number; hi: number; n: number }): Interval => ({ mean: s.mean, lo: s.lo, hi: s.hi, n: s.n });
+
+/** One method's means with intervals over its images; degenerate maps are left out and counted. */
+function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summarise): MethodScores {
+  const statuses = mr.map((r) => r.status);
+  const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({ key: k.key, s: summarise(mr.map((r) => r[k.key]), statuses, opts) }));
+  const excluded: Record<string, number> = {};
+  // The map statuses are the same for every core metric: count them once.
+  const ex = core[0]!.s.excluded;
+  if (ex.constant) excluded.constant = ex.constant;
+  if (ex.nan) excluded['non-finite'] = ex.nan;
+  if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
+  const entry: MethodScores = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded };
+  for (const k of METRICS.filter((x) => x.needsRegion)) {
+    // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
+    if (mr.some((r) => r[k.key] !== undefined)) entry[k.key] = interval(summarise(mr.map((r) => r[k.key] ?? NaN), mr.map(() => 'ok'), opts));
+  }
+  return entry;
+}
+
+/** The mean insertion and deletion curves of one method over every shard's sums. */
+function meanCurves(cs: Curves[]): { insertion: number[]; deletion: number[]; n: number } {
+  const n = cs.reduce((a, c) => a + c.n, 0);
+  const pts = cs[0]?.insertion.length ?? 0;
+  const avg = (k: 'insertion' | 'deletion') => Array.from({ length: pts }, (_, t) => (n ? cs.reduce((a, c) => a + c[k][t]!, 0) / n : NaN));
+  return { insertion: avg('insertion'), deletion: avg('deletion'), n };
 }
 
 /** Exported graphs are content-addressed, so every stage shares one cache next to the per-key scratch dirs. */

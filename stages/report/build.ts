@@ -4,20 +4,10 @@ import { basename, join } from 'node:path';
 import type { ExperimentInfo } from '../../engine/contract.js';
 import { SALIENCY_FILES, type Interval } from '../artifacts.js';
 import type { Collected, EvaluationEntry } from './collect.js';
+import { METRICS, metricLabel, metricScale as scaleOf, type MetricKey } from '../../ml/metrics/table.js';
 import { esc, fmt, lineChart, STYLE, table, type Series } from './html.js';
 
-/** The paper's column order; `better` says which direction is good. */
-export const PAPER_METRICS = [
-  { key: 'AD', label: 'AD↓', better: 'lower' },
-  { key: 'AG', label: 'AG↑', better: 'higher' },
-  { key: 'AI', label: 'AI↑', better: 'higher' },
-  { key: 'insertion', label: 'I↑', better: 'higher' },
-  { key: 'deletion', label: 'D↓', better: 'lower' },
-] as const;
-const LOCALISATION = [
-  { key: 'pointing', label: 'PG↑', better: 'higher' },
-  { key: 'energy', label: 'EPG↑', better: 'higher' },
-] as const;
+const SUMMARY_METRICS = METRICS.filter((m) => m.inSummary);
 
 export interface ReportParams {
   title?: string;
@@ -64,7 +54,7 @@ export function pairedRows(c: Collected, pair: PairFn, p: ReportParams): PairedR
     if (!gap || !ca) continue;
     for (const method of Object.keys(ca.summary.methods)) {
       if (!gap.summary.methods[method]) continue;
-      for (const m of [...PAPER_METRICS, ...LOCALISATION]) {
+      for (const m of METRICS) {
         const g = gap.perImage.get(method)?.get(m.key);
         const k = ca.perImage.get(method)?.get(m.key);
         if (!g || !k) continue;
@@ -90,9 +80,6 @@ function cell(iv: Interval | undefined, scale: number, digits = 2): string {
   return `${fmt(iv.mean * scale, digits)}<br><span class="ci">[${fmt(iv.lo * scale, digits)}, ${fmt(iv.hi * scale, digits)}]</span>`;
 }
 
-/** AUCs are fractions in the outputs and ×100 in the paper's table; AD/AG/AI are already percent. */
-const scaleOf = (metric: string) => (metric === 'insertion' || metric === 'deletion' || metric === 'energy' || metric === 'pointing' ? 100 : 1);
-
 function metricsTable(c: Collected): string {
   const out: string[] = [];
   const variants = [...new Set(c.evaluations.map((e) => e.variant.alias))];
@@ -100,11 +87,11 @@ function metricsTable(c: Collected): string {
     const evals = c.evaluations.filter((e) => e.variant.alias === variant).sort((a, b) => a.summary.pooling.localeCompare(b.summary.pooling) * -1);
     const methods = [...new Set(evals.flatMap((e) => Object.keys(e.summary.methods)))];
     const hasLoc = evals.some((e) => Object.values(e.summary.methods).some((m) => m.energy));
-    const metrics = hasLoc ? [...PAPER_METRICS, ...LOCALISATION] : [...PAPER_METRICS];
-    const head = ['method', ...evals.flatMap((e) => metrics.map((m) => `${e.summary.pooling.toUpperCase()} ${m.label}`))];
+    const metrics = METRICS.filter((m) => hasLoc || !m.needsRegion);
+    const head = ['method', ...evals.flatMap((e) => metrics.map((m) => `${e.summary.pooling.toUpperCase()} ${metricLabel(m)}`))];
     const rows = methods.map((method) => [
       esc(method),
-      ...evals.flatMap((e) => metrics.map((m) => cell(e.summary.methods[method]?.[m.key as 'AD'] as Interval | undefined, scaleOf(m.key)))),
+      ...evals.flatMap((e) => metrics.map((m) => cell(e.summary.methods[method]?.[m.key], m.scale))),
     ]);
     rows.push(['top-1 accuracy', ...evals.flatMap((e) => metrics.map((_, i) => (i === 0 ? fmt(e.summary.accuracy.top1 * 100) : '')))]);
     out.push(`<h3>${variant ? `variant ${esc(variant)}` : 'results'}</h3>${table(head, rows, 'metrics')}`);
@@ -120,7 +107,7 @@ function metricsTable(c: Collected): string {
 
 function pairedTable(rows: PairedRow[]): string {
   if (rows.length === 0) return '<p class="muted">No variant has both a GAP and a CA evaluation.</p>';
-  const better = new Map<string, string>([...PAPER_METRICS, ...LOCALISATION].map((m) => [m.key, m.better]));
+  const better = new Map<string, string>(METRICS.map((m) => [m.key, m.direction]));
   return table(
     ['variant', 'method', 'metric', 'GAP', 'CA', 'CA − GAP [95% CI]', 'n'],
     rows.map((r) => {
@@ -205,9 +192,9 @@ export function sweepRows(c: Collected): ReportSummary['sweep'] {
     const pool = e.summary.pooling;
     row.headline[`${pool} top-1`] = e.summary.accuracy.top1 * 100;
     for (const [method, m] of Object.entries(e.summary.methods)) {
-      for (const k of ['AD', 'AG', 'AI', 'insertion', 'deletion', 'energy'] as const) {
-        const iv = m[k] as Interval | undefined;
-        if (iv && Number.isFinite(iv.mean)) row.headline[`${pool} ${method} ${k}`] = iv.mean * scaleOf(k);
+      for (const k of SUMMARY_METRICS) {
+        const iv = m[k.key];
+        if (iv && Number.isFinite(iv.mean)) row.headline[`${pool} ${method} ${k.key}`] = iv.mean * k.scale;
       }
     }
     byVariant.set(e.variant.alias, row);
@@ -279,13 +266,13 @@ export function markdownSummary(s: ReportSummary): string {
   const lines = [`# ${mdText(s.title)}`, ''];
   for (const e of s.evaluations) {
     lines.push(`## ${e.pooling.toUpperCase()} — ${e.stage}${e.variant ? ` (${e.variant})` : ''}: top-1 ${fmt(e.accuracy.top1 * 100)} % on ${e.accuracy.n} images`, '');
-    lines.push('| method | AD↓ | AG↑ | AI↑ | I↑ | D↓ | EPG↑ |', '|---|---|---|---|---|---|---|');
+    lines.push(`| method | ${SUMMARY_METRICS.map(metricLabel).join(' | ')} |`, `|---|${SUMMARY_METRICS.map(() => '---|').join('')}`);
     for (const [method, m] of Object.entries(e.methods)) {
-      const v = (k: string) => {
+      const v = (k: MetricKey) => {
         const iv = m[k] as Interval | undefined;
         return iv && Number.isFinite(iv.mean) ? fmt(iv.mean * scaleOf(k)) : '–';
       };
-      lines.push(`| ${method} | ${v('AD')} | ${v('AG')} | ${v('AI')} | ${v('insertion')} | ${v('deletion')} | ${v('energy')} |`);
+      lines.push(`| ${method} | ${SUMMARY_METRICS.map((k) => v(k.key)).join(' | ')} |`);
     }
     lines.push('');
   }

@@ -27,6 +27,7 @@ async function run(ctx: StageContext<ReportParams>): Promise<void> {
 export const reportStage: StageKind<ReportParams> = {
   kind: 'report',
   // 2: the run-information table no longer shows seconds and cache status (not reproducible).
+  // 3: the experiment file is named without its directory (the same bytes in every checkout).
   version: 3,
   paramsSchema: reportParamsSchema,
   scope: 'experiment',

@@ -1,10 +1,8 @@
-// Params schema of the `saliency` kind.
+// Params schema of the `saliency` kind. The method list is the registry's: a method added there
+// is accepted here without a second edit.
+import { SALIENCY_METHOD_NAMES } from '../../ml/saliency/registry.js';
 import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
 import { engineParamSchema, type EngineParam } from '../engine-param.js';
-
-export const SALIENCY_METHOD_NAMES = [
-  'ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones',
-] as const;
 
 export interface SaliencyParams {
   methods: string[];

@@ -63,7 +63,7 @@ stages:
   assert.match(await readFile(boom.log!, 'utf8'), /it went boom/);
   const lazy = r.failures.find((f) => f.id === 'lazy')!;
   assert.match(lazy.error, /did not produce its declared outs: promised\.txt/);
-  assert.deepEqual((await r.record.instances.map((i) => i.status)).sort(), ['failed', 'failed']);
+  assert.deepEqual(r.record.instances.map((i) => i.status).sort(), ['failed', 'failed']);
 });
 
 test('deps enter the key by content (not by mtime)', async (t) => {

@@ -5,7 +5,7 @@ import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, tempDir } from './helpers.js';
 import { Store } from '../../engine/store/index.js';
-import { gcCacheDir } from '../../engine/store/gc.js';
+import { gcCacheDir } from '../../engine/maintenance/gc.js';
 import { ONNX_CACHE_FILE, ONNX_DEFAULT_CACHE_DIR, ONNX_STORE_CACHE } from '../../cli/maintenance.js';
 
 const DAY = 24 * 3600_000;

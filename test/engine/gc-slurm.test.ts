@@ -6,7 +6,7 @@ import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './helpers.js';
 import { Store } from '../../engine/store/index.js';
-import { gcStore } from '../../engine/store/gc.js';
+import { gcStore } from '../../engine/maintenance/gc.js';
 import { RunFiles, cancelMarker } from '../../engine/run/slurm/index.js';
 
 const KEY_RUN = 'a'.repeat(64);

@@ -25,7 +25,7 @@ test('a second start-up with an unchanged experiment loads neither yaml nor ajv 
   const args = [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), probe, 'probe', file];
   const start = () =>
     new Promise<{ instances: number; loaded: string[] }>((res, rej) =>
-      execFile(process.execPath, args, { env: { ...process.env, CA_PIPE_CACHE_DIR: `${dir}/cache` } }, (err, out, errOut) => (err ? rej(new Error(errOut || String(err))) : res(JSON.parse(out)))),
+      execFile(process.execPath, args, { env: { ...process.env, CA_PIPE_CACHE_DIR: `${dir}/cache` } }, (err, out, errOut) => (err ? rej(new Error(errOut || err.message)) : res(JSON.parse(out)))),
     );
   const cold = await start();
   assert.equal(cold.instances, 2);

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { chmod, link, mkdir, readFile, readdir, stat, utimes, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Store, gcStore, verifyStore, tryAcquire, staleOwner, breakStale, serializeManifest } from '../../engine/store/index.js';
+import { gcStore } from '../../engine/maintenance/gc.js';
+import { Store, verifyStore, tryAcquire, staleOwner, breakStale, serializeManifest } from '../../engine/store/index.js';
 import { tempDir } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -10,7 +10,7 @@ import { initTestBackend } from '../support/backend.js';
 import { readModelDir } from '../../ml/explain/model-dir.js';
 import { ModelRunner } from '../../ml/explain/runner.js';
 import { computeBatchMaps } from '../../ml/explain/saliency-batch.js';
-import { assertClose, fixture, fixtureModelDir, HAVE_FIXTURE, tmp } from './helpers.js';
+import { assertClose, fixture, fixtureModelDir, tmp } from './helpers.js';
 
 before(async () => {
   setBackendLogger(() => {});

@@ -13,7 +13,7 @@ import { expectedWeights } from '../../ml/onnx/weights.js';
 import { readModelDir, type LoadedModel } from '../../ml/explain/model-dir.js';
 import { ModelRunner } from '../../ml/explain/runner.js';
 import { computeBatchMaps } from '../../ml/explain/saliency-batch.js';
-import { assertClose, fixture, fixtureModelDir, HAVE_FIXTURE, IMAGENET_MEAN, IMAGENET_STD, tmp } from './helpers.js';
+import { assertClose, fixture, fixtureModelDir, IMAGENET_MEAN, IMAGENET_STD, tmp } from './helpers.js';
 
 before(async () => {
   setBackendLogger(() => {});

@@ -46,17 +46,13 @@ export function writeCard(dir: string, c: { arch: string; head: string; heads: n
 }
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} ≠ ${expected.length}`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (!(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)))) throw new Error(`${what}[${i}] = ${a}, expected ${e} (tol ${tol})`);
-  }
+  assertAllClose(actual, expected, { tol, what });
 }
 
 // ---- stage-level helpers ----
 import type { StageContext } from '../../engine/contract.js';
 import { indexStage } from '../../stages/index/index.js';
+import { assertAllClose } from '../assert-close.js';
 
 export interface TestCtx<P> extends StageContext<P> {
   logs: string[];

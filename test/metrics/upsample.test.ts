@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { axisTable, minMaxNormalise, resizeBilinear, resizePlane } from '../../ml/metrics/upsample.js';
+import { assertAllClose } from '../assert-close.js';
 
-function close(a: ArrayLike<number>, b: number[], tol = 1e-6) {
-  assert.equal(a.length, b.length);
-  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < tol, `index ${i}: ${a[i]} vs ${b[i]}`);
-}
+const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) => assertAllClose(a, b, { tol, scale: 1 });
 
 // Input [[0,1],[2,3]] = X + 2Y, so the bilinear result is Xs[c] + 2·Ys[r] with the per-axis source positions.
 test('bilinear 2×2 → 4×4, align_corners=false (half-pixel centres, negative source clamped to 0)', () => {

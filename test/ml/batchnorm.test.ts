@@ -7,6 +7,7 @@ import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
 import { batchNormKernelAvailable } from '../../ml/backend/batchnorm-kernels.js';
 import { batchNormTrain, batchNormTrainComposite, type BatchNormTrainOptions } from '../../ml/models/batchnorm.js';
 import { Rng } from '../../ml/models/index.js';
+import { assertAllClose } from '../assert-close.js';
 
 before(async () => {
   setBackendLogger(() => {});
@@ -23,13 +24,10 @@ const rand = (shape: number[], scale = 1, offset = 0) => tf.tensor(randArray(sha
 
 function assertClose(actual: tf.Tensor, expected: tf.Tensor, rel: number, what: string): void {
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
-  const a = actual.dataSync();
   const e = expected.dataSync();
   let scale = 0;
   for (let i = 0; i < e.length; i++) scale = Math.max(scale, Math.abs(e[i]));
-  for (let i = 0; i < e.length; i++) {
-    if (!(Math.abs(a[i] - e[i]) <= rel * Math.max(scale, 1e-6))) assert.fail(`${what}[${i}]: ${a[i]} vs ${e[i]} (scale ${scale})`);
-  }
+  assertAllClose(actual.dataSync(), e, { tol: rel, scale: Math.max(scale, 1e-6), what });
 }
 
 type Case = { shape: number[]; relu: boolean; residual: boolean; offset: number };

@@ -9,6 +9,7 @@ import { backendUnderTest, initTestBackend } from '../support/backend.js';
 import { readSafetensors, parseSafetensors, serializeSafetensors, TensorFileError, type TensorFile } from '../../ml/io/safetensors.js';
 import { createModel, caHeadForward, WeightsError, TAPS, type TapName, type Taps } from '../../ml/models/index.js';
 import { fixturesDir } from './fixtures.js';
+import { assertAllClose } from '../assert-close.js';
 
 
 const FIX = join(fixturesDir(), 'resnet-basic-1111');
@@ -32,15 +33,7 @@ function assertClose(name: string, got: tf.Tensor, opts: { nhwc?: boolean } = {}
   assert.ok(ref, `fixture lacks ${name}`);
   const g = opts.nhwc ? nchw(got) : got;
   assert.deepEqual(g.shape, ref.shape, `${name}: shape`);
-  const a = g.dataSync();
-  const r = ref.data as Float32Array;
-  let worst = 0;
-  let at = 0;
-  for (let i = 0; i < r.length; i++) {
-    const e = Math.abs(a[i] - r[i]) / Math.max(1, Math.abs(r[i]));
-    if (e > worst) [worst, at] = [e, i];
-  }
-  assert.ok(worst <= 1e-4, `${name}: |Δ| = ${worst} at ${at} (got ${a[at]}, expected ${r[at]})`);
+  assertAllClose(g.dataSync(), ref.data as Float32Array, { tol: 1e-4, what: name });
 }
 
 for (const heads of [1, 4]) {

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { getArch } from '../../ml/models/arch.js';
 import { DEFAULT_CACHE_DIR, exportCached } from '../../ml/onnx/runtime.js';
 import { expectedWeights, type WeightMap } from '../../ml/onnx/weights.js';
-import { gcCacheDir } from '../../engine/store/gc.js';
+import { gcCacheDir } from '../../engine/maintenance/gc.js';
 import { ONNX_CACHE_FILE, ONNX_DEFAULT_CACHE_DIR } from '../../cli/maintenance.js';
 import { tempDir } from '../engine/helpers.js';
 

@@ -2,16 +2,15 @@
 // plus the ca-final / gap / backbone-only heads checked against direct formulas on fixture taps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../../ml/io/safetensors.js';
 import { getArch } from '../../ml/models/arch.js';
 import { createSession, nhwcToNchw, runForward } from '../../ml/onnx/runtime.js';
 import type { WeightMap } from '../../ml/onnx/weights.js';
 import { fixturesDir } from './fixtures.js';
+import { assertAllClose } from '../assert-close.js';
 
 
 const FIX = fixturesDir();
@@ -23,17 +22,7 @@ const TAP_NAMES = ['stem', 'layer1', 'layer2', 'layer3', 'layer4'];
 
 function assertClose(got: { dims: number[]; data: Float32Array }, ref: NamedTensor | { shape: number[]; data: ArrayLike<number> }, what: string): void {
   assert.deepEqual(got.dims, ref.shape, `${what}: shape`);
-  const r = ref.data as ArrayLike<number>;
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < r.length; i++) {
-    const excess = Math.abs(got.data[i] - r[i]) / Math.max(1, Math.abs(r[i]));
-    if (!(excess <= worst)) {
-      worst = excess;
-      at = i;
-    }
-  }
-  assert.ok(worst <= 1e-4, `${what}: |Δ| = ${worst.toExponential(2)}·max(1,|ref|) at flat index ${at} (got ${got.data[at]}, ref ${r[at]})`);
+  assertAllClose(got.data, ref.data as ArrayLike<number>, { tol: 1e-4, what });
 }
 
 let tmp: string;

@@ -3,7 +3,7 @@
 // and the meaning of the CA block's dots that caAttention relies on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseSafetensors } from '../../ml/io/safetensors.js';
 import { gradcam } from '../../ml/saliency/gradient-cams.js';
 import { caAttention, caAttentionWeights } from '../../ml/saliency/ca-attention.js';

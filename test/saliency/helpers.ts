@@ -1,13 +1,8 @@
 // Shared assertions for the saliency tests (not a test file itself).
-import assert from 'node:assert/strict';
+import { assertAllClose } from '../assert-close.js';
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6, what = 'value'): void {
-  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} ≠ ${expected.length}`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    assert.ok(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)), `${what}[${i}] = ${a}, expected ${e} (tol ${tol})`);
-  }
+  assertAllClose(actual, expected, { tol, what });
 }
 
 /** Reference min-max after ReLU, written independently of ml/saliency/normalise.ts. */

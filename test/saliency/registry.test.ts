@@ -63,5 +63,5 @@ test('registry: every method has a valid need, and dispatch works with exactly i
 test('registry: unknown methods are rejected with the list of known ones', async () => {
   assert.equal(isSaliencyMethod('gradcam'), true);
   assert.equal(isSaliencyMethod('toString'), false);
-  await assert.rejects(computeSaliency('grad-cam', {}), /unknown method 'grad-cam' \(known: gradcam, /);
+  await assert.rejects(computeSaliency('grad-cam', {}), /unknown method 'grad-cam' \(known: ca-attention, gradcam, /);
 });

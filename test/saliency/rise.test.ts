@@ -31,7 +31,11 @@ test('RISE: a model that looks only at one region concentrates saliency there', 
     for (let b = 0; b < n; b++) {
       let s = 0;
       let c = 0;
-      for (let i = 0; i < H * W; i++) if (inRegion(i)) (s += batch[b * 3 * H * W + i]), c++;
+      for (let i = 0; i < H * W; i++) {
+        if (!inRegion(i)) continue;
+        s += batch[b * 3 * H * W + i];
+        c++;
+      }
       out[b * 2] = s / c;
       out[b * 2 + 1] = 1 - s / c;
     }
@@ -44,8 +48,10 @@ test('RISE: a model that looks only at one region concentrates saliency there', 
   let nIn = 0;
   let best = 0;
   for (let i = 0; i < H * W; i++) {
-    if (inRegion(i)) (inside += r.map[i]), nIn++;
-    else outside += r.map[i];
+    if (inRegion(i)) {
+      inside += r.map[i];
+      nIn++;
+    } else outside += r.map[i];
     if (r.map[i] > r.map[best]) best = i;
   }
   inside /= nIn;

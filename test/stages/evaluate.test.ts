@@ -70,7 +70,7 @@ test('outputs: protocol recorded, accuracy, per-image rows, intervals, localisat
   assert.ok(summary.methods.ones.energy!.mean > 0 && summary.methods.ones.energy!.mean < 1);
   // Per-image AD mean equals the summary mean (same images).
   const ad = rows.filter((r) => r.method === 'gradcam' && r.status === 'ok').map((r) => r.AD);
-  assert.ok(Math.abs(ad.reduce((a, b) => a + b, 0) / ad.length - summary.methods.gradcam.AD.mean) < 1e-9);
+  assert.ok(Math.abs(ad.reduce((a, b) => a + b, 0) / ad.length - summary.methods.gradcam.AD!.mean) < 1e-9);
   // Mean curve endpoints: insertion ends on the clean image, deletion starts on it (mean of p).
   const p = rows.filter((r) => r.method === 'random').map((r) => r.p);
   const mp = p.reduce((a, b) => a + b, 0) / p.length;
@@ -89,9 +89,9 @@ test('degenerate maps (constant, NaN) are counted per method and left out of the
   const { summary, rows, ctx } = await evaluate({}, 'degenerate', { saliency: imp.outDir });
   const g = summary.methods.gradcam;
   assert.deepEqual(g.excluded, { constant: 1, 'non-finite': 1 });
-  for (const k of ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const) assert.equal(g[k].n, 1, k);
+  for (const k of ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const) assert.equal(g[k]!.n, 1, k);
   const ok = rows.find((r) => r.id === meta.ids[0])!;
-  assert.equal(g.AD.mean, ok.AD);
+  assert.equal(g.AD!.mean, ok.AD);
   assert.deepEqual(rows.map((r) => r.status), ['ok', 'constant', 'nan']);
   assert.match(ctx.logs.join('\n'), /gradcam: left out of the means: 1 constant map\(s\), 1 non-finite map\(s\)/);
   assert.deepEqual(summary.saliency_degenerate.gradcam, { constant: 1, 'non-finite': 1 });

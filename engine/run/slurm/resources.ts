@@ -45,10 +45,10 @@ export function executorSettings(exp: Experiment): ExecutorSettings {
 function normalise(r: Record<string, unknown>): Resources {
   const out: Resources = {};
   if (typeof r.partition === 'string') out.partition = r.partition;
-  if (r.time !== undefined) out.time = String(r.time);
+  if (typeof r.time === 'string' || typeof r.time === 'number') out.time = String(r.time);
   if (typeof r.cpus === 'number') out.cpus = r.cpus;
-  if (r.mem !== undefined) out.mem = String(r.mem);
-  if (r.gpus !== undefined) out.gpus = String(r.gpus);
+  if (typeof r.mem === 'string' || typeof r.mem === 'number') out.mem = String(r.mem);
+  if (typeof r.gpus === 'string' || typeof r.gpus === 'number') out.gpus = String(r.gpus);
   if (Array.isArray(r.sbatch)) out.sbatch = r.sbatch.map(String);
   return out;
 }

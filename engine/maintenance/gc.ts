@@ -1,13 +1,16 @@
-// Garbage collection: removes what no run record references. Dry run unless `force`.
+// Garbage collection: removes what no run record references. Dry run unless `force`. It reads
+// both the store and the run records, so it sits above engine/store and engine/run (which uses
+// the store), not inside the store.
 import { randomBytes } from 'node:crypto';
 import { link, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Store } from './store.js';
+import type { Store } from '../store/store.js';
 import { effectiveStatus, readRun, type RunRecord } from '../run/records.js';
 import { RunFiles, type SlurmPlanFile } from '../run/slurm/files.js';
-import { parseManifest } from './manifest.js';
-import { breakStale, pidAlive, staleOwner } from './lock.js';
+import { cancelMarker } from '../run/slurm/journal.js';
+import { parseManifest } from '../store/manifest.js';
+import { breakStale, pidAlive, staleOwner } from '../store/lock.js';
 
 export interface GcReport {
   dryRun: boolean;
@@ -312,9 +315,8 @@ async function gcSlurmRuns(store: Store, opts: GcOptions & { now: number }): Pro
     let last = await lastWrite(files.dir);
     if (found?.record.endedAt) last = Math.max(last, Date.parse(found.record.endedAt) || 0);
     const idleMs = Math.max(0, opts.now - last);
-    // The marker `ca-pipe cancel` leaves (cancelMarker() of run/slurm/executor.ts, not imported:
-    // it would pull the executor into every user of the store): its jobs were cancelled.
-    const cancelled = found ? !!(await stat(join(found.dir, 'slurm', 'cancel-requested')).catch(() => undefined)) : false;
+    // The marker `ca-pipe cancel` leaves: its jobs were cancelled.
+    const cancelled = found ? !!(await stat(cancelMarker(found.dir)).catch(() => undefined)) : false;
     const finished = status === 'succeeded' || status === 'failed' || cancelled;
     if (cancelled && status === 'interrupted') status = 'cancelled';
     if (idleMs < (finished ? finishedGrace : idleGrace)) continue;

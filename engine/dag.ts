@@ -1,5 +1,5 @@
 // Stage dependency graph: topological order and cycle detection.
-import type { StageSpec } from '../types.js';
+import type { StageSpec } from './types.js';
 
 export type TopoResult =
   | { order: StageSpec[] }

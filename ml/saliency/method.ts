@@ -1,0 +1,97 @@
+// The shape of one saliency method: what it declares (its info) and a compute function that is
+// typed by that declaration. A method receives its declared inputs as present (the registry checks
+// them before the call), so no method needs a non-null assertion, and an input it reads without
+// declaring is a compile error.
+import type { EigenCamOptions } from './eigencam.js';
+import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
+
+/** The most demanding thing a method asks of the model. */
+export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'none';
+
+/**
+ * Everything any method may need for ONE image. h×w is the target-layer grid for feature-level
+ * methods and the requested size for baselines; H×W is the input image size.
+ */
+export interface SaliencyInputs extends LongRunOptions {
+  A?: Floats;
+  G?: Floats;
+  K?: number;
+  h?: number;
+  w?: number;
+  dots?: Floats;
+  heads?: number;
+  image?: Float32Array;
+  H?: number;
+  W?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+  forwardProbs?: ForwardProbs;
+  forwardFromLayer?: ForwardFromLayer;
+  target?: number;
+  maxBatch?: number;
+  seed?: number;
+  /** Target score on the intact activations, if known (saves Ablation-CAM one forward). */
+  score?: number;
+  rise?: { numMasks: number; cells: number; p1: number; pixelSpace?: boolean };
+  eigen?: EigenCamOptions;
+  /** Method knobs with documented defaults (see the method files). */
+  gradcamppEps?: number;
+  xgradcamEps?: number;
+  ablationValue?: number;
+}
+
+/** The fields a method may declare as required (the rest are optional knobs). */
+export type SaliencyInputField =
+  | 'A' | 'G' | 'K' | 'h' | 'w' | 'dots' | 'heads' | 'image' | 'H' | 'W' | 'mean' | 'std'
+  | 'forwardProbs' | 'forwardFromLayer' | 'target' | 'maxBatch' | 'seed' | 'rise';
+
+/** What a method with declared inputs I receives: those present, every other field optional. */
+export type MethodInputs<I extends SaliencyInputField> = Omit<SaliencyInputs, I> & { [F in I]-?: NonNullable<SaliencyInputs[F]> };
+
+export interface SaliencyMethodInfo<N extends string = string, I extends SaliencyInputField = SaliencyInputField> {
+  name: N;
+  title: string;
+  needs: SaliencyNeed;
+  /** For needs 'forward': whole model on images, or the head from the target layer on. */
+  forwardFrom?: 'input' | 'layer';
+  /** Exactly the SaliencyInputs fields compute receives as present. */
+  inputs: readonly I[];
+  /** Resolution of the stored map: target-layer grid, input image, or whatever h×w is asked. */
+  resolution: 'feature' | 'input' | 'any';
+  /** Depends on the target class (false: same map for every class). */
+  classSpecific: boolean;
+  /** Only defined for CA-Stream models (needs the l4 block's dots). */
+  caOnly: boolean;
+  /** Uses the `seed` input (the map is a function of it). */
+  seeded: boolean;
+}
+
+/** A registered method: its info, and a compute that checks the declared inputs first. */
+export interface SaliencyMethod<N extends string = string> {
+  info: SaliencyMethodInfo<N>;
+  compute(inp: SaliencyInputs): Promise<SaliencyMap>;
+}
+
+/** The target-layer activations and their shape, the inputs of every CAM. */
+export const FEATURE_INPUTS = ['A', 'K', 'h', 'w'] as const;
+
+export function missingInput(method: string, field: string): Error {
+  return new Error(`saliency: method '${method}' needs input '${field}'`);
+}
+
+function hasInputs<I extends SaliencyInputField>(inp: SaliencyInputs, fields: readonly I[]): inp is MethodInputs<I> & SaliencyInputs {
+  return fields.every((f) => inp[f] !== undefined);
+}
+
+export function defineSaliencyMethod<const N extends string, const I extends SaliencyInputField>(
+  info: SaliencyMethodInfo<N, I>,
+  compute: (inp: MethodInputs<I>) => SaliencyMap | Promise<SaliencyMap>,
+): SaliencyMethod<N> {
+  return {
+    info,
+    async compute(inp) {
+      if (!hasInputs(inp, info.inputs)) throw missingInput(info.name, info.inputs.find((f) => inp[f] === undefined)!);
+      return compute(inp);
+    },
+  };
+}
