@@ -4,7 +4,7 @@
 // Types only (plus file-name constants): no ml/ imports at run time, so the CLI can load it cheaply.
 import type { ModelCardLike } from '../ml/explain/model-dir.js';
 import type { MetricKey } from '../ml/metrics/table.js';
-import type { TrainMode } from '../ml/models/resnet.js';
+import type { TrainMode } from '../ml/models/model.js';
 
 /** Output of `kind: train` (and the model an evaluation or saliency stage runs). */
 export const MODEL_FILES = {

@@ -2,7 +2,6 @@
 // taps + logits + l4 dots) on ONNX Runtime or tfjs (ml/forward: the stage's `engine`, `auto` by
 // rule and calibration), and the tfjs pooling head for gradients. Sessions are opened lazily, so a
 // stage that only needs probabilities never exports the tap graph.
-import type { TapName } from '../models/arch.js';
 import { lastReading } from '../models/backbone.js';
 import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelSpec } from '../forward/choose.js';
 import type { EngineSetting, ForwardSession } from '../forward/session.js';

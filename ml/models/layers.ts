@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchNormTrain } from './batchnorm.js';
 import type { ForwardContext, GraphEmitter, WeightGetter } from './backbone.js';
 
-export { BN_EPS } from './bn-eps.js';
+import { BN_EPS } from './bn-eps.js';
+export { BN_EPS };
 export const BN_MOMENTUM = 0.1;
 
 export type Pad4 = [[number, number], [number, number], [number, number], [number, number]];

@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { createLoader, type LoaderItem } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
-import type { TapName } from '../models/arch.js';
 import type { Backbone } from '../models/backbone.js';
 import type { ForwardSession } from '../forward/session.js';
 import { topkCorrect } from './losses.js';

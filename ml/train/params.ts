@@ -4,7 +4,7 @@
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { HeadKind } from '../models/params.js';
 import type { RecipeName, RecipeOverrides } from './recipe.js';
-import type { TrainMode } from '../models/resnet.js';
+import type { TrainMode } from '../models/model.js';
 
 export type TrainModeName = TrainMode;
 

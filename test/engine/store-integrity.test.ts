@@ -4,9 +4,10 @@
 // a blob an in-flight commit holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, link, mkdir, open, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Store, gcStore, verifyStore } from '../../engine/store/index.js';
+import { Store, verifyStore } from '../../engine/store/index.js';
+import { gcStore } from '../../engine/maintenance/gc.js';
 import { listRuns, runKeys } from '../../engine/run/records.js';
 import { cli, executions, tempDir, writeExp } from './helpers.js';
 

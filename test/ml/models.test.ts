@@ -1,9 +1,7 @@
 // ResNet + CA heads against the reference fixture produced by the original PyTorch code.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { setBackendLogger, tf } from '../../ml/backend/index.js';
 import { backendUnderTest, initTestBackend } from '../support/backend.js';
 import { readSafetensors, parseSafetensors, serializeSafetensors, TensorFileError, type TensorFile } from '../../ml/io/safetensors.js';

@@ -8,7 +8,6 @@ import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile, readFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { buildCacheDir, pinnedBindingVersion, DEFAULT_TF_WHEEL_VERSION } from '../../cli/setup/tensorflow.js';
 import { checkFreeDisk } from '../../cli/setup/tools.js';
 import { tensorflowAvailable } from '../support/backend.js';
