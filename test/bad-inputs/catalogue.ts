@@ -48,6 +48,7 @@ export function normalise(output: string, dir: string, realDir: string): string 
   return s
     .replace(/\b\d{8}-\d{9}-[0-9a-f]{4}\b/g, '<run-id>')
     .replace(/\b[0-9a-f]{64}\b/g, '<key>')
+    .replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b/g, '<timestamp>')
     // a staging directory is named by the writer's pid and a nonce
     .replace(/(<key>)\.\d+\.[0-9a-f]+\b/g, '$1.<pid>.<nonce>')
     .replace(/\b(in|after) \d+(\.\d+)? ?(ms|s)\b/g, '$1 <time>')
