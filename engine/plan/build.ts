@@ -161,7 +161,7 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
   const byId = new Map(instances.map((i) => [i.id, i]));
   const upstreamOf = (inst: StageInstance): Array<[string, StageInstance]> =>
     Object.entries(inst.deps).flatMap(([input, dep]) => (Array.isArray(dep) ? [] : [[input, byId.get(dep)!] as [string, StageInstance]]));
-  const factsWanted = new Set(instances.filter((i) => kindOf.get(i)!.checkInputs).flatMap((i) => upstreamOf(i).map(([, up]) => up)));
+  const factsWanted = new Set(instances.filter((i) => kindOf.get(i)!.checkInputs !== undefined).flatMap((i) => upstreamOf(i).map(([, up]) => up)));
   const facts = new Map<StageInstance, PlanFacts>();
   const userError = (inst: StageInstance, field: string, e: unknown): ConfigError =>
     e instanceof ConfigError ? e : configErrorAt(exp, ['stages', inst.stage, field], `${inst.kind} stage "${inst.id}": ${(e as Error)?.message ?? String(e)}`);
@@ -177,11 +177,11 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     }),
   );
   for (const inst of instances) {
-    const check = kindOf.get(inst)!.checkInputs;
-    if (!check) continue;
+    const kind = kindOf.get(inst)!;
+    if (!kind.checkInputs) continue;
     const inputs = Object.fromEntries(upstreamOf(inst).map(([input, up]) => [input, { stage: up.stage, kind: up.kind, facts: facts.get(up) }]));
     try {
-      check(inst.params, inputs);
+      kind.checkInputs(inst.params, inputs);
     } catch (e) {
       throw userError(inst, 'needs', e);
     }
