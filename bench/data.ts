@@ -21,7 +21,12 @@ function photoLike(seed: number): Buffer {
   const rng = new Rng(seed, 0xbe);
   const g = 6;
   const grid = Array.from({ length: (g + 1) * (g + 1) * 3 }, () => rng.uniform(20, 235));
-  const discs = Array.from({ length: 5 }, () => ({ x: rng.uniform(0, W), y: rng.uniform(0, H), r: rng.uniform(20, 90), c: [rng.int(256), rng.int(256), rng.int(256)] }));
+  const discs = Array.from({ length: 5 }, () => ({
+    x: rng.uniform(0, W),
+    y: rng.uniform(0, H),
+    r: rng.uniform(20, 90),
+    c: [rng.int(256), rng.int(256), rng.int(256)],
+  }));
   const out = Buffer.alloc(W * H * 3);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
@@ -57,7 +62,12 @@ function cpuMsNow(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function timeLoader(items: LoaderItem[], workers: number, preprocessing: Preprocessing, transform: 'train' | 'eval' = 'train'): Promise<Rate> {
+async function timeLoader(
+  items: LoaderItem[],
+  workers: number,
+  preprocessing: Preprocessing,
+  transform: 'train' | 'eval' = 'train',
+): Promise<Rate> {
   const loader = createLoader({ items, batchSize: 32, transform, size: 224, seed: 1, epoch: 0, layout: 'NCHW', workers, preprocessing });
   let n = 0;
   let t0 = 0;
@@ -82,11 +92,16 @@ async function main(): Promise<void> {
     const files: string[] = [];
     for (let i = 0; i < DISTINCT; i++) {
       const f = join(dir, `img${String(i).padStart(3, '0')}.jpg`);
-      await sharp(photoLike(i), { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toFile(f);
+      await sharp(photoLike(i), { raw: { width: W, height: H, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toFile(f);
       files.push(f);
     }
-    const items = (reps: number): LoaderItem[] => Array.from({ length: DISTINCT * reps }, (_, id) => ({ id, path: files[id % DISTINCT]!, label: id % 10 }));
-    console.log(`data bench: ${DISTINCT} distinct ${W}×${H} JPEGs, ${availableParallelism()} cores, sharp ${(await import('sharp')).default.versions.vips}`);
+    const items = (reps: number): LoaderItem[] =>
+      Array.from({ length: DISTINCT * reps }, (_, id) => ({ id, path: files[id % DISTINCT]!, label: id % 10 }));
+    console.log(
+      `data bench: ${DISTINCT} distinct ${W}×${H} JPEGs, ${availableParallelism()} cores, sharp ${(await import('sharp')).default.versions.vips}`,
+    );
 
     // Baseline: sharp alone, decode + resize + crop to raw, one job per core.
     const baseline = async (): Promise<Rate> => {
@@ -99,7 +114,11 @@ async function main(): Promise<void> {
           for (;;) {
             const i = next++;
             if (i >= n) return;
-            await sharp(files[i % DISTINCT]!).resize(298, 224, { kernel: 'linear' }).extract({ left: 37, top: 0, width: 224, height: 224 }).raw().toBuffer();
+            await sharp(files[i % DISTINCT]!)
+              .resize(298, 224, { kernel: 'linear' })
+              .extract({ left: 37, top: 0, width: 224, height: 224 })
+              .raw()
+              .toBuffer();
           }
         }),
       );
@@ -126,8 +145,12 @@ async function main(): Promise<void> {
       }
       const r = best(rates);
       const b = best(bases);
-      console.log(`  ${preprocessing}: ${transform} transform → 224² NCHW batches of 32, workers=${workers}: ${fmt(r)} (idle-${cores}-core estimate ${((cores * 1000) / r.cpuMs).toFixed(0)} img/s)`);
-      console.log(`      sharp decode+resize+crop baseline alongside: ${fmt(b)} (idle-${cores}-core estimate ${((cores * 1000) / b.cpuMs).toFixed(0)} img/s)`);
+      console.log(
+        `  ${preprocessing}: ${transform} transform → 224² NCHW batches of 32, workers=${workers}: ${fmt(r)} (idle-${cores}-core estimate ${((cores * 1000) / r.cpuMs).toFixed(0)} img/s)`,
+      );
+      console.log(
+        `      sharp decode+resize+crop baseline alongside: ${fmt(b)} (idle-${cores}-core estimate ${((cores * 1000) / b.cpuMs).toFixed(0)} img/s)`,
+      );
     }
 
     for (const size of [64, 224]) {
@@ -135,7 +158,10 @@ async function main(): Promise<void> {
       const out = join(dir, `syn${size}`);
       const t0 = performance.now();
       const c0 = cpuMsNow();
-      const built = await buildIndex({ source: 'synthetic', synthetic: { classes: 8, per_class: per, size, seed: 0 } }, { baseDir: dir, outDir: out });
+      const built = await buildIndex(
+        { source: 'synthetic', synthetic: { classes: 8, per_class: per, size, seed: 0 } },
+        { baseDir: dir, outDir: out },
+      );
       const secs = (performance.now() - t0) / 1000;
       const cpuMs = (cpuMsNow() - c0) / built.records.length;
       console.log(

@@ -21,7 +21,16 @@ const kind = (name: string, properties: Record<string, object>, extra: Partial<S
 
 const KINDS: StageKind[] = [
   kind('b-index', { source: { type: 'string' }, classes: { type: 'integer', default: 10 } }),
-  kind('b-train', { lr: { type: 'number' }, heads: { type: 'integer' }, epochs: { type: 'integer', default: 1 }, workers: { type: 'integer', default: 2 } }, { nonKeyParams: ['workers'], inputs: { required: ['data'] } }),
+  kind(
+    'b-train',
+    {
+      lr: { type: 'number' },
+      heads: { type: 'integer' },
+      epochs: { type: 'integer', default: 1 },
+      workers: { type: 'integer', default: 2 },
+    },
+    { nonKeyParams: ['workers'], inputs: { required: ['data'] } },
+  ),
   kind('b-saliency', { method: { type: 'string' }, batch: { type: 'integer', default: 8 } }),
   kind('b-evaluate', { metric: { type: 'string', default: 'insertion' }, steps: { type: 'integer', default: 16 } }),
   kind('b-report', { title: { type: 'string', default: 'bench' } }, { scope: 'experiment' }),

@@ -66,9 +66,14 @@ export async function benchCachedRerun(n = 10): Promise<{ medianMs: number; node
 }
 
 // Other work on the machine inflates every wall-clock figure: print the load next to each.
-const load = (): string => `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+const load = (): string =>
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`;
 const plan = await benchPlan();
-console.log(`(a) plan: ${plan.variants} variants, ${plan.instances} stage instances in ${plan.ms.toFixed(0)} ms (target < 1000 ms) [${load()}]`);
+console.log(
+  `(a) plan: ${plan.variants} variants, ${plan.instances} stage instances in ${plan.ms.toFixed(0)} ms (target < 1000 ms) [${load()}]`,
+);
 const rerun = await benchCachedRerun();
 console.log(
   `(b) fully cached rerun of 5 command stages: median ${rerun.medianMs.toFixed(0)} ms, node -e 0 ${rerun.nodeMs.toFixed(0)} ms, ` +

@@ -39,7 +39,18 @@ async function main(): Promise<void> {
   const f = tapSizes(SIZE).layer4;
   const model: LoadedModel = {
     dir: '<memory>',
-    card: { format: 'ca-pipe.model/1', arch: 'resnet50', head: 'gap', heads: 1, num_classes: 1000, input_size: SIZE, mean: MEAN, std: STD, classes: [], weights: '<random>' },
+    card: {
+      format: 'ca-pipe.model/1',
+      arch: 'resnet50',
+      head: 'gap',
+      heads: 1,
+      num_classes: 1000,
+      input_size: SIZE,
+      mean: MEAN,
+      std: STD,
+      classes: [],
+      weights: '<random>',
+    },
     arch: getBackbone(arch),
     weightsFile: '<random weights>',
     weights,
@@ -53,7 +64,9 @@ async function main(): Promise<void> {
   const targets = Array.from({ length: N }, (_, i) => (i * 37) % 1000);
   const protocol = resolveProtocol('ca-stream');
   const dims = { c: 3, h: SIZE, w: SIZE };
-  console.log(`ResNet-50 ${SIZE}×${SIZE}, random weights, ${N} images, batch ${BATCH}, protocol ${protocol.name}; ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)}`);
+  console.log(
+    `ResNet-50 ${SIZE}×${SIZE}, random weights, ${N} images, batch ${BATCH}, protocol ${protocol.name}; ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)}`,
+  );
   const loadAtEnd = () => console.log(`load average at the end: ${loadavg()[0].toFixed(2)}`);
 
   // Raw throughput is measured before and after the metrics and averaged: on a shared machine the
@@ -70,7 +83,18 @@ async function main(): Promise<void> {
   const rawBefore = await rawForward();
   console.log(`raw ONNX forward (before): ${rawBefore.toFixed(1)} img/s (${(1000 / rawBefore).toFixed(1)} ms/img)`);
 
-  const common = { images, dims, saliency: maps, saliencySize: { h: f, w: f }, targets, protocol, mean: MEAN, std: STD, score: runner.probs, maxBatch: BATCH };
+  const common = {
+    images,
+    dims,
+    saliency: maps,
+    saliencySize: { h: f, w: f },
+    targets,
+    protocol,
+    mean: MEAN,
+    std: STD,
+    score: runner.probs,
+    maxBatch: BATCH,
+  };
   const conf = await timed(() => confidenceEval(common));
   console.log(`AD/AI/AG:                  ${(N / conf.s).toFixed(2)} img/s (${((2 * N) / conf.s).toFixed(1)} forwards/s)`);
 
@@ -102,13 +126,24 @@ async function main(): Promise<void> {
     const sc = await timed(async () => {
       for (let i = 0; i < nScore; i++) {
         await scorecam({
-          A: feats.taps.layer4!.data.subarray(i * K * hw, (i + 1) * K * hw), K, h: f, w: f,
-          image: images.subarray(i * 3 * SIZE * SIZE, (i + 1) * 3 * SIZE * SIZE), H: SIZE, W: SIZE, mean: MEAN, std: STD,
-          forwardProbs: runner.probs, target: targets[i], maxBatch: 64,
+          A: feats.taps.layer4!.data.subarray(i * K * hw, (i + 1) * K * hw),
+          K,
+          h: f,
+          w: f,
+          image: images.subarray(i * 3 * SIZE * SIZE, (i + 1) * 3 * SIZE * SIZE),
+          H: SIZE,
+          W: SIZE,
+          mean: MEAN,
+          std: STD,
+          forwardProbs: runner.probs,
+          target: targets[i],
+          maxBatch: 64,
         });
       }
     });
-    console.log(`Score-CAM:                 ${(nScore / sc.s).toFixed(4)} img/s (${(sc.s / nScore).toFixed(1)} s/img, ≤${K} forwards each)`);
+    console.log(
+      `Score-CAM:                 ${(nScore / sc.s).toFixed(4)} img/s (${(sc.s / nScore).toFixed(1)} s/img, ≤${K} forwards each)`,
+    );
   }
   await runner.release();
   loadAtEnd();

@@ -26,7 +26,13 @@ export function randomFamilyWeights(arch: string, head: HeadKind, numClasses: nu
 
 /** Multiply-adds of one image through the exported GAP graph (Conv, MatMul, Gemm). */
 export function graphMacs(arch: string, size: number, numClasses = 1000): number {
-  const bytes = exportModel({ arch, head: 'gap', weights: randomFamilyWeights(arch, 'gap', numClasses), inputSize: size, outputs: ['logits'] });
+  const bytes = exportModel({
+    arch,
+    head: 'gap',
+    weights: randomFamilyWeights(arch, 'gap', numClasses),
+    inputSize: size,
+    outputs: ['logits'],
+  });
   const g = decodeModel(bytes).graph;
   const dims = new Map<string, number[]>(g.initializer.map((t) => [t.name, t.dims.map(Number)]));
   const shape = new Map<string, number[]>([['input', [1, 3, size, size]]]);
@@ -97,8 +103,23 @@ export interface FamilyLine {
 }
 
 /** img/s (median of `runs` batches) of one family and head on ONNX Runtime. */
-export async function measureFamily(arch: string, head: HeadKind, input: Float32Array, batch: number, size: number, warmup: number, runs: number): Promise<FamilyLine> {
-  const model = await createSession({ arch, head, heads: 1, weights: randomFamilyWeights(arch, head, 1000), cacheDir: DEFAULT_CACHE_DIR, outputs: ['logits'] });
+export async function measureFamily(
+  arch: string,
+  head: HeadKind,
+  input: Float32Array,
+  batch: number,
+  size: number,
+  warmup: number,
+  runs: number,
+): Promise<FamilyLine> {
+  const model = await createSession({
+    arch,
+    head,
+    heads: 1,
+    weights: randomFamilyWeights(arch, head, 1000),
+    cacheDir: DEFAULT_CACHE_DIR,
+    outputs: ['logits'],
+  });
   for (let i = 0; i < warmup; i++) await model.run(input, batch, size, size);
   const times: number[] = [];
   let check = 0;

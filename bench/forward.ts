@@ -141,8 +141,16 @@ async function matmulPeakGflops(): Promise<number> {
   };
   const session = await ort.InferenceSession.create(encodeModel(model), defaultSessionOptions());
   const g = gaussian(rng(3));
-  const a = new ort.Tensor('float32', new Float32Array(n * n).map(() => g()), [n, n]);
-  const b = new ort.Tensor('float32', new Float32Array(n * n).map(() => g()), [n, n]);
+  const a = new ort.Tensor(
+    'float32',
+    new Float32Array(n * n).map(() => g()),
+    [n, n],
+  );
+  const b = new ort.Tensor(
+    'float32',
+    new Float32Array(n * n).map(() => g()),
+    [n, n],
+  );
   let best = Infinity;
   for (let i = 0; i < 10; i++) {
     const s = performance.now();
@@ -164,7 +172,13 @@ interface Measured {
   bestMs: number;
 }
 
-async function measureOnnx(arch: ResNetArch, head: HeadKind, heads: number, input: Float32Array, sessionOptions?: InferenceSession.SessionOptions): Promise<Measured> {
+async function measureOnnx(
+  arch: ResNetArch,
+  head: HeadKind,
+  heads: number,
+  input: Float32Array,
+  sessionOptions?: InferenceSession.SessionOptions,
+): Promise<Measured> {
   const weights = randomResNetWeights(arch, head, 1000);
   const t0 = performance.now();
   const model = await createSession({ arch, head, heads, weights, cacheDir: DEFAULT_CACHE_DIR, sessionOptions, outputs: ['logits'] });
@@ -202,7 +216,9 @@ function line(label: string, m: Measured): void {
   );
 }
 
-type TfjsResult = { backend: string; imgPerSec: number; msPerBatch: number; runs: number; othersCores?: number; coreMsPerImg: number; maxRssMiB: number } | { skipped: string };
+type TfjsResult =
+  | { backend: string; imgPerSec: number; msPerBatch: number; runs: number; othersCores?: number; coreMsPerImg: number; maxRssMiB: number }
+  | { skipped: string };
 
 /**
  * Child mode (`--tfjs-child <backend>`): one tfjs backend per process, because the backend is
@@ -216,7 +232,13 @@ async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array): P
   const choice = await initBackend(backend);
   if (choice.name !== backend) return { skipped: `${backend} does not load here (${choice.reason})` };
   const arch = getArch('resnet50');
-  const session = new TfjsSession({ arch, head: 'gap', weights: randomResNetWeights(arch, 'gap', 1000), weightsFile: 'bench random weights', outputs: ['logits'] });
+  const session = new TfjsSession({
+    arch,
+    head: 'gap',
+    weights: randomResNetWeights(arch, 'gap', 1000),
+    weightsFile: 'bench random weights',
+    outputs: ['logits'],
+  });
   const runs = backend === 'wasm' ? Math.min(RUNS, 3) : RUNS;
   await session.run(input, BATCH, SIZE, SIZE);
   const times: number[] = [];
@@ -233,12 +255,22 @@ async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array): P
   const ms = median(times);
   // CPU time per image is what a loaded machine distorts least (compare ONNX Runtime's "compute cost").
   const coreMsPerImg = (c.user + c.system) / 1000 / (runs * BATCH);
-  return { backend: `${choice.name}, ${choice.device}`, imgPerSec: (BATCH * 1000) / ms, msPerBatch: ms, runs, othersCores, coreMsPerImg, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return {
+    backend: `${choice.name}, ${choice.device}`,
+    imgPerSec: (BATCH * 1000) / ms,
+    msPerBatch: ms,
+    runs,
+    othersCores,
+    coreMsPerImg,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
 }
 
 function tfjsLine(backend: 'tensorflow' | 'wasm'): void {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--tfjs-child', backend], {
-    encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' }, maxBuffer: 1 << 24,
+    encoding: 'utf8',
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+    maxBuffer: 1 << 24,
   });
   const last = child.stdout.trim().split('\n').pop() ?? '';
   let r: TfjsResult;
@@ -261,7 +293,11 @@ function tfjsLine(backend: 'tensorflow' | 'wasm'): void {
 async function main(): Promise<void> {
   const arch = getArch('resnet50');
   const input = benchInput();
-  console.log(`forward bench: resnet50 ${SIZE}×${SIZE}, batch ${BATCH}, ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `forward bench: resnet50 ${SIZE}×${SIZE}, batch ${BATCH}, ${availableParallelism()} cores, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   const peak = await matmulPeakGflops();
   if (process.argv.includes('--families-only')) {
@@ -277,11 +313,15 @@ async function main(): Promise<void> {
   const gap = await measureOnnx(arch, 'gap', 1, input);
   line('onnx resnet50 gap', gap);
   const bestRate = (BATCH * gflopPerImg) / (gap.bestMs / 1000);
-  console.log(`  best batch ${gap.bestMs.toFixed(0)} ms = ${((BATCH * 1000) / gap.bestMs).toFixed(1)} img/s = ${bestRate.toFixed(0)} GFLOP/s (${((100 * bestRate) / peak).toFixed(0)}% of the MatMul rate)`);
+  console.log(
+    `  best batch ${gap.bestMs.toFixed(0)} ms = ${((BATCH * 1000) / gap.bestMs).toFixed(1)} img/s = ${bestRate.toFixed(0)} GFLOP/s (${((100 * bestRate) / peak).toFixed(0)}% of the MatMul rate)`,
+  );
   // On a loaded machine wall time mostly measures the others. CPU time with spinning off counts
   // only our own work, so it estimates what two idle cores would give (assuming ideal scaling).
   const cost = await cpuCostPerImage(arch, input);
-  console.log(`  compute cost ${cost.toFixed(0)} core-ms/img (spinning off) → ≈ ${((availableParallelism() * 1000) / cost).toFixed(1)} img/s on ${availableParallelism()} idle cores (estimate)`);
+  console.log(
+    `  compute cost ${cost.toFixed(0)} core-ms/img (spinning off) → ≈ ${((availableParallelism() * 1000) / cost).toFixed(1)} img/s on ${availableParallelism()} idle cores (estimate)`,
+  );
   line('onnx resnet50 ca-stream heads=1', await measureOnnx(arch, 'ca-stream', 1, input));
   line('onnx resnet50 ca-stream heads=8', await measureOnnx(arch, 'ca-stream', 8, input));
 
@@ -313,11 +353,17 @@ async function main(): Promise<void> {
 async function familiesSection(peak: number, input: Float32Array): Promise<void> {
   for (const arch of ['convnext_base', 'efficientnet_b0']) {
     const gflop = (2 * graphMacs(arch, SIZE)) / 1e9;
-    console.log(`${arch}: ${gflop.toFixed(2)} GFLOP/img (GAP graph; ${(peak / gflop).toFixed(1)} img/s at the MatMul rate); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `${arch}: ${gflop.toFixed(2)} GFLOP/img (GAP graph; ${(peak / gflop).toFixed(1)} img/s at the MatMul rate); load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     for (const head of ['gap', 'ca-stream'] as const) {
       const m = await measureFamily(arch, head, input, BATCH, SIZE, WARMUP, RUNS);
       const rate = (BATCH * gflop) / (m.bestMs / 1000);
-      console.log(`${m.label.padEnd(44)} ${m.imgPerSec.toFixed(1).padStart(6)} img/s  (median; best batch ${m.bestMs.toFixed(0)} ms = ${rate.toFixed(0)} GFLOP/s, ${((100 * rate) / peak).toFixed(0)}% of the MatMul rate)`);
+      console.log(
+        `${m.label.padEnd(44)} ${m.imgPerSec.toFixed(1).padStart(6)} img/s  (median; best batch ${m.bestMs.toFixed(0)} ms = ${rate.toFixed(0)} GFLOP/s, ${((100 * rate) / peak).toFixed(0)}% of the MatMul rate)`,
+      );
     }
   }
 }

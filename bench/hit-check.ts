@@ -26,10 +26,16 @@ function arg(name: string): string | undefined {
 }
 
 const SAME_STRUCTURE = [
-  'pretrain.epochs=1', 'pretrain.fraction=0.01', 'pretrain.batch_size=16',
-  'ca.epochs=1', 'ca.fraction=0.01', 'ca.batch_size=16',
-  'saliency_gap.methods=[gradcam,random]', 'saliency_ca.methods=[ca-attention,gradcam]',
-  'saliency_gap.limit=12', 'saliency_ca.limit=12',
+  'pretrain.epochs=1',
+  'pretrain.fraction=0.01',
+  'pretrain.batch_size=16',
+  'ca.epochs=1',
+  'ca.fraction=0.01',
+  'ca.batch_size=16',
+  'saliency_gap.methods=[gradcam,random]',
+  'saliency_ca.methods=[ca-attention,gradcam]',
+  'saliency_gap.limit=12',
+  'saliency_ca.limit=12',
 ].flatMap((s) => ['-s', s]);
 
 function median(xs: number[]): number {
@@ -43,10 +49,26 @@ async function main(): Promise<void> {
   const runsDir = resolve(arg('--runs') ?? join(base, 'runs'));
   if (!existsSync(join(runsDir, 'quickstart', 'latest', 'run.json'))) {
     process.stderr.write(`building a quickstart-structured store in ${storeDir} (once)…\n`);
-    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'ca-pipe.js'), 'run', join(REPO, 'experiments', 'quickstart.yaml'), ...SAME_STRUCTURE, '--store', storeDir, '--runs', runsDir, '--quiet'], { stdio: 'inherit' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(REPO, 'bin', 'ca-pipe.js'),
+        'run',
+        join(REPO, 'experiments', 'quickstart.yaml'),
+        ...SAME_STRUCTURE,
+        '--store',
+        storeDir,
+        '--runs',
+        runsDir,
+        '--quiet',
+      ],
+      { stdio: 'inherit' },
+    );
     if (r.status !== 0) throw new Error(`building the store failed (exit ${r.status})`);
   }
-  const rec = JSON.parse(readFileSync(join(runsDir, 'quickstart', 'latest', 'run.json'), 'utf8')) as { instances: Array<{ id: string; key: string }> };
+  const rec = JSON.parse(readFileSync(join(runsDir, 'quickstart', 'latest', 'run.json'), 'utf8')) as {
+    instances: Array<{ id: string; key: string }>;
+  };
   const keys = rec.instances.map((i) => i.key);
   const store = await Store.openExisting(storeDir);
   let files = 0;
@@ -72,7 +94,9 @@ async function main(): Promise<void> {
     return;
   }
   const cold = (mode: string) => {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--store', storeDir, '--runs', runsDir, '--one-pass', mode], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--store', storeDir, '--runs', runsDir, '--one-pass', mode], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(r.stderr);
     return JSON.parse(r.stdout) as { wall: number; cpu: number };
   };
@@ -97,8 +121,15 @@ async function main(): Promise<void> {
     repetitions: plain.length,
     lookup_ms: { wall: +m(plain, 'wall').toFixed(1), cpu: +m(plain, 'cpu').toFixed(1) },
     checked_lookup_ms: { wall: +m(cheap, 'wall').toFixed(1), cpu: +m(cheap, 'cpu').toFixed(1) },
-    cheap_check_overhead_ms: { wall: +(m(cheap, 'wall') - m(plain, 'wall')).toFixed(1), cpu: +(m(cheap, 'cpu') - m(plain, 'cpu')).toFixed(1) },
-    cold_fresh_process_overhead_ms: { wall: +(m(coldCheap, 'wall') - m(coldPlain, 'wall')).toFixed(1), cpu: +(m(coldCheap, 'cpu') - m(coldPlain, 'cpu')).toFixed(1), runs: coldPlain.length },
+    cheap_check_overhead_ms: {
+      wall: +(m(cheap, 'wall') - m(plain, 'wall')).toFixed(1),
+      cpu: +(m(cheap, 'cpu') - m(plain, 'cpu')).toFixed(1),
+    },
+    cold_fresh_process_overhead_ms: {
+      wall: +(m(coldCheap, 'wall') - m(coldPlain, 'wall')).toFixed(1),
+      cpu: +(m(coldCheap, 'cpu') - m(coldPlain, 'cpu')).toFixed(1),
+      runs: coldPlain.length,
+    },
     verify_hits_ms: { wall: +full.wall.toFixed(0), cpu: +full.cpu.toFixed(0) },
     load: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
   };

@@ -25,7 +25,14 @@ function repoRoot(): string {
 const ROOT = repoRoot();
 const BIN = join(ROOT, 'bin', 'ca-pipe.js');
 const ENV = { ...process.env, CA_PIPE_SLURM_POLL_MS: process.env.CA_PIPE_SLURM_POLL_MS ?? '250' };
-const REDUCED = ['data.synthetic.per_class=12', 'data.split.fraction=0.15', 'pretrain.epochs=2', 'pretrain.batch_size=16', 'ca.epochs=2', 'ca.batch_size=16'].flatMap((s) => ['-s', s]);
+const REDUCED = [
+  'data.synthetic.per_class=12',
+  'data.split.fraction=0.15',
+  'pretrain.epochs=2',
+  'pretrain.batch_size=16',
+  'ca.epochs=2',
+  'ca.batch_size=16',
+].flatMap((s) => ['-s', s]);
 
 function timed(args: string[], cwd: string): number {
   const t0 = performance.now();
@@ -41,7 +48,9 @@ function overhead(name: string, file: string, extra: string[], instances: number
     const where = (k: string) => ['--store', join(dir, `${k}-store`), '--runs', join(dir, `${k}-runs`)];
     const local = timed(['run', file, '--quiet', ...where('local'), ...extra], cwd);
     const slurm = timed(['run', file, '--quiet', '--executor', 'slurm', ...where('slurm'), ...extra], cwd);
-    console.log(`${name}: local ${(local / 1000).toFixed(1)} s, slurm ${(slurm / 1000).toFixed(1)} s, ${instances} instances → overhead ${((slurm - local) / instances / 1000).toFixed(2)} s per instance`);
+    console.log(
+      `${name}: local ${(local / 1000).toFixed(1)} s, slurm ${(slurm / 1000).toFixed(1)} s, ${instances} instances → overhead ${((slurm - local) / instances / 1000).toFixed(2)} s per instance`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -80,7 +89,10 @@ async function submitSweep(n: number): Promise<void> {
     let lines: Array<{ t: string; job?: string; tasks: Record<string, string> }> = [];
     for (;;) {
       try {
-        lines = readFileSync(journal, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        lines = readFileSync(journal, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
       } catch {
         lines = [];
       }

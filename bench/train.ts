@@ -23,7 +23,13 @@ import { runTraining } from '../ml/train/run.js';
 
 async function index(dir: string, perClass: number, size: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  await writeIndexFiles(dir, await buildIndex({ source: 'synthetic', synthetic: { per_class: perClass, size, seed: 1 }, split: { fraction: 0.25, seed: 0 } }, { baseDir: dir, outDir: dir }));
+  await writeIndexFiles(
+    dir,
+    await buildIndex(
+      { source: 'synthetic', synthetic: { per_class: perClass, size, seed: 1 }, split: { fraction: 0.25, seed: 0 } },
+      { baseDir: dir, outDir: dir },
+    ),
+  );
   return dir;
 }
 
@@ -34,10 +40,21 @@ async function randomInit(dir: string, arch: string, classes: number, size: numb
   for (const [k, v] of m.stateDict()) t[k] = { dtype: 'F32', ...v };
   m.dispose();
   await writeSafetensors(join(dir, 'final.safetensors'), t);
-  writeFileSync(join(dir, 'model.json'), JSON.stringify({
-    format: 'ca-pipe.model/1', arch, head: 'gap', heads: 1, num_classes: classes, input_size: size,
-    mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: Array.from({ length: classes }, (_, i) => `c${i}`), weights: 'final.safetensors',
-  }));
+  writeFileSync(
+    join(dir, 'model.json'),
+    JSON.stringify({
+      format: 'ca-pipe.model/1',
+      arch,
+      head: 'gap',
+      heads: 1,
+      num_classes: classes,
+      input_size: size,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      classes: Array.from({ length: classes }, (_, i) => `c${i}`),
+      weights: 'final.safetensors',
+    }),
+  );
   return dir;
 }
 
@@ -46,8 +63,13 @@ async function measure(name: string, p: Partial<TrainParams>, data: string, init
   const t0 = performance.now();
   const logs: string[] = [];
   const { summary } = await runTraining({
-    params: withTrainDefaults({ workers: 2, log_every: 0, ...p }), data, init, outDir: join(root, `${name}-out`), scratchDir: join(root, `${name}-scratch`),
-    provenance: prov, log: { info: (m) => logs.push(m), warn: (m) => logs.push(m) },
+    params: withTrainDefaults({ workers: 2, log_every: 0, ...p }),
+    data,
+    init,
+    outDir: join(root, `${name}-out`),
+    scratchDir: join(root, `${name}-scratch`),
+    provenance: prov,
+    log: { info: (m) => logs.push(m), warn: (m) => logs.push(m) },
   });
   const wall = (performance.now() - t0) / 1000;
   const feat = logs.find((l) => l.includes('backbone features computed'));
@@ -70,16 +92,54 @@ async function onBackend(want: BackendName): Promise<void> {
     const d224 = await index(join(root, 'd224'), 12, 224); // 54 train images → 1 step of 32 per epoch
     const r50 = await randomInit(join(root, 'r50'), 'resnet50', 6, 224);
     const frozen: Partial<TrainParams> = {
-      arch: 'resnet50', head: 'ca-stream', mode: 'frozen', batch_size: 32, input_size: 224, epochs: 3,
-      optimizer: 'sgd', lr: 0.01, schedule: 'constant', crop_scale: [0.08, 1],
+      arch: 'resnet50',
+      head: 'ca-stream',
+      mode: 'frozen',
+      batch_size: 32,
+      input_size: 224,
+      epochs: 3,
+      optimizer: 'sgd',
+      lr: 0.01,
+      schedule: 'constant',
+      crop_scale: [0.08, 1],
     };
-    rates['frozen R50@224, ONNX/step'] = await measure('frozen R50@224 CA-Stream, ONNX/step', { ...frozen, augment: true }, d224, r50, root);
-    rates['frozen R50@224, cache'] = await measure('frozen R50@224 CA-Stream, cache', { ...frozen, augment: false, resize: 224 }, d224, r50, root);
+    rates['frozen R50@224, ONNX/step'] = await measure(
+      'frozen R50@224 CA-Stream, ONNX/step',
+      { ...frozen, augment: true },
+      d224,
+      r50,
+      root,
+    );
+    rates['frozen R50@224, cache'] = await measure(
+      'frozen R50@224 CA-Stream, cache',
+      { ...frozen, augment: false, resize: 224 },
+      d224,
+      r50,
+      root,
+    );
     const d64 = await index(join(root, 'd64'), 64, 64); // 288 train images → 9 steps of 32 per epoch
-    const scratch: Partial<TrainParams> = { head: 'gap', mode: 'scratch', batch_size: 32, input_size: 64, resize: 64, augment: true, crop_scale: [0.35, 1], epochs: 2, optimizer: 'adamw', lr: 0.003, schedule: 'constant' };
+    const scratch: Partial<TrainParams> = {
+      head: 'gap',
+      mode: 'scratch',
+      batch_size: 32,
+      input_size: 64,
+      resize: 64,
+      augment: true,
+      crop_scale: [0.35, 1],
+      epochs: 2,
+      optimizer: 'adamw',
+      lr: 0.003,
+      schedule: 'constant',
+    };
     rates['scratch resnet-mini@64'] = await measure('scratch resnet-mini@64', { ...scratch, arch: 'resnet-mini' }, d64, undefined, root);
     // The quickstart's backbone (stride-1 layer4), without augmentation as the quickstart trains it.
-    rates['scratch resnet-mini-hr@64'] = await measure('scratch resnet-mini-hr@64', { ...scratch, arch: 'resnet-mini-hr', augment: false }, d64, undefined, root);
+    rates['scratch resnet-mini-hr@64'] = await measure(
+      'scratch resnet-mini-hr@64',
+      { ...scratch, arch: 'resnet-mini-hr', augment: false },
+      d64,
+      undefined,
+      root,
+    );
     console.log(RESULT + JSON.stringify(rates));
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -95,13 +155,18 @@ async function main(): Promise<void> {
   for (const b of backends) {
     console.log(`\n== tfjs backend ${b} ==`);
     try {
-      const out = execFileSync(process.execPath, [process.argv[1]!, '--backend', b], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      const out = execFileSync(process.execPath, [process.argv[1]!, '--backend', b], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       for (const line of out.split('\n')) {
         if (line.startsWith(RESULT)) all[b] = JSON.parse(line.slice(RESULT.length)) as Record<string, number>;
         else if (line) console.log(line);
       }
     } catch (e) {
-      console.log(`${b}: not measured (${String((e as Error).message).split('\n')[0]}; for tensorflow run \`npx ca-pipe setup tensorflow\`)`);
+      console.log(
+        `${b}: not measured (${String((e as Error).message).split('\n')[0]}; for tensorflow run \`npx ca-pipe setup tensorflow\`)`,
+      );
     }
   }
   if (all.wasm && all.tensorflow) {

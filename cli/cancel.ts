@@ -17,10 +17,16 @@ export function cancelCommand(): Command {
     .addHelpText('after', '\nExamples:\n  $ ca-pipe cancel experiments/quickstart.yaml\n  $ ca-pipe cancel runs/quickstart/latest')
     .action(
       action(async (target: string | undefined, opts: StoreOpts & { json?: boolean }) => {
-        const [{ readRun, effectiveStatus }, slurm] = await Promise.all([import('../engine/run/records.js'), import('../engine/run/slurm/index.js')]);
+        const [{ readRun, effectiveStatus }, slurm] = await Promise.all([
+          import('../engine/run/records.js'),
+          import('../engine/run/slurm/index.js'),
+        ]);
         const dir = await resolveRunDir(target, runsDirOf(opts));
         const rec = await readRun(dir);
-        if (rec.executor !== 'slurm') throw new CliError(`${dir}: run ${rec.runId} did not use a cluster executor: nothing to cancel (stop its \`ca-pipe run\` with Ctrl-C)`);
+        if (rec.executor !== 'slurm')
+          throw new CliError(
+            `${dir}: run ${rec.runId} did not use a cluster executor: nothing to cancel (stop its \`ca-pipe run\` with Ctrl-C)`,
+          );
         const jobs = await slurm.runJobIds(dir);
         const driverAlive = effectiveStatus(rec) === 'running';
         // The marker stops a live driver, and keeps a later `ca-pipe run` from adopting this run.
@@ -39,8 +45,12 @@ export function cancelCommand(): Command {
           await writeFile(`${file}.tmp.${process.pid}`, JSON.stringify(rec, null, 2) + '\n');
           await rename(`${file}.tmp.${process.pid}`, file);
         }
-        if (opts.json) process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, cancelled: jobs, driverAlive }, null, 2) + '\n');
-        else process.stdout.write(`cancelled ${jobs.length} job(s) of run ${rec.runId}${jobs.length ? `: ${jobs.join(' ')}` : ''}${driverAlive ? ` (its driver, pid ${rec.pid}, stops)` : ''}\n`);
+        if (opts.json)
+          process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, cancelled: jobs, driverAlive }, null, 2) + '\n');
+        else
+          process.stdout.write(
+            `cancelled ${jobs.length} job(s) of run ${rec.runId}${jobs.length ? `: ${jobs.join(' ')}` : ''}${driverAlive ? ` (its driver, pid ${rec.pid}, stops)` : ''}\n`,
+          );
       }),
     );
 }

@@ -6,7 +6,10 @@ import type { Experiment } from '../engine/types.js';
 
 /** An error whose message is meant for the user as is, with its exit code. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }
@@ -60,8 +63,16 @@ export async function prepareRunsDir(runsDir: string): Promise<void> {
   } catch (e) {
     const x = e as NodeJS.ErrnoException;
     const { blockingFile } = await import('../engine/store/store.js');
-    const cause = x.code === 'ENOTDIR' || x.code === 'EEXIST' ? `${(await blockingFile(runsDir)) ?? runsDir} is a file, not a directory` : x.code === 'ENOENT' ? `a part of the path does not exist or cannot be created` : x.message;
-    throw new CliError(`cannot write run records under ${runsDir}: ${cause} (${x.code ?? 'error'}): choose a writable directory with --runs DIR`, 2);
+    const cause =
+      x.code === 'ENOTDIR' || x.code === 'EEXIST'
+        ? `${(await blockingFile(runsDir)) ?? runsDir} is a file, not a directory`
+        : x.code === 'ENOENT'
+          ? `a part of the path does not exist or cannot be created`
+          : x.message;
+    throw new CliError(
+      `cannot write run records under ${runsDir}: ${cause} (${x.code ?? 'error'}): choose a writable directory with --runs DIR`,
+      2,
+    );
   }
 }
 
@@ -100,7 +111,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
       } else {
         const { describeSystemError } = await import('../engine/run/system-errors.js');
         const located = process.env.CA_PIPE_DEBUG ? undefined : describeSystemError(e);
-        process.stderr.write(`ca-pipe: ${located ?? (e instanceof Error ? (process.env.CA_PIPE_DEBUG ? e.stack : e.message) : String(e))}\n`);
+        process.stderr.write(
+          `ca-pipe: ${located ?? (e instanceof Error ? (process.env.CA_PIPE_DEBUG ? e.stack : e.message) : String(e))}\n`,
+        );
         process.exitCode = 1;
       }
     }

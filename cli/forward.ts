@@ -51,7 +51,8 @@ async function runTfjs(o: ForwardOpts, heads: number, batchSize: number): Promis
   if (!(x.data instanceof Float32Array)) throw new ForwardError(`${o.input} [${o.inputKey}]: expected floating-point data, got ${x.dtype}`);
   const fc = weights.get(arch.classifierWeight) ?? weights.get(`module.${arch.classifierWeight}`);
   const numClasses = o.numClasses ? positiveInt('num-classes', o.numClasses) : fc?.shape[0];
-  if (!numClasses) throw new ForwardError(`${o.weights}: no ${arch.classifierWeight} to infer the number of classes from; pass --num-classes`);
+  if (!numClasses)
+    throw new ForwardError(`${o.weights}: no ${arch.classifierWeight} to infer the number of classes from; pass --num-classes`);
 
   const backend = await initBackend(o.backend);
   const model = createModel({ arch, head: o.head, heads, numClasses, project: o.project });
@@ -106,7 +107,8 @@ async function runOnnx(o: ForwardOpts, heads: number, batchSize: number): Promis
       if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
     }
   }
-  if (!mod?.runForward) throw new ForwardError('the onnx engine is not available in this build (ml/onnx has no runForward); use --engine tfjs');
+  if (!mod?.runForward)
+    throw new ForwardError('the onnx engine is not available in this build (ml/onnx has no runForward); use --engine tfjs');
   if (o.project) throw new ForwardError('--project is not supported by the onnx engine');
   if (!o.strict) throw new ForwardError('--no-strict is not supported by the onnx engine');
   const res = await mod.runForward({
@@ -127,7 +129,10 @@ async function runOnnx(o: ForwardOpts, heads: number, batchSize: number): Promis
 export function forwardCommand(): Command {
   return new Command('forward')
     .description('run a model on an NCHW input tensor file; write taps, attention maps (dots), the final token and logits (NCHW)')
-    .requiredOption('--arch <name>', 'architecture (resnet18…152, resnext50_32x4d, wide_resnet50_2, convnext_tiny…large, efficientnet_b0…b7, the -mini nets, …)')
+    .requiredOption(
+      '--arch <name>',
+      'architecture (resnet18…152, resnext50_32x4d, wide_resnet50_2, convnext_tiny…large, efficientnet_b0…b7, the -mini nets, …)',
+    )
     .addOption(new Option('--head <kind>', 'classifier head').choices(['gap', 'ca-stream', 'ca-final']).default('ca-stream'))
     .option('--heads <n>', 'attention heads of the CA blocks (must divide every tap width)', '1')
     .requiredOption('--weights <file>', 'safetensors with torchvision / official CA-Stream names')
@@ -135,7 +140,9 @@ export function forwardCommand(): Command {
     .option('--input-key <name>', 'tensor name in the input file', 'input')
     .requiredOption('--out <file>', 'output safetensors')
     .addOption(new Option('--engine <engine>', 'execution engine').choices(['tfjs', 'onnx']).default('tfjs'))
-    .addOption(new Option('--backend <name>', 'tfjs backend (default: best available; env CA_PIPE_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(
+      new Option('--backend <name>', 'tfjs backend (default: best available; env CA_PIPE_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']),
+    )
     .option('--num-classes <n>', 'classes (default: rows of fc.weight)')
     .option('--batch-size <n>', 'images per forward pass', '8')
     .option('--project', 'ca-final: the block has the C4→C4 projection (cls_surrogate.to_out.1.*)')
@@ -163,7 +170,10 @@ export function forwardCommand(): Command {
       } catch (e) {
         // Every error reaching here is about the user's files or options: message only, no stack.
         const nonFinite = ((e as { report?: { nonFinite?: string[] } }).report?.nonFinite?.length ?? 0) > 0;
-        const hint = (e as Error).name === 'WeightsError' && o.strict && o.engine === 'tfjs' && !nonFinite ? ' — pass --no-strict to load the matching keys only' : '';
+        const hint =
+          (e as Error).name === 'WeightsError' && o.strict && o.engine === 'tfjs' && !nonFinite
+            ? ' — pass --no-strict to load the matching keys only'
+            : '';
         process.stderr.write(`ca-pipe forward: ${(e as Error).message ?? String(e)}${hint}\n`);
         process.exitCode = 1;
       }

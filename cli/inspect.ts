@@ -23,11 +23,17 @@ async function analyse(file: string, opts: PlanOpts) {
 }
 
 function withSet(cmd: Command): Command {
-  return addStoreOptions(cmd.option('-s, --set <path=value>', 'override a value (repeatable)', collect, []).option('--json', 'machine-readable output'));
+  return addStoreOptions(
+    cmd.option('-s, --set <path=value>', 'override a value (repeatable)', collect, []).option('--json', 'machine-readable output'),
+  );
 }
 
 export function planCommand(): Command {
-  return withSet(new Command('plan').description('show what a run would execute, what is cached, and why').argument('<experiment>', 'experiment YAML file'))
+  return withSet(
+    new Command('plan')
+      .description('show what a run would execute, what is cached, and why')
+      .argument('<experiment>', 'experiment YAML file'),
+  )
     .addHelpText('after', '\nExample:\n  $ ca-pipe plan experiments/quickstart.yaml -s train.lr=0.01')
     .action(
       action(async (file: string, opts: PlanOpts) => {
@@ -37,10 +43,13 @@ export function planCommand(): Command {
           return;
         }
         const toRun = rows.filter((r) => r.status === 'to-run').length;
-        process.stdout.write(`plan for ${exp.name}: ${rows.length} instance(s), ${plan.variants.length} variant(s); ${toRun} to run, ${rows.length - toRun} cached\n`);
+        process.stdout.write(
+          `plan for ${exp.name}: ${rows.length} instance(s), ${plan.variants.length} variant(s); ${toRun} to run, ${rows.length - toRun} cached\n`,
+        );
         const w = Math.max(...rows.map((r) => r.id.length), 5);
         for (const r of rows) {
-          const why = r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.some((x) => x.startsWith('new key')) ? r.changes : [])].join('; ');
+          const why =
+            r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.some((x) => x.startsWith('new key')) ? r.changes : [])].join('; ');
           process.stdout.write(`  ${r.status.padEnd(7)} ${r.id.padEnd(w)} ${r.alias ? `[${r.alias}] ` : ''}${why}\n`);
         }
       }),
@@ -49,7 +58,10 @@ export function planCommand(): Command {
 
 export function whyCommand(): Command {
   return withSet(
-    new Command('why').description("explain which part of a stage's key changed since the last run").argument('<experiment>', 'experiment YAML file').argument('<stage>', 'stage name (or instance id stage@variant)'),
+    new Command('why')
+      .description("explain which part of a stage's key changed since the last run")
+      .argument('<experiment>', 'experiment YAML file')
+      .argument('<stage>', 'stage name (or instance id stage@variant)'),
   )
     .addHelpText('after', '\nExample:\n  $ ca-pipe why experiments/quickstart.yaml train')
     .action(
@@ -106,8 +118,18 @@ export async function resolveRunDir(target: string | undefined, runsDir: string)
   const exact = runs.filter((r) => r.runId === target);
   const byId = exact.length ? exact : target.length >= 8 ? runs.filter((r) => r.runId.startsWith(target)) : [];
   if (byId.length === 1) return byId[0]!.dir;
-  if (byId.length > 1) throw new CliError(`"${target}" matches ${byId.length} runs under ${runsDir} (${byId.slice(0, 3).map((r) => `${r.experiment}/${r.runId}`).join(', ')}${byId.length > 3 ? ', …' : ''}): give more of the run id`, 2);
-  throw new CliError(`no run of "${name}" and no run with id "${target}" under ${runsDir}: \`ca-pipe ls${runsDir !== resolve('runs') ? ` --runs ${runsDir}` : ''}\` lists the runs (give a run id, a run directory, an experiment name or file)`, 2);
+  if (byId.length > 1)
+    throw new CliError(
+      `"${target}" matches ${byId.length} runs under ${runsDir} (${byId
+        .slice(0, 3)
+        .map((r) => `${r.experiment}/${r.runId}`)
+        .join(', ')}${byId.length > 3 ? ', …' : ''}): give more of the run id`,
+      2,
+    );
+  throw new CliError(
+    `no run of "${name}" and no run with id "${target}" under ${runsDir}: \`ca-pipe ls${runsDir !== resolve('runs') ? ` --runs ${runsDir}` : ''}\` lists the runs (give a run id, a run directory, an experiment name or file)`,
+    2,
+  );
 }
 
 export function statusCommand(): Command {
@@ -117,7 +139,10 @@ export function statusCommand(): Command {
       .argument('[run]', 'run directory, experiment file or experiment name')
       .option('--json', 'machine-readable output'),
   )
-    .addHelpText('after', '\nExamples:\n  $ ca-pipe status\n  $ ca-pipe status experiments/quickstart.yaml --json\n  $ ca-pipe status runs/quickstart/latest')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ ca-pipe status\n  $ ca-pipe status experiments/quickstart.yaml --json\n  $ ca-pipe status runs/quickstart/latest',
+    )
     .action(
       action(async (target: string | undefined, opts: StatusOpts) => {
         const { readRun, readEvents, effectiveStatus } = await import('../engine/run/records.js');
@@ -135,9 +160,35 @@ export function statusCommand(): Command {
         if (opts.json) {
           const instances = rec.instances.map((i) => {
             const p = progress.get(i.id);
-            return { ...i, material: undefined, job: live.get(i.id) ?? i.job, progress: p && { done: p.done, total: p.total, unit: p.unit, message: p.message, rate: p.rate(), etaMs: rec.status === 'running' ? p.etaAt(Date.now()) : undefined } };
+            return {
+              ...i,
+              material: undefined,
+              job: live.get(i.id) ?? i.job,
+              progress: p && {
+                done: p.done,
+                total: p.total,
+                unit: p.unit,
+                message: p.message,
+                rate: p.rate(),
+                etaMs: rec.status === 'running' ? p.etaAt(Date.now()) : undefined,
+              },
+            };
           });
-          process.stdout.write(JSON.stringify({ runDir: dir, runId: rec.runId, experiment: rec.experiment, status, startedAt: rec.startedAt, endedAt: rec.endedAt, instances }, null, 2) + '\n');
+          process.stdout.write(
+            JSON.stringify(
+              {
+                runDir: dir,
+                runId: rec.runId,
+                experiment: rec.experiment,
+                status,
+                startedAt: rec.startedAt,
+                endedAt: rec.endedAt,
+                instances,
+              },
+              null,
+              2,
+            ) + '\n',
+          );
           return;
         }
         const took = rec.endedAt ? ` in ${formatDuration(Date.parse(rec.endedAt) - Date.parse(rec.startedAt))}` : '';
@@ -155,7 +206,8 @@ export function statusCommand(): Command {
             const reason = job.reason && job.reason !== 'None' ? ` (${job.reason})` : '';
             process.stdout.write(`           slurm job ${job.id} ${job.state ?? ''}${reason}${job.log ? `, log ${job.log}` : ''}\n`);
           }
-          for (const h of i.job?.history ?? []) process.stdout.write(`           earlier slurm job ${h.id} ended ${h.state} without committing\n`);
+          for (const h of i.job?.history ?? [])
+            process.stdout.write(`           earlier slurm job ${h.id} ended ${h.state} without committing\n`);
         }
       }),
     );
@@ -165,7 +217,9 @@ export function statusCommand(): Command {
  * Current Slurm states of an unfinished run's jobs (squeue), by instance id; empty when the run
  * used no cluster or squeue cannot answer (status must work on a laptop holding a copy of runs/).
  */
-async function liveJobs(rec: import('../engine/run/records.js').RunRecord): Promise<Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>> {
+async function liveJobs(
+  rec: import('../engine/run/records.js').RunRecord,
+): Promise<Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>> {
   const out = new Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>();
   const open = rec.instances.filter((i) => i.job && i.status !== 'cached' && i.status !== 'executed');
   if (rec.executor !== 'slurm' || !open.length) return out;
@@ -183,7 +237,12 @@ async function liveJobs(rec: import('../engine/run/records.js').RunRecord): Prom
 }
 
 export function lsCommand(): Command {
-  return addStoreOptions(new Command('ls').description('list runs, newest first').argument('[experiment]', 'only runs of this experiment name').option('--json', 'machine-readable output'))
+  return addStoreOptions(
+    new Command('ls')
+      .description('list runs, newest first')
+      .argument('[experiment]', 'only runs of this experiment name')
+      .option('--json', 'machine-readable output'),
+  )
     .addHelpText('after', '\nExample:\n  $ ca-pipe ls quickstart')
     .action(
       action(async (experiment: string | undefined, opts: StatusOpts) => {
@@ -194,7 +253,15 @@ export function lsCommand(): Command {
           if (!rec) continue;
           const counts: Record<string, number> = {};
           for (const i of rec.instances) counts[i.status] = (counts[i.status] ?? 0) + 1;
-          rows.push({ runId: rec.runId, experiment: rec.experiment, status: effectiveStatus(rec), startedAt: rec.startedAt, endedAt: rec.endedAt, counts, dir: ref.dir });
+          rows.push({
+            runId: rec.runId,
+            experiment: rec.experiment,
+            status: effectiveStatus(rec),
+            startedAt: rec.startedAt,
+            endedAt: rec.endedAt,
+            counts,
+            dir: ref.dir,
+          });
         }
         if (opts.json) {
           process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -202,7 +269,9 @@ export function lsCommand(): Command {
         }
         if (!rows.length) process.stdout.write(`no runs under ${runsDirOf(opts)}\n`);
         for (const r of rows) {
-          const c = Object.entries(r.counts).map(([k, v]) => `${v} ${k}`).join(', ');
+          const c = Object.entries(r.counts)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ');
           process.stdout.write(`${r.runId}  ${r.experiment.padEnd(20)} ${r.status.padEnd(11)} ${c}\n`);
         }
       }),

@@ -16,7 +16,10 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 const program = new Command('ca-pipe')
   .description('CA-Stream experiments as a cached pipeline')
   .showHelpAfterError()
-  .addHelpText('after', '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe plan experiments/quickstart.yaml\n  $ ca-pipe status --json');
+  .addHelpText(
+    'after',
+    '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe plan experiments/quickstart.yaml\n  $ ca-pipe status --json',
+  );
 program.addCommand(runCommand());
 program.addCommand(planCommand());
 program.addCommand(statusCommand());
@@ -30,5 +33,6 @@ program.addCommand(schemasCommand(), { hidden: true });
 program.addCommand(forwardCommand());
 program.addCommand(setupCommand());
 // Usage errors (unknown option, missing argument) exit 2 like config errors; help exits 0.
-for (const c of [program, ...program.commands, ...program.commands.flatMap((s) => s.commands)]) c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+for (const c of [program, ...program.commands, ...program.commands.flatMap((s) => s.commands)])
+  c.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 await program.parseAsync(process.argv);

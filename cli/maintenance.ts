@@ -48,13 +48,30 @@ interface GcOpts extends StoreOpts {
 }
 
 export function gcCommand(): Command {
-  return addStoreOptions(new Command('gc')
-      .description('remove store entries and blobs no run record references, job files of ended Slurm runs and ONNX graphs unused for --cache-days (dry run unless --force)')
+  return addStoreOptions(
+    new Command('gc')
+      .description(
+        'remove store entries and blobs no run record references, job files of ended Slurm runs and ONNX graphs unused for --cache-days (dry run unless --force)',
+      )
       .option('--force', 'really delete')
-      .option('--grace <minutes>', 'keep unreferenced blobs younger than this (commits in progress), and job files of finished Slurm runs for this long', minutes, 15)
-      .option('--slurm-days <n>', 'keep job files of interrupted Slurm runs (jobs may still run; a restarted driver adopts them) for n days after their last write', days, 7)
+      .option(
+        '--grace <minutes>',
+        'keep unreferenced blobs younger than this (commits in progress), and job files of finished Slurm runs for this long',
+        minutes,
+        15,
+      )
+      .option(
+        '--slurm-days <n>',
+        'keep job files of interrupted Slurm runs (jobs may still run; a restarted driver adopts them) for n days after their last write',
+        days,
+        7,
+      )
       .option('--cache-days <n>', 'remove exported ONNX graphs not used for n days', days, 7)
-      .option('--onnx-cache <dir>', 'another ONNX export cache to collect (`forward --cache-dir`); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+      .option(
+        '--onnx-cache <dir>',
+        'another ONNX export cache to collect (`forward --cache-dir`); repeatable',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
       .option('--json', 'machine-readable output'),
   )
     .addHelpText(
@@ -80,9 +97,16 @@ export function gcCommand(): Command {
           runsDirs,
           sharedScratch: [ONNX_STORE_CACHE],
         });
-        const cacheDirs = [...new Set([join(store.root, 'scratch', ONNX_STORE_CACHE), resolve(ONNX_DEFAULT_CACHE_DIR), ...(opts.onnxCache ?? []).map((d) => resolve(d))])];
+        const cacheDirs = [
+          ...new Set([
+            join(store.root, 'scratch', ONNX_STORE_CACHE),
+            resolve(ONNX_DEFAULT_CACHE_DIR),
+            ...(opts.onnxCache ?? []).map((d) => resolve(d)),
+          ]),
+        ];
         const onnxCache = [];
-        for (const dir of cacheDirs) onnxCache.push(await gcCacheDir(dir, { maxIdleMs: opts.cacheDays * 86_400_000, names: ONNX_CACHE_FILE, force: opts.force }));
+        for (const dir of cacheDirs)
+          onnxCache.push(await gcCacheDir(dir, { maxIdleMs: opts.cacheDays * 86_400_000, names: ONNX_CACHE_FILE, force: opts.force }));
         if (opts.json) {
           process.stdout.write(JSON.stringify({ ...report, onnxCache, runsDirs }, null, 2) + '\n');
           return;
@@ -101,16 +125,26 @@ export function gcCommand(): Command {
             '\n',
         );
         for (const k of report.entries) process.stdout.write(`  entry ${k}\n`);
-        for (const r of report.slurmRuns) process.stdout.write(`  slurm ${join(store.root, 'slurm', r.runId)} (run ${r.status}, idle ${age(r.idleMs)})\n`);
+        for (const r of report.slurmRuns)
+          process.stdout.write(`  slurm ${join(store.root, 'slurm', r.runId)} (run ${r.status}, idle ${age(r.idleMs)})\n`);
         for (const g of graphs) process.stdout.write(`  onnx  ${g.file} (${mb(g.bytes)}, unused ${age(g.idleMs)})\n`);
-        for (const c of onnxCache) if (c.keptFiles) process.stdout.write(`kept ${c.keptFiles} ONNX graph(s) (${mb(c.keptBytes)}) used in the last ${opts.cacheDays} day(s) in ${c.dir}\n`);
-        if (report.dryRun && (report.entries.length || report.objects.length || report.slurmRuns.length || graphs.length)) process.stdout.write('(dry run: pass --force to delete)\n');
+        for (const c of onnxCache)
+          if (c.keptFiles)
+            process.stdout.write(
+              `kept ${c.keptFiles} ONNX graph(s) (${mb(c.keptBytes)}) used in the last ${opts.cacheDays} day(s) in ${c.dir}\n`,
+            );
+        if (report.dryRun && (report.entries.length || report.objects.length || report.slurmRuns.length || graphs.length))
+          process.stdout.write('(dry run: pass --force to delete)\n');
       }),
     );
 }
 
 export function verifyCommand(): Command {
-  return addStoreOptions(new Command('verify').description('rehash every store entry and blob and report corruption').option('--json', 'machine-readable output'))
+  return addStoreOptions(
+    new Command('verify')
+      .description('rehash every store entry and blob and report corruption')
+      .option('--json', 'machine-readable output'),
+  )
     .addHelpText('after', '\nExample:\n  $ ca-pipe verify --store /shared/ca-pipe-store')
     .action(
       action(async (opts: StoreOpts & { json?: boolean }) => {
@@ -119,8 +153,11 @@ export function verifyCommand(): Command {
         const report = await verifyStore(store);
         if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         else {
-          process.stdout.write(`checked ${report.entries} entr${report.entries === 1 ? 'y' : 'ies'} and ${report.objects} blob(s) in ${store.root}: ${report.problems.length ? `${report.problems.length} problem(s)` : 'all good'}\n`);
-          for (const p of report.problems) process.stdout.write(`  CORRUPT ${p.where} ${p.id}${p.path ? ` ${p.path}` : ''}: ${p.message}\n`);
+          process.stdout.write(
+            `checked ${report.entries} entr${report.entries === 1 ? 'y' : 'ies'} and ${report.objects} blob(s) in ${store.root}: ${report.problems.length ? `${report.problems.length} problem(s)` : 'all good'}\n`,
+          );
+          for (const p of report.problems)
+            process.stdout.write(`  CORRUPT ${p.where} ${p.id}${p.path ? ` ${p.path}` : ''}: ${p.message}\n`);
         }
         if (report.problems.length) process.exitCode = 1;
       }),
@@ -134,7 +171,10 @@ export function execCommand(): Command {
     .requiredOption('--store <dir>', 'store holding specs/<key>.json')
     .option('--die-with-parent', 'stop when stdin reaches end-of-file (the parent run died): what `run --isolate` passes')
     .option('--slurm-tasks <file>', 'Slurm job: resolve, run and commit the instance of task $SLURM_ARRAY_TASK_ID listed in this file')
-    .addHelpText('after', '\nExamples (what `run --isolate` and `run --executor slurm` start for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store\n  $ ca-pipe exec --store runs/.store --slurm-tasks runs/.store/slurm/<run>/tasks/0.json')
+    .addHelpText(
+      'after',
+      '\nExamples (what `run --isolate` and `run --executor slurm` start for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store\n  $ ca-pipe exec --store runs/.store --slurm-tasks runs/.store/slurm/<run>/tasks/0.json',
+    )
     .action(
       action(async (key: string | undefined, opts: { store: string; slurmTasks?: string; dieWithParent?: boolean }) => {
         if (!key === !opts.slurmTasks) throw new CliError('exec: give either an instance key or --slurm-tasks FILE', 2);

@@ -5,7 +5,20 @@ import { join } from 'node:path';
 import type { Store } from '../engine/store/index.js';
 import type { InstanceRecord } from '../engine/run/records.js';
 import type { RunOptions } from '../engine/run/scheduler.js';
-import { CliError, action, addStoreOptions, collect, loadExp, loadRegistry, positiveInt, prepareRunsDir, runsDirOf, shellWord, storeDirOf, type StoreOpts } from './common.js';
+import {
+  CliError,
+  action,
+  addStoreOptions,
+  collect,
+  loadExp,
+  loadRegistry,
+  positiveInt,
+  prepareRunsDir,
+  runsDirOf,
+  shellWord,
+  storeDirOf,
+  type StoreOpts,
+} from './common.js';
 
 interface RunOpts extends StoreOpts {
   set: string[];
@@ -36,10 +49,17 @@ export function runCommand(): Command {
     .option('--quiet', 'print only failures and the summary')
     .option('--verify-hits', 'rehash every file of each cache hit before reusing it (default: sizes, mtimes and inodes are compared)')
     .option('--isolate', 'run each stage in its own child process (same as --executor child-process)')
-    .option('--executor <name>', `where stages run: ${EXECUTORS.join(', ')} (default: the experiment's \`executor:\`, else in-process)`, executorName);
+    .option(
+      '--executor <name>',
+      `where stages run: ${EXECUTORS.join(', ')} (default: the experiment's \`executor:\`, else in-process)`,
+      executorName,
+    );
   addStoreOptions(cmd);
   return cmd
-    .addHelpText('after', '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe run exp.yaml -s train.lr=0.01 -j 2 --keep-going\n  $ ca-pipe run exp.yaml --json > events.jsonl\n  $ ca-pipe run exp.yaml --executor slurm     # one Slurm job (or array) per stage')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ ca-pipe run experiments/quickstart.yaml\n  $ ca-pipe run exp.yaml -s train.lr=0.01 -j 2 --keep-going\n  $ ca-pipe run exp.yaml --json > events.jsonl\n  $ ca-pipe run exp.yaml --executor slurm     # one Slurm job (or array) per stage',
+    )
     .action(
       action(async (file: string, opts: RunOpts) => {
         const registry = await loadRegistry();
@@ -64,14 +84,21 @@ export function runCommand(): Command {
         const store = await Store.open(storeDirOf(opts, exp)).catch((e: unknown) => {
           throw e instanceof StoreLocationError ? new CliError(e.message, 2) : e;
         });
-        if (store.readOnly) process.stderr.write(`ca-pipe: the store ${store.root} is read-only (${store.readOnly}): cached results are used, stages that must run will fail\n`);
+        if (store.readOnly)
+          process.stderr.write(
+            `ca-pipe: the store ${store.root} is read-only (${store.readOnly}): cached results are used, stages that must run will fail\n`,
+          );
         const renderer = await ui.createRenderer(ui.chooseMode(opts));
         const ac = new AbortController();
         let interrupts = 0;
         const onSignal = (sig: NodeJS.Signals): void => {
           interrupts++;
           if (interrupts > 1) process.exit(130);
-          process.stderr.write(which === 'slurm' ? `\nca-pipe: ${sig} received, detaching from the Slurm jobs (again to force)\n` : `\nca-pipe: ${sig} received, stopping stages (again to force)\n`);
+          process.stderr.write(
+            which === 'slurm'
+              ? `\nca-pipe: ${sig} received, detaching from the Slurm jobs (again to force)\n`
+              : `\nca-pipe: ${sig} received, stopping stages (again to force)\n`,
+          );
           ac.abort(new Error(`${sig} received`));
         };
         process.on('SIGINT', onSignal);
@@ -95,7 +122,9 @@ export function runCommand(): Command {
           if (!opts.json) for (const r of reports) process.stdout.write(`report: ${join(r.link, 'report.html')}\n`);
           if (result.status === 'interrupted') {
             if (which === 'slurm' && ac.signal.aborted) {
-              process.stderr.write(`ca-pipe: the run's Slurm jobs keep running; \`ca-pipe run ${file}\` again adopts them, \`ca-pipe cancel ${result.runDir}\` cancels them\n`);
+              process.stderr.write(
+                `ca-pipe: the run's Slurm jobs keep running; \`ca-pipe run ${file}\` again adopts them, \`ca-pipe cancel ${result.runDir}\` cancels them\n`,
+              );
             }
             if (which !== 'slurm') {
               const stopped = result.record.instances.filter((i) => i.status === 'interrupted').map((i) => i.id);
@@ -105,11 +134,11 @@ export function runCommand(): Command {
               );
             }
             process.exitCode = 130;
-          }
-          else if (result.status === 'failed') {
+          } else if (result.status === 'failed') {
             if (!opts.json) {
               process.stderr.write(`\n${result.failures.length} stage(s) failed:\n`);
-              for (const f of result.failures) process.stderr.write(`  ${f.id} (stage ${f.stage}): ${f.error.split('\n')[0]}\n${f.log ? `    log: ${f.log}\n` : ''}`);
+              for (const f of result.failures)
+                process.stderr.write(`  ${f.id} (stage ${f.stage}): ${f.error.split('\n')[0]}\n${f.log ? `    log: ${f.log}\n` : ''}`);
             }
             process.exitCode = 1;
           }
@@ -125,7 +154,11 @@ export function runCommand(): Command {
  * Gives every committed output of the run a readable path, runs/<exp>/<run>/outputs/<instance>,
  * so users find report.html without knowing the store's layout.
  */
-async function linkOutputs(store: Store, runDir: string, instances: InstanceRecord[]): Promise<Array<{ id: string; kind: string; link: string }>> {
+async function linkOutputs(
+  store: Store,
+  runDir: string,
+  instances: InstanceRecord[],
+): Promise<Array<{ id: string; kind: string; link: string }>> {
   const out: Array<{ id: string; kind: string; link: string }> = [];
   const dir = join(runDir, 'outputs');
   for (const inst of instances) {

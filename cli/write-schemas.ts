@@ -57,7 +57,10 @@ export function schemasCommand(): Command {
     .description('(maintainers) compare or regenerate schemas/stages/<kind>.schema.json from the registered stage kinds')
     .option('--write', 'rewrite the files that differ')
     .option('--check', 'exit 1 when a file differs (for CI)')
-    .addHelpText('after', '\nExamples:\n  $ ca-pipe schemas            # list files that differ\n  $ ca-pipe schemas --write    # regenerate them after editing a kind\'s schema')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  $ ca-pipe schemas            # list files that differ\n  $ ca-pipe schemas --write    # regenerate them after editing a kind's schema",
+    )
     .action(
       action(async (opts: { write?: boolean; check?: boolean }) => {
         const registry = await loadRegistry();

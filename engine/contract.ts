@@ -73,7 +73,15 @@ export interface ExperimentInfo {
    * `provenance` of an executed instance come from this run, a cached one carries the provenance
    * recorded when its entry was produced (and no seconds).
    */
-  instances: Array<{ id: string; stage: string; kind: string; variant: string; status: string; seconds?: number; provenance?: Record<string, unknown> }>;
+  instances: Array<{
+    id: string;
+    stage: string;
+    kind: string;
+    variant: string;
+    status: string;
+    seconds?: number;
+    provenance?: Record<string, unknown>;
+  }>;
   /** package.json version of ca-pipe. */
   toolVersion: string;
 }

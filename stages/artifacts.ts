@@ -88,7 +88,12 @@ export const EVALUATE_FILES = {
   curves: 'curves.json',
 } as const;
 
-export interface Interval { mean: number; lo: number; hi: number; n: number }
+export interface Interval {
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
 
 /**
  * Per method: each metric of ml/metrics/table.ts (those needing masks only when the index has

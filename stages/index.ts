@@ -8,12 +8,4 @@ import { reportStage } from './report/index.js';
 import { saliencyStage } from './saliency/index.js';
 import { trainStage } from './train/index.js';
 
-export const STAGE_KINDS: StageKind[] = [
-  commandStage,
-  indexStage,
-  trainStage,
-  featuresStage,
-  saliencyStage,
-  evaluateStage,
-  reportStage,
-];
+export const STAGE_KINDS: StageKind[] = [commandStage, indexStage, trainStage, featuresStage, saliencyStage, evaluateStage, reportStage];

@@ -3,7 +3,7 @@
 // and keys of stages written before the param existed stay the same.
 const CONVENTIONS =
   'torchvision: the pixels torchvision computes on PIL images (PIL decode without colour management or EXIF rotation, ' +
-  'Pillow\'s antialiased bilinear resize, torchvision\'s crop rounding, ToTensor + Normalize), what ImageNet-pretrained weights and ' +
+  "Pillow's antialiased bilinear resize, torchvision's crop rounding, ToTensor + Normalize), what ImageNet-pretrained weights and " +
   'published numbers assume; fast: libvips decode and resize (colour-managed, shrink-on-load; about 1/255 off on most photos, ' +
   'far more on CMYK, Adobe RGB or large images, and faster).';
 
@@ -11,8 +11,9 @@ export function preprocessingParam(unset: string): { description: string; enum: 
   return { description: `Image preprocessing convention. ${CONVENTIONS} Unset: ${unset}`, enum: ['torchvision', 'fast'] };
 }
 
-export const UNSET_FROM_INDEX = 'the index\'s preprocessing, else torchvision at input_size 224 and fast otherwise.';
-export const UNSET_FROM_MODEL = 'the convention the model card records (every train stage records its own: torchvision at input_size 224 unless set), else the index\'s, else fast (a card without one predates the conventions and was trained on fast pixels). A stage whose convention differs from the model card\'s warns.';
+export const UNSET_FROM_INDEX = "the index's preprocessing, else torchvision at input_size 224 and fast otherwise.";
+export const UNSET_FROM_MODEL =
+  "the convention the model card records (every train stage records its own: torchvision at input_size 224 unless set), else the index's, else fast (a card without one predates the conventions and was trained on fast pixels). A stage whose convention differs from the model card's warns.";
 
 /**
  * Key material of a train or features stage whose `preprocessing` is unset: at input size 224

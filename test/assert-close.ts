@@ -26,5 +26,8 @@ export function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<nu
       if (Number.isNaN(excess)) break;
     }
   }
-  assert.ok(!(worst > tol) && !Number.isNaN(worst), `${what}[${at}] = ${actual[at]}, expected ${expected[at]} (|Δ|/scale = ${worst.toExponential(2)} > tol ${tol})`);
+  assert.ok(
+    !(worst > tol) && !Number.isNaN(worst),
+    `${what}[${at}] = ${actual[at]}, expected ${expected[at]} (|Δ|/scale = ${worst.toExponential(2)} > tol ${tol})`,
+  );
 }

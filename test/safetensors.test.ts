@@ -38,5 +38,8 @@ test('truncated and malformed safetensors name the file and the problem', () => 
   const hdr = JSON.stringify({ w: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } });
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hdr.length));
-  assert.throws(() => parseSafetensors(Buffer.concat([len, Buffer.from(hdr), Buffer.alloc(8)]), 'd.st'), /d\.st \[w\]: unsupported dtype "F64"/);
+  assert.throws(
+    () => parseSafetensors(Buffer.concat([len, Buffer.from(hdr), Buffer.alloc(8)]), 'd.st'),
+    /d\.st \[w\]: unsupported dtype "F64"/,
+  );
 });

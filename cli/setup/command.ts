@@ -8,8 +8,8 @@ export function setupCommand(): Command {
   setup.addCommand(
     new Command('tensorflow')
       .description('make the native TensorFlow backend (@tensorflow/tfjs-node, or -gpu) load in this project')
-      .option('--gpu', 'the CUDA binding @tensorflow/tfjs-node-gpu (built against TensorFlow\'s CUDA-12 wheels; untested here)')
-      .option('--from-wheel', 'skip the package\'s own libtensorflow download and build from a TensorFlow pip wheel')
+      .option('--gpu', "the CUDA binding @tensorflow/tfjs-node-gpu (built against TensorFlow's CUDA-12 wheels; untested here)")
+      .option('--from-wheel', "skip the package's own libtensorflow download and build from a TensorFlow pip wheel")
       .option('--wheel <file>', 'build from this TensorFlow wheel instead of asking pip')
       .option('--tf-version <v>', 'TensorFlow wheel version to build against', DEFAULT_TF_WHEEL_VERSION)
       .option('--force', 'rebuild even when the binding loads or a cached build exists')

@@ -108,7 +108,7 @@ export async function setupTensorflow(o: TensorflowSetupOptions): Promise<void> 
     s = step(`npm install ${pkgName}@${version} (its install script downloads libtensorflow)`);
     const ok = await installPackage(o.root, pkgName, version, false, o.log);
     if (ok && (await probeBinding(o.root, pkgName)).ok) return done(s, `${pkgName} installed and loads`);
-    o.log('  the package\'s own download is not reachable from here; building from a TensorFlow wheel instead');
+    o.log("  the package's own download is not reachable from here; building from a TensorFlow wheel instead");
   }
 
   s = step('checking build tools and disk');
@@ -141,7 +141,13 @@ export async function setupTensorflow(o: TensorflowSetupOptions): Promise<void> 
 }
 
 /** `npm install --no-save`: the pinned version, into this project's node_modules. */
-async function installPackage(root: string, pkgName: string, version: string, ignoreScripts: boolean, log: (l: string) => void): Promise<boolean> {
+async function installPackage(
+  root: string,
+  pkgName: string,
+  version: string,
+  ignoreScripts: boolean,
+  log: (l: string) => void,
+): Promise<boolean> {
   const args = ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', `${pkgName}@${version}`];
   if (ignoreScripts) args.push('--ignore-scripts');
   const res = await runTool('npm', args, { cwd: root, timeoutMs: 600_000, env: { ONNXRUNTIME_NODE_INSTALL: 'skip' } });

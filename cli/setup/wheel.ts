@@ -64,7 +64,10 @@ print(n)
 
 export async function layOutWheelLibrary(o: WheelLayout): Promise<{ version: string }> {
   if (process.platform !== 'linux') {
-    throw new CliError(`building the binding from a wheel is supported on Linux only (this is ${process.platform}); use the package's own install`, 2);
+    throw new CliError(
+      `building the binding from a wheel is supported on Linux only (this is ${process.platform}); use the package's own install`,
+      2,
+    );
   }
   const work = await mkdtemp(join(tmpdir(), 'ca-pipe-tf-wheel-'));
   try {
@@ -105,7 +108,12 @@ async function downloadWheels(o: WheelLayout, dir: string): Promise<string[]> {
   o.log(`  pip ${args.slice(2).join(' ')}`);
   const res = await runTool('python3', args, { timeoutMs: 1_800_000 });
   if (res.exitCode !== 0) {
-    const why = res.stderr.trim().split('\n').filter((l) => /error|No matching|Could not/i.test(l)).slice(-2).join(' | ');
+    const why = res.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => /error|No matching|Could not/i.test(l))
+      .slice(-2)
+      .join(' | ');
     throw new CliError(
       `pip could not get ${spec}: ${why || `exit ${res.exitCode}`}\n` +
         `  (pass a wheel you have with --wheel FILE, or another version with --tf-version; any TensorFlow 2.x Linux x86-64 wheel ≥ 2.9 exports the C API the binding needs)`,

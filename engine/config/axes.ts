@@ -43,7 +43,14 @@ export function validateAxes(ctx: DocContext, resolved: Record<string, unknown>,
   return out;
 }
 
-function validateAxis(ctx: DocContext, resolved: Record<string, unknown>, infos: Map<string, StageInfo>, section: Section, axisPath: string, values: unknown): AxisParam | undefined {
+function validateAxis(
+  ctx: DocContext,
+  resolved: Record<string, unknown>,
+  infos: Map<string, StageInfo>,
+  section: Section,
+  axisPath: string,
+  values: unknown,
+): AxisParam | undefined {
   const { issues } = ctx;
   const ap: FieldPath = [section, axisPath];
   const segs = axisPath.split('.');
@@ -129,7 +136,11 @@ function checkZipTuples(ctx: DocContext, zip: SweepAxis[]): void {
   for (const z of zip.slice(1)) {
     if (z.values.length !== first.values.length) {
       sameLength = false;
-      ctx.issues.add(['zip', z.path], `zip lists must all have the same length: "${z.path}" has ${z.values.length} values, "${first.path}" has ${first.values.length}`, 'key');
+      ctx.issues.add(
+        ['zip', z.path],
+        `zip lists must all have the same length: "${z.path}" has ${z.values.length} values, "${first.path}" has ${first.values.length}`,
+        'key',
+      );
     }
   }
   if (!sameLength) return;
@@ -137,7 +148,11 @@ function checkZipTuples(ctx: DocContext, zip: SweepAxis[]): void {
   first.values.forEach((_, i) => {
     const c = canonicalJson(zip.map((z) => z.values[i]));
     const j = seen.get(c);
-    if (j !== undefined) ctx.issues.add(['zip', first.path, i], `zip entry ${i} repeats entry ${j} (${zip.map((z) => `${z.path}=${canonicalJson(z.values[i])}`).join(', ')})`);
+    if (j !== undefined)
+      ctx.issues.add(
+        ['zip', first.path, i],
+        `zip entry ${i} repeats entry ${j} (${zip.map((z) => `${z.path}=${canonicalJson(z.values[i])}`).join(', ')})`,
+      );
     else seen.set(c, i);
   });
 }

@@ -33,11 +33,7 @@ export function formatIssue(i: ConfigIssue): string {
   const num = String(i.line);
   const gutter = ' '.repeat(Math.max(4, num.length + 1));
   const src = i.source.replace(/\t/g, ' ');
-  return [
-    head,
-    `${gutter.slice(num.length)}${num} | ${src}`,
-    `${gutter} | ${' '.repeat(Math.max(0, i.column - 1))}^`,
-  ].join('\n');
+  return [head, `${gutter.slice(num.length)}${num} | ${src}`, `${gutter} | ${' '.repeat(Math.max(0, i.column - 1))}^`].join('\n');
 }
 
 export class ConfigError extends Error {

@@ -18,7 +18,6 @@ const CODEGEN_VERSION = 1;
 // Must agree with the full validator in validate.ts on everything that affects a valid value.
 const FAST_OPTIONS = { allErrors: false, useDefaults: true, strict: false } as const;
 
-
 /** JSON with sorted keys: equal schemas hash equally whatever their key order. */
 function stableJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';

@@ -52,7 +52,10 @@ export async function loadExperiment(file: string, opts: LoadOptions): Promise<E
 function checkDefaultName(abs: string, resolved: Record<string, unknown>, issues: IssueList): void {
   const fileName = path.basename(abs).replace(/\.[^.]*$/, '');
   if (typeof resolved.name !== 'string' && /^\.*$/.test(fileName)) {
-    issues.add([], `the experiment name defaults to the file name "${fileName}", which cannot name a directory under --runs: add \`name: my-study\` to the file, or rename it`);
+    issues.add(
+      [],
+      `the experiment name defaults to the file name "${fileName}", which cannot name a directory under --runs: add \`name: my-study\` to the file, or rename it`,
+    );
   }
 }
 
@@ -67,7 +70,13 @@ function emptyMeansNone(doc: Record<string, unknown>): void {
 }
 
 /** The document's schema, then its stages, dependency cycles and sweep/zip axes. */
-function validate(resolved: Record<string, unknown>, textual: ReadonlySet<string>, locs: LocationMap, issues: IssueList, registry: Registry) {
+function validate(
+  resolved: Record<string, unknown>,
+  textual: ReadonlySet<string>,
+  locs: LocationMap,
+  issues: IssueList,
+  registry: Registry,
+) {
   // `needs: data` is short for `needs: [data]`.
   if (isPlainMap(resolved.stages)) {
     for (const spec of Object.values(resolved.stages)) if (isPlainMap(spec) && typeof spec.needs === 'string') spec.needs = [spec.needs];
@@ -82,7 +91,14 @@ function validate(resolved: Record<string, unknown>, textual: ReadonlySet<string
   return { stages: { infos, specs }, axes };
 }
 
-function experimentOf(abs: string, resolved: Record<string, unknown>, specs: Experiment['stages'], axes: Axes, templates: Template[], locs: LocationMap): Experiment {
+function experimentOf(
+  abs: string,
+  resolved: Record<string, unknown>,
+  specs: Experiment['stages'],
+  axes: Axes,
+  templates: Template[],
+  locs: LocationMap,
+): Experiment {
   const swept = [...axes.byStage.entries()].flatMap(([stage, list]) => list.map((a) => ['stages', stage, 'params', ...a.paramPath]));
   const variantTemplates = sweptTemplates(templates, swept);
   const settings: Record<string, unknown> = {};

@@ -21,7 +21,11 @@ export function plainScalar(text: string): unknown {
   if (/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(text)) return Number(text);
   if (text === 'true' || text === 'false') return text === 'true';
   // Words YAML reads as something else (null, True, NO under 1.1 rules...) go to YAML.
-  if (/^[A-Za-z_][A-Za-z0-9_/-]*$/.test(text) && !/^(null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/.test(text)) return text;
+  if (
+    /^[A-Za-z_][A-Za-z0-9_/-]*$/.test(text) &&
+    !/^(null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/.test(text)
+  )
+    return text;
   return NOT_PLAIN;
 }
 

@@ -84,7 +84,8 @@ function deref(root: Schema, s: unknown): Schema[] {
   const ref = s.$ref;
   if (typeof ref === 'string' && ref.startsWith('#/')) {
     let target: unknown = root;
-    for (const part of ref.slice(2).split('/')) target = isPlainMap(target) ? target[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+    for (const part of ref.slice(2).split('/'))
+      target = isPlainMap(target) ? target[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
     out.push(...deref(root, target));
   }
   for (const comb of ['allOf', 'anyOf', 'oneOf'] as const) {
@@ -190,7 +191,8 @@ export function typeBySchema(parsed: unknown, raw: string | undefined, schemas: 
   if (!types) return parsed;
   const actual = jsonType(parsed);
   if (types.has(actual) || (actual === 'integer' && types.has('number'))) return parsed;
-  const text = raw ?? (typeof parsed === 'string' ? parsed : typeof parsed === 'number' || typeof parsed === 'boolean' ? String(parsed) : undefined);
+  const text =
+    raw ?? (typeof parsed === 'string' ? parsed : typeof parsed === 'number' || typeof parsed === 'boolean' ? String(parsed) : undefined);
   if (text === undefined) return parsed;
   const t = text.trim();
   if ((types.has('number') || types.has('integer')) && t !== '' && Number.isFinite(Number(t))) {
@@ -224,4 +226,3 @@ export function resolveParamPath(
   }
   return { path: out };
 }
-

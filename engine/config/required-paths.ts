@@ -39,7 +39,12 @@ function trialsOf(info: StageInfo, axes: readonly AxisParam[]): { params: Record
   return trials;
 }
 
-export function checkRequiredPaths(issues: IssueList, baseDir: string, infos: Map<string, StageInfo>, byStage: Map<string, AxisParam[]>): void {
+export function checkRequiredPaths(
+  issues: IssueList,
+  baseDir: string,
+  infos: Map<string, StageInfo>,
+  byStage: Map<string, AxisParam[]>,
+): void {
   for (const info of infos.values()) {
     if (!info.kind.requiredPaths || !info.paramsOk) continue;
     const reported = new Set<string>();

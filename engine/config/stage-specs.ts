@@ -50,7 +50,10 @@ function validateStage(ctx: DocContext, name: string, registry: Registry, textua
   const kind = registry.get(raw.kind);
   if (!kind) {
     const known = registry.kinds();
-    issues.add([...sp, 'kind'], `unknown stage kind "${raw.kind}"${didYouMean(raw.kind, known)} (known kinds: ${known.join(', ') || 'none'})`);
+    issues.add(
+      [...sp, 'kind'],
+      `unknown stage kind "${raw.kind}"${didYouMean(raw.kind, known)} (known kinds: ${known.join(', ') || 'none'})`,
+    );
     return undefined;
   }
   if (raw.params !== undefined && !isPlainMap(raw.params)) return undefined; // reported by the schema
@@ -122,7 +125,11 @@ function checkNeeds(ctx: DocContext, sp: FieldPath, rawNeeds: unknown, kind: Sta
   }
   for (const req of kind.inputs?.required ?? []) {
     if (!(req in needs) && !dangling) {
-      issues.add(rawNeeds !== undefined ? [...sp, 'needs'] : sp, `stage kind "${kind.kind}" requires input "${req}": add it to needs`, rawNeeds !== undefined ? 'value' : 'key');
+      issues.add(
+        rawNeeds !== undefined ? [...sp, 'needs'] : sp,
+        `stage kind "${kind.kind}" requires input "${req}": add it to needs`,
+        rawNeeds !== undefined ? 'value' : 'key',
+      );
     }
   }
   return needs;
@@ -134,6 +141,8 @@ export function checkCycles(ctx: DocContext, specs: StageSpec[]): void {
   if (!('cycle' in topo)) return;
   const { stage, input } = topo.closing;
   const raw = ctx.stagesDoc[stage] as Record<string, unknown>;
-  const entry: FieldPath = Array.isArray(raw.needs) ? ['stages', stage, 'needs', (raw.needs as unknown[]).indexOf(input)] : ['stages', stage, 'needs', input];
+  const entry: FieldPath = Array.isArray(raw.needs)
+    ? ['stages', stage, 'needs', (raw.needs as unknown[]).indexOf(input)]
+    : ['stages', stage, 'needs', input];
   ctx.issues.add(entry, `dependency cycle: ${topo.cycle.join(' -> ')}`);
 }

@@ -155,7 +155,13 @@ function messageFor(e: ErrorObject): string {
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-      const hint = typeof e.data === 'string' ? didYouMean(e.data, allowed.filter((a): a is string => typeof a === 'string')) : '';
+      const hint =
+        typeof e.data === 'string'
+          ? didYouMean(
+              e.data,
+              allowed.filter((a): a is string => typeof a === 'string'),
+            )
+          : '';
       return `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${got}${hint}`;
     }
     case 'minProperties':
@@ -200,7 +206,8 @@ export function reportAjvErrors(errors: ErrorObject[], data: unknown, base: Fiel
         const t = (s.params as { type: string | string[] }).type;
         return (Array.isArray(t) ? t : String(t).split(',')).map(typeName);
       }
-      if (s.keyword === 'enum') return [`one of ${(s.params as { allowedValues: unknown[] }).allowedValues.map((a) => JSON.stringify(a)).join(', ')}`];
+      if (s.keyword === 'enum')
+        return [`one of ${(s.params as { allowedValues: unknown[] }).allowedValues.map((a) => JSON.stringify(a)).join(', ')}`];
       if (s.keyword === 'const') return [JSON.stringify((s.params as { allowedValue: unknown }).allowedValue)];
       return [];
     });
@@ -215,7 +222,11 @@ export function reportAjvErrors(errors: ErrorObject[], data: unknown, base: Fiel
       const prop = (e.params as { additionalProperty: string }).additionalProperty;
       const parent = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
       const known = Object.keys(parent?.properties ?? {});
-      emit([...p, prop], `unknown key "${prop}"${didYouMean(prop, known)}${known.length && !didYouMean(prop, known) ? ` (known keys: ${known.join(', ')})` : ''}`, 'key');
+      emit(
+        [...p, prop],
+        `unknown key "${prop}"${didYouMean(prop, known)}${known.length && !didYouMean(prop, known) ? ` (known keys: ${known.join(', ')})` : ''}`,
+        'key',
+      );
     } else if (e.keyword === 'required') {
       emit(p, `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`);
     } else {

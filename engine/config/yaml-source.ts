@@ -75,7 +75,10 @@ export function parseYamlText(
   texts.add(file, text);
   // Parsing is cheap but loading the yaml library is not (~70 modules): an unchanged file is
   // read from the tool cache, keyed by its path (positions name it) and exact text.
-  const cacheName = `${createHash('sha256').update(`${PARSE_CACHE_VERSION}\u0000${installedVersion('yaml')}\u0000${file}\u0000${text}`).digest('hex').slice(0, 32)}.json`;
+  const cacheName = `${createHash('sha256')
+    .update(`${PARSE_CACHE_VERSION}\u0000${installedVersion('yaml')}\u0000${file}\u0000${text}`)
+    .digest('hex')
+    .slice(0, 32)}.json`;
   const hit = readCached('yaml', cacheName);
   if (hit !== undefined) {
     try {
@@ -146,7 +149,12 @@ export function loadLayers(file: string, texts: SourceTexts, chain: string[] = [
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
     const at = via?.loc ?? { file, line: 1, column: 1 };
     throw new ConfigError([
-      { ...at, path: via?.path ?? '', message: `cannot read ${via ? 'extended file' : 'experiment file'} ${file}: ${reason}`, source: texts.line(at.file, at.line) },
+      {
+        ...at,
+        path: via?.path ?? '',
+        message: `cannot read ${via ? 'extended file' : 'experiment file'} ${file}: ${reason}`,
+        source: texts.line(at.file, at.line),
+      },
     ]);
   }
   const parsed = parseYamlText(text, file, texts);
@@ -155,7 +163,12 @@ export function loadLayers(file: string, texts: SourceTexts, chain: string[] = [
   if (!isPlainMap(value)) {
     const loc = parsed.locs.locate([]) ?? { file, line: 1, column: 1 };
     throw new ConfigError([
-      { ...loc, path: '', message: `an experiment file must be a map of keys, got ${Array.isArray(value) ? 'a list' : 'a scalar'}`, source: texts.line(file, loc.line) },
+      {
+        ...loc,
+        path: '',
+        message: `an experiment file must be a map of keys, got ${Array.isArray(value) ? 'a list' : 'a scalar'}`,
+        source: texts.line(file, loc.line),
+      },
     ]);
   }
   const ext = value.extends;
@@ -164,7 +177,8 @@ export function loadLayers(file: string, texts: SourceTexts, chain: string[] = [
   const extLoc = parsed.locs.locate(['extends']) ?? { file, line: 1, column: 1 };
   const located = (message: string): ConfigError =>
     new ConfigError([{ ...extLoc, path: 'extends', message, source: texts.line(extLoc.file, extLoc.line) }]);
-  if (typeof ext !== 'string' || ext === '') throw located(`expected a file path (string), got ${Array.isArray(ext) ? 'a list' : typeof ext}`);
+  if (typeof ext !== 'string' || ext === '')
+    throw located(`expected a file path (string), got ${Array.isArray(ext) ? 'a list' : typeof ext}`);
   const baseFile = path.resolve(path.dirname(file), ext);
   const here = [...chain, file];
   if (here.includes(baseFile)) {

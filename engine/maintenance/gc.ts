@@ -81,7 +81,10 @@ async function pinnedBlobs(store: Store, clean: boolean): Promise<Set<string>> {
     } catch {
       continue; // being written: its commit has not touched objects/ yet
     }
-    const dead = pin.host === hostname() ? typeof pin.pid === 'number' && !pidAlive(pin.pid) : Date.now() - ((await stat(f).catch(() => undefined))?.mtimeMs ?? 0) > DAY_MS;
+    const dead =
+      pin.host === hostname()
+        ? typeof pin.pid === 'number' && !pidAlive(pin.pid)
+        : Date.now() - ((await stat(f).catch(() => undefined))?.mtimeMs ?? 0) > DAY_MS;
     if (dead) {
       if (clean) await rm(f, { force: true });
       continue;
@@ -143,14 +146,31 @@ async function ls(dir: string): Promise<string[]> {
  * a run journals a key before releasing its lock, so an entry found unlocked is in the records
  * read then (a set read before gc started can miss an entry committed meanwhile).
  */
-export async function gcStore(store: Store, references: Set<string> | (() => Promise<Set<string>>), opts: GcOptions = {}): Promise<GcReport> {
+export async function gcStore(
+  store: Store,
+  references: Set<string> | (() => Promise<Set<string>>),
+  opts: GcOptions = {},
+): Promise<GcReport> {
   const pinnedAtStart = await pinnedBlobs(store, false);
   const force = opts.force ?? false;
   // A blob linked in the last few minutes may belong to a commit in progress (its entry not yet
   // renamed into place): it is left for a later gc.
   const graceMs = opts.graceMs ?? 0;
   const now = Date.now();
-  const report: GcReport = { dryRun: !force, keptEntries: 0, entries: [], objects: [], scratch: [], staging: [], specs: [], locks: [], quarantine: [], bytes: 0, slurmRuns: [], slurmKeys: 0 };
+  const report: GcReport = {
+    dryRun: !force,
+    keptEntries: 0,
+    entries: [],
+    objects: [],
+    scratch: [],
+    staging: [],
+    specs: [],
+    locks: [],
+    quarantine: [],
+    bytes: 0,
+    slurmRuns: [],
+    slurmKeys: 0,
+  };
   const lockedCache = new Map<string, boolean>();
   const locked = async (key: string): Promise<boolean> => {
     if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
@@ -348,7 +368,10 @@ export interface CacheGcReport {
  * mtime and atime: the cache's owner renews mtime on every hit (atime is unreliable: relatime,
  * noatime); a fresh atime only makes a file stay longer.
  */
-export async function gcCacheDir(dir: string, opts: { maxIdleMs: number; names: RegExp; force?: boolean; now?: number }): Promise<CacheGcReport> {
+export async function gcCacheDir(
+  dir: string,
+  opts: { maxIdleMs: number; names: RegExp; force?: boolean; now?: number },
+): Promise<CacheGcReport> {
   const now = opts.now ?? Date.now();
   const report: CacheGcReport = { dir, dryRun: !opts.force, removed: [], bytes: 0, keptFiles: 0, keptBytes: 0 };
   for (const name of (await ls(dir)).sort()) {

@@ -75,7 +75,8 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
       const spec = t.path[0] === 'stages' && t.path[2] === 'params' ? exp.stages.find((s) => s.name === t.path[1]) : undefined;
       const kind = spec && registry.get(spec.kind);
       // Like at load time: a whole-string reference to a scalar takes its field's type.
-      if (kind && t.whole && v !== null && typeof v !== 'object') v = typeBySchema(v, typeof v === 'string' ? v : undefined, schemasAt(kind.paramsSchema, t.path.slice(3)));
+      if (kind && t.whole && v !== null && typeof v !== 'object')
+        v = typeBySchema(v, typeof v === 'string' ? v : undefined, schemasAt(kind.paramsSchema, t.path.slice(3)));
       setAt(doc, t.path, v);
     }
     variantDocs.set(vi, doc);
@@ -91,7 +92,13 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     const kind = registry.get(spec.kind);
     if (!kind) throw configErrorAt(exp, ['stages', spec.name, 'kind'], `unknown stage kind "${spec.kind}"`);
     const nonKey = kind.nonKeyParams ?? [];
-    const make = (id: string, variant: Variant, params: Record<string, unknown>, deps: StageInstance['deps'], users: string[]): StageInstance => {
+    const make = (
+      id: string,
+      variant: Variant,
+      params: Record<string, unknown>,
+      deps: StageInstance['deps'],
+      users: string[],
+    ): StageInstance => {
       const inst: StageInstance = {
         id,
         stage: spec.name,
@@ -112,8 +119,17 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     if (spec.scope === 'experiment') {
       const deps: Record<string, string[]> = {};
       for (const [input, up] of Object.entries(spec.needs)) deps[input] = servedBy.get(up)!.map((i) => i.id);
-      const inst = make(spec.name, NO_VARIANT, defaulted(exp, spec, kind, spec.params), deps, variants.map((v) => v.id));
-      servedBy.set(spec.name, variants.map(() => inst));
+      const inst = make(
+        spec.name,
+        NO_VARIANT,
+        defaulted(exp, spec, kind, spec.params),
+        deps,
+        variants.map((v) => v.id),
+      );
+      servedBy.set(
+        spec.name,
+        variants.map(() => inst),
+      );
       continue;
     }
 
@@ -151,9 +167,21 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     for (const [ident, g] of groups) {
       const first = variants[g.members[0]!]!;
       const id = shared ? spec.name : `${spec.name}@${first.id}`;
-      byIdent.set(ident, make(id, shared ? NO_VARIANT : first, g.params, g.deps, g.members.map((m) => variants[m]!.id)));
+      byIdent.set(
+        ident,
+        make(
+          id,
+          shared ? NO_VARIANT : first,
+          g.params,
+          g.deps,
+          g.members.map((m) => variants[m]!.id),
+        ),
+      );
     }
-    servedBy.set(spec.name, groupOf.map((ident) => byIdent.get(ident)!));
+    servedBy.set(
+      spec.name,
+      groupOf.map((ident) => byIdent.get(ident)!),
+    );
   }
 
   // External content (dependency files, folder listings), then provisional keys in order. What
@@ -161,10 +189,14 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
   const byId = new Map(instances.map((i) => [i.id, i]));
   const upstreamOf = (inst: StageInstance): Array<[string, StageInstance]> =>
     Object.entries(inst.deps).flatMap(([input, dep]) => (Array.isArray(dep) ? [] : [[input, byId.get(dep)!] as [string, StageInstance]]));
-  const factsWanted = new Set(instances.filter((i) => kindOf.get(i)!.checkInputs !== undefined).flatMap((i) => upstreamOf(i).map(([, up]) => up)));
+  const factsWanted = new Set(
+    instances.filter((i) => kindOf.get(i)!.checkInputs !== undefined).flatMap((i) => upstreamOf(i).map(([, up]) => up)),
+  );
   const facts = new Map<StageInstance, PlanFacts>();
   const userError = (inst: StageInstance, field: string, e: unknown): ConfigError =>
-    e instanceof ConfigError ? e : configErrorAt(exp, ['stages', inst.stage, field], `${inst.kind} stage "${inst.id}": ${(e as Error)?.message ?? String(e)}`);
+    e instanceof ConfigError
+      ? e
+      : configErrorAt(exp, ['stages', inst.stage, field], `${inst.kind} stage "${inst.id}": ${(e as Error)?.message ?? String(e)}`);
   await Promise.all(
     instances.map(async (inst) => {
       const kind = kindOf.get(inst)!;
@@ -179,7 +211,9 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
   for (const inst of instances) {
     const kind = kindOf.get(inst)!;
     if (!kind.checkInputs) continue;
-    const inputs = Object.fromEntries(upstreamOf(inst).map(([input, up]) => [input, { stage: up.stage, kind: up.kind, facts: facts.get(up) }]));
+    const inputs = Object.fromEntries(
+      upstreamOf(inst).map(([input, up]) => [input, { stage: up.stage, kind: up.kind, facts: facts.get(up) }]),
+    );
     try {
       kind.checkInputs(inst.params, inputs);
     } catch (e) {

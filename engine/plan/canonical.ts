@@ -6,7 +6,5 @@ export { canonicalJson, sha256Hex };
 
 /** key = sha256(canonical JSON of {kind, version, params, inputs, external}). */
 export function computeKey(m: KeyMaterial): string {
-  return sha256Hex(
-    canonicalJson({ kind: m.kind, version: m.version, params: m.params, inputs: m.inputs, external: m.external }),
-  );
+  return sha256Hex(canonicalJson({ kind: m.kind, version: m.version, params: m.params, inputs: m.inputs, external: m.external }));
 }

@@ -93,7 +93,12 @@ export async function analysePlan(plan: Plan, store: Store, runsDir: string): Pr
         continue;
       }
       if (!p) a.reasons.push('never run');
-      else if (p.key === key) a.reasons.push(p.status === 'executed' || p.status === 'cached' ? 'same key as last run but its entry is gone from the store (gc?)' : `same key, last attempt ${p.status}`);
+      else if (p.key === key)
+        a.reasons.push(
+          p.status === 'executed' || p.status === 'cached'
+            ? 'same key as last run but its entry is gone from the store (gc?)'
+            : `same key, last attempt ${p.status}`,
+        );
       else a.reasons.push(p.id === inst.id ? 'new key' : `new key (new variant; compared with ${p.id})`);
     } else {
       const ups = depIds(inst).filter((d) => toRun.has(d));

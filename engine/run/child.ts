@@ -21,7 +21,10 @@ export function cliCommand(): { file: string; args: string[] } {
 
 export class ChildProcessExecutor implements Executor {
   readonly name = 'child-process';
-  constructor(private readonly store: Store, private readonly cli = cliCommand()) {}
+  constructor(
+    private readonly store: Store,
+    private readonly cli = cliCommand(),
+  ) {}
 
   submit(job: JobSpec, observer: JobObserver): Execution {
     let cancelled = false;
@@ -56,7 +59,12 @@ export class ChildProcessExecutor implements Executor {
           pending = pending.slice(nl + 1);
           if (line.startsWith(MARK)) {
             try {
-              const msg = JSON.parse(line) as { ca_pipe: string; progress?: ProgressUpdate; provenance?: Record<string, unknown>; message?: string };
+              const msg = JSON.parse(line) as {
+                ca_pipe: string;
+                progress?: ProgressUpdate;
+                provenance?: Record<string, unknown>;
+                message?: string;
+              };
               if (msg.ca_pipe === 'error' && typeof msg.message === 'string') stageError = msg.message;
               if (msg.ca_pipe === 'progress' && msg.progress) observer.progress(msg.progress);
               if (msg.ca_pipe === 'result' && msg.provenance) provenance = msg.provenance;

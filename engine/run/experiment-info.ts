@@ -44,7 +44,13 @@ export async function buildExperimentInfo(
   for (const up of upstreamCone(plan.instances, inst)) {
     const r = await outcome(up.id);
     if (!r || (r.status !== 'cached' && r.status !== 'executed')) continue;
-    const row: ExperimentInfo['instances'][number] = { id: up.id, stage: up.stage, kind: up.kind, variant: up.variant.alias, status: r.status };
+    const row: ExperimentInfo['instances'][number] = {
+      id: up.id,
+      stage: up.stage,
+      kind: up.kind,
+      variant: up.variant.alias,
+      status: r.status,
+    };
     if (r.status === 'executed') {
       if (r.seconds !== undefined) row.seconds = r.seconds;
       if (r.provenance) row.provenance = r.provenance;

@@ -14,7 +14,12 @@ export function machineProvenance(): Record<string, unknown> {
 }
 
 /** Runs a job in the current process; shared by the in-process executor and `ca-pipe exec`. */
-export async function runJob(spec: JobSpec, registry: Registry, observer: JobObserver, signal: AbortSignal): Promise<Record<string, unknown>> {
+export async function runJob(
+  spec: JobSpec,
+  registry: Registry,
+  observer: JobObserver,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
   const kind = registry.get(spec.kind);
   if (!kind) throw new Error(`unknown stage kind "${spec.kind}" (known: ${registry.kinds().join(', ')})`);
   const log = new FileLogger(spec.logFile);
@@ -40,7 +45,7 @@ export async function runJob(spec: JobSpec, registry: Registry, observer: JobObs
     signal.throwIfAborted();
     log.info('finished');
   } catch (e) {
-    log.error(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    log.error(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     throw e;
   } finally {
     progress.flush();
@@ -55,7 +60,9 @@ export class InProcessExecutor implements Executor {
 
   submit(job: JobSpec, observer: JobObserver): Execution {
     const ac = new AbortController();
-    const done = runJob(job, this.registry, observer, ac.signal).then((provenance) => ({ provenance: { executor: this.name, ...provenance } }));
+    const done = runJob(job, this.registry, observer, ac.signal).then((provenance) => ({
+      provenance: { executor: this.name, ...provenance },
+    }));
     return { done, cancel: () => ac.abort(new Error('cancelled')) };
   }
 }

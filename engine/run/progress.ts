@@ -9,7 +9,10 @@ export class ThrottledProgress implements ProgressReporter {
   private last = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly emit: (p: ProgressUpdate) => void, private readonly everyMs = 250) {}
+  constructor(
+    private readonly emit: (p: ProgressUpdate) => void,
+    private readonly everyMs = 250,
+  ) {}
 
   total(n: number, unit?: string): void {
     this.state.total = n;
@@ -59,7 +62,10 @@ export class FileLogger implements StageLogger {
   private stream: WriteStream;
   private tail: string[] = [];
 
-  constructor(readonly file: string, private readonly tailLines = 20) {
+  constructor(
+    readonly file: string,
+    private readonly tailLines = 20,
+  ) {
     this.stream = createWriteStream(file, { flags: 'a' });
   }
 

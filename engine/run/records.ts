@@ -83,7 +83,10 @@ export class RunRecorder {
   private timer: NodeJS.Timeout | undefined;
   private events: string[] = [];
 
-  constructor(readonly runsDir: string, readonly record: RunRecord) {
+  constructor(
+    readonly runsDir: string,
+    readonly record: RunRecord,
+  ) {
     this.dir = join(resolve(runsDir), safeName(record.experiment), record.runId);
     this.logsDir = join(this.dir, 'logs');
   }
@@ -94,9 +97,14 @@ export class RunRecorder {
       await this.writeNow();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR' || code === 'EEXIST') throw new Error(`cannot write run records under ${resolve(this.runsDir)}: ${(e as NodeJS.ErrnoException).path ?? this.runsDir} is a file, not a directory (${code}): choose a directory with --runs DIR`);
+      if (code === 'ENOTDIR' || code === 'EEXIST')
+        throw new Error(
+          `cannot write run records under ${resolve(this.runsDir)}: ${(e as NodeJS.ErrnoException).path ?? this.runsDir} is a file, not a directory (${code}): choose a directory with --runs DIR`,
+        );
       if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw e;
-      throw new Error(`cannot write run records under ${resolve(this.runsDir)} (${(e as Error).message}): choose a writable directory with --runs DIR`);
+      throw new Error(
+        `cannot write run records under ${resolve(this.runsDir)} (${(e as Error).message}): choose a writable directory with --runs DIR`,
+      );
     }
     const latest = join(this.dir, '..', 'latest');
     const tmp = `${latest}.${process.pid}.${randomBytes(3).toString('hex')}`;
@@ -168,7 +176,9 @@ export class RunRecorder {
   }
 }
 
-export function baseRecord(fields: Pick<RunRecord, 'experiment' | 'file' | 'store' | 'resolved' | 'variants' | 'instances'> & { argv?: string[] }): RunRecord {
+export function baseRecord(
+  fields: Pick<RunRecord, 'experiment' | 'file' | 'store' | 'resolved' | 'variants' | 'instances'> & { argv?: string[] },
+): RunRecord {
   return {
     version: 1,
     runId: newRunId(),
@@ -190,7 +200,13 @@ export function planRecord(plan: Plan, storeRoot: string, argv?: string[]): RunR
     argv,
     resolved: exp.resolved,
     variants: plan.variants,
-    instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variant: i.variant, status: 'pending' as InstanceStatus })),
+    instances: plan.instances.map((i) => ({
+      id: i.id,
+      stage: i.stage,
+      kind: i.kind,
+      variant: i.variant,
+      status: 'pending' as InstanceStatus,
+    })),
   });
 }
 
@@ -267,7 +283,8 @@ export async function removeIfExists(file: string): Promise<void> {
 
 /** The recorded status, except that a "running" run whose process is gone (same host) was interrupted. */
 export function effectiveStatus(rec: RunRecord): string {
-  if (rec.status === 'running' && rec.host === hostname() && rec.pid !== process.pid && !pidAlive(rec.pid)) return 'interrupted (process gone)';
+  if (rec.status === 'running' && rec.host === hostname() && rec.pid !== process.pid && !pidAlive(rec.pid))
+    return 'interrupted (process gone)';
   return rec.status;
 }
 

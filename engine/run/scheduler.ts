@@ -48,7 +48,6 @@ export interface RunResult {
   counts: Record<InstanceStatus, number>;
 }
 
-
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -139,11 +138,16 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
 
   /** Every instance upstream of `inst` (transitively), in plan order. */
   const experimentInfo = (inst: StageInstance): Promise<ExperimentInfo> =>
-    buildExperimentInfo(plan, inst, async (id) => {
-      const r = rec.instance(id);
-      const seconds = r.start && r.end ? (Date.parse(r.end) - Date.parse(r.start)) / 1000 : undefined;
-      return { status: r.status, seconds, provenance: r.provenance, key: r.key };
-    }, store);
+    buildExperimentInfo(
+      plan,
+      inst,
+      async (id) => {
+        const r = rec.instance(id);
+        const seconds = r.start && r.end ? (Date.parse(r.end) - Date.parse(r.start)) / 1000 : undefined;
+        return { status: r.status, seconds, provenance: r.provenance, key: r.key };
+      },
+      store,
+    );
 
   const processInstance = async (inst: StageInstance): Promise<void> => {
     const r = rec.instance(inst.id);
@@ -161,7 +165,9 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       let entry = hit.entry;
       let by: 'store' | 'other-process' = 'store';
       if (!entry && store.readOnly) {
-        throw new Error(`not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`);
+        throw new Error(
+          `not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`,
+        );
       }
       if (!entry) {
         const got = await store.acquire(key, {
@@ -189,7 +195,15 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       staging = await store.newStaging(key);
       outDir = staging.outDir;
       const { inputs, variantInputs } = inputsOf(inst);
-      const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: exp.baseDir, logFile: rec.logFile(inst.id) });
+      const spec = jobSpecFor(inst, {
+        key,
+        inputs,
+        variantInputs,
+        outDir: staging.outDir,
+        scratchDir: await store.scratchDir(key),
+        baseDir: exp.baseDir,
+        logFile: rec.logFile(inst.id),
+      });
       if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
       const started = Date.now();
       r.status = 'running';
@@ -203,7 +217,14 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
       const result = await execution.done;
       signal?.throwIfAborted();
       const seconds = (Date.now() - started) / 1000;
-      const committed = await store.commit(staging, { stage: inst.stage, instance: inst.id, kind: inst.kind, material: inst.material, provenance: result.provenance, seconds });
+      const committed = await store.commit(staging, {
+        stage: inst.stage,
+        instance: inst.id,
+        kind: inst.kind,
+        material: inst.material,
+        provenance: result.provenance,
+        seconds,
+      });
       staging = undefined;
       digests.set(inst.id, committed.digest);
       dirs.set(inst.id, committed.dir);
@@ -221,7 +242,8 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         r.error = `interrupted (${errorText(signal.reason ?? e)})`;
         emit({ type: 'instance-interrupted', id: inst.id, key: r.key, log: r.log });
       } else {
-        const msg = describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
+        const msg =
+          describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
         r.status = 'failed';
         r.error = msg;
         failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });
@@ -306,7 +328,16 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
   }
   signal?.removeEventListener('abort', onAbort);
 
-  const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, interrupted: 0, skipped: 0 };
+  const counts: Record<InstanceStatus, number> = {
+    pending: 0,
+    waiting: 0,
+    running: 0,
+    cached: 0,
+    executed: 0,
+    failed: 0,
+    interrupted: 0,
+    skipped: 0,
+  };
   for (const i of rec.record.instances) counts[i.status]++;
   const status: RunStatus = signal?.aborted ? 'interrupted' : failures.length ? 'failed' : 'succeeded';
   rec.record.status = status;

@@ -58,7 +58,11 @@ export function describeSystemError(e: unknown, where: { stage?: string; scratch
   const code = x.code!;
   const path = x.path ? `${x.path}${x.dest ? ` -> ${x.dest}` : ''}` : undefined;
   // A failed write() names no file: say where the stage was writing instead.
-  const place = path ? ` at ${path}` : where.outDir ? ` while ${where.stage ? `stage ${where.stage}` : 'the stage'} wrote its outputs (${where.outDir}) or scratch` : '';
+  const place = path
+    ? ` at ${path}`
+    : where.outDir
+      ? ` while ${where.stage ? `stage ${where.stage}` : 'the stage'} wrote its outputs (${where.outDir}) or scratch`
+      : '';
   const what = `${CAUSES[code]} (${code}${x.syscall ? `, ${x.syscall}` : ''})${place}`;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     const held = where.scratchDir ? treeBytes(where.scratchDir) : 0;

@@ -44,7 +44,9 @@ export function parseStatRecord(text: string): StatRecord | undefined {
   try {
     const v = JSON.parse(text) as StatRecord;
     const n = v?.paths?.length;
-    return v && v.version === 2 && typeof v.digest === 'string' && n === v.size?.length && n === v.mtime?.length && n === v.ino?.length ? v : undefined;
+    return v && v.version === 2 && typeof v.digest === 'string' && n === v.size?.length && n === v.mtime?.length && n === v.ino?.length
+      ? v
+      : undefined;
   } catch {
     return undefined;
   }
@@ -68,7 +70,8 @@ export function cheapCheck(outDir: string, digest: string, rec: StatRecord): str
     if (!st) return `${rel}: missing`;
     if (st.size !== size[i]) return `${rel}: size ${st.size}, committed with ${size[i]}`;
     // Milliseconds: what every tool that saves and restores times (cp -p, tar, utimes) keeps.
-    if (Math.floor(st.mtimeMs) !== mtime[i]) return `${rel}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtime[i]!).toISOString()})`;
+    if (Math.floor(st.mtimeMs) !== mtime[i])
+      return `${rel}: modified after commit (mtime ${new Date(st.mtimeMs).toISOString()}, committed ${new Date(mtime[i]!).toISOString()})`;
     if (st.ino !== ino[i]) return `${rel}: replaced after commit (another inode)`;
   }
   return undefined;

@@ -7,7 +7,11 @@ import { cp, lstat, readdir, readlink, realpath, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 
 export class OutsideLinkError extends Error {
-  constructor(readonly link: string, readonly target: string, outDir: string) {
+  constructor(
+    readonly link: string,
+    readonly target: string,
+    outDir: string,
+  ) {
     super(
       `stage output ${link} is a symbolic link to ${target}, outside the stage's output directory ${outDir}: ` +
         'the store cannot keep it without touching that file. Copy the file into the output directory instead of linking it ' +
@@ -38,7 +42,8 @@ export async function materialiseLinks(outDir: string): Promise<void> {
       if (!e.isSymbolicLink()) continue;
       const shown = await readlink(abs);
       const target = await realpath(abs).catch(() => undefined);
-      if (!target) throw new Error(`stage output ${abs} is a dangling symbolic link (-> ${shown}): write the file itself into the output directory`);
+      if (!target)
+        throw new Error(`stage output ${abs} is a dangling symbolic link (-> ${shown}): write the file itself into the output directory`);
       if (!inside(root, target)) throw new OutsideLinkError(abs, target, outDir);
       const st = await lstat(target);
       const here = await realpath(dir);

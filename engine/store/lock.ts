@@ -32,7 +32,11 @@ export class HeldLock {
   /** Set when the heartbeat finds the lock file is no longer ours. */
   lost = false;
 
-  constructor(readonly file: string, readonly owner: LockOwner, timing: LockTiming) {
+  constructor(
+    readonly file: string,
+    readonly owner: LockOwner,
+    timing: LockTiming,
+  ) {
     this.timer = setInterval(() => void this.beat(), timing.heartbeatMs);
     this.timer.unref();
   }

@@ -22,8 +22,17 @@ import { sha256Bytes, sha256File } from './hash.js';
 import { type Manifest, listFiles, parseManifest, serializeManifest } from './manifest.js';
 import { materialiseLinks } from './links.js';
 import { cheapCheck, fullCheck, parseStatRecord, recordStats } from './hit-check.js';
-import { DEFAULT_LOCK_TIMING, type HeldLock, type LockOwner, type LockTiming, breakStale, pidAlive, readOwner, staleOwner, tryAcquire } from './lock.js';
-
+import {
+  DEFAULT_LOCK_TIMING,
+  type HeldLock,
+  type LockOwner,
+  type LockTiming,
+  breakStale,
+  pidAlive,
+  readOwner,
+  staleOwner,
+  tryAcquire,
+} from './lock.js';
 
 const COMMIT_CONCURRENCY = 16;
 
@@ -130,12 +139,16 @@ export class Store {
       if (!why) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR' || code === 'EEXIST') {
-          throw new StoreLocationError(`cannot use ${s.root} as the store: ${(await blockingFile(s.root)) ?? s.root} is a file, not a directory (${code}): choose a directory with --store DIR or \`store:\` in the experiment file`);
+          throw new StoreLocationError(
+            `cannot use ${s.root} as the store: ${(await blockingFile(s.root)) ?? s.root} is a file, not a directory (${code}): choose a directory with --store DIR or \`store:\` in the experiment file`,
+          );
         }
         throw e;
       }
       if ((await stat(join(s.root, 'entries')).catch(() => undefined))?.isDirectory()) return Store.openReadOnly(root, timing, why);
-      throw new StoreLocationError(`cannot create the store at ${s.root} (${why}): choose a writable directory with --store DIR or \`store:\` in the experiment file`);
+      throw new StoreLocationError(
+        `cannot create the store at ${s.root} (${why}): choose a writable directory with --store DIR or \`store:\` in the experiment file`,
+      );
     }
     return s;
   }
@@ -323,7 +336,12 @@ export class Store {
     const ost0 = await stat(obj).catch(() => undefined);
     let haveObject = !!ost0;
     if (ost0 && !(ost0.ino === st.ino && ost0.dev === st.dev)) {
-      const bad = ost0.size !== st.size ? `size ${ost0.size}, expected ${st.size}` : (await sha256File(obj, ost0.size).catch(() => sha)) !== sha ? 'content does not match its name' : undefined;
+      const bad =
+        ost0.size !== st.size
+          ? `size ${ost0.size}, expected ${st.size}`
+          : (await sha256File(obj, ost0.size).catch(() => sha)) !== sha
+            ? 'content does not match its name'
+            : undefined;
       if (bad) {
         await this.quarantineObject(sha, bad);
         haveObject = false;
@@ -332,7 +350,12 @@ export class Store {
     if (!haveObject) {
       // A file with other links (e.g. a hardlinked user file) is copied so chmod does not touch it.
       const tmp = `${obj}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
-      const linked = st.nlink === 1 && (await link(abs, tmp).then(() => true, () => false));
+      const linked =
+        st.nlink === 1 &&
+        (await link(abs, tmp).then(
+          () => true,
+          () => false,
+        ));
       if (!linked) await copyFile(abs, tmp); // no hardlinks here, or a file shared with the outside
       await chmod(tmp, 0o444);
       await rename(tmp, obj); // same content under the same name: a concurrent writer is harmless
@@ -390,7 +413,10 @@ export class Store {
    * file. A damaged entry is quarantined and reported as `damaged` (the caller recomputes it).
    * Entries committed before stat.json existed pass the cheap check unexamined.
    */
-  async checkedLookup(key: string, mode: 'cheap' | 'full' = 'cheap'): Promise<{ entry?: Entry; damaged?: { why: string; movedTo?: string } }> {
+  async checkedLookup(
+    key: string,
+    mode: 'cheap' | 'full' = 'cheap',
+  ): Promise<{ entry?: Entry; damaged?: { why: string; movedTo?: string } }> {
     const dir = this.entryDir(key);
     const mf = join(dir, 'manifest.json');
     let text: string;
@@ -433,7 +459,10 @@ export class Store {
       manifest.files[i] = { path: f.rel, sha256: await sha256File(f.abs, f.size), size: f.size };
     });
     // Pinned before any object is touched: gc leaves these blobs alone until the entry is in place.
-    const pin = await this.pin(staging.key, manifest.files.map((f) => f.sha256));
+    const pin = await this.pin(
+      staging.key,
+      manifest.files.map((f) => f.sha256),
+    );
     try {
       await forEachLimit(files, COMMIT_CONCURRENCY, (f, i) => this.storeBlob(f.abs, manifest.files[i]!.sha256));
       // Check what will be committed: every file present with its size and its blob stored. A blob

@@ -56,7 +56,8 @@ export async function verifyStore(store: Store): Promise<VerifyReport> {
       continue;
     }
     const meta = await store.meta(key);
-    if (meta && meta.digest !== sha256Bytes(text)) report.problems.push({ where: 'entry', id: key, message: 'manifest does not match the recorded digest' });
+    if (meta && meta.digest !== sha256Bytes(text))
+      report.problems.push({ where: 'entry', id: key, message: 'manifest does not match the recorded digest' });
     const listed = new Set(manifest.files.map((f) => f.path));
     for (const f of await listFiles(join(dir, 'out')).catch(() => [])) {
       if (!listed.has(f.rel)) report.problems.push({ where: 'entry', id: key, path: f.rel, message: 'file not in manifest' });

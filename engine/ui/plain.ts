@@ -9,7 +9,11 @@ export class PlainRenderer implements Renderer {
   private lastPrint = new Map<string, number>();
   private manyInstances = false;
 
-  constructor(private readonly out: NodeJS.WritableStream, private readonly quiet = false, private readonly progressEveryMs = 5000) {}
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly quiet = false,
+    private readonly progressEveryMs = 5000,
+  ) {}
 
   private line(s: string): void {
     this.out.write(s + '\n');
@@ -27,10 +31,12 @@ export class PlainRenderer implements Renderer {
         if (!this.quiet) this.line(`run ${e.runId} of ${e.experiment}: ${e.instances.length} stage instance(s)`);
         break;
       case 'instance-cached':
-        if (!this.quiet && !this.manyInstances) this.line(`  cached    ${this.name(e.id)}${e.by === 'other-process' ? ' (computed by another run)' : ''}`);
+        if (!this.quiet && !this.manyInstances)
+          this.line(`  cached    ${this.name(e.id)}${e.by === 'other-process' ? ' (computed by another run)' : ''}`);
         break;
       case 'instance-waiting':
-        if (!this.quiet) this.line(`  waiting   ${this.name(e.id)} (locked by ${e.owner ? `pid ${e.owner.pid} on ${e.owner.host}` : 'another run'})`);
+        if (!this.quiet)
+          this.line(`  waiting   ${this.name(e.id)} (locked by ${e.owner ? `pid ${e.owner.pid} on ${e.owner.host}` : 'another run'})`);
         break;
       case 'instance-start':
         if (!this.quiet) this.line(`  start     ${this.name(e.id)}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
@@ -58,14 +64,18 @@ export class PlainRenderer implements Renderer {
         this.line(`  interrupted ${this.name(e.id)} (the same command resumes it)`);
         break;
       case 'instance-damaged':
-        this.line(`  damaged   ${this.name(e.id)}: its cached entry changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing`);
+        this.line(
+          `  damaged   ${this.name(e.id)}: its cached entry changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing`,
+        );
         break;
       case 'instance-skipped':
         if (!this.quiet) this.line(`  skipped   ${this.name(e.id)} (${e.reason})`);
         break;
       case 'run-end': {
         const c = e.counts;
-        this.line(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`);
+        this.line(
+          `${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`,
+        );
         break;
       }
     }

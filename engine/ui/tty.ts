@@ -34,7 +34,10 @@ export class TtyRenderer implements Renderer {
   private delegate: PlainRenderer | undefined;
 
   /** `silent` hides the listr2 output (tests drive the task logic without a terminal). */
-  constructor(private readonly out: NodeJS.WritableStream, private readonly opts: { silent?: boolean } = {}) {
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly opts: { silent?: boolean } = {},
+  ) {
     this.plain = new PlainRenderer(out, true);
   }
 
@@ -113,7 +116,9 @@ export class TtyRenderer implements Renderer {
     }
     if (e.type === 'run-end') {
       const c = e.counts;
-      this.summary.push(`${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`);
+      this.summary.push(
+        `${e.status}: ${c.executed} executed, ${c.cached} cached, ${c.failed} failed, ${c.interrupted ? `${c.interrupted} interrupted, ` : ''}${c.skipped} skipped — ${e.runDir}`,
+      );
       return;
     }
     const s = this.slots.get(e.id);
@@ -145,7 +150,9 @@ export class TtyRenderer implements Renderer {
         break;
       case 'instance-damaged':
         // Said once, above the task list: the instance then runs like any other.
-        this.out.write(`ca-pipe: the cached entry of ${e.id} changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing\n`);
+        this.out.write(
+          `ca-pipe: the cached entry of ${e.id} changed after commit (${e.why.split('\n')[0]}); ${e.movedTo ? `moved to ${e.movedTo}, ` : ''}recomputing\n`,
+        );
         break;
       case 'instance-skipped':
         s.state = 'skipped';

@@ -108,7 +108,10 @@ if (!fcKey) fail(`${a.weights}: no ${lin}.weight tensor (expected torchvision ${
 if (head !== 'gap') {
   const names = Object.keys(header).map((k) => (k.startsWith('module.') ? k.slice(7) : k));
   if (!names.includes('cls_token')) fail(`${a.weights}: --head ${head} needs a CA-Stream checkpoint, but there is no cls_token`);
-  if (head === 'ca-stream' && !names.some((k) => family.blocks.test(k))) fail(`${a.weights}: no CA-Stream projections (official names such as ${family.linear === 'fc' ? 'base.to_out.1.weight' : 'cls_stream.0.to_out.1.weight'})`);
+  if (head === 'ca-stream' && !names.some((k) => family.blocks.test(k)))
+    fail(
+      `${a.weights}: no CA-Stream projections (official names such as ${family.linear === 'fc' ? 'base.to_out.1.weight' : 'cls_stream.0.to_out.1.weight'})`,
+    );
 }
 const [fileClasses, inFeatures] = header[fcKey].shape;
 const numClasses = a['num-classes'] ? Number(a['num-classes']) : fileClasses;
@@ -138,12 +141,14 @@ if (a.classes) {
   const list = JSON.parse(readFileSync(a.classes, 'utf8'));
   const names = Array.isArray(list) ? list : list.classes;
   if (!Array.isArray(names)) fail(`${a.classes}: expected a JSON array of class names (or {"classes": [...]})`);
-  if (names.length > numClasses) fail(`${a.classes}: ${names.length} classes but the classifier has ${numClasses} outputs (set --num-classes)`);
+  if (names.length > numClasses)
+    fail(`${a.classes}: ${names.length} classes but the classifier has ${numClasses} outputs (set --num-classes)`);
   classes = classes.map((c, i) => (typeof names[i] === 'string' ? names[i] : c));
 }
 const inputSize = Number(a['input-size'] ?? 224);
 const preprocessing = a.preprocessing ?? 'torchvision';
-if (preprocessing !== 'torchvision' && preprocessing !== 'fast') fail(`--preprocessing must be torchvision or fast, got "${preprocessing}"`);
+if (preprocessing !== 'torchvision' && preprocessing !== 'fast')
+  fail(`--preprocessing must be torchvision or fast, got "${preprocessing}"`);
 const card = {
   format: 'ca-pipe.model/1',
   arch: a.arch,
@@ -160,4 +165,6 @@ const card = {
   source: String(a.weights),
 };
 writeFileSync(join(a.out, 'model.json'), JSON.stringify(card, null, 2) + '\n');
-process.stdout.write(`model-dir: ${a.arch} (${head}), ${numClasses} classes${numClasses !== fileClasses ? ` (fresh classifier, was ${fileClasses})` : ''} → ${a.out}\n`);
+process.stdout.write(
+  `model-dir: ${a.arch} (${head}), ${numClasses} classes${numClasses !== fileClasses ? ` (fresh classifier, was ${fileClasses})` : ''} → ${a.out}\n`,
+);

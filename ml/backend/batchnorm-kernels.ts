@@ -42,7 +42,14 @@ export function sameShape(a: Info, b: Info, what: string): void {
 }
 
 /** Per-channel forward coefficients from the mean and Σ(x−μ)²: z = scale·x + shift. */
-export function forwardCoefficients(mean: ArrayLike<number>, sumSq: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, N: number, epsilon: number) {
+export function forwardCoefficients(
+  mean: ArrayLike<number>,
+  sumSq: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  N: number,
+  epsilon: number,
+) {
   const C = mean.length;
   const variance = new Float64Array(C);
   const scale = new Float64Array(C);
@@ -60,8 +67,16 @@ export function forwardCoefficients(mean: ArrayLike<number>, sumSq: ArrayLike<nu
  * Writes dγ and dβ into the given arrays.
  */
 export function backwardCoefficients(
-  sumG: ArrayLike<number>, sumGd: ArrayLike<number>, variance: ArrayLike<number>, gamma: ArrayLike<number>,
-  dMean: ArrayLike<number>, dVariance: ArrayLike<number>, N: number, epsilon: number, dGamma: Float32Array, dBeta: Float32Array,
+  sumG: ArrayLike<number>,
+  sumGd: ArrayLike<number>,
+  variance: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  dMean: ArrayLike<number>,
+  dVariance: ArrayLike<number>,
+  N: number,
+  epsilon: number,
+  dGamma: Float32Array,
+  dBeta: Float32Array,
 ) {
   const C = sumG.length;
   const a = new Float64Array(C);
@@ -80,7 +95,16 @@ export function backwardCoefficients(
 }
 
 /** The forward kernel's inputs and attributes, checked (shared by the JS and wasm kernels). */
-export function bnTrainForwardInputs(args: KernelArgs): { x: Info; gamma: Info; beta: Info; residual?: Info; epsilon: number; relu: boolean; C: number; N: number } {
+export function bnTrainForwardInputs(args: KernelArgs): {
+  x: Info;
+  gamma: Info;
+  beta: Info;
+  residual?: Info;
+  epsilon: number;
+  relu: boolean;
+  C: number;
+  N: number;
+} {
   const { x, gamma, beta, residual } = args.inputs as Record<string, Info | undefined>;
   const { epsilon, relu } = args.attrs as unknown as BnTrainAttrs;
   const [C, N] = channelsOf(x!, 'BatchNorm (train)');
@@ -107,12 +131,12 @@ function bnTrainForward(args: KernelArgs): Info[] {
   const total = N * C;
 
   const acc = new Float64Array(C);
-  for (let p = 0; p < total; ) for (let c = 0; c < C; c++, p++) acc[c] += xv[p];
+  for (let p = 0; p < total;) for (let c = 0; c < C; c++, p++) acc[c] += xv[p];
   const mean = new Float64Array(C);
   for (let c = 0; c < C; c++) mean[c] = acc[c] / N;
   // Two passes rather than Σx² − Nμ²: no cancellation when |μ| ≫ σ.
   acc.fill(0);
-  for (let p = 0; p < total; ) {
+  for (let p = 0; p < total;) {
     for (let c = 0; c < C; c++, p++) {
       const d = xv[p] - mean[c];
       acc[c] += d * d;
@@ -121,7 +145,7 @@ function bnTrainForward(args: KernelArgs): Info[] {
   const { variance, scale, shift } = forwardCoefficients(mean, acc, gv, bv, N, epsilon);
   meanOut.set(mean);
   varOut.set(variance);
-  for (let p = 0; p < total; ) {
+  for (let p = 0; p < total;) {
     for (let c = 0; c < C; c++, p++) {
       let z = xv[p] * scale[c] + shift[c];
       if (rv) z += rv[p];
@@ -158,7 +182,7 @@ function bnTrainBackward(args: KernelArgs): Info[] {
 
   const sg = new Float64Array(C);
   const sgx = new Float64Array(C);
-  for (let p = 0; p < total; ) {
+  for (let p = 0; p < total;) {
     for (let c = 0; c < C; c++, p++) {
       const g = relu && !(yv[p] > 0) ? 0 : dyv[p];
       if (dr) dr[p] = g;
@@ -167,7 +191,7 @@ function bnTrainBackward(args: KernelArgs): Info[] {
     }
   }
   const { a, k, c0 } = backwardCoefficients(sg, sgx, vv, gv, dmv, dvv, N, epsilon, dGamma, dBeta);
-  for (let p = 0; p < total; ) {
+  for (let p = 0; p < total;) {
     for (let c = 0; c < C; c++, p++) {
       const g = dr ? dr[p] : relu && !(yv[p] > 0) ? 0 : dyv[p];
       dx[p] = a[c] * g + k[c] * (xv[p] - mv[c]) + c0[c];
@@ -186,7 +210,9 @@ const gradConfig: tf.GradConfig = {
     const at = attrs as unknown as BnTrainAttrs;
     // One kernel yields every input's gradient; the closures only hand them out. (The engine runs
     // each closure in its own tidy, so computing inside one would dispose the others' results.)
-    const outs = tf.engine().runKernel(BN_TRAIN_GRAD, { dy, x, y, mean, variance, gamma, dMean, dVariance } as any, attrs as any) as tf.Tensor[];
+    const outs = tf
+      .engine()
+      .runKernel(BN_TRAIN_GRAD, { dy, x, y, mean, variance, gamma, dMean, dVariance } as any, attrs as any) as tf.Tensor[];
     const grads: Record<string, () => tf.Tensor> = { x: () => outs[0], gamma: () => outs[1], beta: () => outs[2] };
     if (at.residual) grads.residual = at.relu ? () => outs[3] : () => tf.clone(dy);
     return grads;
@@ -200,8 +226,10 @@ export function registerBatchNormKernels(): void {
   if (registered) return;
   registered = true;
   // wasm gets its own composition of stock kernels (batchnorm-wasm.ts, registered by wasm-kernels.ts)
-  if (!tf.getKernel(BN_TRAIN, 'cpu')) tf.registerKernel({ kernelName: BN_TRAIN, backendName: 'cpu', kernelFunc: bnTrainForward as unknown as tf.KernelFunc });
-  if (!tf.getKernel(BN_TRAIN_GRAD, 'cpu')) tf.registerKernel({ kernelName: BN_TRAIN_GRAD, backendName: 'cpu', kernelFunc: bnTrainBackward as unknown as tf.KernelFunc });
+  if (!tf.getKernel(BN_TRAIN, 'cpu'))
+    tf.registerKernel({ kernelName: BN_TRAIN, backendName: 'cpu', kernelFunc: bnTrainForward as unknown as tf.KernelFunc });
+  if (!tf.getKernel(BN_TRAIN_GRAD, 'cpu'))
+    tf.registerKernel({ kernelName: BN_TRAIN_GRAD, backendName: 'cpu', kernelFunc: bnTrainBackward as unknown as tf.KernelFunc });
   if (!tf.getGradient(BN_TRAIN)) tf.registerGradient(gradConfig);
 }
 

@@ -36,7 +36,17 @@ function geometry(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMa
 
 /** Calls f(b, p, q, i, j, xOffset, dyOffset) for every in-bounds (output position, filter tap). */
 function forEachTap(info: tf.backend_util.Conv2DInfo, f: (xOff: number, dyOff: number, wOff: number) => void): void {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: Co, filterHeight: kh, filterWidth: kw } = info;
+  const {
+    batchSize: B,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: Ho,
+    outWidth: Wo,
+    outChannels: Co,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { top, left } = info.padInfo;
   for (let b = 0; b < B; b++) {
@@ -122,7 +132,8 @@ const gradients: tf.GradConfig[] = [
       const [x, filter] = saved;
       const { strides, pad, dilations, dimRoundingMode } = attrs as any;
       const d = dilations ?? [1, 1];
-      if (!(d === 1 || (Array.isArray(d) && d.every((v: number) => v === 1)))) throw new Error('DepthwiseConv2dNative gradient: dilation > 1 is not supported');
+      if (!(d === 1 || (Array.isArray(d) && d.every((v: number) => v === 1))))
+        throw new Error('DepthwiseConv2dNative gradient: dilation > 1 is not supported');
       const common = { strides, pad, dilations: [1, 1], dimRoundingMode };
       const run = (name: string, inputs: Record<string, tf.Tensor>, extra: Record<string, unknown>) =>
         tf.engine().runKernel(name, inputs as any, { ...common, ...extra } as any) as tf.Tensor;

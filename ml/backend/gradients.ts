@@ -50,35 +50,44 @@ function keptShape(shape: number[], axes: number[]): number[] {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function def(kernelName: string, gradFunc: GradFn, opts: { inputsToSave?: string[]; outputsToSave?: boolean[]; saveAllInputs?: boolean } = {}) {
+function def(
+  kernelName: string,
+  gradFunc: GradFn,
+  opts: { inputsToSave?: string[]; outputsToSave?: boolean[]; saveAllInputs?: boolean } = {},
+) {
   return { kernelName, gradFunc, ...opts } as tf.GradConfig;
 }
 
-const binary = (f: (dy: T, a: T, b: T, out?: T) => [T, T], outputsToSave?: boolean[]) =>
-  (name: string) =>
-    def(
-      name,
-      (dy, saved) => {
-        const [a, b] = saved;
-        const out = saved[2];
-        return {
-          a: () => unbroadcast(f(dy as T, a, b, out)[0], a.shape),
-          b: () => unbroadcast(f(dy as T, a, b, out)[1], b.shape),
-        };
-      },
-      { inputsToSave: ['a', 'b'], outputsToSave },
-    );
+const binary = (f: (dy: T, a: T, b: T, out?: T) => [T, T], outputsToSave?: boolean[]) => (name: string) =>
+  def(
+    name,
+    (dy, saved) => {
+      const [a, b] = saved;
+      const out = saved[2];
+      return {
+        a: () => unbroadcast(f(dy as T, a, b, out)[0], a.shape),
+        b: () => unbroadcast(f(dy as T, a, b, out)[1], b.shape),
+      };
+    },
+    { inputsToSave: ['a', 'b'], outputsToSave },
+  );
 
 const unary = (name: string, f: (dy: T, x: T, y: T) => T, save: 'x' | 'y' | 'both' = 'x') =>
   def(
     name,
     (dy, saved) => ({
-      x: () => f(dy as T, save === 'y' ? (undefined as unknown as T) : saved[0], save === 'x' ? (undefined as unknown as T) : save === 'y' ? saved[0] : saved[1]),
+      x: () =>
+        f(
+          dy as T,
+          save === 'y' ? (undefined as unknown as T) : saved[0],
+          save === 'x' ? (undefined as unknown as T) : save === 'y' ? saved[0] : saved[1],
+        ),
     }),
     save === 'y' ? { outputsToSave: [true] } : save === 'both' ? { inputsToSave: ['x'], outputsToSave: [true] } : { inputsToSave: ['x'] },
   );
 
-const zeroGrad = (name: string, input = 'x') => def(name, (_dy, saved) => ({ [input]: () => tf.zeros(saved[0].shape) }), { inputsToSave: [input] });
+const zeroGrad = (name: string, input = 'x') =>
+  def(name, (_dy, saved) => ({ [input]: () => tf.zeros(saved[0].shape) }), { inputsToSave: [input] });
 
 function reductionGrad(name: string, kind: 'sum' | 'mean') {
   return def(
@@ -89,7 +98,11 @@ function reductionGrad(name: string, kind: 'sum' | 'mean') {
       return {
         x: () => {
           let g = tf.reshape(dy as T, keptShape(x.shape, axes));
-          if (kind === 'mean') g = tf.div(g, axes.reduce((n, a) => n * x.shape[a], 1));
+          if (kind === 'mean')
+            g = tf.div(
+              g,
+              axes.reduce((n, a) => n * x.shape[a], 1),
+            );
           return tf.mul(g, tf.onesLike(x));
         },
       };
@@ -159,7 +172,8 @@ function conv2dGrads(): tf.GradConfig {
       }
       return {
         x: () => run('Conv2DBackpropInput', { dy: dy as T, filter }, { strides, pad, dataFormat, dimRoundingMode, inputShape: x.shape }),
-        filter: () => run('Conv2DBackpropFilter', { x, dy: dy as T }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }),
+        filter: () =>
+          run('Conv2DBackpropFilter', { x, dy: dy as T }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }),
       };
     },
     { inputsToSave: ['x', 'filter'] },
@@ -226,13 +240,19 @@ function configs(): tf.GradConfig[] {
     def(
       'ClipByValue',
       (dy, saved, attrs) => ({
-        x: () => tf.mul(dy as T, tf.cast(tf.logicalAnd(tf.greaterEqual(saved[0], attrs.clipValueMin), tf.lessEqual(saved[0], attrs.clipValueMax)), 'float32')),
+        x: () =>
+          tf.mul(
+            dy as T,
+            tf.cast(tf.logicalAnd(tf.greaterEqual(saved[0], attrs.clipValueMin), tf.lessEqual(saved[0], attrs.clipValueMax)), 'float32'),
+          ),
       }),
       { inputsToSave: ['x'] },
     ),
     def(
       'LeakyRelu',
-      (dy, saved, attrs) => ({ x: () => tf.mul(dy as T, tf.where(tf.greater(saved[0], 0), tf.onesLike(saved[0]), tf.fill(saved[0].shape, attrs.alpha))) }),
+      (dy, saved, attrs) => ({
+        x: () => tf.mul(dy as T, tf.where(tf.greater(saved[0], 0), tf.onesLike(saved[0]), tf.fill(saved[0].shape, attrs.alpha))),
+      }),
       { inputsToSave: ['x'] },
     ),
     def(
@@ -257,10 +277,7 @@ function configs(): tf.GradConfig[] {
       perm.forEach((p, i) => (inv[p] = i));
       return { x: () => tf.transpose(dy as T, inv) };
     }),
-    def(
-      'BroadcastTo',
-      (dy, _s, attrs) => ({ x: () => unbroadcast(dy as T, attrs.inputShape) }),
-    ),
+    def('BroadcastTo', (dy, _s, attrs) => ({ x: () => unbroadcast(dy as T, attrs.inputShape) })),
     def(
       'Tile',
       (dy, saved, attrs) => {
@@ -321,7 +338,8 @@ function configs(): tf.GradConfig[] {
         const { strides, pad, dataFormat, dimRoundingMode } = attrs;
         return {
           dy: () => tf.conv2d(ddx as tf.Tensor4D, filter as tf.Tensor4D, strides, pad, dataFormat, 1, dimRoundingMode),
-          filter: () => run('Conv2DBackpropFilter', { x: ddx as T, dy }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }),
+          filter: () =>
+            run('Conv2DBackpropFilter', { x: ddx as T, dy }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }),
         };
       },
       { inputsToSave: ['dy', 'filter'] },
@@ -345,7 +363,9 @@ function configs(): tf.GradConfig[] {
     ),
     def(
       'ResizeBilinear',
-      (dy, saved, attrs) => ({ images: () => resizeBilinearAdjoint(dy as tf.Tensor4D, saved[0].shape, attrs.alignCorners, attrs.halfPixelCenters) }),
+      (dy, saved, attrs) => ({
+        images: () => resizeBilinearAdjoint(dy as tf.Tensor4D, saved[0].shape, attrs.alignCorners, attrs.halfPixelCenters),
+      }),
       { inputsToSave: ['images'] },
     ),
     def(
@@ -358,13 +378,10 @@ function configs(): tf.GradConfig[] {
       },
       { saveAllInputs: true },
     ),
-    def(
-      'Pack',
-      (dy, _saved, attrs) => {
-        const parts = tf.unstack(dy as T, attrs.axis);
-        return Object.fromEntries(parts.map((p, i) => [String(i), () => p]));
-      },
-    ),
+    def('Pack', (dy, _saved, attrs) => {
+      const parts = tf.unstack(dy as T, attrs.axis);
+      return Object.fromEntries(parts.map((p, i) => [String(i), () => p]));
+    }),
     def('Unpack', (dy, _s, attrs) => ({ value: () => tf.stack(dy as T[], attrs.axis) })),
     def('SplitV', (dy, _s, attrs) => ({ x: () => tf.concat(dy as T[], attrs.axis) })),
     def(
@@ -373,7 +390,13 @@ function configs(): tf.GradConfig[] {
         const x = saved[0];
         const begin: number[] = tf.slice_util.parseSliceParams(x, attrs.begin, attrs.size)[0];
         const g = dy as T;
-        return { x: () => tf.pad(g, x.shape.map((d, i) => [begin[i], d - begin[i] - g.shape[i]] as [number, number])) };
+        return {
+          x: () =>
+            tf.pad(
+              g,
+              x.shape.map((d, i) => [begin[i], d - begin[i] - g.shape[i]] as [number, number]),
+            ),
+        };
       },
       { inputsToSave: ['x'] },
     ),

@@ -79,9 +79,16 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
     if (t) return { name: 'tensorflow', device: t.device, reason: `${source} asked for it; loaded ${t.pkg} (${t.note})` };
     // CI (and anyone who must not silently measure another backend) turns the fallback off.
     if (process.env.CA_PIPE_REQUIRE_TENSORFLOW === '1') {
-      throw new Error(`${source} asked for the tensorflow backend and CA_PIPE_REQUIRE_TENSORFLOW=1, but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads (run \`npx ca-pipe setup tensorflow\`)`);
+      throw new Error(
+        `${source} asked for the tensorflow backend and CA_PIPE_REQUIRE_TENSORFLOW=1, but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads (run \`npx ca-pipe setup tensorflow\`)`,
+      );
     }
-    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm` };
+    if (await tryWasm())
+      return {
+        name: 'wasm',
+        device: 'cpu',
+        reason: `${source} asked for tensorflow but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node loads; fell back to wasm`,
+      };
   } else if (pref === 'wasm') {
     if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: `${source} asked for it` };
   } else if (pref === 'cpu') {
@@ -89,11 +96,16 @@ async function choose(pref: BackendName | undefined, source: string): Promise<Ba
   } else {
     const t = await tryTensorflow();
     if (t) return { name: 'tensorflow', device: t.device, reason: `${t.pkg} is installed (${t.note})` };
-    if (await tryWasm()) return { name: 'wasm', device: 'cpu', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
+    if (await tryWasm())
+      return { name: 'wasm', device: 'cpu', reason: 'no native TensorFlow binding installed; wasm is the fastest available' };
   }
   await tf.setBackend('cpu');
   const why = wasmFailure ? ` (${wasmFailure})` : '';
-  return { name: 'cpu', device: 'cpu', reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback` };
+  return {
+    name: 'cpu',
+    device: 'cpu',
+    reason: pref === 'cpu' ? `${source} asked for it` : `${pref ?? 'tensorflow and wasm'} unavailable${why}; pure-JS cpu fallback`,
+  };
 }
 
 /**

@@ -29,7 +29,12 @@ function numericPad(pad: unknown): [number, number, number, number] | undefined 
 }
 
 function explicit(p: [number, number, number, number]): number[][] {
-  return [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
+  return [
+    [0, 0],
+    [p[0], p[1]],
+    [p[2], p[3]],
+    [0, 0],
+  ];
 }
 
 function isZero(p: [number, number, number, number]): boolean {
@@ -190,7 +195,12 @@ function bnTrainBackwardTf(args: KernelArgs): Info[] {
   return tf.tidy(() => {
     // The ReLU's gradient: through where the output is positive (0 at 0, as the wasm kernel).
     const g = relu ? tf.mul(dy!, tf.step(y!)) : dy!;
-    const [dx4, dGamma, dBeta] = b.executeMultipleOutputs('FusedBatchNormGrad', bnAttrs(b, epsilon), [asNHWC(g, C), asNHWC(x!, C), gamma!, mean!, variance!], 5);
+    const [dx4, dGamma, dBeta] = b.executeMultipleOutputs(
+      'FusedBatchNormGrad',
+      bnAttrs(b, epsilon),
+      [asNHWC(g, C), asNHWC(x!, C), gamma!, mean!, variance!],
+      5,
+    );
     let dx: tf.Tensor = tf.reshape(dx4!, x!.shape);
     // Gradients that reach the mean / variance outputs directly (zero when they only feed the
     // running statistics, as in every model here) are not the op's business: add them.
@@ -216,6 +226,8 @@ export function registerTensorflowKernels(): void {
     tf.unregisterKernel(name, BACKEND);
     tf.registerKernel({ ...stock, kernelFunc: wrap(stock.kernelFunc as unknown as Kernel) as unknown as tf.KernelFunc });
   }
-  if (!tf.getKernel(BN_TRAIN, BACKEND)) tf.registerKernel({ kernelName: BN_TRAIN, backendName: BACKEND, kernelFunc: bnTrainForwardTf as unknown as tf.KernelFunc });
-  if (!tf.getKernel(BN_TRAIN_GRAD, BACKEND)) tf.registerKernel({ kernelName: BN_TRAIN_GRAD, backendName: BACKEND, kernelFunc: bnTrainBackwardTf as unknown as tf.KernelFunc });
+  if (!tf.getKernel(BN_TRAIN, BACKEND))
+    tf.registerKernel({ kernelName: BN_TRAIN, backendName: BACKEND, kernelFunc: bnTrainForwardTf as unknown as tf.KernelFunc });
+  if (!tf.getKernel(BN_TRAIN_GRAD, BACKEND))
+    tf.registerKernel({ kernelName: BN_TRAIN_GRAD, backendName: BACKEND, kernelFunc: bnTrainBackwardTf as unknown as tf.KernelFunc });
 }

@@ -32,9 +32,20 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('Conv2DBackpropFilter (wasm): float32 tensors only');
   const fmt = tf.backend_util.convertConv2DDataFormat(dataFormat ?? 'NHWC');
   if (fmt !== 'channelsLast') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, fmt);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    fmt,
+  );
   if (info.outHeight !== dy.shape[1] || info.outWidth !== dy.shape[2]) {
-    throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outHeight}x${info.outWidth}`);
+    throw new Error(
+      `Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outHeight}x${info.outWidth}`,
+    );
   }
   const { top, bottom, left, right } = info.padInfo;
   const call = (name: string, inputs: Record<string, Info>, attrs: Record<string, unknown>) =>
@@ -51,12 +62,21 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
     { x: xT, filter: dyT },
     {
       strides: [1, 1],
-      pad: [[0, 0], [top, Math.max(0, Math.min(bottom, readBottom))], [left, Math.max(0, Math.min(right, readRight))], [0, 0]],
+      pad: [
+        [0, 0],
+        [top, Math.max(0, Math.min(bottom, readBottom))],
+        [left, Math.max(0, Math.min(right, readRight))],
+        [0, 0],
+      ],
       dilations: [info.strideHeight, info.strideWidth],
       dataFormat: 'NHWC',
     },
   );
-  const rs = call('Slice', { x: r }, { begin: [0, 0, 0, 0], size: [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels] });
+  const rs = call(
+    'Slice',
+    { x: r },
+    { begin: [0, 0, 0, 0], size: [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels] },
+  );
   const out = call('Transpose', { x: rs }, { perm: [1, 2, 0, 3] });
   for (const t of [xT, dyT, r, rs]) backend.disposeData(t.dataId);
   return out;
@@ -104,7 +124,7 @@ function axisPlan(inSize: number, outSize: number, k: number, s: number, padBefo
   const phaseOf: number[] = [];
   const tapOf: number[] = [];
   for (let i = 0; i < k; i++) {
-    const q = (((i % s) - padBefore) % s + s) % s;
+    const q = ((((i % s) - padBefore) % s) + s) % s;
     phaseOf.push(q);
     tapOf.push(d[q] - lo - Math.floor(i / s));
   }
@@ -112,11 +132,28 @@ function axisPlan(inSize: number, outSize: number, k: number, s: number, padBefo
   const n = Math.ceil(inSize / s);
   const front = -lo;
   const back = n + taps - 1 + lo - outSize;
-  return { taps, n, phaseOf, tapOf, padFront: Math.max(0, front), padBack: Math.max(0, back), cropFront: Math.max(0, -front), cropBack: Math.max(0, -back) };
+  return {
+    taps,
+    n,
+    phaseOf,
+    tapOf,
+    padFront: Math.max(0, front),
+    padBack: Math.max(0, back),
+    cropFront: Math.max(0, -front),
+    cropBack: Math.max(0, -back),
+  };
 }
 
 /** Phase filter [Th, Tw, Co, sh·sw·Ci]: W[i, j, c, o] goes to tap (tapOf i, tapOf j), channel (phaseOf i, phaseOf j, c); the rest is 0. */
-function phaseFilter(out: Float32Array, w: Float32Array, [kh, kw, ci, co]: number[], sh: number, sw: number, ph: AxisPlan, pw: AxisPlan): void {
+function phaseFilter(
+  out: Float32Array,
+  w: Float32Array,
+  [kh, kw, ci, co]: number[],
+  sh: number,
+  sw: number,
+  ph: AxisPlan,
+  pw: AxisPlan,
+): void {
   const phases = sh * sw * ci;
   // Only the zero taps need clearing: every other element is written below.
   if (ph.taps * pw.taps * sh * sw !== kh * kw) out.fill(0);
@@ -157,7 +194,12 @@ function forwardIsFaster(info: tf.backend_util.Conv2DInfo, ph: AxisPlan, pw: Axi
   return tapWaste * gridWaste <= 9;
 }
 
-function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend, dy: Info, filter: Info, info: tf.backend_util.Conv2DInfo): Info {
+function conv2dBackpropInputForward(
+  backend: WasmBackendLike & tf.KernelBackend,
+  dy: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+): Info {
   const call = (name: string, inputs: Record<string, Info>, attrs: Record<string, unknown>) =>
     kernel(name)({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as Info;
   const { strideHeight: sh, strideWidth: sw, inChannels: ci, outChannels: co, batchSize: nb } = info;
@@ -166,10 +208,14 @@ function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend,
   const temps: Info[] = [];
   let src = dy;
   if (ph.cropFront || ph.cropBack || pw.cropFront || pw.cropBack) {
-    src = call('Slice', { x: dy }, {
-      begin: [0, ph.cropFront, pw.cropFront, 0],
-      size: [nb, info.outHeight - ph.cropFront - ph.cropBack, info.outWidth - pw.cropFront - pw.cropBack, co],
-    });
+    src = call(
+      'Slice',
+      { x: dy },
+      {
+        begin: [0, ph.cropFront, pw.cropFront, 0],
+        size: [nb, info.outHeight - ph.cropFront - ph.cropBack, info.outWidth - pw.cropFront - pw.cropBack, co],
+      },
+    );
     temps.push(src);
   }
   // Written straight into the wasm heap (no JS-side copies); views are taken after the allocation,
@@ -178,12 +224,21 @@ function conv2dBackpropInputForward(backend: WasmBackendLike & tf.KernelBackend,
   const f = heap.makeOutput([ph.taps, pw.taps, co, sh * sw * ci], 'float32');
   temps.push(f);
   phaseFilter(heap.typedArrayFromHeap(f), heap.typedArrayFromHeap(filter), filter.shape, sh, sw, ph, pw);
-  let r = call('Conv2D', { x: src, filter: f }, {
-    strides: [1, 1],
-    pad: [[0, 0], [ph.padFront, ph.padBack], [pw.padFront, pw.padBack], [0, 0]],
-    dilations: [1, 1],
-    dataFormat: 'NHWC',
-  });
+  let r = call(
+    'Conv2D',
+    { x: src, filter: f },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [ph.padFront, ph.padBack],
+        [pw.padFront, pw.padBack],
+        [0, 0],
+      ],
+      dilations: [1, 1],
+      dataFormat: 'NHWC',
+    },
+  );
   if (sh > 1 || sw > 1) {
     // depth-to-space: [B·n, n', sh, sw·Ci] → [B·n, sh, n', sw·Ci] = [B, n·sh, n'·sw, Ci]
     const r4 = call('Reshape', { x: r }, { shape: [nb * ph.n, pw.n, sh, sw * ci] });
@@ -212,9 +267,20 @@ function makeConv2dBackpropInput(native: tf.KernelFunc) {
     if (backpropInputMode === 'native' || fmt !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
       return native(args as any) as Info;
     }
-    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, fmt);
+    const info = tf.backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      fmt,
+    );
     if (info.outHeight !== dy.shape[1] || info.outWidth !== dy.shape[2]) {
-      throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outHeight}x${info.outWidth}`);
+      throw new Error(
+        `Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outHeight}x${info.outWidth}`,
+      );
     }
     const usable = info.outHeight > 0 && info.outWidth > 0;
     const ph = axisPlan(info.inHeight, info.outHeight, info.filterHeight, info.strideHeight, info.padInfo.top);
@@ -258,10 +324,18 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   replaceKernel('Identity', (stock) => makeSharing(stock, () => true) as unknown as tf.KernelFunc);
-  replaceKernel('Cast', (stock) => makeSharing(stock, (a) => (a.attrs as { dtype: string }).dtype === (a.inputs as { x: Info }).x.dtype) as unknown as tf.KernelFunc);
+  replaceKernel(
+    'Cast',
+    (stock) =>
+      makeSharing(stock, (a) => (a.attrs as { dtype: string }).dtype === (a.inputs as { x: Info }).x.dtype) as unknown as tf.KernelFunc,
+  );
   replaceKernel('MaxPoolGrad', () => maxPoolGradFirstMax as unknown as tf.KernelFunc);
-  for (const [kernelName, fn] of [[BN_TRAIN, bnTrainForwardWasm], [BN_TRAIN_GRAD, bnTrainBackwardWasm]] as const) {
-    if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
+  for (const [kernelName, fn] of [
+    [BN_TRAIN, bnTrainForwardWasm],
+    [BN_TRAIN_GRAD, bnTrainBackwardWasm],
+  ] as const) {
+    if (!tf.getKernel(kernelName, 'wasm'))
+      tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
   }
   const stock = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (stock) {

@@ -124,7 +124,12 @@ export async function computeExternalDigest(p: IndexParams, baseDir: string): Pr
       const entries = limitList(parsed.entries, p.limit);
       // Labels are checked now too (it costs nothing beside the stats): a bad one stops the plan.
       rememberShape(p, baseDir, await listShape(p, baseDir, parsed, entries, fileAbs));
-      const files = await statAll(root, entries.map((e) => e.path), resolveItem, (i) => `${fileAbs}:${entries[i]!.line}`);
+      const files = await statAll(
+        root,
+        entries.map((e) => e.path),
+        resolveItem,
+        (i) => `${fileAbs}:${entries[i]!.line}`,
+      );
       out.listing = listingDigest(files);
     }
   }
@@ -160,7 +165,11 @@ async function indexShape(p: IndexParams, baseDir: string): Promise<IndexShape> 
   if (p.source === 'synthetic') {
     const s = syntheticParams(p);
     const count = s.classes * s.per_class;
-    return { classes: s.classes, classNames: SHAPES.slice(0, s.classes) as string[], count: p.limit !== undefined ? Math.min(count, p.limit) : count };
+    return {
+      classes: s.classes,
+      classNames: SHAPES.slice(0, s.classes) as string[],
+      count: p.limit !== undefined ? Math.min(count, p.limit) : count,
+    };
   }
   if (p.source === 'imagefolder') {
     const found = await discoverImageFolder(resolve(baseDir, p.root!), extensionsOf(p));
@@ -172,7 +181,13 @@ async function indexShape(p: IndexParams, baseDir: string): Promise<IndexShape> 
   return listShape(p, baseDir, parsed, limitList(parsed.entries, p.limit), fileAbs);
 }
 
-async function listShape(p: IndexParams, baseDir: string, parsed: ReturnType<typeof parseList>, entries: ListEntry[], fileAbs: string): Promise<IndexShape> {
+async function listShape(
+  p: IndexParams,
+  baseDir: string,
+  parsed: ReturnType<typeof parseList>,
+  entries: ListEntry[],
+  fileAbs: string,
+): Promise<IndexShape> {
   let given: string[] | null = null;
   if (p.classes) {
     const cf = resolve(baseDir, p.classes);
@@ -277,7 +292,15 @@ async function fromImageFolder(p: IndexParams, opts: BuildOptions, progress: Ind
     mtime: f.mtimeMs,
   }));
   const listing = files.map(({ path, size, mtimeMs }) => ({ path, size, mtimeMs }));
-  return { source: 'imagefolder', root, records, classes: found.classes, listing, listingDigest: listingDigest(listing), ignored: found.ignored };
+  return {
+    source: 'imagefolder',
+    root,
+    records,
+    classes: found.classes,
+    listing,
+    listingDigest: listingDigest(listing),
+    ignored: found.ignored,
+  };
 }
 
 async function fromList(p: IndexParams, opts: BuildOptions, progress: IndexProgress): Promise<Omit<BuiltIndex, 'splits'>> {
@@ -305,7 +328,13 @@ async function fromList(p: IndexParams, opts: BuildOptions, progress: IndexProgr
   if ((p.verify ?? 'stat') !== 'none') {
     progress.message(`checking ${entries.length} files under ${root}`);
     progress.total(entries.length, 'file');
-    listing = await statAll(root, entries.map((e) => e.path), resolveItem, (i) => `${fileAbs}:${entries[i]!.line}`, (n) => progress.tick(n));
+    listing = await statAll(
+      root,
+      entries.map((e) => e.path),
+      resolveItem,
+      (i) => `${fileAbs}:${entries[i]!.line}`,
+      (n) => progress.tick(n),
+    );
   }
   const records: IndexRecord[] = entries.map((e, id) => {
     const r: IndexRecord = { id, path: e.path, label: labels[id]!, class: classes[labels[id]!]!, line: e.line };
@@ -325,13 +354,20 @@ function classDir(path: string): string | null {
   return cut > 0 ? norm.slice(0, cut) : null;
 }
 
-function labelledClasses(entries: ListEntry[], given: string[] | null, numClasses: number | undefined, source: string): { labels: number[]; classes: string[] } {
+function labelledClasses(
+  entries: ListEntry[],
+  given: string[] | null,
+  numClasses: number | undefined,
+  source: string,
+): { labels: number[]; classes: string[] } {
   const limit = given?.length ?? numClasses;
   let maxLabel = -1;
   for (const e of entries) {
     const l = e.label!;
     if (l < 0 || (limit !== undefined && l >= limit)) {
-      throw new Error(`${source}:${e.line}: label ${l} out of range [0, ${limit ?? '∞'})${given ? ' (classes file)' : numClasses !== undefined ? ' (num_classes)' : ''}`);
+      throw new Error(
+        `${source}:${e.line}: label ${l} out of range [0, ${limit ?? '∞'})${given ? ' (classes file)' : numClasses !== undefined ? ' (num_classes)' : ''}`,
+      );
     }
     if (l > maxLabel) maxLabel = l;
   }
@@ -363,7 +399,10 @@ function labelledClasses(entries: ListEntry[], given: string[] | null, numClasse
 function inferredClasses(entries: ListEntry[], given: string[] | null, source: string): { labels: number[]; classes: string[] } {
   const dirs = entries.map((e) => {
     const d = classDir(e.path);
-    if (d === null) throw new Error(`${source}:${e.line}: no label and no class folder in ${JSON.stringify(e.path)} (expected "<class_dir>/<file>" or "<path>,<label>")`);
+    if (d === null)
+      throw new Error(
+        `${source}:${e.line}: no label and no class folder in ${JSON.stringify(e.path)} (expected "<class_dir>/<file>" or "<path>,<label>")`,
+      );
     return d;
   });
   const classes = given ?? [...new Set(dirs)].sort();

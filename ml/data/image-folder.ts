@@ -60,7 +60,9 @@ export async function discoverImageFolder(root: string, extensions: readonly str
         `contain${empty.length > 1 ? '' : 's'} no images with extensions ${exts.join(',')}`,
     );
   }
-  const ignored = (await fg(`*.${exts.length === 1 ? exts[0] : `{${exts.join(',')}}`}`, { cwd: root, onlyFiles: true, caseSensitiveMatch: false })).sort();
+  const ignored = (
+    await fg(`*.${exts.length === 1 ? exts[0] : `{${exts.join(',')}}`}`, { cwd: root, onlyFiles: true, caseSensitiveMatch: false })
+  ).sort();
   return { classes, files, ignored };
 }
 

@@ -64,7 +64,15 @@ export async function loadImageInto(
 }
 
 /** The `torchvision` convention: the full PIL-equivalent decode, then torchvision's geometry. */
-async function loadAsTorchvisionInto(bytes: Buffer, path: string, spec: TransformSpec, key: AugmentKey, out: Float32Array, index: number, layout: Layout): Promise<void> {
+async function loadAsTorchvisionInto(
+  bytes: Buffer,
+  path: string,
+  spec: TransformSpec,
+  key: AugmentKey,
+  out: Float32Array,
+  index: number,
+  layout: Layout,
+): Promise<void> {
   const full = await decodeAsPil(bytes, path);
   let flip = false;
   let img: RgbImage;
@@ -108,7 +116,13 @@ export async function decodeResized(input: Buffer, plan: DecodeOptions, srcW: nu
 }
 
 /** Decodes one image under the eval geometry (shorter side → resize, centre crop size) to RGB bytes. */
-export async function decodeEvalRgb(input: string | Buffer, size: number, resize?: number, name?: string, preprocessing: Preprocessing = 'fast'): Promise<RgbImage> {
+export async function decodeEvalRgb(
+  input: string | Buffer,
+  size: number,
+  resize?: number,
+  name?: string,
+  preprocessing: Preprocessing = 'fast',
+): Promise<RgbImage> {
   const label = name ?? (typeof input === 'string' ? input : '<buffer>');
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
   if (preprocessing === 'torchvision') return evalAsTorchvision(await decodeAsPil(bytes, label), size, resize);

@@ -44,7 +44,11 @@ export interface IndexSummary {
   ignored: string[];
 }
 
-export async function writeIndexFiles(outDir: string, built: BuiltIndex, preprocessing?: Preprocessing): Promise<{ meta: DatasetMeta; summary: IndexSummary }> {
+export async function writeIndexFiles(
+  outDir: string,
+  built: BuiltIndex,
+  preprocessing?: Preprocessing,
+): Promise<{ meta: DatasetMeta; summary: IndexSummary }> {
   const jsonl = built.records.map((r) => JSON.stringify(r)).join('\n') + (built.records.length ? '\n' : '');
   const recordsDigest = createHash('sha256').update(jsonl).digest('hex');
   const meta: DatasetMeta = {
@@ -61,7 +65,9 @@ export async function writeIndexFiles(outDir: string, built: BuiltIndex, preproc
     ...(preprocessing !== undefined && { preprocessing }),
   };
   const perClass: Record<string, number> = Object.fromEntries(built.classes.map((c) => [c, 0]));
-  const perClassSplit: Record<string, { train: number; val: number }> = Object.fromEntries(built.classes.map((c) => [c, { train: 0, val: 0 }]));
+  const perClassSplit: Record<string, { train: number; val: number }> = Object.fromEntries(
+    built.classes.map((c) => [c, { train: 0, val: 0 }]),
+  );
   for (const r of built.records) perClass[r.class]!++;
   for (const id of built.splits.train) perClassSplit[built.records[id]!.class]!.train++;
   for (const id of built.splits.val) perClassSplit[built.records[id]!.class]!.val++;
@@ -105,7 +111,8 @@ export async function readIndex(dir: string): Promise<LoadedIndex> {
     }
   };
   const meta = JSON.parse(await read('dataset.json')) as DatasetMeta;
-  if (meta.format !== INDEX_FORMAT) throw new Error(`${join(dir, 'dataset.json')}: unsupported index format ${JSON.stringify(meta.format)}`);
+  if (meta.format !== INDEX_FORMAT)
+    throw new Error(`${join(dir, 'dataset.json')}: unsupported index format ${JSON.stringify(meta.format)}`);
   const records = (await read('index.jsonl'))
     .split('\n')
     .filter((l) => l !== '')
@@ -136,7 +143,8 @@ export function loaderItems(idx: LoadedIndex, split: 'train' | 'val' | 'all'): {
   const ids = split === 'all' ? idx.records.map((r) => r.id) : idx.splits[split];
   return ids.map((id) => {
     const r = idx.records[id];
-    if (!r || r.id !== id) throw new Error(`${join(idx.dir, 'splits.json')}: ${split} refers to id ${id}, which index.jsonl does not hold at that position`);
+    if (!r || r.id !== id)
+      throw new Error(`${join(idx.dir, 'splits.json')}: ${split} refers to id ${id}, which index.jsonl does not hold at that position`);
     return { id, path: idx.imagePath(r), label: r.label };
   });
 }

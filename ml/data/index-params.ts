@@ -47,8 +47,10 @@ export function syntheticParams(p: IndexParams): SyntheticParams {
   if (!Number.isInteger(s.classes) || s.classes < 1 || s.classes > MAX_SYNTHETIC_CLASSES) {
     throw new Error(`index params: synthetic.classes must be an integer in [1, ${MAX_SYNTHETIC_CLASSES}], got ${s.classes}`);
   }
-  if (!Number.isInteger(s.per_class) || s.per_class < 1) throw new Error(`index params: synthetic.per_class must be a positive integer, got ${s.per_class}`);
-  if (!Number.isInteger(s.size) || s.size < 16 || s.size > 1024) throw new Error(`index params: synthetic.size must be an integer in [16, 1024], got ${s.size}`);
+  if (!Number.isInteger(s.per_class) || s.per_class < 1)
+    throw new Error(`index params: synthetic.per_class must be a positive integer, got ${s.per_class}`);
+  if (!Number.isInteger(s.size) || s.size < 16 || s.size > 1024)
+    throw new Error(`index params: synthetic.size must be an integer in [16, 1024], got ${s.size}`);
   if (!Number.isInteger(s.seed)) throw new Error(`index params: synthetic.seed must be an integer, got ${s.seed}`);
   if (s.clutter !== undefined && !CLUTTER_LEVELS.includes(s.clutter)) {
     throw new Error(`index params: synthetic.clutter must be one of ${CLUTTER_LEVELS.join(', ')}, got ${JSON.stringify(s.clutter)}`);
@@ -62,12 +64,15 @@ export function extensionsOf(p: IndexParams): string[] {
 
 /** Checks the params a source needs are present; the schema cannot express it without duplicating defaults. */
 export function checkIndexParams(p: IndexParams): void {
-  if (p.source === 'imagefolder' && !p.root) throw new Error('index params: source "imagefolder" needs "root" (the folder holding one sub-folder per class)');
-  if (p.source === 'list' && !p.file) throw new Error('index params: source "list" needs "file" (a path,label CSV or "path label" text list)');
+  if (p.source === 'imagefolder' && !p.root)
+    throw new Error('index params: source "imagefolder" needs "root" (the folder holding one sub-folder per class)');
+  if (p.source === 'list' && !p.file)
+    throw new Error('index params: source "list" needs "file" (a path,label CSV or "path label" text list)');
   if (p.source !== 'imagefolder' && p.source !== 'list' && p.source !== 'synthetic') {
     throw new Error(`index params: unknown source ${JSON.stringify(p.source)} (expected imagefolder, list or synthetic)`);
   }
-  if (p.limit !== undefined && (!Number.isInteger(p.limit) || p.limit < 1)) throw new Error(`index params: limit must be a positive integer, got ${p.limit}`);
+  if (p.limit !== undefined && (!Number.isInteger(p.limit) || p.limit < 1))
+    throw new Error(`index params: limit must be a positive integer, got ${p.limit}`);
   if (p.num_classes !== undefined && (!Number.isInteger(p.num_classes) || p.num_classes < 1)) {
     throw new Error(`index params: num_classes must be a positive integer, got ${p.num_classes}`);
   }

@@ -118,7 +118,9 @@ export function parseList(text: string, opts: ParseListOptions = {}): ParsedList
       [path, label] = split;
     } else {
       if (format === 'csv' && raw.includes(',')) {
-        throw new Error(`${source}:${lineNo}: malformed line ${JSON.stringify(raw)}: the list's first line has no label (no comma), this one has one`);
+        throw new Error(
+          `${source}:${lineNo}: malformed line ${JSON.stringify(raw)}: the list's first line has no label (no comma), this one has one`,
+        );
       }
       path = raw;
     }

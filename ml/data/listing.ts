@@ -57,7 +57,10 @@ export async function statAll(
         st = await stat(abs);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        failures.push({ i, error: new Error(`${describe(i)}: cannot read ${abs}${code === 'ENOENT' ? ' (no such file)' : `: ${(e as Error).message}`}`) });
+        failures.push({
+          i,
+          error: new Error(`${describe(i)}: cannot read ${abs}${code === 'ENOENT' ? ' (no such file)' : `: ${(e as Error).message}`}`),
+        });
         return;
       }
       if (!st.isFile()) {

@@ -8,9 +8,7 @@ export interface WorkerRequest {
   job: BatchJob;
 }
 
-export type WorkerReply =
-  | { seq: number; ok: true; batch: import('./batch.js').Batch }
-  | { seq: number; ok: false; error: string };
+export type WorkerReply = { seq: number; ok: true; batch: import('./batch.js').Batch } | { seq: number; ok: false; error: string };
 
 if (!parentPort) throw new Error('loader-worker must run in a worker thread');
 const port = parentPort;

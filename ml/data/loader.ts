@@ -66,7 +66,8 @@ function spawnWorker(): Worker {
 }
 
 export function createLoader(opts: LoaderOptions): Loader {
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize <= 0) throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize <= 0)
+    throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
   if (!Number.isInteger(opts.size) || opts.size <= 0) throw new Error(`loader: size must be a positive integer, got ${opts.size}`);
   const seed = opts.seed ?? 0;
   const epoch = opts.epoch ?? 0;

@@ -92,9 +92,17 @@ export interface Window {
  * (the centre crop): every output pixel depends on its own taps alone, so computing just the
  * window gives the same bytes as resizing everything and cropping afterwards.
  */
-export function resizeAsPil(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, window: Window = { left: 0, top: 0, width: dw, height: dh }): Uint8Array {
+export function resizeAsPil(
+  src: Uint8Array,
+  sw: number,
+  sh: number,
+  dw: number,
+  dh: number,
+  window: Window = { left: 0, top: 0, width: dw, height: dh },
+): Uint8Array {
   const { left, top, width, height } = window;
-  if (left < 0 || top < 0 || left + width > dw || top + height > dh) throw new Error(`resizeAsPil: window ${width}×${height}+${left}+${top} outside ${dw}×${dh}`);
+  if (left < 0 || top < 0 || left + width > dw || top + height > dh)
+    throw new Error(`resizeAsPil: window ${width}×${height}+${left}+${top} outside ${dw}×${dh}`);
   const needH = dw !== sw;
   const needV = dh !== sh;
   const rawY = needV ? bilinearTaps(sh, dh, top, height) : null;
@@ -171,9 +179,15 @@ function horizontalPass4(src: Uint8Array, sw: number, row0: number, rows: number
       const w2 = weights[wo + 2]!;
       const w3 = weights[wo + 3]!;
       // Math.imul: the products and sums stay below 2^31 (weights sum to 2^22), so int32 is exact.
-      out[q] = (HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2) + Math.imul(src[p + 9]!, w3)) >> PRECISION_BITS;
-      out[q + 1] = (HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2) + Math.imul(src[p + 10]!, w3)) >> PRECISION_BITS;
-      out[q + 2] = (HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2) + Math.imul(src[p + 11]!, w3)) >> PRECISION_BITS;
+      out[q] =
+        (HALF + Math.imul(src[p]!, w0) + Math.imul(src[p + 3]!, w1) + Math.imul(src[p + 6]!, w2) + Math.imul(src[p + 9]!, w3)) >>
+        PRECISION_BITS;
+      out[q + 1] =
+        (HALF + Math.imul(src[p + 1]!, w0) + Math.imul(src[p + 4]!, w1) + Math.imul(src[p + 7]!, w2) + Math.imul(src[p + 10]!, w3)) >>
+        PRECISION_BITS;
+      out[q + 2] =
+        (HALF + Math.imul(src[p + 2]!, w0) + Math.imul(src[p + 5]!, w1) + Math.imul(src[p + 8]!, w2) + Math.imul(src[p + 11]!, w3)) >>
+        PRECISION_BITS;
     }
   }
   return new Uint8Array(out.buffer);
@@ -195,7 +209,9 @@ function verticalPass4(src: Uint8Array, width: number, row0: number, t: FixedTap
     const w3 = t.weights[y * 4 + 3]!;
     const o = y * lineLen;
     for (let i = 0; i < lineLen; i++) {
-      out[o + i] = (HALF + Math.imul(src[o0 + i]!, w0) + Math.imul(src[o1 + i]!, w1) + Math.imul(src[o2 + i]!, w2) + Math.imul(src[o3 + i]!, w3)) >> PRECISION_BITS;
+      out[o + i] =
+        (HALF + Math.imul(src[o0 + i]!, w0) + Math.imul(src[o1 + i]!, w1) + Math.imul(src[o2 + i]!, w2) + Math.imul(src[o3 + i]!, w3)) >>
+        PRECISION_BITS;
     }
   }
   return new Uint8Array(out.buffer);

@@ -48,7 +48,8 @@ type Rgb = [number, number, number];
 
 /** Renders image `index` of class `label` for a dataset seed. */
 export function renderSample(seed: number, label: number, index: number, size: number, opts: RenderOptions = {}): SyntheticSample {
-  if (!Number.isInteger(label) || label < 0 || label >= SHAPES.length) throw new Error(`synthetic: class ${label} out of range [0, ${SHAPES.length})`);
+  if (!Number.isInteger(label) || label < 0 || label >= SHAPES.length)
+    throw new Error(`synthetic: class ${label} out of range [0, ${SHAPES.length})`);
   if (!Number.isInteger(size) || size < 16) throw new Error(`synthetic: size must be an integer ≥ 16, got ${size}`);
   const rng = new Rng(seed, 0x5947, label, index);
   const shape = SHAPES[label]!;
@@ -176,8 +177,15 @@ function paintDistractors(rgb: Uint8Array, size: number, rng: Rng, objectColour:
       const ay = my - (Math.sin(ang) * len) / 2;
       const bx = mx + (Math.cos(ang) * len) / 2;
       const by = my + (Math.sin(ang) * len) / 2;
-      fill(rgb, size, c, Math.min(ax, bx) - half, Math.min(ay, by) - half, Math.max(ax, bx) + half, Math.max(ay, by) + half, (x, y) =>
-        segmentDistance(x, y, ax, ay, bx, by) <= half,
+      fill(
+        rgb,
+        size,
+        c,
+        Math.min(ax, bx) - half,
+        Math.min(ay, by) - half,
+        Math.max(ax, bx) + half,
+        Math.max(ay, by) + half,
+        (x, y) => segmentDistance(x, y, ax, ay, bx, by) <= half,
       );
     } else if (kind === 1) {
       const r = rng.uniform(0.8, 1.8) * unit;
@@ -201,7 +209,16 @@ function paintDistractors(rgb: Uint8Array, size: number, rng: Rng, objectColour:
   }
 }
 
-function fill(rgb: Uint8Array, size: number, c: Rgb, fx0: number, fy0: number, fx1: number, fy1: number, inside: (x: number, y: number) => boolean): void {
+function fill(
+  rgb: Uint8Array,
+  size: number,
+  c: Rgb,
+  fx0: number,
+  fy0: number,
+  fx1: number,
+  fy1: number,
+  inside: (x: number, y: number) => boolean,
+): void {
   const x0 = Math.max(0, Math.floor(fx0));
   const y0 = Math.max(0, Math.floor(fy0));
   const x1 = Math.min(size - 1, Math.ceil(fx1));
@@ -232,13 +249,39 @@ function shapeTest(shape: ShapeName, cx: number, cy: number, r: number, theta: n
       };
     }
     case 'square':
-      return polygonTest(place([[-0.72, -0.72], [0.72, -0.72], [0.72, 0.72], [-0.72, 0.72]], cx, cy, r, theta));
+      return polygonTest(
+        place(
+          [
+            [-0.72, -0.72],
+            [0.72, -0.72],
+            [0.72, 0.72],
+            [-0.72, 0.72],
+          ],
+          cx,
+          cy,
+          r,
+          theta,
+        ),
+      );
     case 'triangle':
       return polygonTest(place(regular(3, 1), cx, cy, r, theta));
     case 'hexagon':
       return polygonTest(place(regular(6, 1), cx, cy, r, theta));
     case 'diamond':
-      return polygonTest(place([[1, 0], [0, 0.55], [-1, 0], [0, -0.55]], cx, cy, r, theta));
+      return polygonTest(
+        place(
+          [
+            [1, 0],
+            [0, 0.55],
+            [-1, 0],
+            [0, -0.55],
+          ],
+          cx,
+          cy,
+          r,
+          theta,
+        ),
+      );
     case 'star': {
       const pts: [number, number][] = [];
       for (let i = 0; i < 10; i++) {
@@ -251,7 +294,18 @@ function shapeTest(shape: ShapeName, cx: number, cy: number, r: number, theta: n
     case 'cross': {
       const t = 0.3;
       const pts: [number, number][] = [
-        [-t, -1], [t, -1], [t, -t], [1, -t], [1, t], [t, t], [t, 1], [-t, 1], [-t, t], [-1, t], [-1, -t], [-t, -t],
+        [-t, -1],
+        [t, -1],
+        [t, -t],
+        [1, -t],
+        [1, t],
+        [t, t],
+        [t, 1],
+        [-t, 1],
+        [-t, t],
+        [-1, t],
+        [-1, -t],
+        [-t, -t],
       ];
       return polygonTest(place(pts, cx, cy, r, theta));
     }

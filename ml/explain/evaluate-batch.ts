@@ -94,8 +94,17 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
     o.signal?.throwIfAborted();
     const { h, w, data } = o.maps[m];
     const common = {
-      images: o.images, dims, saliency: data, saliencySize: { h, w }, targets: o.labels, protocol: o.protocol,
-      mean: o.mean, std: o.std, score: o.score, maxBatch: o.maxBatch, signal: o.signal,
+      images: o.images,
+      dims,
+      saliency: data,
+      saliencySize: { h, w },
+      targets: o.labels,
+      protocol: o.protocol,
+      mean: o.mean,
+      std: o.std,
+      score: o.score,
+      maxBatch: o.maxBatch,
+      signal: o.signal,
     };
     const conf = await confidenceEval(common);
     const insdel = await insertionDeletion(common);
@@ -106,9 +115,14 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
     for (let i = 0; i < n; i++) {
       const status = conf.statuses[i];
       const evidence: ImageEvidence = {
-        drop: conf.drop[i], increase: conf.increase[i], gain: conf.gain[i],
-        insertion: insdel.insertion.auc[i], deletion: insdel.deletion.auc[i],
-        map: data.subarray(i * h * w, (i + 1) * h * w), h, w,
+        drop: conf.drop[i],
+        increase: conf.increase[i],
+        gain: conf.gain[i],
+        insertion: insdel.insertion.auc[i],
+        deletion: insdel.deletion.auc[i],
+        map: data.subarray(i * h * w, (i + 1) * h * w),
+        h,
+        w,
       };
       const mask = o.regions?.[i];
       if (up && mask) {
@@ -117,9 +131,13 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
         evidence.region = { map, status: st, mask, size: H, keepConstant: keep, tolerance: o.protocol.localisation.tolerance };
       }
       const row = {
-        id: o.ids[i], method: m, target: conf.targets[i], status,
+        id: o.ids[i],
+        method: m,
+        target: conf.targets[i],
+        status,
         ...(metricValues(evidence) as Record<CoreMetricKey, number>),
-        p: conf.p[i], o: conf.o[i],
+        p: conf.p[i],
+        o: conf.o[i],
       };
       rows.push(row);
       if (status === 'ok' || (status === 'constant' && keep)) {

@@ -51,7 +51,13 @@ export class PoolingHeadRunner {
   private kv = false;
   private readonly owned: tf.Tensor[] = [];
 
-  constructor(kind: PoolingHead, heads: number, archLike: Backbone | ResNetArch | string, weights: Map<string, FloatTensor>, file = '<weights>') {
+  constructor(
+    kind: PoolingHead,
+    heads: number,
+    archLike: Backbone | ResNetArch | string,
+    weights: Map<string, FloatTensor>,
+    file = '<weights>',
+  ) {
     this.kind = kind;
     this.heads = kind === 'gap' ? 1 : heads;
     const arch = getBackbone(archLike);
@@ -66,8 +72,12 @@ export class PoolingHeadRunner {
     const clsW = need(weights, arch.classifierWeight, file);
     this.numClasses = clsW.shape[0];
     const C4 = last.channels;
-    if (clsW.shape[1] !== C4) throw new Error(`${file}: ${arch.classifierWeight} has ${clsW.shape[1]} inputs, ${arch.name}'s last feature map (${last.tap}) has ${C4} channels`);
-    for (const spec of arch.params(this.numClasses).filter((sp) => sp.group === 'fc')) this.classifier.set(spec.name, tensor(need(weights, spec.name, file), spec.fileShape));
+    if (clsW.shape[1] !== C4)
+      throw new Error(
+        `${file}: ${arch.classifierWeight} has ${clsW.shape[1]} inputs, ${arch.name}'s last feature map (${last.tap}) has ${C4} channels`,
+      );
+    for (const spec of arch.params(this.numClasses).filter((sp) => sp.group === 'fc'))
+      this.classifier.set(spec.name, tensor(need(weights, spec.name, file), spec.fileShape));
     if (arch.linearClassifier) {
       this.fcW = need(weights, arch.linearClassifier.weight, file);
       this.fcB = need(weights, arch.linearClassifier.bias, file);
@@ -96,7 +106,16 @@ export class PoolingHeadRunner {
         kind,
         heads: this.heads,
         token: tensor(this.token),
-        blocks: [{ tap: last.tap, name: block, weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined, bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined, dropout: 0, kv }],
+        blocks: [
+          {
+            tap: last.tap,
+            name: block,
+            weight: Wt ? (tensor(Wt) as tf.Tensor2D) : undefined,
+            bias: bt ? (tensor(bt) as tf.Tensor1D) : undefined,
+            dropout: 0,
+            kv,
+          },
+        ],
         classify,
       };
     }
@@ -134,7 +153,8 @@ export class PoolingHeadRunner {
     if (targets.length !== B) throw new Error(`layer4Gradients: ${targets.length} targets for a batch of ${B}`);
     for (let i = 0; i < B; i++) {
       const t = targets[i];
-      if (!Number.isInteger(t) || t < 0 || t >= this.numClasses) throw new Error(`target class ${t} of image ${i} is outside the model's ${this.numClasses} classes`);
+      if (!Number.isInteger(t) || t < 0 || t >= this.numClasses)
+        throw new Error(`target class ${t} of image ${i} is outside the model's ${this.numClasses} classes`);
     }
     const out = tf.tidy(() => {
       const tfTaps: Partial<Record<string, tf.Tensor4D>> = {};
@@ -176,8 +196,15 @@ export class PoolingHeadRunner {
    * A scorer for one image and target: (n layer4 variants, n×K×h×w) → n target logits, with the
    * CA token (if any) fixed to that image's. Used by Ablation-CAM.
    */
-  layer4Scorer(target: number, token: Float32Array | undefined, K: number, h: number, w: number): (batch: Float32Array, n: number) => Promise<Float32Array> {
-    if (this.kv) throw new Error(`layer4Scorer: Ablation-CAM is not available for ${this.arch.name}'s CLS_KV ca-final head (use ca-stream or gap)`);
+  layer4Scorer(
+    target: number,
+    token: Float32Array | undefined,
+    K: number,
+    h: number,
+    w: number,
+  ): (batch: Float32Array, n: number) => Promise<Float32Array> {
+    if (this.kv)
+      throw new Error(`layer4Scorer: Ablation-CAM is not available for ${this.arch.name}'s CLS_KV ca-final head (use ca-stream or gap)`);
     const hw = h * w;
     // u = Wᵀ fc_t, c = fc_t·b + fcb_t (or u = fc_t without a projection / for GAP).
     const u = new Float64Array(K);
@@ -209,7 +236,8 @@ export class PoolingHeadRunner {
     const heads = this.heads;
     const d = K / heads;
     const scale = 1 / Math.sqrt(K);
-    if (this.kind !== 'gap' && (!token || token.length !== K)) throw new Error(`layer4Scorer: a CA head needs the image's ${K}-wide l4 token`);
+    if (this.kind !== 'gap' && (!token || token.length !== K))
+      throw new Error(`layer4Scorer: a CA head needs the image's ${K}-wide l4 token`);
     const dots = new Float64Array(hw);
     return async (batch, n) => {
       if (batch.length !== n * K * hw) throw new Error(`layer4Scorer: ${batch.length} values for ${n}×${K}×${h}×${w}`);

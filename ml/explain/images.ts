@@ -19,7 +19,15 @@ export interface EvalTransform {
  * rounds to float32 after each operation as torch's ToTensor + Normalize do (the `torchvision`
  * convention); otherwise the arithmetic is double and rounded once.
  */
-export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly number[], std: readonly number[], out: Float32Array, index: number, asTorch = false): void {
+export function normaliseRgbInto(
+  rgb: Uint8Array,
+  hw: number,
+  mean: readonly number[],
+  std: readonly number[],
+  out: Float32Array,
+  index: number,
+  asTorch = false,
+): void {
   const base = index * 3 * hw;
   const f = Math.fround;
   for (let c = 0; c < 3; c++) {
@@ -36,7 +44,13 @@ export function normaliseRgbInto(rgb: Uint8Array, hw: number, mean: readonly num
 }
 
 /** Loads files into one normalised NCHW batch (a few decodes in flight). */
-export async function loadEvalBatch(paths: string[], t: EvalTransform, mean: readonly number[], std: readonly number[], signal?: AbortSignal): Promise<Float32Array> {
+export async function loadEvalBatch(
+  paths: string[],
+  t: EvalTransform,
+  mean: readonly number[],
+  std: readonly number[],
+  signal?: AbortSignal,
+): Promise<Float32Array> {
   const hw = t.size * t.size;
   const out = new Float32Array(paths.length * 3 * hw);
   let next = 0;
@@ -65,7 +79,11 @@ export async function loadEvalMask(path: string, t: EvalTransform): Promise<Uint
  * A box given in source pixels ({x, y, w, h}, top-left pixel and size) mapped through the eval
  * geometry to inclusive corners on the size×size grid (clipped by the consumer).
  */
-export function boxToEval(box: { x: number; y: number; w: number; h: number }, source: { width: number; height: number }, t: EvalTransform): { x0: number; y0: number; x1: number; y1: number } {
+export function boxToEval(
+  box: { x: number; y: number; w: number; h: number },
+  source: { width: number; height: number },
+  t: EvalTransform,
+): { x0: number; y0: number; x1: number; y1: number } {
   const plan = evalGeometry(source.width, source.height, t.size, t.resize);
   const sx = plan.resize!.width / source.width;
   const sy = plan.resize!.height / source.height;

@@ -31,7 +31,8 @@ export async function importNpyDir(dir: string, method: string, ids: readonly nu
   const data = new Float32Array(ids.length * hw);
   for (let i = 0; i < ids.length; i++) {
     const file = join(dir, `${ids[i]}.npy`);
-    if (!existsSync(file)) throw new Error(`${file}: missing saliency map for image ${ids[i]} (import.npy_dir needs one <id>.npy per image)`);
+    if (!existsSync(file))
+      throw new Error(`${file}: missing saliency map for image ${ids[i]} (import.npy_dir needs one <id>.npy per image)`);
     const a = await readNpy(file);
     const shape = a.shape.length === 3 && a.shape[0] === 1 ? a.shape.slice(1) : a.shape;
     if (shape.length !== 2 || shape[0] !== h || shape[1] !== w)
@@ -43,7 +44,13 @@ export async function importNpyDir(dir: string, method: string, ids: readonly nu
 }
 
 /** A safetensors file with `ids` and `map.<method>` (n×h×w) for every requested method. */
-export async function importSafetensors(file: string, methods: readonly string[], ids: readonly number[], h: number, w: number): Promise<ImportedMaps> {
+export async function importSafetensors(
+  file: string,
+  methods: readonly string[],
+  ids: readonly number[],
+  h: number,
+  w: number,
+): Promise<ImportedMaps> {
   if (!existsSync(file)) throw new Error(`${file}: import.safetensors file does not exist`);
   const s = await readMapShard(file, methods);
   const row = new Map<number, number>();
@@ -52,7 +59,8 @@ export async function importSafetensors(file: string, methods: readonly string[]
   const out: ImportedMaps = { maps: {}, degenerate: {} };
   for (const m of methods) {
     const src = s.maps[m];
-    if (src.h !== h || src.w !== w) throw new Error(`${file} [map.${m}]: maps are ${src.h}×${src.w}, but the model's feature grid is ${h}×${w}`);
+    if (src.h !== h || src.w !== w)
+      throw new Error(`${file} [map.${m}]: maps are ${src.h}×${src.w}, but the model's feature grid is ${h}×${w}`);
     const data = new Float32Array(ids.length * hw);
     ids.forEach((id, i) => {
       const r = row.get(id);

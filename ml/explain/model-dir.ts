@@ -69,21 +69,25 @@ export function checkCard(raw: unknown, file: string): ModelCardLike {
   } catch (e) {
     bad('arch', (e as Error).message);
   }
-  if (!['gap', 'ca-stream', 'ca-final'].includes(c.head as string)) bad('head', `must be gap, ca-stream or ca-final, got ${JSON.stringify(c.head)}`);
+  if (!['gap', 'ca-stream', 'ca-final'].includes(c.head as string))
+    bad('head', `must be gap, ca-stream or ca-final, got ${JSON.stringify(c.head)}`);
   for (const f of ['heads', 'num_classes', 'input_size'] as const) {
     if (!Number.isInteger(c[f]) || (c[f] as number) < 1) bad(f, `must be a positive integer, got ${JSON.stringify(c[f])}`);
   }
   if (c.resize !== undefined && (!Number.isInteger(c.resize) || (c.resize as number) < (c.input_size as number)))
     bad('resize', `must be an integer ≥ input_size (${c.input_size}), got ${JSON.stringify(c.resize)}`);
-  if (c.preprocessing !== undefined && c.preprocessing !== 'torchvision' && c.preprocessing !== 'fast') bad('preprocessing', `must be torchvision or fast, got ${JSON.stringify(c.preprocessing)}`);
+  if (c.preprocessing !== undefined && c.preprocessing !== 'torchvision' && c.preprocessing !== 'fast')
+    bad('preprocessing', `must be torchvision or fast, got ${JSON.stringify(c.preprocessing)}`);
   for (const f of ['mean', 'std'] as const) {
     const v = c[f];
     if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) bad(f, 'must be 3 numbers');
   }
   if ((c.std as number[]).some((s) => !(s > 0))) bad('std', 'values must be > 0');
   if (!Array.isArray(c.classes) || c.classes.length !== c.num_classes) bad('classes', `must list num_classes (${c.num_classes}) names`);
-  if (typeof c.weights !== 'string' || c.weights.includes('/') || c.weights.includes('\\')) bad('weights', 'must be a file name inside the model directory');
-  if (c.source !== undefined && (typeof c.source !== 'string' || c.source === '')) bad('source', 'must be the path of the weights file the directory was made from');
+  if (typeof c.weights !== 'string' || c.weights.includes('/') || c.weights.includes('\\'))
+    bad('weights', 'must be a file name inside the model directory');
+  if (c.source !== undefined && (typeof c.source !== 'string' || c.source === ''))
+    bad('source', 'must be the path of the weights file the directory was made from');
   return c as unknown as ModelCardLike;
 }
 

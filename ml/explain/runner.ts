@@ -74,7 +74,9 @@ export class ModelRunner {
   /** The engine every forward pass of this runner uses, chosen once (on first use). */
   engine(): Promise<EngineChoice> {
     this.choice ??= chooseEngine(this.opts.engine ?? 'onnx', this.spec(['probs']), {
-      batch: this.batchSize, calibrationDir: this.opts.calibrationDir, onCalibrate: this.opts.onCalibrate,
+      batch: this.batchSize,
+      calibrationDir: this.opts.calibrationDir,
+      onCalibrate: this.opts.onCalibrate,
     });
     return this.choice;
   }
@@ -84,7 +86,13 @@ export class ModelRunner {
   }
 
   head(): PoolingHeadRunner {
-    this.headRunner ??= new PoolingHeadRunner(this.model.card.head, this.model.card.heads, this.model.arch, this.model.weights, this.model.weightsName ?? this.model.weightsFile);
+    this.headRunner ??= new PoolingHeadRunner(
+      this.model.card.head,
+      this.model.card.heads,
+      this.model.arch,
+      this.model.weights,
+      this.model.weightsName ?? this.model.weightsFile,
+    );
     return this.headRunner;
   }
 

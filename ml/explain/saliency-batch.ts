@@ -66,7 +66,8 @@ export async function computeBatchMaps(
       for (let j = 1; j < classes; j++) if (feats.logits[i * classes + j] > feats.logits[i * classes + best]) best = j;
       targets[i] = best;
     }
-    if (!(targets[i] >= 0 && targets[i] < classes)) throw new Error(`image ${ids[i]}: label ${targets[i]} is outside the model's ${classes} classes`);
+    if (!(targets[i] >= 0 && targets[i] < classes))
+      throw new Error(`image ${ids[i]}: label ${targets[i]} is outside the model's ${classes} classes`);
   }
   const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');

@@ -33,7 +33,8 @@ export async function writeMapShard(file: string, s: MapShard, dtype: 'float32' 
   const tensors: Record<string, { dtype?: SafetensorsDType; shape: number[]; data: Float32Array | BigInt64Array }> = {
     ids: { shape: [n], data: BigInt64Array.from(s.ids.map((i) => BigInt(i))) },
   };
-  for (const [m, v] of Object.entries(s.maps)) tensors[`map.${m}`] = { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [n, v.h, v.w], data: v.data };
+  for (const [m, v] of Object.entries(s.maps))
+    tensors[`map.${m}`] = { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [n, v.h, v.w], data: v.data };
   await mkdir(dirname(file), { recursive: true });
   await writeSafetensors(file, tensors, { targets: JSON.stringify(s.targets), degenerate: JSON.stringify(s.degenerate) });
 }

@@ -59,7 +59,12 @@ export async function readCalibration(file: string, key: CalibrationKey): Promis
   } catch {
     return undefined;
   }
-  const ok = JSON.stringify(rec?.key) === JSON.stringify(key) && rec.onnx_img_s > 0 && rec.tfjs_img_s > 0 && Number.isFinite(rec.onnx_img_s) && Number.isFinite(rec.tfjs_img_s);
+  const ok =
+    JSON.stringify(rec?.key) === JSON.stringify(key) &&
+    rec.onnx_img_s > 0 &&
+    rec.tfjs_img_s > 0 &&
+    Number.isFinite(rec.onnx_img_s) &&
+    Number.isFinite(rec.tfjs_img_s);
   return ok ? rec : undefined;
 }
 
@@ -114,7 +119,11 @@ export interface TimingOptions {
 }
 
 /** Times both sessions, interleaved so that a change of machine load hits both alike. */
-export async function timeEngines(onnx: ForwardSession, tfjs: ForwardSession, o: TimingOptions): Promise<Throughputs & { forwards: number }> {
+export async function timeEngines(
+  onnx: ForwardSession,
+  tfjs: ForwardSession,
+  o: TimingOptions,
+): Promise<Throughputs & { forwards: number }> {
   const forwards = Math.max(1, o.forwards ?? 3);
   const x = timingInput(o.batch * 3 * o.size * o.size);
   const once = async (s: ForwardSession): Promise<number> => {

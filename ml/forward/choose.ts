@@ -60,11 +60,20 @@ export async function chooseEngine(setting: EngineSetting, spec: ForwardModelSpe
   const outputs = spec.outputs ?? ['logits'];
   const key: CalibrationKey = {
     format: 'ca-pipe.engine-calibration/1',
-    arch: archName(spec.arch), head: spec.head, heads: spec.head === 'gap' ? 1 : (spec.heads ?? 1), input_size: spec.inputSize, batch: o.batch,
-    outputs: [...outputs].sort(), tfjs: facts.tfjs, onnx: facts.onnx, machine: machineFacts(),
+    arch: archName(spec.arch),
+    head: spec.head,
+    heads: spec.head === 'gap' ? 1 : (spec.heads ?? 1),
+    input_size: spec.inputSize,
+    batch: o.batch,
+    outputs: [...outputs].sort(),
+    tfjs: facts.tfjs,
+    onnx: facts.onnx,
+    machine: machineFacts(),
   };
   const { record, file, fresh } = await calibrated(key, o.calibrationDir ?? calibrationDir(), async () => {
-    o.onCalibrate?.(`timing ${archName(spec.arch)} at ${spec.inputSize} px, batch ${o.batch}, on ONNX Runtime and tfjs (${backend.name}) once for this machine`);
+    o.onCalibrate?.(
+      `timing ${archName(spec.arch)} at ${spec.inputSize} px, batch ${o.batch}, on ONNX Runtime and tfjs (${backend.name}) once for this machine`,
+    );
     const onnx = await openForwardSession('onnx', spec);
     try {
       const tfjs = await openForwardSession('tfjs', spec);
@@ -79,8 +88,16 @@ export async function chooseEngine(setting: EngineSetting, spec: ForwardModelSpe
   });
   const decided = ruleFromTiming(record, first.reason);
   return {
-    ...base, ...decided,
-    calibration: { file, fresh, onnx_img_s: record.onnx_img_s, tfjs_img_s: record.tfjs_img_s, measured_at: record.measured_at, load: record.load },
+    ...base,
+    ...decided,
+    calibration: {
+      file,
+      fresh,
+      onnx_img_s: record.onnx_img_s,
+      tfjs_img_s: record.tfjs_img_s,
+      measured_at: record.measured_at,
+      load: record.load,
+    },
   };
 }
 

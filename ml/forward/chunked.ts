@@ -3,7 +3,15 @@ import type { OutputTensor } from '../onnx/runtime.js';
 
 type RunOnce = (input: Float32Array, batch: number, h: number, w: number, outputs: string[]) => Promise<Record<string, OutputTensor>>;
 
-export async function runInChunks(run: RunOnce, input: Float32Array, n: number, h: number, w: number, chunk: number, outputs: string[]): Promise<Record<string, OutputTensor>> {
+export async function runInChunks(
+  run: RunOnce,
+  input: Float32Array,
+  n: number,
+  h: number,
+  w: number,
+  chunk: number,
+  outputs: string[],
+): Promise<Record<string, OutputTensor>> {
   const per = 3 * h * w;
   if (input.length !== n * per) throw new Error(`input has ${input.length} values but ${n}×3×${h}×${w} needs ${n * per}`);
   const parts: Array<Record<string, OutputTensor>> = [];

@@ -32,10 +32,15 @@ const device = (f: EngineFacts) => ({ tfjs: f.tfjs.device === 'gpu', onnx: f.onn
 export function ruleWithoutTiming(setting: EngineSetting, facts: EngineFacts): RuleOutcome {
   if (setting !== 'auto') return { engine: setting, reason: `engine: ${setting} in the stage params` };
   const gpu = device(facts);
-  if (gpu.onnx && !gpu.tfjs) return { engine: 'onnx', reason: `ONNX Runtime runs on the GPU (CUDA provider), tfjs (${facts.tfjs.backend}) on the CPU` };
-  if (gpu.tfjs && !gpu.onnx) return { engine: 'tfjs', reason: `tfjs (${facts.tfjs.backend}) runs on the GPU, ONNX Runtime on the CPU provider` };
+  if (gpu.onnx && !gpu.tfjs)
+    return { engine: 'onnx', reason: `ONNX Runtime runs on the GPU (CUDA provider), tfjs (${facts.tfjs.backend}) on the CPU` };
+  if (gpu.tfjs && !gpu.onnx)
+    return { engine: 'tfjs', reason: `tfjs (${facts.tfjs.backend}) runs on the GPU, ONNX Runtime on the CPU provider` };
   if (!gpu.tfjs && facts.tfjs.backend !== 'tensorflow') {
-    return { engine: 'onnx', reason: `tfjs runs on ${facts.tfjs.backend}, which bench:forward measured at 4× the CPU time per image of ONNX Runtime on the CPU` };
+    return {
+      engine: 'onnx',
+      reason: `tfjs runs on ${facts.tfjs.backend}, which bench:forward measured at 4× the CPU time per image of ONNX Runtime on the CPU`,
+    };
   }
   const where = gpu.tfjs ? 'both on the GPU' : 'native TensorFlow and ONNX Runtime both on the CPU';
   return { calibrate: true, reason: where };
@@ -45,6 +50,10 @@ export function ruleWithoutTiming(setting: EngineSetting, facts: EngineFacts): R
 export function ruleFromTiming(t: Throughputs, context: string): { engine: EngineName; reason: string } {
   const ratio = t.tfjs_img_s / t.onnx_img_s;
   const figures = `tfjs ${t.tfjs_img_s.toFixed(1)} img/s vs ONNX Runtime ${t.onnx_img_s.toFixed(1)} img/s`;
-  if (ratio >= TFJS_MARGIN) return { engine: 'tfjs', reason: `${context}; calibration: ${figures} (${ratio.toFixed(2)}× ≥ ${TFJS_MARGIN})` };
-  return { engine: 'onnx', reason: `${context}; calibration: ${figures} (tfjs ${ratio.toFixed(2)}×, below the ${TFJS_MARGIN}× it needs to replace ONNX Runtime)` };
+  if (ratio >= TFJS_MARGIN)
+    return { engine: 'tfjs', reason: `${context}; calibration: ${figures} (${ratio.toFixed(2)}× ≥ ${TFJS_MARGIN})` };
+  return {
+    engine: 'onnx',
+    reason: `${context}; calibration: ${figures} (tfjs ${ratio.toFixed(2)}×, below the ${TFJS_MARGIN}× it needs to replace ONNX Runtime)`,
+  };
 }

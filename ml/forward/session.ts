@@ -13,7 +13,14 @@ export interface ForwardSession {
   readonly outputs: string[];
   run(input: Float32Array, batch: number, h: number, w: number, outputs?: string[]): Promise<Record<string, OutputTensor>>;
   /** Runs `n` images in chunks of `chunk`, outputs concatenated along the batch axis. */
-  runChunked(input: Float32Array, n: number, h: number, w: number, chunk: number, outputs?: string[]): Promise<Record<string, OutputTensor>>;
+  runChunked(
+    input: Float32Array,
+    n: number,
+    h: number,
+    w: number,
+    chunk: number,
+    outputs?: string[],
+  ): Promise<Record<string, OutputTensor>>;
   release(): Promise<void>;
 }
 

@@ -59,10 +59,18 @@ export class TfjsSession implements ForwardSession {
   }
 
   private checkOutputs(outputs: string[]): void {
-    for (const name of outputs) if (!this.available.includes(name)) throw new Error(`output "${name}" is not offered by this model (has: ${this.available.join(', ')})`);
+    for (const name of outputs)
+      if (!this.available.includes(name))
+        throw new Error(`output "${name}" is not offered by this model (has: ${this.available.join(', ')})`);
   }
 
-  async run(input: Float32Array, batch: number, h: number, w: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+  async run(
+    input: Float32Array,
+    batch: number,
+    h: number,
+    w: number,
+    outputs: string[] = this.outputs,
+  ): Promise<Record<string, OutputTensor>> {
     // One tidy scope holds every intermediate activation of the forward until it ends (about
     // 100 MB per ResNet-50 image at 224 px): larger batches go through in slices of
     // slicePixels. Eval-mode images do not interact, so slicing changes no value.
@@ -71,10 +79,17 @@ export class TfjsSession implements ForwardSession {
     return this.runSlice(input, batch, h, w, outputs);
   }
 
-  private async runSlice(input: Float32Array, batch: number, h: number, w: number, outputs: string[]): Promise<Record<string, OutputTensor>> {
+  private async runSlice(
+    input: Float32Array,
+    batch: number,
+    h: number,
+    w: number,
+    outputs: string[],
+  ): Promise<Record<string, OutputTensor>> {
     const model = this.model;
     if (!model) throw new Error('tfjs session used after release()');
-    if (input.length !== batch * 3 * h * w) throw new Error(`input has ${input.length} values but batch ${batch}×3×${h}×${w} needs ${batch * 3 * h * w}`);
+    if (input.length !== batch * 3 * h * w)
+      throw new Error(`input has ${input.length} values but batch ${batch}×3×${h}×${w} needs ${batch * 3 * h * w}`);
     this.checkOutputs(outputs);
     const want = new Set(outputs);
     const res: Record<string, OutputTensor> = {};
@@ -99,7 +114,14 @@ export class TfjsSession implements ForwardSession {
     return res;
   }
 
-  runChunked(input: Float32Array, n: number, h: number, w: number, chunk: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+  runChunked(
+    input: Float32Array,
+    n: number,
+    h: number,
+    w: number,
+    chunk: number,
+    outputs: string[] = this.outputs,
+  ): Promise<Record<string, OutputTensor>> {
     return runInChunks((x, b, hh, ww, o) => this.run(x, b, hh, ww, o), input, n, h, w, chunk, outputs);
   }
 

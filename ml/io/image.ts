@@ -45,7 +45,11 @@ function describeInput(input: string | Buffer, name?: string): string {
 }
 
 /** Width and height after EXIF orientation (or as stored, with autoOrient false), from the header only. */
-export async function imageSize(input: string | Buffer, name?: string, opts: { autoOrient?: boolean } = {}): Promise<{ width: number; height: number }> {
+export async function imageSize(
+  input: string | Buffer,
+  name?: string,
+  opts: { autoOrient?: boolean } = {},
+): Promise<{ width: number; height: number }> {
   const sharp = await loadSharp();
   let meta;
   try {
@@ -130,7 +134,11 @@ export async function decodeGray(input: string | Buffer): Promise<{ data: Uint8A
   const sharp = await loadSharp();
   try {
     const out = await sharp(input, INPUT_OPTIONS).toColourspace('b-w').extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength), width: out.info.width, height: out.info.height };
+    return {
+      data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength),
+      width: out.info.width,
+      height: out.info.height,
+    };
   } catch (e) {
     throw new Error(`cannot decode image ${describeInput(input)}: ${(e as Error).message}`);
   }

@@ -16,7 +16,10 @@ export interface NpyArray {
 }
 
 export class NpyError extends Error {
-  constructor(public file: string, message: string) {
+  constructor(
+    public file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
     this.name = 'NpyError';
   }
@@ -62,7 +65,8 @@ export function parseNpy(buf: Buffer, file = '<buffer>'): NpyArray {
   } else {
     throw new NpyError(file, `unsupported .npy format version ${major}.${buf[7]} (supported: 1.x, 2.x, 3.x)`);
   }
-  if (headerStart + headerLen > buf.length) throw new NpyError(file, `truncated: header claims ${headerLen} bytes but only ${buf.length - headerStart} follow`);
+  if (headerStart + headerLen > buf.length)
+    throw new NpyError(file, `truncated: header claims ${headerLen} bytes but only ${buf.length - headerStart} follow`);
   const header = buf.subarray(headerStart, headerStart + headerLen).toString(major === 3 ? 'utf8' : 'latin1');
   const h = parseHeader(header, file);
   if (h.fortran) throw new NpyError(file, 'fortran_order=True arrays are not supported; save with np.ascontiguousarray(a) first');
@@ -73,7 +77,10 @@ export function parseNpy(buf: Buffer, file = '<buffer>'): NpyArray {
   const start = headerStart + headerLen;
   const need = count * item;
   if (buf.length - start < need) {
-    throw new NpyError(file, `truncated: ${descr}${JSON.stringify(h.shape)} needs ${need} data bytes but the file has ${buf.length - start}`);
+    throw new NpyError(
+      file,
+      `truncated: ${descr}${JSON.stringify(h.shape)} needs ${need} data bytes but the file has ${buf.length - start}`,
+    );
   }
   const view = new DataView(buf.buffer, buf.byteOffset + start, need);
   let data: NpyData;

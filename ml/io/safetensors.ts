@@ -25,7 +25,11 @@ export interface TensorFile {
 }
 
 export class TensorFileError extends Error {
-  constructor(public file: string, message: string, public key?: string) {
+  constructor(
+    public file: string,
+    message: string,
+    public key?: string,
+  ) {
     super(`${file}${key ? ` [${key}]` : ''}: ${message}`);
     this.name = 'TensorFileError';
   }
@@ -74,7 +78,10 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): TensorFile {
   if (buf.length < 8) throw new TensorFileError(file, `truncated: ${buf.length} bytes, not even the 8-byte header length`);
   const headerLen = Number(buf.readBigUInt64LE(0));
   if (headerLen > buf.length - 8) {
-    throw new TensorFileError(file, `truncated or not a safetensors file: header claims ${headerLen} bytes but only ${buf.length - 8} follow`);
+    throw new TensorFileError(
+      file,
+      `truncated or not a safetensors file: header claims ${headerLen} bytes but only ${buf.length - 8} follow`,
+    );
   }
   let header: Record<string, any>;
   try {
@@ -95,20 +102,35 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): TensorFile {
       continue;
     }
     const dtype = info?.dtype as SafetensorsDType;
-    if (!(dtype in BYTES)) throw new TensorFileError(file, `unsupported dtype ${JSON.stringify(info?.dtype)} (supported: ${Object.keys(BYTES).join(', ')})`, name);
+    if (!(dtype in BYTES))
+      throw new TensorFileError(
+        file,
+        `unsupported dtype ${JSON.stringify(info?.dtype)} (supported: ${Object.keys(BYTES).join(', ')})`,
+        name,
+      );
     const shape = info.shape;
     if (!Array.isArray(shape) || shape.some((d: unknown) => !Number.isInteger(d) || (d as number) < 0)) {
       throw new TensorFileError(file, `invalid shape ${JSON.stringify(shape)}`, name);
     }
     const offs = info.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o: unknown) => Number.isInteger(o) && (o as number) >= 0) || offs[1] < offs[0]) {
+    if (
+      !Array.isArray(offs) ||
+      offs.length !== 2 ||
+      !offs.every((o: unknown) => Number.isInteger(o) && (o as number) >= 0) ||
+      offs[1] < offs[0]
+    ) {
       throw new TensorFileError(file, `invalid data_offsets ${JSON.stringify(offs)}`, name);
     }
     const count = shape.reduce((a: number, b: number) => a * b, 1);
     if (offs[1] - offs[0] !== count * BYTES[dtype]) {
-      throw new TensorFileError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}${JSON.stringify(shape)} needs ${count * BYTES[dtype]}`, name);
+      throw new TensorFileError(
+        file,
+        `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}${JSON.stringify(shape)} needs ${count * BYTES[dtype]}`,
+        name,
+      );
     }
-    if (offs[1] > dataLen) throw new TensorFileError(file, `truncated: tensor data ends at byte ${offs[1]} but the data section has ${dataLen}`, name);
+    if (offs[1] > dataLen)
+      throw new TensorFileError(file, `truncated: tensor data ends at byte ${offs[1]} but the data section has ${dataLen}`, name);
     tensors.set(name, { dtype, shape, data: decode(buf, dtype, dataStart + offs[0], count) });
   }
   return { tensors, metadata };
@@ -125,18 +147,33 @@ export interface TensorToWrite {
 }
 
 function encode(t: TensorToWrite): { dtype: SafetensorsDType; bytes: Buffer } {
-  const dtype: SafetensorsDType = t.dtype ?? (t.data instanceof BigInt64Array ? 'I64' : t.data instanceof Int32Array ? 'I32' : t.data instanceof Uint8Array ? 'U8' : 'F32');
+  const dtype: SafetensorsDType =
+    t.dtype ??
+    (t.data instanceof BigInt64Array ? 'I64' : t.data instanceof Int32Array ? 'I32' : t.data instanceof Uint8Array ? 'U8' : 'F32');
   const n = t.data.length;
   const bytes = Buffer.alloc(n * BYTES[dtype]);
   for (let i = 0; i < n; i++) {
     const v = t.data[i] as number | bigint;
     switch (dtype) {
-      case 'F32': bytes.writeFloatLE(Number(v), i * 4); break;
-      case 'F16': bytes.writeUInt16LE(f32ToF16(Number(v)), i * 2); break;
-      case 'BF16': f32buf[0] = Number(v); bytes.writeUInt16LE(u32buf[0] >>> 16, i * 2); break;
-      case 'I64': bytes.writeBigInt64LE(BigInt(v), i * 8); break;
-      case 'I32': bytes.writeInt32LE(Number(v), i * 4); break;
-      case 'U8': bytes.writeUInt8(Number(v), i); break;
+      case 'F32':
+        bytes.writeFloatLE(Number(v), i * 4);
+        break;
+      case 'F16':
+        bytes.writeUInt16LE(f32ToF16(Number(v)), i * 2);
+        break;
+      case 'BF16':
+        f32buf[0] = Number(v);
+        bytes.writeUInt16LE(u32buf[0] >>> 16, i * 2);
+        break;
+      case 'I64':
+        bytes.writeBigInt64LE(BigInt(v), i * 8);
+        break;
+      case 'I32':
+        bytes.writeInt32LE(Number(v), i * 4);
+        break;
+      case 'U8':
+        bytes.writeUInt8(Number(v), i);
+        break;
     }
   }
   return { dtype, bytes };
@@ -151,7 +188,8 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
   for (const name of Object.keys(tensors).sort()) {
     const t = tensors[name];
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`tensor ${name}: shape ${JSON.stringify(t.shape)} has ${count} elements, data has ${t.data.length}`);
+    if (count !== t.data.length)
+      throw new Error(`tensor ${name}: shape ${JSON.stringify(t.shape)} has ${count} elements, data has ${t.data.length}`);
     const { dtype, bytes } = encode(t);
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
     parts.push(bytes);
@@ -165,7 +203,11 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite>, met
 }
 
 /** Write atomically (temp file + rename), so a crash never leaves a truncated file under the final name. */
-export async function writeSafetensors(file: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(
+  file: string,
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, serializeSafetensors(tensors, metadata));
   await rename(tmp, file);

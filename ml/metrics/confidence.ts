@@ -115,7 +115,10 @@ export async function confidenceEval(o: ConfidenceEvalOptions): Promise<Confiden
   const sz = o.saliencySize ?? { h, w };
   if (o.saliency.length !== N * sz.h * sz.w)
     throw new Error(`confidenceEval: saliency has ${o.saliency.length} values, expected ${N}×${sz.h}×${sz.w}`);
-  const sal = sz.h === h && sz.w === w && !o.protocol.saliency.renormalise ? o.saliency : saliencyToImage(o.saliency, N, sz.h, sz.w, h, w, o.protocol);
+  const sal =
+    sz.h === h && sz.w === w && !o.protocol.saliency.renormalise
+      ? o.saliency
+      : saliencyToImage(o.saliency, N, sz.h, sz.w, h, w, o.protocol);
   const rule = o.protocol.target;
   if (rule === 'gt' && (!o.targets || o.targets.length !== N))
     throw new Error(`confidenceEval: protocol "${o.protocol.name}" scores the ground truth, so ${N} targets are needed`);

@@ -107,7 +107,8 @@ export async function insertionDeletion(o: InsDelOptions): Promise<InsDelResult>
   const hw = h * w;
   const chw = c * hw;
   const N = o.images.length / chw;
-  if (!Number.isInteger(N) || N < 1) throw new Error(`insertionDeletion: ${o.images.length} image values are not whole ${c}×${h}×${w} images`);
+  if (!Number.isInteger(N) || N < 1)
+    throw new Error(`insertionDeletion: ${o.images.length} image values are not whole ${c}×${h}×${w} images`);
   const proto = o.protocol;
   const sal = prepareSaliency(o, N, h, w);
   if (proto.target === 'gt' && (!o.targets || o.targets.length !== N))

@@ -98,7 +98,8 @@ const oneOf =
   (...allowed: unknown[]): Check =>
   (v) =>
     allowed.includes(v) ? null : `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(v)}`;
-const posNum: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `expected a positive number, got ${JSON.stringify(v)}`);
+const posNum: Check = (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `expected a positive number, got ${JSON.stringify(v)}`;
 const nonNegNum: Check = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : `expected a non-negative number, got ${JSON.stringify(v)}`;
 const posInt: Check = (v) => (Number.isInteger(v) && (v as number) > 0 ? null : `expected a positive integer, got ${JSON.stringify(v)}`);

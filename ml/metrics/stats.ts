@@ -114,6 +114,9 @@ export function summarise(
 ): Summary {
   const agg = aggregate(values, statuses, opts);
   const kept = keptIndices(values, statuses, opts);
-  const ci = meanWithCI(kept.map((i) => values[i]), opts);
+  const ci = meanWithCI(
+    kept.map((i) => values[i]),
+    opts,
+  );
   return { ...ci, dropped: values.length - kept.length, excluded: agg.excluded };
 }

@@ -120,10 +120,18 @@ export interface ResizeOptions extends AxisOptions {
 /** Bilinear resize of `planes` consecutive h×w maps to H×W (see the file header for the exact rule). */
 export function resizeBilinear(src: FloatBuffer, h: number, w: number, H: number, W: number, opts: ResizeOptions = {}): Float32Array {
   const planes = opts.planes ?? 1;
-  for (const [name, v] of [['h', h], ['w', w], ['H', H], ['W', W], ['planes', planes]] as const) checkSize(name, v);
+  for (const [name, v] of [
+    ['h', h],
+    ['w', w],
+    ['H', H],
+    ['W', W],
+    ['planes', planes],
+  ] as const)
+    checkSize(name, v);
   if (src.length !== planes * h * w) throw new Error(`resizeBilinear: input has ${src.length} values, expected ${planes}×${h}×${w}`);
   const out = opts.out ?? new Float32Array(planes * H * W);
-  if (out.length !== planes * H * W) throw new Error(`resizeBilinear: output buffer has ${out.length} values, expected ${planes}×${H}×${W}`);
+  if (out.length !== planes * H * W)
+    throw new Error(`resizeBilinear: output buffer has ${out.length} values, expected ${planes}×${H}×${W}`);
   const rows = axisTable(h, H, opts);
   const cols = axisTable(w, W, opts);
   for (let p = 0; p < planes; p++) resizePlane(src, p * h * w, w, rows, cols, out, p * H * W);

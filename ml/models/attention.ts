@@ -104,7 +104,10 @@ export function attentionPool(F: tf.Tensor, q: tf.Tensor2D, heads: number, opts:
   // customGrad's typings insist the gradient is typed like the output; ours is one tensor per input.
   type Op = (...args: tf.Tensor[]) => tf.Tensor;
   const packed = tapGrad
-    ? (tf.customGrad(((qq: tf.Tensor, FF: tf.Tensor, save: tf.GradSaveFunc) => forward(qq as tf.Tensor2D, FF as tf.Tensor3D, save)) as any) as Op)(q, F3)
+    ? (
+        tf.customGrad(((qq: tf.Tensor, FF: tf.Tensor, save: tf.GradSaveFunc) =>
+          forward(qq as tf.Tensor2D, FF as tf.Tensor3D, save)) as any) as Op
+      )(q, F3)
     : (tf.customGrad(((qq: tf.Tensor, save: tf.GradSaveFunc) => forward(qq as tf.Tensor2D, F3, save)) as any) as Op)(q);
   const z = tf.slice(packed, [0, 0], [B, C]) as tf.Tensor2D;
   const dots = tf.reshape(tf.slice(packed, [0, C], [B, h * N]), [B, h, N]) as tf.Tensor3D;

@@ -13,7 +13,10 @@ interface Family {
 const FAMILIES: Family[] = [
   { names: () => Object.keys(ARCHS), create: (n) => (ARCHS[n] ? new ResNetBackbone(ARCHS[n]) : undefined) },
   { names: () => Object.keys(CONVNEXT_ARCHS), create: (n) => (CONVNEXT_ARCHS[n] ? new ConvNeXtBackbone(CONVNEXT_ARCHS[n]) : undefined) },
-  { names: () => Object.keys(EFFICIENTNET_ARCHS), create: (n) => (EFFICIENTNET_ARCHS[n] ? new EfficientNetBackbone(EFFICIENTNET_ARCHS[n]) : undefined) },
+  {
+    names: () => Object.keys(EFFICIENTNET_ARCHS),
+    create: (n) => (EFFICIENTNET_ARCHS[n] ? new EfficientNetBackbone(EFFICIENTNET_ARCHS[n]) : undefined),
+  },
 ];
 
 const cache = new Map<string, Backbone>();

@@ -21,7 +21,12 @@ export interface BatchNormTrainResult<T extends tf.Tensor> {
 }
 
 /** The composition of tf ops (differentiated by autodiff). */
-export function batchNormTrainComposite<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, opts: BatchNormTrainOptions): BatchNormTrainResult<T> {
+export function batchNormTrainComposite<T extends tf.Tensor>(
+  x: T,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  opts: BatchNormTrainOptions,
+): BatchNormTrainResult<T> {
   const axes = [...Array(x.rank - 1).keys()];
   const { mean, variance } = tf.moments(x, axes);
   let out = tf.add(tf.mul(tf.sub(x, mean), tf.div(gamma, tf.sqrt(tf.add(variance, opts.epsilon)))), beta);
@@ -38,7 +43,12 @@ export function setBatchNormFusion(enabled: boolean): void {
 }
 
 /** Training-mode BatchNorm (+ residual, + ReLU); fused where the backend allows. */
-export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, opts: BatchNormTrainOptions): BatchNormTrainResult<T> {
+export function batchNormTrain<T extends tf.Tensor>(
+  x: T,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  opts: BatchNormTrainOptions,
+): BatchNormTrainResult<T> {
   if (!fusion || !batchNormKernelAvailable() || x.dtype !== 'float32') return batchNormTrainComposite(x, gamma, beta, opts);
   const attrs: BnTrainAttrs = { epsilon: opts.epsilon, relu: opts.relu ?? false, residual: opts.residual !== undefined };
   const inputs: Record<string, tf.Tensor> = { x, gamma, beta };

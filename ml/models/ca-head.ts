@@ -113,7 +113,9 @@ export function caHeadForward(params: CaHeadParams, taps: Taps, opts: HeadRunOpt
       q = r.z;
       continue;
     }
-    const r = opts.naive ? attentionPoolNaive(F, q, params.heads, dropMask) : attentionPool(F, q, params.heads, { tapGrad: opts.tapGrad, dropMask });
+    const r = opts.naive
+      ? attentionPoolNaive(F, q, params.heads, dropMask)
+      : attentionPool(F, q, params.heads, { tapGrad: opts.tapGrad, dropMask });
     dots[blk.tap] = tf.reshape(r.dots, [B, params.heads, H, W]) as tf.Tensor4D;
     q = blk.weight ? linear(r.z, blk.weight, blk.bias) : r.z;
     if (drop > 0) q = tf.mul(q, keepMask(q.shape, drop, nextSeed())) as tf.Tensor2D;

@@ -11,7 +11,16 @@
 // ca-final: the original's CLS_KV block (deleted from its snapshot, rebuilt from its definition;
 // no reference tensors exist for it) on the last stage, with the classifier on its output.
 import * as tf from '@tensorflow/tfjs-core';
-import { chainProjections, convOut, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
+import {
+  chainProjections,
+  convOut,
+  type Backbone,
+  type CaBlockSpec,
+  type ForwardContext,
+  type GraphEmitter,
+  type Reading,
+  type WeightGetter,
+} from './backbone.js';
 import { linear } from './ca-head.js';
 import { emitConv, emitLayerNormChannels, emitLinear, gelu, emitGelu, layerNorm } from './layers.js';
 import { linearSpecs, type ParamSpec } from './params.js';
@@ -25,12 +34,52 @@ export interface ConvNeXtArch {
 }
 
 export const CONVNEXT_ARCHS: Record<string, ConvNeXtArch> = {
-  convnext_tiny: { name: 'convnext_tiny', stages: [[96, 192, 3], [192, 384, 3], [384, 768, 9], [768, null, 3]] },
-  convnext_small: { name: 'convnext_small', stages: [[96, 192, 3], [192, 384, 3], [384, 768, 27], [768, null, 3]] },
-  convnext_base: { name: 'convnext_base', stages: [[128, 256, 3], [256, 512, 3], [512, 1024, 27], [1024, null, 3]] },
-  convnext_large: { name: 'convnext_large', stages: [[192, 384, 3], [384, 768, 3], [768, 1536, 27], [1536, null, 3]] },
+  convnext_tiny: {
+    name: 'convnext_tiny',
+    stages: [
+      [96, 192, 3],
+      [192, 384, 3],
+      [384, 768, 9],
+      [768, null, 3],
+    ],
+  },
+  convnext_small: {
+    name: 'convnext_small',
+    stages: [
+      [96, 192, 3],
+      [192, 384, 3],
+      [384, 768, 27],
+      [768, null, 3],
+    ],
+  },
+  convnext_base: {
+    name: 'convnext_base',
+    stages: [
+      [128, 256, 3],
+      [256, 512, 3],
+      [512, 1024, 27],
+      [1024, null, 3],
+    ],
+  },
+  convnext_large: {
+    name: 'convnext_large',
+    stages: [
+      [192, 384, 3],
+      [384, 768, 3],
+      [768, 1536, 27],
+      [1536, null, 3],
+    ],
+  },
   // The reference fixture's net (test/fixtures/reference/convnext-mini.*).
-  'convnext-mini': { name: 'convnext-mini', stages: [[16, 32, 1], [32, 64, 1], [64, 128, 2], [128, null, 1]] },
+  'convnext-mini': {
+    name: 'convnext-mini',
+    stages: [
+      [16, 32, 1],
+      [32, 64, 1],
+      [64, 128, 2],
+      [128, null, 1],
+    ],
+  },
 };
 
 // ConvNeXt's own init (torchvision): trunc_normal(std 0.02) weights, zero biases, on every Conv and Linear.
@@ -48,7 +97,8 @@ export class ConvNeXtBackbone implements Backbone {
   constructor(readonly arch: ConvNeXtArch) {
     this.name = arch.name;
     const last = arch.stages[arch.stages.length - 1];
-    if (last[1] !== null || arch.stages.slice(0, -1).some((s) => s[1] === null)) throw new Error(`${arch.name}: only the last stage has no downsample`);
+    if (last[1] !== null || arch.stages.slice(0, -1).some((s) => s[1] === null))
+      throw new Error(`${arch.name}: only the last stage has no downsample`);
   }
 
   private get lastWidth(): number {
@@ -73,7 +123,11 @@ export class ConvNeXtBackbone implements Backbone {
         bb(`${p}.block.0.bias`, 'conv-bias', [c], ZERO);
         bb(`${p}.block.2.weight`, 'ln-weight', [c]);
         bb(`${p}.block.2.bias`, 'ln-bias', [c]);
-        for (const s of [...linearSpecs(`${p}.block.3`, 4 * c, c, 'backbone', { weight: TRUNC, bias: ZERO }), ...linearSpecs(`${p}.block.5`, c, 4 * c, 'backbone', { weight: TRUNC, bias: ZERO })]) specs.push(s);
+        for (const s of [
+          ...linearSpecs(`${p}.block.3`, 4 * c, c, 'backbone', { weight: TRUNC, bias: ZERO }),
+          ...linearSpecs(`${p}.block.5`, c, 4 * c, 'backbone', { weight: TRUNC, bias: ZERO }),
+        ])
+          specs.push(s);
       }
       if (out !== null) {
         const p = `features.${2 * i + 2}`;
@@ -119,7 +173,8 @@ export class ConvNeXtBackbone implements Backbone {
 
   forward(ctx: ForwardContext, x: tf.Tensor4D): Record<string, tf.Tensor4D> {
     const p = (n: string) => ctx.param(n);
-    const conv = (h: tf.Tensor4D, prefix: string, k: number) => tf.add(tf.conv2d(h, p(`${prefix}.weight`) as tf.Tensor4D, k, 'valid'), p(`${prefix}.bias`)) as tf.Tensor4D;
+    const conv = (h: tf.Tensor4D, prefix: string, k: number) =>
+      tf.add(tf.conv2d(h, p(`${prefix}.weight`) as tf.Tensor4D, k, 'valid'), p(`${prefix}.bias`)) as tf.Tensor4D;
     const ln = (h: tf.Tensor4D, prefix: string) => layerNorm(h, p(`${prefix}.weight`), p(`${prefix}.bias`), LN_EPS);
     const all: Record<string, tf.Tensor4D> = {};
     let h = ln(conv(x, 'features.0.0', 4), 'features.0.1');
@@ -128,7 +183,15 @@ export class ConvNeXtBackbone implements Backbone {
       for (let j = 0; j < n; j++) {
         const b = `features.${2 * i + 1}.${j}.block`;
         const [B, H, W] = h.shape;
-        let y = tf.add(tf.depthwiseConv2d(h, p(`${b}.0.weight`) as tf.Tensor4D, 1, [[0, 0], [3, 3], [3, 3], [0, 0]]), p(`${b}.0.bias`)) as tf.Tensor4D;
+        let y = tf.add(
+          tf.depthwiseConv2d(h, p(`${b}.0.weight`) as tf.Tensor4D, 1, [
+            [0, 0],
+            [3, 3],
+            [3, 3],
+            [0, 0],
+          ]),
+          p(`${b}.0.bias`),
+        ) as tf.Tensor4D;
         let t = tf.reshape(ln(y, `${b}.2`), [B * H * W, c]) as tf.Tensor2D;
         t = linear(t, p(`${b}.3.weight`) as tf.Tensor2D, p(`${b}.3.bias`) as tf.Tensor1D);
         t = linear(gelu(t), p(`${b}.5.weight`) as tf.Tensor2D, p(`${b}.5.bias`) as tf.Tensor1D);
@@ -168,7 +231,11 @@ export class ConvNeXtBackbone implements Backbone {
         let t = g.node('Transpose', [y], { perm: [0, 2, 3, 1] });
         const lnw = w(`${p}.block.2.weight`);
         const lnb = w(`${p}.block.2.bias`);
-        t = g.node('LayerNormalization', [t, g.float(`${p}.block.2.weight`, lnw.shape, lnw.data), g.float(`${p}.block.2.bias`, lnb.shape, lnb.data)], { axis: -1, epsilon: { float: LN_EPS } });
+        t = g.node(
+          'LayerNormalization',
+          [t, g.float(`${p}.block.2.weight`, lnw.shape, lnw.data), g.float(`${p}.block.2.bias`, lnb.shape, lnb.data)],
+          { axis: -1, epsilon: { float: LN_EPS } },
+        );
         t = emitMatMulBias(g, w, t, `${p}.block.3`);
         t = emitGelu(g, t);
         // γ ⊙ (W₂t + b₂) = (γ ⊙ W₂)t + γ ⊙ b₂: the layer scale goes into the second Linear.
@@ -186,7 +253,11 @@ export class ConvNeXtBackbone implements Backbone {
   emitClassifier(g: GraphEmitter, w: WeightGetter, token: string, out: string): string {
     const lnw = w('classifier.0.weight');
     const lnb = w('classifier.0.bias');
-    const t = g.node('LayerNormalization', [token, g.float('classifier.0.weight', lnw.shape, lnw.data), g.float('classifier.0.bias', lnb.shape, lnb.data)], { axis: -1, epsilon: { float: LN_EPS } });
+    const t = g.node(
+      'LayerNormalization',
+      [token, g.float('classifier.0.weight', lnw.shape, lnw.data), g.float('classifier.0.bias', lnb.shape, lnb.data)],
+      { axis: -1, epsilon: { float: LN_EPS } },
+    );
     return emitLinear(g, w, t, 'classifier.2', out);
   }
 }

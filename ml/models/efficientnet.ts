@@ -8,7 +8,16 @@
 // Widths follow `_make_divisible(c·width, 8)`, depths `ceil(n·depth)`. CA-Stream (the original's
 // efficientnet_stream.py): one block after each of features[0..8]; ca-final: one on features[8].
 import * as tf from '@tensorflow/tfjs-core';
-import { chainProjections, convOut, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
+import {
+  chainProjections,
+  convOut,
+  type Backbone,
+  type CaBlockSpec,
+  type ForwardContext,
+  type GraphEmitter,
+  type Reading,
+  type WeightGetter,
+} from './backbone.js';
 import { linear } from './ca-head.js';
 import { convBn, emitActivation, emitConv, emitConvBn, emitLinear, type ConvBn } from './layers.js';
 import { bnSpecs, linearSpecs, type ParamSpec } from './params.js';
@@ -33,7 +42,13 @@ export interface EfficientNetArch {
   bnMomentum: number;
 }
 
-const eff = (name: string, width: number, depth: number, bnEps = 1e-5, bnMomentum = 0.1): EfficientNetArch => ({ name, width, depth, bnEps, bnMomentum });
+const eff = (name: string, width: number, depth: number, bnEps = 1e-5, bnMomentum = 0.1): EfficientNetArch => ({
+  name,
+  width,
+  depth,
+  bnEps,
+  bnMomentum,
+});
 
 export const EFFICIENTNET_ARCHS: Record<string, EfficientNetArch> = {
   efficientnet_b0: eff('efficientnet_b0', 1.0, 1.0),
@@ -109,7 +124,8 @@ export class EfficientNetBackbone implements Backbone {
           stride,
           squeeze: Math.max(1, Math.floor(inC / 4)),
           residual: stride === 1 && inC === outC,
-          expand: expanded !== inC ? { conv: `${prefix}.block.0.0.weight`, bn: `${prefix}.block.0.1`, stride: 1, pad: 0, ...bn } : undefined,
+          expand:
+            expanded !== inC ? { conv: `${prefix}.block.0.0.weight`, bn: `${prefix}.block.0.1`, stride: 1, pad: 0, ...bn } : undefined,
           dw: { conv: `${part(0)}.0.weight`, bn: `${part(0)}.1`, stride, pad: (k - 1) / 2, depthwise: true, ...bn },
           se: part(1),
           project: { conv: `${part(2)}.0.weight`, bn: `${part(2)}.1`, stride: 1, pad: 0, ...bn },
@@ -124,7 +140,11 @@ export class EfficientNetBackbone implements Backbone {
 
   params(numClasses: number): ParamSpec[] {
     const specs: ParamSpec[] = [];
-    const conv = (cb: ConvBn, shape: number[]) => specs.push({ name: cb.conv, role: cb.depthwise ? 'dwconv' : 'conv', group: 'backbone', fileShape: shape }, ...bnSpecs(cb.bn, shape[0]));
+    const conv = (cb: ConvBn, shape: number[]) =>
+      specs.push(
+        { name: cb.conv, role: cb.depthwise ? 'dwconv' : 'conv', group: 'backbone', fileShape: shape },
+        ...bnSpecs(cb.bn, shape[0]),
+      );
     conv(this.stem, [this.stemC, 3, 3, 3]);
     for (const blocks of this.stages) {
       for (const b of blocks) {
@@ -178,7 +198,8 @@ export class EfficientNetBackbone implements Backbone {
         let y = b.expand ? convBn(ctx, h, b.expand, 'silu') : h;
         y = convBn(ctx, y, b.dw, 'silu');
         const pooled = tf.mean(y, [1, 2], true) as tf.Tensor4D;
-        const fc = (t: tf.Tensor4D, n: string) => tf.add(tf.conv2d(t, p(`${b.se}.${n}.weight`) as tf.Tensor4D, 1, 'valid'), p(`${b.se}.${n}.bias`)) as tf.Tensor4D;
+        const fc = (t: tf.Tensor4D, n: string) =>
+          tf.add(tf.conv2d(t, p(`${b.se}.${n}.weight`) as tf.Tensor4D, 1, 'valid'), p(`${b.se}.${n}.bias`)) as tf.Tensor4D;
         const z = fc(pooled, 'fc1');
         y = tf.mul(y, tf.sigmoid(fc(tf.mul(z, tf.sigmoid(z)) as tf.Tensor4D, 'fc2'))) as tf.Tensor4D;
         // Stochastic depth is the identity in eval; training here never drops blocks.
@@ -204,7 +225,9 @@ export class EfficientNetBackbone implements Backbone {
         const z = emitActivation(g, emitConv(g, w, pooled, `${b.se}.fc1`, 1, 0), 'silu');
         y = g.node('Mul', [y, g.node('Sigmoid', [emitConv(g, w, z, `${b.se}.fc2`, 1, 0)])]);
         const out = j === blocks.length - 1 ? `tap.features.${s + 1}` : undefined;
-        h = b.residual ? g.node('Add', [emitConvBn(g, w, y, b.project, 'linear'), h], {}, out) : emitConvBn(g, w, y, b.project, 'linear', out);
+        h = b.residual
+          ? g.node('Add', [emitConvBn(g, w, y, b.project, 'linear'), h], {}, out)
+          : emitConvBn(g, w, y, b.project, 'linear', out);
       });
     });
     emitConvBn(g, w, h, this.head, 'silu', 'tap.features.8');

@@ -11,7 +11,14 @@ export type Pad4 = [[number, number], [number, number], [number, number], [numbe
 
 export function explicitPad(p: number): 'valid' | Pad4 {
   // torchvision padding p is symmetric; tfjs 'same' would put the odd pixel at the bottom/right.
-  return p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
+  return p === 0
+    ? 'valid'
+    : [
+        [0, 0],
+        [p, p],
+        [p, p],
+        [0, 0],
+      ];
 }
 
 /** A convolution followed by its BatchNorm, as a backbone applies them. */
@@ -54,7 +61,10 @@ function conv(x: tf.Tensor4D, filter: tf.Tensor4D, cb: ConvBn): tf.Tensor4D {
   // tfjs has no grouped convolution: one convolution per group (HWIO filter split on O), concatenated.
   const xs = tf.split(x, groups, 3);
   const fs = tf.split(filter, groups, 3);
-  return tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, cb.stride, pad)), 3) as tf.Tensor4D;
+  return tf.concat(
+    xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, fs[i] as tf.Tensor4D, cb.stride, pad)),
+    3,
+  ) as tf.Tensor4D;
 }
 
 function activate(y: tf.Tensor4D, act: Activation): tf.Tensor4D {
@@ -81,7 +91,7 @@ export function convBn(ctx: ForwardContext, x: tf.Tensor4D, cb: ConvBn, act: Act
   if (ctx.training) {
     const relu = act === 'relu';
     const bn = batchNormTrain(y, gamma, beta, { epsilon: cb.eps ?? BN_EPS, relu, residual });
-    ctx.updateRunningStats(cb.bn, bn.mean, bn.variance, y.size / y.shape[3], cb.momentum)
+    ctx.updateRunningStats(cb.bn, bn.mean, bn.variance, y.size / y.shape[3], cb.momentum);
     return relu || act === 'linear' ? bn.out : activate(bn.out, act);
   }
   const mean = ctx.param(`${cb.bn}.running_mean`);
@@ -110,17 +120,27 @@ export function foldBatchNorm(
 /** Emits Conv with the BatchNorm folded in (groups = channels for depthwise), then the activation. */
 export function emitConvBn(g: GraphEmitter, w: WeightGetter, x: string, cb: ConvBn, act: Activation, out?: string): string {
   const cw = w(cb.conv);
-  const { weight, bias } = foldBatchNorm(cw.data, cw.shape[0], {
-    weight: w(`${cb.bn}.weight`).data,
-    bias: w(`${cb.bn}.bias`).data,
-    mean: w(`${cb.bn}.running_mean`).data,
-    var: w(`${cb.bn}.running_var`).data,
-  }, cb.eps ?? BN_EPS);
+  const { weight, bias } = foldBatchNorm(
+    cw.data,
+    cw.shape[0],
+    {
+      weight: w(`${cb.bn}.weight`).data,
+      bias: w(`${cb.bn}.bias`).data,
+      mean: w(`${cb.bn}.running_mean`).data,
+      var: w(`${cb.bn}.running_var`).data,
+    },
+    cb.eps ?? BN_EPS,
+  );
   const wName = g.float(`${cb.conv}:folded`, cw.shape, weight);
   const bName = g.float(`${cb.conv}:bias`, [cw.shape[0]], bias);
   const k = cw.shape[2];
   const p = cb.pad;
-  const attrs = { kernel_shape: [k, k], strides: [cb.stride, cb.stride], pads: [p, p, p, p], ...(cb.depthwise ? { group: cw.shape[0] } : (cb.groups ?? 1) > 1 ? { group: cb.groups! } : {}) };
+  const attrs = {
+    kernel_shape: [k, k],
+    strides: [cb.stride, cb.stride],
+    pads: [p, p, p, p],
+    ...(cb.depthwise ? { group: cw.shape[0] } : (cb.groups ?? 1) > 1 ? { group: cb.groups! } : {}),
+  };
   const y = g.node('Conv', [x, wName, bName], attrs, act === 'linear' ? out : undefined);
   return emitActivation(g, y, act, out);
 }
@@ -132,12 +152,26 @@ export function emitActivation(g: GraphEmitter, x: string, act: Activation, out?
 }
 
 /** Conv with bias (no BatchNorm), file-layout weights as they are. */
-export function emitConv(g: GraphEmitter, w: WeightGetter, x: string, prefix: string, stride: number, pad: number, groups = 1, out?: string): string {
+export function emitConv(
+  g: GraphEmitter,
+  w: WeightGetter,
+  x: string,
+  prefix: string,
+  stride: number,
+  pad: number,
+  groups = 1,
+  out?: string,
+): string {
   const cw = w(`${prefix}.weight`);
   const k = cw.shape[2];
   const wName = g.float(`${prefix}.weight`, cw.shape, cw.data);
   const bName = g.float(`${prefix}.bias`, w(`${prefix}.bias`).shape, w(`${prefix}.bias`).data);
-  return g.node('Conv', [x, wName, bName], { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad], ...(groups > 1 ? { group: groups } : {}) }, out);
+  return g.node(
+    'Conv',
+    [x, wName, bName],
+    { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad], ...(groups > 1 ? { group: groups } : {}) },
+    out,
+  );
 }
 
 /** y = x Wᵀ + b on a B×C input. */
@@ -170,6 +204,10 @@ export function emitLayerNormChannels(g: GraphEmitter, w: WeightGetter, x: strin
   const lw = w(`${prefix}.weight`);
   const lb = w(`${prefix}.bias`);
   const t = g.node('Transpose', [x], { perm: [0, 2, 3, 1] });
-  const n = g.node('LayerNormalization', [t, g.float(`${prefix}.weight`, lw.shape, lw.data), g.float(`${prefix}.bias`, lb.shape, lb.data)], { axis: -1, epsilon: { float: eps } });
+  const n = g.node(
+    'LayerNormalization',
+    [t, g.float(`${prefix}.weight`, lw.shape, lw.data), g.float(`${prefix}.bias`, lb.shape, lb.data)],
+    { axis: -1, epsilon: { float: eps } },
+  );
   return g.node('Transpose', [n], { perm: [0, 3, 1, 2] }, out);
 }

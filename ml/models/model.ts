@@ -70,15 +70,18 @@ export class CaPipeModel {
   constructor(opts: ModelOptions) {
     this.arch = getBackbone(opts.arch);
     this.headKind = opts.head;
-    if (!['gap', 'ca-stream', 'ca-final'].includes(opts.head)) throw new Error(`unknown head "${opts.head}" (known: gap, ca-stream, ca-final)`);
+    if (!['gap', 'ca-stream', 'ca-final'].includes(opts.head))
+      throw new Error(`unknown head "${opts.head}" (known: gap, ca-stream, ca-final)`);
     this.heads = opts.heads ?? 1;
     this.numClasses = opts.numClasses;
     this.dropout = opts.dropout ?? 0;
     this.project = opts.project ?? false;
-    if (!Number.isInteger(this.numClasses) || this.numClasses < 1) throw new Error(`numClasses must be a positive integer, got ${opts.numClasses}`);
+    if (!Number.isInteger(this.numClasses) || this.numClasses < 1)
+      throw new Error(`numClasses must be a positive integer, got ${opts.numClasses}`);
     if (!(this.dropout >= 0 && this.dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${opts.dropout}`);
     if (this.headKind !== 'gap') {
-      const used = this.headKind === 'ca-stream' ? this.arch.caStream().map((b) => ({ tap: b.tap, channels: b.inDim })) : [lastReading(this.arch)];
+      const used =
+        this.headKind === 'ca-stream' ? this.arch.caStream().map((b) => ({ tap: b.tap, channels: b.inDim })) : [lastReading(this.arch)];
       for (const { tap, channels } of used) {
         if (!Number.isInteger(this.heads) || this.heads < 1 || channels % this.heads !== 0) {
           throw new Error(`heads=${opts.heads} must divide the channel count of every CA tap (${tap} has ${channels})`);
@@ -140,11 +143,7 @@ export class CaPipeModel {
     const out = new Map<string, tf.Variable>();
     for (const s of this.specs) {
       const take =
-        mode === 'frozen'
-          ? this.headKind === 'gap'
-            ? s.group === 'fc'
-            : s.group === 'ca'
-          : s.role !== 'bn-mean' && s.role !== 'bn-var';
+        mode === 'frozen' ? (this.headKind === 'gap' ? s.group === 'fc' : s.group === 'ca') : s.role !== 'bn-mean' && s.role !== 'bn-var';
       if (take) out.set(s.name, this.param(s.name));
       this.param(s.name).trainable = take;
     }
@@ -170,7 +169,8 @@ export class CaPipeModel {
         }
         return ts;
       },
-      updateRunningStats: (bn, mean, variance, count, momentum) => this.updateRunningStats(bn, mean, variance, count, momentum ?? BN_MOMENTUM),
+      updateRunningStats: (bn, mean, variance, count, momentum) =>
+        this.updateRunningStats(bn, mean, variance, count, momentum ?? BN_MOMENTUM),
     };
   }
 
@@ -187,7 +187,10 @@ export class CaPipeModel {
       nm[c] = (1 - momentum) * om[c] + momentum * bm[c];
       nv[c] = (1 - momentum) * ov[c] + momentum * unbias * bv[c];
     }
-    for (const [v, data] of [[rm, nm], [rv, nv]] as const) {
+    for (const [v, data] of [
+      [rm, nm],
+      [rv, nv],
+    ] as const) {
       const t = tf.tensor1d(data);
       v.assign(t);
       t.dispose();

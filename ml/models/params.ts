@@ -51,7 +51,13 @@ export function bnSpecs(prefix: string, c: number): ParamSpec[] {
 }
 
 /** A Linear layer's weight and bias. */
-export function linearSpecs(prefix: string, out: number, inp: number, group: ParamGroup, init?: { weight?: ParamInit; bias?: ParamInit }): ParamSpec[] {
+export function linearSpecs(
+  prefix: string,
+  out: number,
+  inp: number,
+  group: ParamGroup,
+  init?: { weight?: ParamInit; bias?: ParamInit },
+): ParamSpec[] {
   return [
     { name: `${prefix}.weight`, role: 'linear-weight', group, fileShape: [out, inp], init: init?.weight },
     { name: `${prefix}.bias`, role: 'linear-bias', group, fileShape: [out], fanIn: inp, init: init?.bias },
@@ -82,7 +88,10 @@ export function paramSpecs(backbone: Backbone, opts: HeadOptions): ParamSpec[] {
       // CLS_KV: to_k / to_v = Rearrange + Linear(C, C) (index 1), to_out = LayerNorm(C) without projection.
       if (opts.project) throw new Error(`${backbone.name}: the CLS_KV ca-final block is built without projection here (project: false)`);
       specs.push(...linearSpecs(`${block}.to_k.1`, c, c, 'ca'), ...linearSpecs(`${block}.to_v.1`, c, c, 'ca'));
-      specs.push({ name: `${block}.to_out.weight`, role: 'ln-weight', group: 'ca', fileShape: [c] }, { name: `${block}.to_out.bias`, role: 'ln-bias', group: 'ca', fileShape: [c] });
+      specs.push(
+        { name: `${block}.to_out.weight`, role: 'ln-weight', group: 'ca', fileShape: [c] },
+        { name: `${block}.to_out.bias`, role: 'ln-bias', group: 'ca', fileShape: [c] },
+      );
     } else if (opts.project) specs.push(...linearSpecs(`${block}.to_out.1`, c, c, 'ca'));
   }
   specs.push(...own.filter((s) => s.group !== 'backbone'));
@@ -124,8 +133,7 @@ export function oihwToHwio(data: Float32Array, shape: number[]): Float32Array {
   const out = new Float32Array(data.length);
   for (let a = 0; a < o; a++)
     for (let b = 0; b < i; b++)
-      for (let c = 0; c < h; c++)
-        for (let d = 0; d < w; d++) out[((c * w + d) * i + b) * o + a] = data[((a * i + b) * h + c) * w + d];
+      for (let c = 0; c < h; c++) for (let d = 0; d < w; d++) out[((c * w + d) * i + b) * o + a] = data[((a * i + b) * h + c) * w + d];
   return out;
 }
 
@@ -135,8 +143,7 @@ export function hwioToOihw(data: Float32Array, shape: number[]): Float32Array {
   const out = new Float32Array(data.length);
   for (let a = 0; a < o; a++)
     for (let b = 0; b < i; b++)
-      for (let c = 0; c < h; c++)
-        for (let d = 0; d < w; d++) out[((a * i + b) * h + c) * w + d] = data[((c * w + d) * i + b) * o + a];
+      for (let c = 0; c < h; c++) for (let d = 0; d < w; d++) out[((a * i + b) * h + c) * w + d] = data[((c * w + d) * i + b) * o + a];
   return out;
 }
 
@@ -182,4 +189,3 @@ export function initialValue(spec: ParamSpec, rng: Rng): Float32Array {
       return fillUniform(n, 1 / Math.sqrt(spec.fanIn ?? spec.fileShape[0]), r);
   }
 }
-

@@ -2,7 +2,15 @@
 // conv1, bn1, relu, maxpool) and layer1..4; CA blocks base, l1..l4; ca-final block cls_surrogate.
 import * as tf from '@tensorflow/tfjs-core';
 import { CA_BLOCK_NAMES, EXPANSION, stageStride, tapChannels, tapSizes, TAPS, type ResNetArch, type TapName } from './arch.js';
-import { chainProjections, type Backbone, type CaBlockSpec, type ForwardContext, type GraphEmitter, type Reading, type WeightGetter } from './backbone.js';
+import {
+  chainProjections,
+  type Backbone,
+  type CaBlockSpec,
+  type ForwardContext,
+  type GraphEmitter,
+  type Reading,
+  type WeightGetter,
+} from './backbone.js';
 import { convBn, emitConvBn, emitLinear, type ConvBn } from './layers.js';
 import { bnSpecs, linearSpecs, type ParamSpec } from './params.js';
 import { linear } from './ca-head.js';

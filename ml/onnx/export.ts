@@ -5,7 +5,17 @@
 import { endianness } from 'node:os';
 import { lastReading, type GraphEmitter, type OnnxAttrs } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
-import { AttrType, DataType, encodeModel, valueInfo, type AttrMsg, type Dim, type ModelMsg, type NodeMsg, type TensorMsg } from './proto.js';
+import {
+  AttrType,
+  DataType,
+  encodeModel,
+  valueInfo,
+  type AttrMsg,
+  type Dim,
+  type ModelMsg,
+  type NodeMsg,
+  type TensorMsg,
+} from './proto.js';
 import { WeightsError, checkWeights, inferNumClasses, type ArchLike, type HeadKind, type WeightMap } from './weights.js';
 
 export { foldBatchNorm, BN_EPS } from '../models/layers.js';
@@ -49,7 +59,11 @@ export function availableOutputs(head: HeadKind, arch: ArchLike = 'resnet18'): s
 }
 
 export function defaultOutputs(head: HeadKind, arch: ArchLike = 'resnet18'): string[] {
-  return head === 'none' ? getBackbone(arch).readings().map((r) => `tap.${r.tap}`) : ['logits'];
+  return head === 'none'
+    ? getBackbone(arch)
+        .readings()
+        .map((r) => `tap.${r.tap}`)
+    : ['logits'];
 }
 
 function f32Bytes(a: Float32Array): Uint8Array {
@@ -58,7 +72,11 @@ function f32Bytes(a: Float32Array): Uint8Array {
 
 function toAttrs(attrs: OnnxAttrs): AttrMsg[] {
   return Object.entries(attrs).map(([name, v]) =>
-    Array.isArray(v) ? { name, type: AttrType.INTS, ints: v } : typeof v === 'number' ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v.float },
+    Array.isArray(v)
+      ? { name, type: AttrType.INTS, ints: v }
+      : typeof v === 'number'
+        ? { name, type: AttrType.INT, i: v }
+        : { name, type: AttrType.FLOAT, f: v.float },
   );
 }
 
@@ -100,7 +118,9 @@ class GraphBuilder implements GraphEmitter {
 export function resolveNumClasses(opts: Pick<ExportOptions, 'numClasses' | 'weights' | 'head' | 'weightsFile' | 'arch'>): number {
   const n = opts.numClasses ?? inferNumClasses(opts.weights, opts.arch) ?? (opts.head === 'none' ? 0 : undefined);
   if (n === undefined) {
-    throw new WeightsError(opts.weightsFile ?? '<weights>', [{ key: getBackbone(opts.arch).classifierWeight, problem: 'missing (needed for the classifier and to know the number of classes)' }]);
+    throw new WeightsError(opts.weightsFile ?? '<weights>', [
+      { key: getBackbone(opts.arch).classifierWeight, problem: 'missing (needed for the classifier and to know the number of classes)' },
+    ]);
   }
   return n;
 }
@@ -171,7 +191,11 @@ export function exportModel(opts: ExportOptions): Uint8Array {
   const scaledToken = (C: number) => {
     const t = get('cls_token');
     const s = 1 / Math.sqrt(C);
-    return g.float('cls_token:scaled', [1, heads, 1, C / heads], t.map((v) => v * s));
+    return g.float(
+      'cls_token:scaled',
+      [1, heads, 1, C / heads],
+      t.map((v) => v * s),
+    );
   };
 
   /** CLS_KV (ConvNeXt's ca-final, one head): K, V = Linear maps of the feature tokens, LayerNorm output. */
@@ -184,19 +208,31 @@ export function exportModel(opts: ExportOptions): Uint8Array {
       const W = weight(`${prefix}.weight`);
       const wt = new Float32Array(C * C);
       for (let o = 0; o < C; o++) for (let i = 0; i < C; i++) wt[i * C + o] = W.data[o * C + i];
-      return g.node('Add', [g.node('MatMul', [tokens, g.float(`${prefix}.weight:t`, [C, C], wt)]), g.float(`${prefix}.bias`, [C], get(`${prefix}.bias`))]);
+      return g.node('Add', [
+        g.node('MatMul', [tokens, g.float(`${prefix}.weight:t`, [C, C], wt)]),
+        g.float(`${prefix}.bias`, [C], get(`${prefix}.bias`)),
+      ]);
     };
     const K = linearLast(`${block}.to_k.1`);
     const V = linearLast(`${block}.to_v.1`);
     const t = get('cls_token');
-    const q = g.float('cls_token:scaled', [C, 1], t.map((v) => v / Math.sqrt(C)));
+    const q = g.float(
+      'cls_token:scaled',
+      [C, 1],
+      t.map((v) => v / Math.sqrt(C)),
+    );
     const dots = g.node('Transpose', [g.node('MatMul', [K, q])], { perm: [0, 2, 1] }); // B×1×N
     const hw = g.node('Shape', [tap], { start: 2, end: 4 });
     g.node('Reshape', [dots, g.node('Concat', [g.int64('kv.b1', [0, 1]), hw], { axis: 0 })], {}, `attn.${last.tap}`);
     const z = g.node('Reshape', [g.node('MatMul', [g.node('Softmax', [dots], { axis: -1 }), V]), g.int64('kv.bc', [0, C])]);
     const lw = weight(`${block}.to_out.weight`);
     const lb = weight(`${block}.to_out.bias`);
-    g.node('LayerNormalization', [z, g.float(`${block}.to_out.weight`, lw.shape, lw.data), g.float(`${block}.to_out.bias`, lb.shape, lb.data)], { axis: -1, epsilon: { float: 1e-5 } }, 'cls.final');
+    g.node(
+      'LayerNormalization',
+      [z, g.float(`${block}.to_out.weight`, lw.shape, lw.data), g.float(`${block}.to_out.bias`, lb.shape, lb.data)],
+      { axis: -1, epsilon: { float: 1e-5 } },
+      'cls.final',
+    );
   };
 
   if (head === 'ca-stream') {

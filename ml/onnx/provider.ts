@@ -32,7 +32,8 @@ export const CUDA_PROVIDER_LIBRARY = 'libonnxruntime_providers_cuda.so';
 export function providerSetting(env: NodeJS.ProcessEnv = process.env): OrtProviderSetting {
   const v = env.CA_PIPE_ORT_PROVIDER?.trim();
   if (!v) return 'auto';
-  if (!(ORT_PROVIDER_SETTINGS as readonly string[]).includes(v)) throw new Error(`CA_PIPE_ORT_PROVIDER="${v}" is not one of ${ORT_PROVIDER_SETTINGS.join(', ')}`);
+  if (!(ORT_PROVIDER_SETTINGS as readonly string[]).includes(v))
+    throw new Error(`CA_PIPE_ORT_PROVIDER="${v}" is not one of ${ORT_PROVIDER_SETTINGS.join(', ')}`);
   return v as OrtProviderSetting;
 }
 
@@ -41,10 +42,17 @@ export function decideProvider(setting: OrtProviderSetting, probe: CudaProbe): P
   if (setting === 'cpu') return { provider: 'cpu', setting, reason: 'CA_PIPE_ORT_PROVIDER=cpu' };
   if (setting === 'cuda') {
     // Asked for explicitly: try it even if the probe missed something; session creation reports a failure.
-    const missing = [!probe.library && `${CUDA_PROVIDER_LIBRARY} not found in onnxruntime-node`, !probe.gpu && 'no GPU visible'].filter(Boolean);
+    const missing = [!probe.library && `${CUDA_PROVIDER_LIBRARY} not found in onnxruntime-node`, !probe.gpu && 'no GPU visible'].filter(
+      Boolean,
+    );
     return { provider: 'cuda', setting, reason: `CA_PIPE_ORT_PROVIDER=cuda${missing.length ? ` (warning: ${missing.join(', ')})` : ''}` };
   }
-  if (!probe.library) return { provider: 'cpu', setting, reason: `${CUDA_PROVIDER_LIBRARY} is not installed (npm ci with network on linux-x64 installs it unless ONNXRUNTIME_NODE_INSTALL=skip)` };
+  if (!probe.library)
+    return {
+      provider: 'cpu',
+      setting,
+      reason: `${CUDA_PROVIDER_LIBRARY} is not installed (npm ci with network on linux-x64 installs it unless ONNXRUNTIME_NODE_INSTALL=skip)`,
+    };
   if (!probe.gpu) return { provider: 'cpu', setting, reason: `${CUDA_PROVIDER_LIBRARY} is installed but no GPU is visible` };
   return { provider: 'cuda', setting, reason: `${CUDA_PROVIDER_LIBRARY} is installed and a GPU is visible (${probe.gpu})` };
 }
@@ -120,7 +128,11 @@ export function ortProvider(): ProviderChoice {
 export function cudaFailed(error: Error): ProviderChoice {
   const c = ortProvider();
   if (c.setting === 'cuda') throw new Error(`CA_PIPE_ORT_PROVIDER=cuda: ONNX Runtime could not create a CUDA session: ${error.message}`);
-  chosen = { provider: 'cpu', setting: c.setting, reason: `${c.reason}, but creating a CUDA session failed (${error.message.split('\n')[0]}); fell back to cpu` };
+  chosen = {
+    provider: 'cpu',
+    setting: c.setting,
+    reason: `${c.reason}, but creating a CUDA session failed (${error.message.split('\n')[0]}); fell back to cpu`,
+  };
   logger(`onnxruntime provider: cpu (${chosen.reason})`);
   return chosen;
 }

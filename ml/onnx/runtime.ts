@@ -7,7 +7,15 @@ import * as ort from 'onnxruntime-node';
 import { getBackbone } from '../models/backbones.js';
 import { ResNetBackbone } from '../models/resnet-backbone.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { EXPORTER_VERSION, availableOutputs, defaultOutputs, exportModel, resolveNumClasses, type ExportOptions, type HeadKind } from './export.js';
+import {
+  EXPORTER_VERSION,
+  availableOutputs,
+  defaultOutputs,
+  exportModel,
+  resolveNumClasses,
+  type ExportOptions,
+  type HeadKind,
+} from './export.js';
 import { checkWeights, type ArchLike } from './weights.js';
 import { cudaFailed, executionProviders, ortProvider, type OrtProvider } from './provider.js';
 
@@ -114,11 +122,18 @@ export class OnnxModel {
   ) {}
 
   /** One forward pass of an NCHW float32 batch; returns every graph output (or the named subset). */
-  async run(input: Float32Array, batch: number, h: number, w: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+  async run(
+    input: Float32Array,
+    batch: number,
+    h: number,
+    w: number,
+    outputs: string[] = this.outputs,
+  ): Promise<Record<string, OutputTensor>> {
     if (input.length !== batch * 3 * h * w) {
       throw new Error(`input has ${input.length} values but batch ${batch}×3×${h}×${w} needs ${batch * 3 * h * w}`);
     }
-    for (const o of outputs) if (!this.outputs.includes(o)) throw new Error(`output "${o}" is not in this graph (has: ${this.outputs.join(', ')})`);
+    for (const o of outputs)
+      if (!this.outputs.includes(o)) throw new Error(`output "${o}" is not in this graph (has: ${this.outputs.join(', ')})`);
     const feeds = { input: new ort.Tensor('float32', input, [batch, 3, h, w]) };
     const res = await this.session.run(feeds, outputs);
     const out: Record<string, OutputTensor> = {};
@@ -127,7 +142,14 @@ export class OnnxModel {
   }
 
   /** Runs `n` images in chunks of `chunk` and concatenates the outputs along the batch axis. */
-  async runChunked(input: Float32Array, n: number, h: number, w: number, chunk: number, outputs: string[] = this.outputs): Promise<Record<string, OutputTensor>> {
+  async runChunked(
+    input: Float32Array,
+    n: number,
+    h: number,
+    w: number,
+    chunk: number,
+    outputs: string[] = this.outputs,
+  ): Promise<Record<string, OutputTensor>> {
     const per = 3 * h * w;
     if (input.length !== n * per) throw new Error(`input has ${input.length} values but ${n}×3×${h}×${w} needs ${n * per}`);
     const parts: Array<Record<string, OutputTensor>> = [];
@@ -228,7 +250,8 @@ export async function runForward(opts: RunForwardOptions): Promise<{ outputs: st
   const key = opts.inputKey ?? 'input';
   const x = inputs.get(key);
   if (!x) throw new Error(`${opts.inputFile}: no tensor "${key}" (has: ${[...inputs.keys()].join(', ')})`);
-  if (x.shape.length !== 4 || x.shape[1] !== 3) throw new Error(`${opts.inputFile} [${key}]: expected an NCHW batch B×3×H×W, got shape [${x.shape.join(', ')}]`);
+  if (x.shape.length !== 4 || x.shape[1] !== 3)
+    throw new Error(`${opts.inputFile} [${key}]: expected an NCHW batch B×3×H×W, got shape [${x.shape.join(', ')}]`);
   if (!(x.data instanceof Float32Array)) throw new Error(`${opts.inputFile} [${key}]: expected floating point data, got ${x.dtype}`);
   const outputs = opts.outputs ?? availableOutputs(opts.head, arch);
   const model = await createSession({

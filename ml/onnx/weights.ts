@@ -51,7 +51,8 @@ function familyKeys(bb: Backbone): Set<string> {
   const keys = new Set<string>();
   for (const head of ['ca-stream', 'ca-final'] as const) {
     if (head === 'ca-final' && !bb.caFinalBlock) continue;
-    for (const s of paramSpecs(bb, { head, numClasses: 1, project: head === 'ca-final' && bb.caFinalKind !== 'kv' })) if (s.group !== 'backbone') keys.add(s.name);
+    for (const s of paramSpecs(bb, { head, numClasses: 1, project: head === 'ca-final' && bb.caFinalKind !== 'kv' }))
+      if (s.group !== 'backbone') keys.add(s.name);
   }
   for (const s of bb.params(1)) if (s.group !== 'backbone') keys.add(s.name);
   return keys;
@@ -115,7 +116,8 @@ export function checkWeights(
   }
   const presentOptional = [...optional.keys()].filter((k) => stripped.has(k));
   if (presentOptional.length > 0 && presentOptional.length < optional.size) {
-    for (const k of optional.keys()) if (!stripped.has(k)) problems.push({ key: k, problem: 'missing (the projection needs both weight and bias)' });
+    for (const k of optional.keys())
+      if (!stripped.has(k)) problems.push({ key: k, problem: 'missing (the projection needs both weight and bias)' });
   }
   for (const key of stripped.keys()) {
     if (!expected.has(key) && !optional.has(key) && !family.has(key) && !key.endsWith('.num_batches_tracked')) {

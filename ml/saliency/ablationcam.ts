@@ -88,9 +88,15 @@ export async function ablationcam(input: AblationCamInput): Promise<AblationCamR
   const weights = new Float64Array(K);
   if (y === 0 || !Number.isFinite(y)) {
     return {
-      map: new Float32Array(hw), h, w, degenerate: true,
+      map: new Float32Array(hw),
+      h,
+      w,
+      degenerate: true,
       reason: y === 0 ? 'zero-score' : 'non-finite',
-      weights, score: y, forwarded: items.filter((k) => k >= 0).length, forwardCalls,
+      weights,
+      score: y,
+      forwarded: items.filter((k) => k >= 0).length,
+      forwardCalls,
     };
   }
   for (let k = 0; k < K; k++) weights[k] = done[k] ? (y - ablated[k]) / y : 0;

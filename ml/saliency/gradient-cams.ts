@@ -121,15 +121,7 @@ export function gradientCam(method: GradientCamName, A: Floats, G: Floats, K: nu
 }
 
 /** The same method on B images stored back to back (B×K×h×w); one result per image. */
-export function gradientCamBatch(
-  method: GradientCamName,
-  A: Floats,
-  G: Floats,
-  B: number,
-  K: number,
-  h: number,
-  w: number,
-): CamResult[] {
+export function gradientCamBatch(method: GradientCamName, A: Floats, G: Floats, B: number, K: number, h: number, w: number): CamResult[] {
   checkPositiveInt('B', B);
   const n = K * h * w;
   checkLength('activations A', A, B * n, `B×K×h×w = ${B}×${K}×${h}×${w}`);

@@ -42,8 +42,24 @@ export interface SaliencyInputs extends LongRunOptions {
 
 /** The fields a method may declare as required (the rest are optional knobs). */
 export type SaliencyInputField =
-  | 'A' | 'G' | 'K' | 'h' | 'w' | 'dots' | 'heads' | 'image' | 'H' | 'W' | 'mean' | 'std'
-  | 'forwardProbs' | 'forwardFromLayer' | 'target' | 'maxBatch' | 'seed' | 'rise';
+  | 'A'
+  | 'G'
+  | 'K'
+  | 'h'
+  | 'w'
+  | 'dots'
+  | 'heads'
+  | 'image'
+  | 'H'
+  | 'W'
+  | 'mean'
+  | 'std'
+  | 'forwardProbs'
+  | 'forwardFromLayer'
+  | 'target'
+  | 'maxBatch'
+  | 'seed'
+  | 'rise';
 
 /** What a method with declared inputs I receives: those present, every other field optional. */
 export type MethodInputs<I extends SaliencyInputField> = Omit<SaliencyInputs, I> & { [F in I]-?: NonNullable<SaliencyInputs[F]> };
@@ -90,7 +106,11 @@ export function defineSaliencyMethod<const N extends string, const I extends Sal
   return {
     info,
     async compute(inp) {
-      if (!hasInputs(inp, info.inputs)) throw missingInput(info.name, info.inputs.find((f) => inp[f] === undefined)!);
+      if (!hasInputs(inp, info.inputs))
+        throw missingInput(
+          info.name,
+          info.inputs.find((f) => inp[f] === undefined)!,
+        );
       return compute(inp);
     },
   };

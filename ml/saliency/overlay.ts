@@ -7,9 +7,28 @@ import { checkLength, checkPositiveInt, type Floats } from './types.js';
 /** (x, value) anchors of one colour channel; linear in between (matplotlib `_jet_data`). */
 type Segments = ReadonlyArray<readonly [number, number]>;
 
-const JET_RED: Segments = [[0, 0], [0.35, 0], [0.66, 1], [0.89, 1], [1, 0.5]];
-const JET_GREEN: Segments = [[0, 0], [0.125, 0], [0.375, 1], [0.64, 1], [0.91, 0], [1, 0]];
-const JET_BLUE: Segments = [[0, 0.5], [0.11, 1], [0.34, 1], [0.65, 0], [1, 0]];
+const JET_RED: Segments = [
+  [0, 0],
+  [0.35, 0],
+  [0.66, 1],
+  [0.89, 1],
+  [1, 0.5],
+];
+const JET_GREEN: Segments = [
+  [0, 0],
+  [0.125, 0],
+  [0.375, 1],
+  [0.64, 1],
+  [0.91, 0],
+  [1, 0],
+];
+const JET_BLUE: Segments = [
+  [0, 0.5],
+  [0.11, 1],
+  [0.34, 1],
+  [0.65, 0],
+  [1, 0],
+];
 
 function piecewise(seg: Segments, t: number): number {
   for (let i = 1; i < seg.length; i++) {

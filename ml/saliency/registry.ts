@@ -36,7 +36,9 @@ export const SALIENCY_METHOD_TABLE = [
 export type SaliencyMethodName = (typeof SALIENCY_METHOD_TABLE)[number]['info']['name'];
 
 /** Name → info, for callers that plan inputs from a method's declaration. */
-export const SALIENCY_METHODS = byName(SALIENCY_METHOD_TABLE) as Readonly<Record<SaliencyMethodName, SaliencyMethodInfo<SaliencyMethodName>>>;
+export const SALIENCY_METHODS = byName(SALIENCY_METHOD_TABLE) as Readonly<
+  Record<SaliencyMethodName, SaliencyMethodInfo<SaliencyMethodName>>
+>;
 
 export const SALIENCY_METHOD_NAMES = SALIENCY_METHOD_TABLE.map((m) => m.info.name);
 
@@ -54,7 +56,11 @@ export function isSaliencyMethod(name: string): name is SaliencyMethodName {
 }
 
 /** One image's map with the named method of `table`; extra fields of the result are diagnostics. */
-export function computeSaliency(method: string, inp: SaliencyInputs, table: readonly SaliencyMethod[] = SALIENCY_METHOD_TABLE): Promise<SaliencyMap> {
+export function computeSaliency(
+  method: string,
+  inp: SaliencyInputs,
+  table: readonly SaliencyMethod[] = SALIENCY_METHOD_TABLE,
+): Promise<SaliencyMap> {
   const m = table.find((t) => t.info.name === method);
   if (!m) return Promise.reject(new Error(`saliency: unknown method '${method}' (known: ${table.map((t) => t.info.name).join(', ')})`));
   return m.compute(inp);

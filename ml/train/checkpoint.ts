@@ -54,7 +54,8 @@ export interface CheckpointOptions {
 }
 
 function checkpointName(iteration: number): string {
-  if (!Number.isInteger(iteration) || iteration < 0 || iteration >= 1e12) throw new Error(`checkpoint: iteration must be an integer in [0, 1e12), got ${iteration}`);
+  if (!Number.isInteger(iteration) || iteration < 0 || iteration >= 1e12)
+    throw new Error(`checkpoint: iteration must be an integer in [0, 1e12), got ${iteration}`);
   return `ckpt-${String(iteration).padStart(12, '0')}.safetensors`;
 }
 
@@ -103,7 +104,11 @@ export async function listCheckpoints(dir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return entries.filter((f) => NAME_RE.test(f)).sort().reverse().map((f) => join(dir, f));
+  return entries
+    .filter((f) => NAME_RE.test(f))
+    .sort()
+    .reverse()
+    .map((f) => join(dir, f));
 }
 
 /** Write a checkpoint atomically, then prune all but the newest `keep`. Returns its path. */
@@ -128,7 +133,8 @@ export async function saveCheckpoint(dir: string, data: CheckpointData, o: Check
   for (const old of all.slice(keep)) await unlink(old).catch(() => undefined);
   // Temp files of crashed writers: never valid, safe to drop.
   for (const f of await readdir(dir)) {
-    if (/^ckpt-\d{12}\.safetensors\.tmp-\d+$/.test(f) && !f.endsWith(`.tmp-${process.pid}`)) await unlink(join(dir, f)).catch(() => undefined);
+    if (/^ckpt-\d{12}\.safetensors\.tmp-\d+$/.test(f) && !f.endsWith(`.tmp-${process.pid}`))
+      await unlink(join(dir, f)).catch(() => undefined);
   }
   return file;
 }
@@ -145,7 +151,8 @@ export async function readCheckpoint(file: string): Promise<LoadedCheckpoint> {
   } catch (e) {
     throw new Error(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
-  if (header.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: checkpoint format ${header.format}, this version reads ${CHECKPOINT_FORMAT}`);
+  if (header.format !== CHECKPOINT_FORMAT)
+    throw new Error(`${file}: checkpoint format ${header.format}, this version reads ${CHECKPOINT_FORMAT}`);
   const tensors: Record<string, { data: Float32Array }> = {};
   const out: LoadedCheckpoint = { path: file, weights: {}, optimizer: {}, ema: header.hasEma ? {} : null, meta: header.meta };
   for (const [key, t] of parsed.tensors) {

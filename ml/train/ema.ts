@@ -89,6 +89,6 @@ export class Ema {
  * a reference setting, so α = 1 − decay is scaled by batch·every/epochs and capped at 1.
  */
 export function emaDecayForRun(decay: number, batchSize: number, every: number, epochs: number): number {
-  const alpha = Math.min(1, (1 - decay) * (batchSize * every) / epochs);
+  const alpha = Math.min(1, ((1 - decay) * (batchSize * every)) / epochs);
   return 1 - alpha;
 }

@@ -134,14 +134,32 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
     if (await validShard(file, items.length)) {
       const f = await readSafetensors(file);
       const logits = f.tensors.get('logits_gap')!.data as Float32Array;
-      correct += topkCorrect(logits, o.numClasses, Int32Array.from(items, (it) => it.label), [1])[0];
+      correct += topkCorrect(
+        logits,
+        o.numClasses,
+        Int32Array.from(items, (it) => it.label),
+        [1],
+      )[0];
       o.progress?.tick(items.length);
       continue;
     }
     const m = items.length;
-    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<string, Float32Array>;
+    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<
+      string,
+      Float32Array
+    >;
     const logits = new Float32Array(m * o.numClasses);
-    const loader = createLoader({ items, batchSize: o.batchSize ?? FEATURE_BATCH, transform: 'eval', size: o.size, resize: o.resize, layout: 'NCHW', shuffle: false, workers: o.workers, preprocessing: o.preprocessing });
+    const loader = createLoader({
+      items,
+      batchSize: o.batchSize ?? FEATURE_BATCH,
+      transform: 'eval',
+      size: o.size,
+      resize: o.resize,
+      layout: 'NCHW',
+      shuffle: false,
+      workers: o.workers,
+      preprocessing: o.preprocessing,
+    });
     let off = 0;
     for await (const b of loader) {
       if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');
@@ -161,7 +179,8 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
       ids: { shape: [m], data: Int32Array.from(items, (it) => it.id) },
       logits_gap: { dtype: 'F32', shape: [m, o.numClasses], data: logits },
     };
-    for (const t of o.taps) tensors[`tap.${t}`] = { dtype: o.dtype === 'float16' ? 'F16' : 'F32', shape: [m, sizes[t], sizes[t], ch[t]], data: tapData[t] };
+    for (const t of o.taps)
+      tensors[`tap.${t}`] = { dtype: o.dtype === 'float16' ? 'F16' : 'F32', shape: [m, sizes[t], sizes[t], ch[t]], data: tapData[t] };
     await writeSafetensors(file, tensors, { split: o.split, shard: String(s) });
   }
   return { count: n, shards, ids_digest: idsDigest(o.items.map((i) => i.id)), gap_acc: n ? correct / n : NaN };
@@ -196,10 +215,17 @@ export interface LoadedSplit extends TapArrays {
  * Loads a split's taps (as float32) for the given items, in the items' order. Items missing from
  * the cache are an error naming the first few ids.
  */
-export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: SplitName, taps: string[], items: LoaderItem[]): Promise<LoadedSplit> {
+export async function loadFeatureSplit(
+  dir: string,
+  meta: FeaturesMeta,
+  split: SplitName,
+  taps: string[],
+  items: LoaderItem[],
+): Promise<LoadedSplit> {
   const sm = meta.splits[split];
   if (!sm) throw new Error(`${join(dir, FEATURES_META)}: no "${split}" split in the feature cache`);
-  for (const t of taps) if (!meta.taps.includes(t)) throw new Error(`${join(dir, FEATURES_META)}: tap "${t}" is not cached (has ${meta.taps.join(', ')})`);
+  for (const t of taps)
+    if (!meta.taps.includes(t)) throw new Error(`${join(dir, FEATURES_META)}: tap "${t}" is not cached (has ${meta.taps.join(', ')})`);
   const rowOf = new Map<number, { shard: number; row: number }>();
   const files: Awaited<ReturnType<typeof readSafetensors>>[] = [];
   for (let s = 0; s < sm.shards.length; s++) {
@@ -209,7 +235,13 @@ export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: S
     files.push(f);
   }
   const missing = items.filter((it) => !rowOf.has(it.id));
-  if (missing.length) throw new Error(`${dir}: the feature cache lacks ${missing.length} ${split} item(s) (ids ${missing.slice(0, 5).map((m) => m.id).join(', ')}${missing.length > 5 ? ', …' : ''}); recompute it for this data`);
+  if (missing.length)
+    throw new Error(
+      `${dir}: the feature cache lacks ${missing.length} ${split} item(s) (ids ${missing
+        .slice(0, 5)
+        .map((m) => m.id)
+        .join(', ')}${missing.length > 5 ? ', …' : ''}); recompute it for this data`,
+    );
   const n = items.length;
   const K = meta.num_classes;
   const out: LoadedSplit = { taps: {}, labels: new Int32Array(n), ids: items.map((i) => i.id), gapLogits: new Float32Array(n * K) };
@@ -221,7 +253,8 @@ export async function loadFeatureSplit(dir: string, meta: FeaturesMeta, split: S
     const { shard, row } = rowOf.get(it.id)!;
     const f = files[shard];
     const label = (f.tensors.get('labels')!.data as Int32Array)[row];
-    if (label !== it.label) throw new Error(`${join(dir, sm.shards[shard])}: item ${it.id} has label ${label} in the cache but ${it.label} in the index`);
+    if (label !== it.label)
+      throw new Error(`${join(dir, sm.shards[shard])}: item ${it.id} has label ${label} in the cache but ${it.label} in the index`);
     out.labels[i] = label;
     out.gapLogits.set((f.tensors.get('logits_gap')!.data as Float32Array).subarray(row * K, (row + 1) * K), i * K);
     for (const t of taps) {

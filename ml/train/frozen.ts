@@ -18,7 +18,18 @@ import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelS
 import type { EngineSetting, ForwardSession } from '../forward/session.js';
 import { topkCorrect } from './losses.js';
 import { applyGradients, dropoutSeed, exportModelWeights, swapInEma, type WeightsTaskBase } from './end-to-end.js';
-import { computeFeatures, extractionPhase, FEATURE_BATCH, idsDigest, nchwToNhwc, loadFeatureSplit, readFeaturesMeta, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import {
+  computeFeatures,
+  extractionPhase,
+  FEATURE_BATCH,
+  idsDigest,
+  nchwToNhwc,
+  loadFeatureSplit,
+  readFeaturesMeta,
+  tapShapes,
+  writeFeaturesMeta,
+  type FeaturesMeta,
+} from './feature-cache.js';
 import type { EvalResult, LoopLogger, LoopProgress, StepPosition, StepResult, TrainTask } from './loop.js';
 import { batchLoss, countCorrect, evalBatch, prepareBatch } from './objective.js';
 import type { TrainParams } from './params.js';
@@ -79,15 +90,29 @@ export interface BackboneSessionOptions {
  */
 export async function openBackboneSession(o: BackboneSessionOptions): Promise<{ session: ForwardSession; choice: EngineChoice }> {
   const spec: ForwardModelSpec = {
-    arch: o.arch, head: 'gap', numClasses: o.numClasses, weights: o.init.weights, weightsFile: o.init.name,
-    outputs: [...o.taps.map((t) => `tap.${t}`), 'logits'], cacheDir: o.cacheDir, inputSize: o.inputSize, fixedInputSize: false,
+    arch: o.arch,
+    head: 'gap',
+    numClasses: o.numClasses,
+    weights: o.init.weights,
+    weightsFile: o.init.name,
+    outputs: [...o.taps.map((t) => `tap.${t}`), 'logits'],
+    cacheDir: o.cacheDir,
+    inputSize: o.inputSize,
+    fixedInputSize: false,
   };
-  const choice = await chooseEngine(o.engine ?? 'onnx', spec, { batch: o.batch, onCalibrate: (what) => o.log?.info(`backbone engine: ${what}`) });
+  const choice = await chooseEngine(o.engine ?? 'onnx', spec, {
+    batch: o.batch,
+    onCalibrate: (what) => o.log?.info(`backbone engine: ${what}`),
+  });
   o.log?.info(`backbone engine: ${choice.engine} (${choice.reason})`);
   return { session: await openForwardSession(choice.engine, spec), choice };
 }
 
-function tapTensors(taps: Partial<Record<string, Float32Array>>, shapes: Partial<Record<string, [number, number, number]>>, n: number): Taps {
+function tapTensors(
+  taps: Partial<Record<string, Float32Array>>,
+  shapes: Partial<Record<string, [number, number, number]>>,
+  n: number,
+): Taps {
   const out: Taps = {};
   for (const [t, data] of Object.entries(taps) as Array<[string, Float32Array]>) {
     const [h, w, c] = shapes[t]!;
@@ -103,14 +128,23 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
   const shapes = tapShapes(o.arch, p.input_size, taps);
   const useCacheForTrain = !p.augment;
   if (useCacheForTrain && (o.base.objective.mixup > 0 || o.base.objective.cutmix > 0)) {
-    throw new Error('train params: mixup/cutmix mix images, but with augment: false frozen training reads cached backbone features (no images); set augment: true or mixup: 0 and cutmix: 0');
+    throw new Error(
+      'train params: mixup/cutmix mix images, but with augment: false frozen training reads cached backbone features (no images); set augment: true or mixup: 0 and cutmix: 0',
+    );
   }
   let session: ForwardSession | null = null;
   const getSession = async (): Promise<ForwardSession> => {
     if (session) return session;
     const opened = await openBackboneSession({
-      arch: o.arch, init: o.init, numClasses: o.numClasses, taps, cacheDir: join(o.scratchDir, 'onnx'), inputSize: p.input_size,
-      engine: p.engine ?? 'auto', batch: useCacheForTrain ? FEATURE_BATCH : p.batch_size, log: o.log,
+      arch: o.arch,
+      init: o.init,
+      numClasses: o.numClasses,
+      taps,
+      cacheDir: join(o.scratchDir, 'onnx'),
+      inputSize: p.input_size,
+      engine: p.engine ?? 'auto',
+      batch: useCacheForTrain ? FEATURE_BATCH : p.batch_size,
+      log: o.log,
     });
     if (o.provenance) o.provenance.engine_choice = opened.choice;
     return (session = opened.session);
@@ -124,25 +158,58 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     meta = await readFeaturesMeta(cacheDir);
     const where = join(cacheDir, 'features.json');
     if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
-    if (meta.input_size !== p.input_size) throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
-    if ((meta.resize ?? null) !== (p.resize ?? null)) throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
-    if ((meta.preprocessing ?? 'fast') !== o.preprocessing) throw new Error(`${where}: features of '${meta.preprocessing ?? 'fast'}' pixels, this stage uses the '${o.preprocessing}' preprocessing convention (set the same preprocessing on both stages)`);
-    if (meta.init_digest !== o.init.digest) throw new Error(`${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`);
+    if (meta.input_size !== p.input_size)
+      throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
+    if ((meta.resize ?? null) !== (p.resize ?? null))
+      throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
+    if ((meta.preprocessing ?? 'fast') !== o.preprocessing)
+      throw new Error(
+        `${where}: features of '${meta.preprocessing ?? 'fast'}' pixels, this stage uses the '${o.preprocessing}' preprocessing convention (set the same preprocessing on both stages)`,
+      );
+    if (meta.init_digest !== o.init.digest)
+      throw new Error(
+        `${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`,
+      );
   } else {
     const t0 = performance.now();
     cacheDir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);
     meta = {
-      format: 'ca-pipe.features/1', arch: o.arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing: o.preprocessing, dtype: p.feature_dtype,
-      taps, tap_shapes: shapes, num_classes: o.numClasses, init_digest: o.init.digest, splits: {},
+      format: 'ca-pipe.features/1',
+      arch: o.arch.name,
+      input_size: p.input_size,
+      resize: p.resize ?? null,
+      preprocessing: o.preprocessing,
+      dtype: p.feature_dtype,
+      taps,
+      tap_shapes: shapes,
+      num_classes: o.numClasses,
+      init_digest: o.init.digest,
+      splits: {},
     };
     o.progress?.message('preparing the backbone');
     const session = await getSession();
     extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
-    const common = { session, arch: o.arch, dir: cacheDir, size: p.input_size, resize: p.resize, preprocessing: o.preprocessing, dtype: p.feature_dtype, taps, numClasses: o.numClasses, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
+    const common = {
+      session,
+      arch: o.arch,
+      dir: cacheDir,
+      size: p.input_size,
+      resize: p.resize,
+      preprocessing: o.preprocessing,
+      dtype: p.feature_dtype,
+      taps,
+      numClasses: o.numClasses,
+      workers: p.workers,
+      progress: o.progress,
+      sharedPhase: true,
+      signal: o.signal,
+    };
     meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
     if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
     await writeFeaturesMeta(cacheDir, meta);
-    o.log.info(`train: backbone features computed through ${session.engine === 'onnx' ? 'ONNX Runtime' : 'tfjs'} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`);
+    o.log.info(
+      `train: backbone features computed through ${session.engine === 'onnx' ? 'ONNX Runtime' : 'tfjs'} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`,
+    );
   }
   o.progress?.message('loading cached features');
   const val = await loadFeatureSplit(cacheDir, meta, 'val', taps, o.val);
@@ -159,18 +226,37 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     await getSession();
     o.progress?.message('loading images');
     trainSource = await createImageSource({
-      items: o.train, batchSize: p.batch_size, size: p.input_size, layout: 'NHWC', seed: p.seed, augment: true, train: true,
-      resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal, preprocessing: o.preprocessing,
+      items: o.train,
+      batchSize: p.batch_size,
+      size: p.input_size,
+      layout: 'NHWC',
+      seed: p.seed,
+      augment: true,
+      train: true,
+      resize: p.resize,
+      scale: p.crop_scale,
+      workers: p.workers,
+      signal: o.signal,
+      preprocessing: o.preprocessing,
     });
   }
   const trainable = o.base.trainable;
   const varList = Object.values(trainable);
   const S = p.input_size;
 
-  async function batchTaps(batch: SourceBatch, pos: StepPosition): Promise<{ taps: Partial<Record<string, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
+  async function batchTaps(
+    batch: SourceBatch,
+    pos: StepPosition,
+  ): Promise<{ taps: Partial<Record<string, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
     if (batch.taps) return { taps: batch.taps, prep: prepareBatch(o.base.objective, undefined, null, batch.labels, pos.epoch, pos.iter) };
     const prep = prepareBatch(o.base.objective, batch.x, [batch.n, S, S, 3], batch.labels, pos.epoch, pos.iter);
-    const res = await session!.run(nhwcToNchw(prep.images!, batch.n, S, S), batch.n, S, S, taps.map((t) => `tap.${t}`));
+    const res = await session!.run(
+      nhwcToNchw(prep.images!, batch.n, S, S),
+      batch.n,
+      S,
+      S,
+      taps.map((t) => `tap.${t}`),
+    );
     const out: Partial<Record<string, Float32Array>> = {};
     for (const t of taps) {
       const [h, w, c] = shapes[t]!;
@@ -221,10 +307,19 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     }
   }
 
-  const featuresDigest = idsDigest([meta.splits.val?.count ?? 0, ...o.train.map((i) => i.id)]) + `:${meta.init_digest}:${meta.dtype}:${useCacheForTrain}`;
+  const featuresDigest =
+    idsDigest([meta.splits.val?.count ?? 0, ...o.train.map((i) => i.id)]) + `:${meta.init_digest}:${meta.dtype}:${useCacheForTrain}`;
   return {
     // Only the head changes; checkpointing the backbone would copy it every time for nothing.
-    task: { stateVars: trainable, optimizer: o.base.optimizer, ema: o.base.ema, train: trainSource, step, evaluate, exportWeights: () => exportModelWeights(o.base) },
+    task: {
+      stateVars: trainable,
+      optimizer: o.base.optimizer,
+      ema: o.base.ema,
+      train: trainSource,
+      step,
+      evaluate,
+      exportWeights: () => exportModelWeights(o.base),
+    },
     summary: {
       gap_val_acc: gapValAcc,
       feature_cache: { source: o.features ? 'features input' : 'computed', dtype: meta.dtype, train_from_cache: useCacheForTrain, taps },

@@ -1,7 +1,11 @@
 // Early, explanatory failure when training diverges.
 
 export class NonFiniteLossError extends Error {
-  constructor(message: string, readonly iteration: number, readonly value: number) {
+  constructor(
+    message: string,
+    readonly iteration: number,
+    readonly value: number,
+  ) {
     super(message);
     this.name = 'NonFiniteLossError';
   }

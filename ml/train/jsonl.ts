@@ -30,7 +30,10 @@ export function readJsonl(file: string): JsonRecord[] {
 export class JsonlWriter {
   private fd: number | null;
 
-  constructor(readonly path: string, o: JsonlOpenOptions = {}) {
+  constructor(
+    readonly path: string,
+    o: JsonlOpenOptions = {},
+  ) {
     if (o.keep && existsSync(path)) {
       const kept = readJsonl(path).filter(o.keep);
       const tmp = `${path}.tmp-${process.pid}`;

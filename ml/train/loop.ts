@@ -179,11 +179,15 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     log.info(`resuming from ${ck.path}: epoch ${epoch + 1}/${epochs}, batch ${batchInEpoch}/${perEpoch}, step ${iteration}`);
   }
   if (best && !existsSync(bestFile)) {
-    log.warn(`${bestFile} is missing although epoch ${best.epoch + 1} was the best so far; the best weights will be those of a later epoch`);
+    log.warn(
+      `${bestFile} is missing although epoch ${best.epoch + 1} was the best so far; the best weights will be those of a later epoch`,
+    );
     best = null;
   }
   // Records past the checkpoint were logged by the interrupted process and will be logged again.
-  const metrics = new JsonlWriter(metricsFile, { keep: (r: JsonRecord) => resumedFrom !== null && typeof r.step === 'number' && r.step <= resumedFrom });
+  const metrics = new JsonlWriter(metricsFile, {
+    keep: (r: JsonRecord) => resumedFrom !== null && typeof r.step === 'number' && r.step <= resumedFrom,
+  });
   const tbDir = join(o.scratchDir, 'tb-live');
   await mkdir(tbDir, { recursive: true });
   const tb = new TensorBoardWriter(tbDir, resumedFrom !== null ? { purgeStep: resumedFrom + 1 } : {});
@@ -192,7 +196,11 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     const data = captureTrainState(
       { vars: task.stateVars, optimizer: task.optimizer, ema: task.ema },
       {
-        epoch, batchInEpoch, iteration, best, metrics: epochRecords,
+        epoch,
+        batchInEpoch,
+        iteration,
+        best,
+        metrics: epochRecords,
         extra: { config: o.configDigest, meters: { loss: lossMeter.state(), acc: accMeter.state() } },
       },
     );
@@ -229,7 +237,9 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
           tb.scalars(iteration, { 'train/iter_loss': r.loss, 'train/iter_acc': r.correct / r.n, 'train/lr': lr });
         }
         o.progress?.tick(1);
-        o.progress?.message(`epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${rate(epochImages, epochSeconds).toFixed(1)} img/s`);
+        o.progress?.message(
+          `epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${rate(epochImages, epochSeconds).toFixed(1)} img/s`,
+        );
         o.onStep?.(pos);
         if (o.checkpointEveryIters > 0 && iteration % o.checkpointEveryIters === 0 && batchInEpoch < perEpoch) await save();
       }
@@ -238,13 +248,31 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
 
       o.progress?.message(`epoch ${epoch + 1}/${epochs} · validating`);
       const v = await task.evaluate();
-      const rec: EpochRecord = { type: 'epoch', epoch, step: iteration, loss: lossMeter.mean, acc: accMeter.mean, lr, val_loss: v.loss, val_acc: v.acc };
+      const rec: EpochRecord = {
+        type: 'epoch',
+        epoch,
+        step: iteration,
+        loss: lossMeter.mean,
+        acc: accMeter.mean,
+        lr,
+        val_loss: v.loss,
+        val_acc: v.acc,
+      };
       epochRecords.push(rec);
       metrics.write(rec);
-      tb.scalars(epoch + 1, { 'epoch/train_loss': rec.loss, 'epoch/train_acc': rec.acc, 'epoch/val_loss': v.loss, 'epoch/val_acc': v.acc, 'epoch/lr': lr });
-      if (epochImages > 0) epochTimes.push({ epoch, images: epochImages, seconds: epochSeconds, imagesPerSecond: rate(epochImages, epochSeconds) });
+      tb.scalars(epoch + 1, {
+        'epoch/train_loss': rec.loss,
+        'epoch/train_acc': rec.acc,
+        'epoch/val_loss': v.loss,
+        'epoch/val_acc': v.acc,
+        'epoch/lr': lr,
+      });
+      if (epochImages > 0)
+        epochTimes.push({ epoch, images: epochImages, seconds: epochSeconds, imagesPerSecond: rate(epochImages, epochSeconds) });
       const speed = epochImages > 0 ? `, ${rate(epochImages, epochSeconds).toFixed(1)} img/s` : '';
-      log.info(`epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%${speed}`);
+      log.info(
+        `epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%${speed}`,
+      );
       if (Number.isFinite(v.loss) && (best === null || v.loss < best.value)) {
         await writeSafetensors(bestFile, task.exportWeights(), { epoch: String(epoch) });
         best = { metric: META_BEST, value: v.loss, epoch };
@@ -265,7 +293,12 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     best: best ? { epoch: best.epoch, value: best.value } : null,
     resumedFrom,
     // A run resumed after its last step (crash while writing outputs) did no steps of its own.
-    throughput: { images: stepImages, seconds: stepSeconds, imagesPerSecond: stepImages > 0 ? rate(stepImages, stepSeconds) : null, epochs: epochTimes },
+    throughput: {
+      images: stepImages,
+      seconds: stepSeconds,
+      imagesPerSecond: stepImages > 0 ? rate(stepImages, stepSeconds) : null,
+      epochs: epochTimes,
+    },
     files: { metrics: metricsFile, best: best ? bestFile : null },
   };
 }
@@ -289,7 +322,17 @@ export function writeTensorBoardFromMetrics(metricsFile: string, dir: string): s
       if (r.type === 'iter') {
         tb.scalars(num('step'), { 'train/iter_loss': num('loss'), 'train/iter_acc': num('acc'), 'train/lr': num('lr') }, wallTime);
       } else if (r.type === 'epoch') {
-        tb.scalars(num('epoch') + 1, { 'epoch/train_loss': num('loss'), 'epoch/train_acc': num('acc'), 'epoch/val_loss': num('val_loss'), 'epoch/val_acc': num('val_acc'), 'epoch/lr': num('lr') }, wallTime);
+        tb.scalars(
+          num('epoch') + 1,
+          {
+            'epoch/train_loss': num('loss'),
+            'epoch/train_acc': num('acc'),
+            'epoch/val_loss': num('val_loss'),
+            'epoch/val_acc': num('val_acc'),
+            'epoch/lr': num('lr'),
+          },
+          wallTime,
+        );
       }
     }
   } finally {

@@ -18,7 +18,8 @@ function checkLabels(labels: Labels, batch: number, classes: number, fn: string)
 export function crossEntropy(logits: tf.Tensor2D, labels: Labels, labelSmoothing = 0): tf.Scalar {
   const [b, k] = logits.shape;
   checkLabels(labels, b, k, 'crossEntropy');
-  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new Error(`crossEntropy: label smoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+    throw new Error(`crossEntropy: label smoothing must be in [0, 1], got ${labelSmoothing}`);
   return tf.tidy(() => {
     const logp = tf.logSoftmax(logits);
     const onehot = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), k);

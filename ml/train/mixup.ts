@@ -48,9 +48,16 @@ export function smoothedOneHot(labels: Int32Array | number[], classes: number, s
 }
 
 /** Mix one batch. `shape` is [B, H, W, C]; `labels` are class indices. */
-export function mixBatch(images: Float32Array, shape: [number, number, number, number], labels: Int32Array | number[], cfg: MixConfig, rand: Uniform): MixResult {
+export function mixBatch(
+  images: Float32Array,
+  shape: [number, number, number, number],
+  labels: Int32Array | number[],
+  cfg: MixConfig,
+  rand: Uniform,
+): MixResult {
   const [b, h, w, c] = shape;
-  if (images.length !== b * h * w * c) throw new Error(`mixup: images hold ${images.length} values, shape [${shape}] needs ${b * h * w * c}`);
+  if (images.length !== b * h * w * c)
+    throw new Error(`mixup: images hold ${images.length} values, shape [${shape}] needs ${b * h * w * c}`);
   if (labels.length !== b) throw new Error(`mixup: ${labels.length} labels for a batch of ${b}`);
   if (!(cfg.mixup >= 0 && cfg.cutmix >= 0)) throw new Error(`mixup: alphas must be >= 0, got mixup ${cfg.mixup}, cutmix ${cfg.cutmix}`);
   const k = cfg.classes;
@@ -82,8 +89,10 @@ export function mixBatch(images: Float32Array, shape: [number, number, number, n
     const cx = sampleInt(0, w, rand);
     const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
     box = {
-      y0: clip(cy - Math.floor(cutH / 2), h), y1: clip(cy + Math.floor(cutH / 2), h),
-      x0: clip(cx - Math.floor(cutW / 2), w), x1: clip(cx + Math.floor(cutW / 2), w),
+      y0: clip(cy - Math.floor(cutH / 2), h),
+      y1: clip(cy + Math.floor(cutH / 2), h),
+      x0: clip(cx - Math.floor(cutW / 2), w),
+      x1: clip(cx + Math.floor(cutW / 2), w),
     };
     for (let i = 0; i < b; i++) {
       const j = b - 1 - i;

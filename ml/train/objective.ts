@@ -37,13 +37,27 @@ export function batchRng(seed: number, epoch: number, batch: number, stream: num
 }
 
 /** Mix an NHWC image batch when mixup/cutmix are on; build the targets the criterion needs. */
-export function prepareBatch(cfg: ObjectiveConfig, images: Float32Array | undefined, shape: [number, number, number, number] | null, labels: Int32Array, epoch: number, batch: number): PreparedBatch {
+export function prepareBatch(
+  cfg: ObjectiveConfig,
+  images: Float32Array | undefined,
+  shape: [number, number, number, number] | null,
+  labels: Int32Array,
+  epoch: number,
+  batch: number,
+): PreparedBatch {
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] < 0 || labels[i] >= cfg.classes) throw new Error(`label ${labels[i]} at batch ${batch} index ${i} is outside the head's ${cfg.classes} classes`);
+    if (labels[i] < 0 || labels[i] >= cfg.classes)
+      throw new Error(`label ${labels[i]} at batch ${batch} index ${i} is outside the head's ${cfg.classes} classes`);
   }
   if ((cfg.mixup > 0 || cfg.cutmix > 0) && images && shape) {
     const rng = batchRng(cfg.seed, epoch, batch, MIX_STREAM);
-    const m = mixBatch(images, shape, labels, { mixup: cfg.mixup, cutmix: cfg.cutmix, switchProb: cfg.mixSwitchProb, labelSmoothing: cfg.labelSmoothing, classes: cfg.classes }, () => rng.float());
+    const m = mixBatch(
+      images,
+      shape,
+      labels,
+      { mixup: cfg.mixup, cutmix: cfg.cutmix, switchProb: cfg.mixSwitchProb, labelSmoothing: cfg.labelSmoothing, classes: cfg.classes },
+      () => rng.float(),
+    );
     return { images: m.images, targets: m.targets, accLabels: argmaxRows(m.targets, cfg.classes), labels };
   }
   const targets = cfg.criterion === 'bce' ? smoothedOneHot(labels, cfg.classes, cfg.labelSmoothing) : null;

@@ -133,7 +133,10 @@ export abstract class Optimizer {
           steps.set(name, decodeCount(data, key));
           continue;
         }
-        if (!slotNames.has(slot)) throw new Error(`optimizer state key '${key}': ${this.constructor.name} has no slot '${slot}' (slots: ${[...slotNames].join(', ') || 'none'})`);
+        if (!slotNames.has(slot))
+          throw new Error(
+            `optimizer state key '${key}': ${this.constructor.name} has no slot '${slot}' (slots: ${[...slotNames].join(', ') || 'none'})`,
+          );
         const v = this.vars[name];
         if (data.length !== v.size) throw new Error(`optimizer state '${key}' has ${data.length} values but '${name}' has ${v.size}`);
         let m = slots.get(slot);
@@ -141,7 +144,8 @@ export abstract class Optimizer {
         m.set(name, tf.keep(tf.tensor(Float32Array.from(data), v.shape, 'float32')));
       }
       for (const [slot, m] of slots) {
-        for (const name of m.keys()) if (!steps.has(name)) throw new Error(`optimizer state has '${slot}/${name}' but no 'step/${name}' counter`);
+        for (const name of m.keys())
+          if (!steps.has(name)) throw new Error(`optimizer state has '${slot}/${name}' but no 'step/${name}' counter`);
       }
     } catch (e) {
       for (const m of slots.values()) for (const t of m.values()) t.dispose();
@@ -238,7 +242,10 @@ export class Adam extends Optimizer {
     [this.beta1, this.beta2] = o.betas ?? [0.9, 0.999];
     this.eps = o.eps ?? 1e-8;
     this.decoupled = decoupled;
-    for (const [k, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+    for (const [k, b] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
       if (!(b >= 0 && b < 1)) throw new Error(`adam: ${k} must be in [0, 1), got ${b}`);
     }
     if (!(this.eps >= 0)) throw new Error(`adam: eps must be >= 0, got ${this.eps}`);
@@ -293,7 +300,14 @@ export interface OptimizerConfig {
 export function createOptimizer(vars: NamedVariables, cfg: OptimizerConfig, groups?: ParamGroupSpec[]): Optimizer {
   switch (cfg.kind) {
     case 'sgd':
-      return new Sgd(vars, { lr: cfg.lr, momentum: cfg.momentum, dampening: cfg.dampening, nesterov: cfg.nesterov, weightDecay: cfg.weightDecay, groups });
+      return new Sgd(vars, {
+        lr: cfg.lr,
+        momentum: cfg.momentum,
+        dampening: cfg.dampening,
+        nesterov: cfg.nesterov,
+        weightDecay: cfg.weightDecay,
+        groups,
+      });
     case 'adam':
       return new Adam(vars, { lr: cfg.lr, betas: cfg.betas, eps: cfg.eps, weightDecay: cfg.weightDecay, groups });
     case 'adamw':

@@ -57,7 +57,30 @@ export interface TrainParams {
   log_every: number;
 }
 
-export const TRAIN_DEFAULTS: Omit<TrainParams, 'optimizer' | 'lr' | 'weight_decay' | 'momentum' | 'nesterov' | 'schedule' | 'schedule_per' | 'milestones' | 'step_size' | 'gamma' | 'warmup_epochs' | 'label_smoothing' | 'mixup' | 'cutmix' | 'ema' | 'ema_decay' | 'ema_every' | 'clip_grad_norm' | 'resize' | 'workers' | 'engine'> = {
+export const TRAIN_DEFAULTS: Omit<
+  TrainParams,
+  | 'optimizer'
+  | 'lr'
+  | 'weight_decay'
+  | 'momentum'
+  | 'nesterov'
+  | 'schedule'
+  | 'schedule_per'
+  | 'milestones'
+  | 'step_size'
+  | 'gamma'
+  | 'warmup_epochs'
+  | 'label_smoothing'
+  | 'mixup'
+  | 'cutmix'
+  | 'ema'
+  | 'ema_decay'
+  | 'ema_every'
+  | 'clip_grad_norm'
+  | 'resize'
+  | 'workers'
+  | 'engine'
+> = {
   arch: 'resnet50',
   head: 'ca-stream',
   heads: 1,

@@ -70,8 +70,12 @@ function preset(name: RecipeName): Omit<Recipe, 'epochs' | 'notes'> {
         name,
         optimizer: { kind: 'adamw', lr: 9e-3, weightDecay: 0.3, betas: [0.9, 0.999], eps: 1e-8 },
         schedule: {
-          kind: 'cosine', granularity: 'iter', etaMin: 0,
-          warmup: VIT_WARMUP_EPOCHS, warmupUnit: 'epoch', warmupStartFactor: 0.01,
+          kind: 'cosine',
+          granularity: 'iter',
+          etaMin: 0,
+          warmup: VIT_WARMUP_EPOCHS,
+          warmupUnit: 'epoch',
+          warmupStartFactor: 0.01,
         },
         mixup: 0.2,
         cutmix: 1.0,
@@ -90,7 +94,12 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Merge `over` into `base`, rejecting fields the preset does not have (typos must not pass silently). */
-function merge(base: Record<string, unknown>, over: Record<string, unknown>, path: string, known: Record<string, readonly string[]>): Record<string, unknown> {
+function merge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+  path: string,
+  known: Record<string, readonly string[]>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   const allowed = known[path] ?? Object.keys(base);
   for (const [k, v] of Object.entries(over)) {
@@ -150,7 +159,8 @@ export function resolveRecipe(name: RecipeName, overrides: RecipeOverrides = {},
   }
   if (r.schedule.kind === 'multistep' && !(schedOver && 'milestones' in schedOver)) {
     const beyond = (r.schedule.milestones ?? []).filter((m) => m >= epochs);
-    if (beyond.length) notes.push(`recipe '${name}': milestones ${beyond.join(', ')} lie at or beyond the last epoch (${epochs}) and never apply`);
+    if (beyond.length)
+      notes.push(`recipe '${name}': milestones ${beyond.join(', ')} lie at or beyond the last epoch (${epochs}) and never apply`);
   }
   validateRecipe(r, itersPerEpoch);
   return r;
@@ -162,7 +172,8 @@ function validateRecipe(r: Recipe, itersPerEpoch: number): void {
   };
   if (!['sgd', 'adam', 'adamw'].includes(r.optimizer.kind)) fail('optimizer.kind', `'${r.optimizer.kind}' is not sgd, adam or adamw`);
   if (!(r.optimizer.lr > 0)) fail('optimizer.lr', `must be > 0, got ${r.optimizer.lr}`);
-  if (r.optimizer.weightDecay !== undefined && !(r.optimizer.weightDecay >= 0)) fail('optimizer.weightDecay', `must be >= 0, got ${r.optimizer.weightDecay}`);
+  if (r.optimizer.weightDecay !== undefined && !(r.optimizer.weightDecay >= 0))
+    fail('optimizer.weightDecay', `must be >= 0, got ${r.optimizer.weightDecay}`);
   if (!(r.mixup >= 0)) fail('mixup', `must be >= 0, got ${r.mixup}`);
   if (!(r.cutmix >= 0)) fail('cutmix', `must be >= 0, got ${r.cutmix}`);
   if (!(r.mixSwitchProb >= 0 && r.mixSwitchProb <= 1)) fail('mixSwitchProb', `must be in [0, 1], got ${r.mixSwitchProb}`);

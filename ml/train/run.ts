@@ -14,7 +14,15 @@ import { Rng } from '../data/rng.js';
 import { conventionMismatch, resolvePreprocessing, type Preprocessing } from '../data/preprocessing.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.js';
 import { lastReading, type Backbone } from '../models/backbone.js';
-import { computeFeatures, extractionPhase, FEATURE_BATCH, FEATURES_FORMAT, tapShapes, writeFeaturesMeta, type FeaturesMeta } from './feature-cache.js';
+import {
+  computeFeatures,
+  extractionPhase,
+  FEATURE_BATCH,
+  FEATURES_FORMAT,
+  tapShapes,
+  writeFeaturesMeta,
+  type FeaturesMeta,
+} from './feature-cache.js';
 import { openBackboneSession } from './frozen.js';
 import type { EngineSetting } from '../forward/session.js';
 import { paramSpecs } from '../models/params.js';
@@ -78,7 +86,9 @@ export async function readInit(dir: string, arch: Backbone, want: 'backbone+fc')
   }
   const card = checkCard(raw, cardFile);
   if (card.arch !== arch.name) {
-    throw new Error(`init: ${cardFile} describes a ${card.arch} but this stage trains a ${arch.name} (set "arch: ${card.arch}" or use an init trained with ${arch.name})`);
+    throw new Error(
+      `init: ${cardFile} describes a ${card.arch} but this stage trains a ${arch.name} (set "arch: ${card.arch}" or use an init trained with ${arch.name})`,
+    );
   }
   const file = join(dir, 'final.safetensors');
   const name = weightsDisplayName(file, card);
@@ -89,7 +99,9 @@ export async function readInit(dir: string, arch: Backbone, want: 'backbone+fc')
   const tf_ = await readSafetensors(file).catch((e: Error) => {
     throw new Error(`init: ${e.message.replace(file, name)}`);
   });
-  const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter((s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'));
+  const specs = paramSpecs(arch, { head: 'gap', numClasses: card.num_classes }).filter(
+    (s) => want === 'backbone+fc' && (s.group === 'backbone' || s.group === 'fc'),
+  );
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   const problems: string[] = [];
   for (const s of specs) {
@@ -122,12 +134,17 @@ export async function planData(p: TrainParams, dataDir: string, numClasses: numb
   const index = await readIndex(dataDir);
   const classes = numClasses ?? index.classes.length;
   // Normally refused at plan time; an index whose classes were unknown then (a list under verify: none) lands here.
-  if (classes < 2) throw new Error(`${join(dataDir, 'classes.json')}: training needs at least 2 classes, but the index given as input "data" has ${classes}${numClasses !== undefined ? ' (the init model\'s classifier)' : ''}`);
+  if (classes < 2)
+    throw new Error(
+      `${join(dataDir, 'classes.json')}: training needs at least 2 classes, but the index given as input "data" has ${classes}${numClasses !== undefined ? " (the init model's classifier)" : ''}`,
+    );
   const toItem = (id: number): LoaderItem => {
     const r = index.records[id];
     if (!r) throw new Error(`${join(dataDir, 'splits.json')}: item ${id} is not in index.jsonl`);
     if (!(r.label >= 0 && r.label < classes)) {
-      throw new Error(`${join(dataDir, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the head's ${classes} classes${numClasses !== undefined ? ' (the init model\'s classifier)' : ''}`);
+      throw new Error(
+        `${join(dataDir, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the head's ${classes} classes${numClasses !== undefined ? " (the init model's classifier)" : ''}`,
+      );
     }
     return { id, path: index.imagePath(r), label: r.label };
   };
@@ -135,15 +152,23 @@ export async function planData(p: TrainParams, dataDir: string, numClasses: numb
   if (!(p.fraction > 0 && p.fraction <= 1)) throw new Error(`train params: fraction must be in (0, 1], got ${p.fraction}`);
   if (p.fraction < 1) {
     const keep = Math.max(1, Math.round(trainIds.length * p.fraction));
-    const perm = new Rng(p.seed, 0xf4ac).permutation(trainIds.length).slice(0, keep).sort((a, b) => a - b);
+    const perm = new Rng(p.seed, 0xf4ac)
+      .permutation(trainIds.length)
+      .slice(0, keep)
+      .sort((a, b) => a - b);
     trainIds = perm.map((i) => trainIds[i]);
   }
   const train = trainIds.map(toItem);
   const val = index.splits.val.map(toItem);
   if (train.length < p.batch_size) {
-    throw new Error(`train params: batch_size ${p.batch_size} is larger than the ${train.length} training images of ${dataDir}${p.fraction < 1 ? ` (fraction ${p.fraction})` : ''}; lower batch_size or use more data`);
+    throw new Error(
+      `train params: batch_size ${p.batch_size} is larger than the ${train.length} training images of ${dataDir}${p.fraction < 1 ? ` (fraction ${p.fraction})` : ''}; lower batch_size or use more data`,
+    );
   }
-  if (val.length === 0) throw new Error(`${join(dataDir, 'splits.json')}: the validation split is empty; the train stage needs it to pick the best epoch (set the index's split.fraction > 0)`);
+  if (val.length === 0)
+    throw new Error(
+      `${join(dataDir, 'splits.json')}: the validation split is empty; the train stage needs it to pick the best epoch (set the index's split.fraction > 0)`,
+    );
   return { index, numClasses: classes, train, val };
 }
 
@@ -177,10 +202,15 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const log = o.log ?? silentLog;
   const prov = o.provenance ?? {};
   const arch = getBackbone(p.arch);
-  if (p.mode === 'frozen' && !o.init) throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
+  if (p.mode === 'frozen' && !o.init)
+    throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
   if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
-  if (p.engine !== undefined && p.mode !== 'frozen') throw new Error(`train: "engine" chooses how a frozen backbone runs; mode "${p.mode}" trains the backbone in tfjs, so remove engine: ${p.engine}`);
-  if (o.features && p.mode !== 'frozen') throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
+  if (p.engine !== undefined && p.mode !== 'frozen')
+    throw new Error(
+      `train: "engine" chooses how a frozen backbone runs; mode "${p.mode}" trains the backbone in tfjs, so remove engine: ${p.engine}`,
+    );
+  if (o.features && p.mode !== 'frozen')
+    throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
   if (p.mode === 'frozen' && p.head === 'gap') log.info('train: frozen mode with the gap head trains the classifier only (a linear probe)');
   const init = o.init && p.mode !== 'scratch' ? await readInit(o.init, arch, 'backbone+fc') : undefined;
   if (p.mode === 'finetune' && !init) log.warn('train: mode "finetune" without "init" starts from random weights (like scratch)');
@@ -195,13 +225,30 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const recipe = resolveTrainRecipe(p, itersPerEpoch);
   for (const n of recipe.notes) log.info(n);
   const emaEvery = recipe.ema?.every ?? 1;
-  const emaDecay = recipe.ema ? (recipe.ema.scaleWithBatch ? emaDecayForRun(recipe.ema.decay, p.batch_size, emaEvery, p.epochs) : recipe.ema.decay) : 0;
+  const emaDecay = recipe.ema
+    ? recipe.ema.scaleWithBatch
+      ? emaDecayForRun(recipe.ema.decay, p.batch_size, emaEvery, p.epochs)
+      : recipe.ema.decay
+    : 0;
 
   const objective: ObjectiveConfig = {
-    criterion: p.criterion, labelSmoothing: recipe.labelSmoothing, mixup: recipe.mixup, cutmix: recipe.cutmix,
-    mixSwitchProb: recipe.mixSwitchProb, classes: data.numClasses, seed: p.seed,
+    criterion: p.criterion,
+    labelSmoothing: recipe.labelSmoothing,
+    mixup: recipe.mixup,
+    cutmix: recipe.cutmix,
+    mixSwitchProb: recipe.mixSwitchProb,
+    classes: data.numClasses,
+    seed: p.seed,
   };
-  const model = createModel({ arch, head: p.head, heads: p.heads, numClasses: data.numClasses, seed: p.seed, dropout: p.dropout, project: p.project });
+  const model = createModel({
+    arch,
+    head: p.head,
+    heads: p.heads,
+    numClasses: data.numClasses,
+    seed: p.seed,
+    dropout: p.dropout,
+    project: p.project,
+  });
   let task: TrainTask | undefined;
   let extraSummary: Record<string, unknown> = {};
   const cleanups: Array<() => Promise<void> | void> = [() => model.dispose()];
@@ -211,21 +258,43 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
     const groups: ParamGroupSpec[] | undefined =
       p.mode === 'finetune' && p.backbone_lr_mult !== 1
         ? [
-            { names: model.specs.filter((s) => s.group === 'backbone' && s.name in trainable).map((s) => s.name), lrMult: p.backbone_lr_mult },
+            {
+              names: model.specs.filter((s) => s.group === 'backbone' && s.name in trainable).map((s) => s.name),
+              lrMult: p.backbone_lr_mult,
+            },
             { names: model.specs.filter((s) => s.group !== 'backbone' && s.name in trainable).map((s) => s.name) },
           ]
         : undefined;
     const optimizer = createOptimizer(trainable, recipe.optimizer, groups);
     const ema = recipe.ema ? new Ema(trainable, { decay: emaDecay, warmup: recipe.ema.warmup }) : null;
-    cleanups.push(() => optimizer.dispose(), () => ema?.dispose());
+    cleanups.push(
+      () => optimizer.dispose(),
+      () => ema?.dispose(),
+    );
     const base = { model, trainable, optimizer, ema, emaEvery, clipGradNorm: recipe.clipGradNorm, objective };
-    const digestExtra: Record<string, unknown> = { data: data.index.meta.records_digest, init: init?.digest ?? null, train: data.train.map((i) => i.id).join(',') };
+    const digestExtra: Record<string, unknown> = {
+      data: data.index.meta.records_digest,
+      init: init?.digest ?? null,
+      train: data.train.map((i) => i.id).join(','),
+    };
 
     if (p.mode === 'frozen') {
       const { createFrozenTask } = await import('./frozen.js');
       const frozen = await createFrozenTask({
-        base, params: p, arch, init: init!, train: data.train, val: data.val, numClasses: data.numClasses,
-        features: o.features, preprocessing, scratchDir: o.scratchDir, log, progress: o.progress, signal: o.signal, provenance: prov,
+        base,
+        params: p,
+        arch,
+        init: init!,
+        train: data.train,
+        val: data.val,
+        numClasses: data.numClasses,
+        features: o.features,
+        preprocessing,
+        scratchDir: o.scratchDir,
+        log,
+        progress: o.progress,
+        signal: o.signal,
+        provenance: prov,
       });
       cleanups.push(() => frozen.close());
       task = frozen.task;
@@ -236,12 +305,31 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
       const t0 = performance.now();
       o.progress?.message('loading images');
       const train = await createImageSource({
-        items: data.train, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: p.augment, train: true,
-        resize: p.resize, scale: p.crop_scale, workers: p.workers, signal: o.signal, preprocessing,
+        items: data.train,
+        batchSize: p.batch_size,
+        size: p.input_size,
+        layout,
+        seed: p.seed,
+        augment: p.augment,
+        train: true,
+        resize: p.resize,
+        scale: p.crop_scale,
+        workers: p.workers,
+        signal: o.signal,
+        preprocessing,
       });
       const val = await createImageSource({
-        items: data.val, batchSize: p.batch_size, size: p.input_size, layout, seed: p.seed, augment: false, train: false,
-        resize: p.resize, workers: p.workers, signal: o.signal, preprocessing,
+        items: data.val,
+        batchSize: p.batch_size,
+        size: p.input_size,
+        layout,
+        seed: p.seed,
+        augment: false,
+        train: false,
+        resize: p.resize,
+        workers: p.workers,
+        signal: o.signal,
+        preprocessing,
       });
       prov.data_load_s = (performance.now() - t0) / 1000;
       task = createEndToEndTask({ ...base, train, val, size: p.input_size, seed: p.seed });
@@ -250,9 +338,18 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
     const schedule = new LrSchedule(recipe.schedule, recipe.optimizer.lr, { epochs: p.epochs, itersPerEpoch });
     const t0 = performance.now();
     const result = await trainLoop({
-      task: task!, epochs: p.epochs, schedule, scratchDir: o.scratchDir,
-      checkpointEveryEpochs: p.checkpoint_every_epochs, checkpointEveryIters: p.checkpoint_every_iters,
-      logEvery: p.log_every, configDigest: configDigest(p, digestExtra), progress: o.progress, log, signal: o.signal, onStep: o.onStep,
+      task: task!,
+      epochs: p.epochs,
+      schedule,
+      scratchDir: o.scratchDir,
+      checkpointEveryEpochs: p.checkpoint_every_epochs,
+      checkpointEveryIters: p.checkpoint_every_iters,
+      logEvery: p.log_every,
+      configDigest: configDigest(p, digestExtra),
+      progress: o.progress,
+      log,
+      signal: o.signal,
+      onStep: o.onStep,
     });
     prov.train_loop_s = (performance.now() - t0) / 1000;
     prov.train_images_per_s = result.throughput.imagesPerSecond;
@@ -276,21 +373,48 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
 
     const last = result.epochs[result.epochs.length - 1];
     const card = {
-      format: 'ca-pipe.model/1', arch: arch.name, head: p.head, heads: p.heads, num_classes: data.numClasses, input_size: p.input_size,
-      mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], classes: data.index.classes.slice(0, data.numClasses).concat(
-        Array.from({ length: Math.max(0, data.numClasses - data.index.classes.length) }, (_, i) => `class_${data.index.classes.length + i}`),
-      ), weights: 'final.safetensors',
+      format: 'ca-pipe.model/1',
+      arch: arch.name,
+      head: p.head,
+      heads: p.heads,
+      num_classes: data.numClasses,
+      input_size: p.input_size,
+      mean: [...IMAGENET_MEAN],
+      std: [...IMAGENET_STD],
+      classes: data.index.classes
+        .slice(0, data.numClasses)
+        .concat(
+          Array.from(
+            { length: Math.max(0, data.numClasses - data.index.classes.length) },
+            (_, i) => `class_${data.index.classes.length + i}`,
+          ),
+        ),
+      weights: 'final.safetensors',
       ...(p.resize !== undefined && { resize: p.resize }),
       preprocessing,
     };
     const summary = {
-      mode: p.mode, epochs: p.epochs,
-      best_epoch: result.best?.epoch ?? p.epochs - 1, best_val_loss: result.best?.value ?? last.val_loss,
-      final_val_acc: last.val_acc, final_val_loss: last.val_loss,
+      mode: p.mode,
+      epochs: p.epochs,
+      best_epoch: result.best?.epoch ?? p.epochs - 1,
+      best_val_loss: result.best?.value ?? last.val_loss,
+      final_val_acc: last.val_acc,
+      final_val_loss: last.val_loss,
       ...extraSummary,
       trainable_parameters: Object.keys(trainable).sort(),
-      train_images: data.train.length, val_images: data.val.length, iterations: p.epochs * itersPerEpoch,
-      recipe: { name: recipe.name, optimizer: recipe.optimizer, schedule: recipe.schedule, mixup: recipe.mixup, cutmix: recipe.cutmix, label_smoothing: recipe.labelSmoothing, ema: recipe.ema ? { ...recipe.ema, effective_decay: emaDecay } : null, clip_grad_norm: recipe.clipGradNorm },
+      train_images: data.train.length,
+      val_images: data.val.length,
+      iterations: p.epochs * itersPerEpoch,
+      recipe: {
+        name: recipe.name,
+        optimizer: recipe.optimizer,
+        schedule: recipe.schedule,
+        mixup: recipe.mixup,
+        cutmix: recipe.cutmix,
+        label_smoothing: recipe.labelSmoothing,
+        ema: recipe.ema ? { ...recipe.ema, effective_decay: emaDecay } : null,
+        clip_grad_norm: recipe.clipGradNorm,
+      },
     };
     await writeFile(join(o.outDir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
     await writeFile(join(o.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
@@ -299,7 +423,6 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
     for (const c of cleanups.reverse()) await c();
   }
 }
-
 
 export interface FeaturesParams {
   arch: string;
@@ -345,25 +468,59 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
   const items = (ids: number[]): LoaderItem[] =>
     ids.map((id) => {
       const r = index.records[id];
-      if (!(r.label >= 0 && r.label < K)) throw new Error(`${join(o.data, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the init model's ${K} classes`);
+      if (!(r.label >= 0 && r.label < K))
+        throw new Error(
+          `${join(o.data, 'index.jsonl')}: item ${id} (${r.path}) has label ${r.label}, beyond the init model's ${K} classes`,
+        );
       return { id, path: index.imagePath(r), label: r.label };
     });
   // 'layer4' names the last feature map of any family (the ResNets' layer4), 'all' every CA reading.
   const taps: string[] = p.taps === 'layer4' ? [lastReading(arch).tap] : arch.caStream().map((b) => b.tap);
   const work = join(o.scratchDir, 'features');
   const { session, choice } = await openBackboneSession({
-    arch, init, numClasses: K, taps, cacheDir: join(o.scratchDir, 'onnx'), inputSize: p.input_size, engine: p.engine ?? 'auto', batch: FEATURE_BATCH, log,
+    arch,
+    init,
+    numClasses: K,
+    taps,
+    cacheDir: join(o.scratchDir, 'onnx'),
+    inputSize: p.input_size,
+    engine: p.engine ?? 'auto',
+    batch: FEATURE_BATCH,
+    log,
   });
   if (o.provenance) o.provenance.engine_choice = choice;
   const meta: FeaturesMeta = {
-    format: FEATURES_FORMAT, arch: arch.name, input_size: p.input_size, resize: p.resize ?? null, preprocessing, dtype: p.dtype, taps,
-    tap_shapes: tapShapes(arch, p.input_size, taps), num_classes: K, init_digest: init.digest, splits: {},
+    format: FEATURES_FORMAT,
+    arch: arch.name,
+    input_size: p.input_size,
+    resize: p.resize ?? null,
+    preprocessing,
+    dtype: p.dtype,
+    taps,
+    tap_shapes: tapShapes(arch, p.input_size, taps),
+    num_classes: K,
+    init_digest: init.digest,
+    splits: {},
   };
   try {
     const trainItems = items(index.splits.train);
     const valItems = items(index.splits.val);
     extractionPhase(o.progress, [trainItems, valItems]);
-    const common = { session, arch, dir: work, size: p.input_size, resize: p.resize, preprocessing, dtype: p.dtype, taps, numClasses: K, workers: p.workers, progress: o.progress, sharedPhase: true, signal: o.signal };
+    const common = {
+      session,
+      arch,
+      dir: work,
+      size: p.input_size,
+      resize: p.resize,
+      preprocessing,
+      dtype: p.dtype,
+      taps,
+      numClasses: K,
+      workers: p.workers,
+      progress: o.progress,
+      sharedPhase: true,
+      signal: o.signal,
+    };
     meta.splits.train = await computeFeatures({ ...common, items: trainItems, split: 'train' });
     meta.splits.val = await computeFeatures({ ...common, items: valItems, split: 'val' });
   } finally {
@@ -372,6 +529,8 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
   await mkdir(o.outDir, { recursive: true });
   for (const s of [...meta.splits.train!.shards, ...meta.splits.val!.shards]) await copyOut(join(work, s), join(o.outDir, s));
   await writeFeaturesMeta(o.outDir, meta);
-  log.info(`features: ${meta.splits.train!.count} train + ${meta.splits.val!.count} val images; GAP accuracy of the init on val ${(100 * meta.splits.val!.gap_acc).toFixed(2)}%`);
+  log.info(
+    `features: ${meta.splits.train!.count} train + ${meta.splits.val!.count} val images; GAP accuracy of the init on val ${(100 * meta.splits.val!.gap_acc).toFixed(2)}%`,
+  );
   return meta;
 }

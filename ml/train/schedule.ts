@@ -51,7 +51,10 @@ function need(cond: boolean, msg: string): void {
 
 /** Check a config against the run length; throws with the offending field named. */
 export function validateSchedule(cfg: ScheduleConfig, run: RunLength): void {
-  need(['constant', 'step', 'multistep', 'cosine'].includes(cfg.kind), `kind '${cfg.kind}' is not one of constant, step, multistep, cosine`);
+  need(
+    ['constant', 'step', 'multistep', 'cosine'].includes(cfg.kind),
+    `kind '${cfg.kind}' is not one of constant, step, multistep, cosine`,
+  );
   need(cfg.granularity === 'epoch' || cfg.granularity === 'iter', `granularity '${cfg.granularity}' must be 'epoch' or 'iter'`);
   need(Number.isInteger(run.epochs) && run.epochs > 0, `epochs must be a positive integer, got ${run.epochs}`);
   need(Number.isInteger(run.itersPerEpoch) && run.itersPerEpoch > 0, `itersPerEpoch must be a positive integer, got ${run.itersPerEpoch}`);
@@ -60,17 +63,27 @@ export function validateSchedule(cfg: ScheduleConfig, run: RunLength): void {
   if (cfg.kind === 'step') need(cfg.stepSize !== undefined && cfg.stepSize > 0, `stepSize must be > 0 for 'step', got ${cfg.stepSize}`);
   if (cfg.kind === 'multistep') {
     const m = cfg.milestones;
-    need(Array.isArray(m) && m.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x > m[i - 1])), `milestones must be increasing non-negative numbers, got ${JSON.stringify(m)}`);
+    need(
+      Array.isArray(m) && m.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x > m[i - 1])),
+      `milestones must be increasing non-negative numbers, got ${JSON.stringify(m)}`,
+    );
   }
   const warm = cfg.warmup ?? 0;
   need(warm >= 0, `warmup must be >= 0, got ${warm}`);
   const unit = cfg.warmupUnit ?? 'epoch';
   need(unit === 'epoch' || unit === 'iter', `warmupUnit '${unit}' must be 'epoch' or 'iter'`);
-  need(!(unit === 'iter' && cfg.granularity === 'epoch' && warm > 0), "warmupUnit 'iter' needs granularity 'iter' (a per-epoch schedule cannot change the lr inside an epoch)");
+  need(
+    !(unit === 'iter' && cfg.granularity === 'epoch' && warm > 0),
+    "warmupUnit 'iter' needs granularity 'iter' (a per-epoch schedule cannot change the lr inside an epoch)",
+  );
   const f0 = cfg.warmupStartFactor ?? 0.01;
   need(f0 > 0 && f0 <= 1, `warmupStartFactor must be in (0, 1], got ${f0}`);
   const { total, warmTicks } = ticks(cfg, run);
-  if (cfg.kind === 'cosine') need(warmTicks < total, `warm-up (${warm} ${unit}s) must be shorter than the run (${run.epochs} epochs × ${run.itersPerEpoch} iterations)`);
+  if (cfg.kind === 'cosine')
+    need(
+      warmTicks < total,
+      `warm-up (${warm} ${unit}s) must be shorter than the run (${run.epochs} epochs × ${run.itersPerEpoch} iterations)`,
+    );
 }
 
 function ticks(cfg: ScheduleConfig, run: RunLength): { perEpoch: number; total: number; warmTicks: number } {
@@ -107,7 +120,11 @@ export function lrAt(cfg: ScheduleConfig, baseLr: number, pos: Position, run: Ru
 
 /** Convenience: a schedule bound to its base lr and run length. */
 export class LrSchedule {
-  constructor(readonly cfg: ScheduleConfig, readonly baseLr: number, readonly run: RunLength) {
+  constructor(
+    readonly cfg: ScheduleConfig,
+    readonly baseLr: number,
+    readonly run: RunLength,
+  ) {
     validateSchedule(cfg, run);
   }
   at(pos: Position): number {

@@ -67,8 +67,16 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
     // Decoding is the slow part of an epoch on a small dataset; the eval transform is deterministic.
     const all = new Float32Array(n * per);
     const loader = createLoader({
-      items: o.items, batchSize: 64, transform: 'eval', size: o.size, resize: o.resize, layout: o.layout,
-      shuffle: false, workers: o.workers, seed: o.seed, preprocessing: o.preprocessing,
+      items: o.items,
+      batchSize: 64,
+      transform: 'eval',
+      size: o.size,
+      resize: o.resize,
+      layout: o.layout,
+      shuffle: false,
+      workers: o.workers,
+      seed: o.seed,
+      preprocessing: o.preprocessing,
     });
     let off = 0;
     for await (const b of loader) {
@@ -77,7 +85,13 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
       off += b.x.length;
     }
     const labels = Int32Array.from(o.items, (it) => it.label);
-    return memorySource(n, o, (index, idx) => ({ index, x: gatherRows(all, per, idx), labels: Int32Array.from(idx, (i) => labels[i]), ids: idx.map((i) => o.items[i].id), n: idx.length }));
+    return memorySource(n, o, (index, idx) => ({
+      index,
+      x: gatherRows(all, per, idx),
+      labels: Int32Array.from(idx, (i) => labels[i]),
+      ids: idx.map((i) => o.items[i].id),
+      n: idx.length,
+    }));
   }
   return {
     count: n,
@@ -85,9 +99,20 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
     numBatches,
     async *batches(epoch: number, start = 0) {
       const loader = createLoader({
-        items: o.items, batchSize: o.batchSize, transform: o.augment ? 'train' : 'eval', size: o.size, resize: o.resize,
-        scale: o.scale, layout: o.layout, shuffle: o.train, dropLast: o.train, workers: o.workers, seed: o.seed, epoch,
-        startBatch: start, preprocessing: o.preprocessing,
+        items: o.items,
+        batchSize: o.batchSize,
+        transform: o.augment ? 'train' : 'eval',
+        size: o.size,
+        resize: o.resize,
+        scale: o.scale,
+        layout: o.layout,
+        shuffle: o.train,
+        dropLast: o.train,
+        workers: o.workers,
+        seed: o.seed,
+        epoch,
+        startBatch: start,
+        preprocessing: o.preprocessing,
       });
       let b = start;
       for await (const batch of loader) {
@@ -99,7 +124,11 @@ export async function createImageSource(o: ImageSourceOptions): Promise<BatchSou
 }
 
 /** A source over items held in memory: batches of the loader's own (seeded) epoch order. */
-function memorySource(n: number, o: { batchSize: number; seed: number; train: boolean }, makeBatch: (index: number, idx: number[]) => SourceBatch): BatchSource {
+function memorySource(
+  n: number,
+  o: { batchSize: number; seed: number; train: boolean },
+  makeBatch: (index: number, idx: number[]) => SourceBatch,
+): BatchSource {
   const numBatches = countBatches(n, o.batchSize, o.train);
   return {
     count: n,

@@ -125,7 +125,8 @@ export class TensorBoardWriter {
       try {
         fd = openSync(path, 'wx');
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 1000) throw new Error(`TensorBoard writer: cannot create ${path} (${(e as Error).message})`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 1000)
+          throw new Error(`TensorBoard writer: cannot create ${path} (${(e as Error).message})`);
       }
     }
     this.fd = fd;
@@ -143,7 +144,13 @@ export class TensorBoardWriter {
   /** Log one or several scalars at a step. */
   scalars(step: number, values: Record<string, number>, wallTime = this.now()): void {
     if (!Number.isInteger(step)) throw new Error(`TensorBoard writer: step must be an integer, got ${step}`);
-    this.write(encodeScalarEvent(wallTime, step, Object.entries(values).map(([tag, value]) => ({ tag, value }))));
+    this.write(
+      encodeScalarEvent(
+        wallTime,
+        step,
+        Object.entries(values).map(([tag, value]) => ({ tag, value })),
+      ),
+    );
   }
 
   scalar(tag: string, value: number, step: number, wallTime?: number): void {

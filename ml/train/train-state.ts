@@ -22,7 +22,12 @@ export interface LiveTrainState {
 export function captureTrainState(live: LiveTrainState, meta: Omit<CheckpointMeta, 'rng'>): CheckpointData {
   const rng: Record<string, unknown> = {};
   for (const [k, r] of Object.entries(live.rngs ?? {})) rng[k] = r.state();
-  return { weights: toArrays(live.vars), optimizer: live.optimizer.state(), ema: live.ema ? live.ema.state() : null, meta: { ...meta, rng } };
+  return {
+    weights: toArrays(live.vars),
+    optimizer: live.optimizer.state(),
+    ema: live.ema ? live.ema.state() : null,
+    meta: { ...meta, rng },
+  };
 }
 
 /** Restore weights, optimizer, EMA and RNGs in place; returns the checkpoint's meta (position, best, metrics). */

@@ -27,7 +27,10 @@ function inputDirs(ctx: Pick<StageContext, 'inputs' | 'variantInputs'>): Map<str
 }
 
 /** Replaces {out}, {scratch}, {base} and {in.<name>} inside one argv element. */
-export function substituteTokens(arg: string, ctx: Pick<StageContext, 'inputs' | 'variantInputs' | 'outDir' | 'scratchDir' | 'baseDir'>): string {
+export function substituteTokens(
+  arg: string,
+  ctx: Pick<StageContext, 'inputs' | 'variantInputs' | 'outDir' | 'scratchDir' | 'baseDir'>,
+): string {
   const ins = inputDirs(ctx);
   return arg.replace(/\{(out|scratch|base|in\.([A-Za-z0-9_-]+))\}/g, (_m, what: string, name?: string) => {
     if (what === 'out') return ctx.outDir;
@@ -50,14 +53,20 @@ async function depDigest(path: string): Promise<string> {
 }
 
 function checkRelative(p: string, what: string): void {
-  if (isAbsolute(p) || normalize(p).startsWith('..')) throw new Error(`command: ${what} "${p}" must be a relative path inside the output dir`);
+  if (isAbsolute(p) || normalize(p).startsWith('..'))
+    throw new Error(`command: ${what} "${p}" must be a relative path inside the output dir`);
 }
 
 async function run(ctx: StageContext<CommandParams>): Promise<void> {
   const { execa } = await import('execa');
   const p = ctx.params;
   const argv = p.cmd.map((a) => substituteTokens(a, ctx));
-  const env: Record<string, string> = { ...(p.env ?? {}), CA_PIPE_OUT: ctx.outDir, CA_PIPE_SCRATCH: ctx.scratchDir, CA_PIPE_BASE: ctx.baseDir };
+  const env: Record<string, string> = {
+    ...(p.env ?? {}),
+    CA_PIPE_OUT: ctx.outDir,
+    CA_PIPE_SCRATCH: ctx.scratchDir,
+    CA_PIPE_BASE: ctx.baseDir,
+  };
   for (const [name, dir] of inputDirs(ctx)) env[inputEnvName(name)] = dir;
   const cwd = resolve(ctx.baseDir, p.cwd ?? '.');
   ctx.log.info(`$ ${argv.map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' ')}  (cwd ${cwd})`);
@@ -101,7 +110,12 @@ async function run(ctx: StageContext<CommandParams>): Promise<void> {
   const res = await child;
   ctx.signal.throwIfAborted();
   if (res.failed) {
-    const why = res.exitCode !== undefined ? `exited with code ${res.exitCode}` : res.signal ? `was killed by ${res.signal}` : (res.shortMessage ?? 'failed');
+    const why =
+      res.exitCode !== undefined
+        ? `exited with code ${res.exitCode}`
+        : res.signal
+          ? `was killed by ${res.signal}`
+          : (res.shortMessage ?? 'failed');
     const t = tail.length ? `\n--- last lines of output ---\n${tail.join('\n')}` : ' (no output)';
     throw new Error(`command ${JSON.stringify(argv[0])} ${why}${t}`);
   }

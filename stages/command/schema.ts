@@ -4,7 +4,8 @@ export const commandParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://ca-pipe.dev/schemas/stages/command.schema.json',
   title: 'command stage params',
-  description: 'Runs a program (argv, no shell). Inputs arrive as CA_PIPE_IN_<NAME> and {in.<name>}, the output dir as CA_PIPE_OUT and {out}.',
+  description:
+    'Runs a program (argv, no shell). Inputs arrive as CA_PIPE_IN_<NAME> and {in.<name>}, the output dir as CA_PIPE_OUT and {out}.',
   type: 'object',
   additionalProperties: false,
   required: ['cmd'],

@@ -62,13 +62,19 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   }
   if (meta.format !== 'ca-pipe.saliency/1') throw new Error(`${metaFile}: unsupported format ${JSON.stringify(meta.format)}`);
   const pooling = model.card.head === 'gap' ? 'gap' : 'ca';
-  if (meta.pooling !== pooling) throw new Error(`${metaFile}: maps were computed with ${meta.pooling} pooling but the model input pools with ${pooling}`);
+  if (meta.pooling !== pooling)
+    throw new Error(`${metaFile}: maps were computed with ${meta.pooling} pooling but the model input pools with ${pooling}`);
   if (meta.h !== model.feature.h || meta.w !== model.feature.w)
-    throw new Error(`${metaFile}: maps are on a ${meta.h}×${meta.w} grid but the model's feature grid is ${model.feature.h}×${model.feature.w}`);
+    throw new Error(
+      `${metaFile}: maps are on a ${meta.h}×${meta.w} grid but the model's feature grid is ${model.feature.h}×${model.feature.w}`,
+    );
   const methods = p.methods ?? meta.methods;
-  for (const m of methods) if (!meta.methods.includes(m)) throw new Error(`${metaFile}: no maps for method "${m}" (has: ${meta.methods.join(', ')})`);
+  for (const m of methods)
+    if (!meta.methods.includes(m)) throw new Error(`${metaFile}: no maps for method "${m}" (has: ${meta.methods.join(', ')})`);
   if (meta.target !== protocol.target)
-    ctx.log.warn(`evaluate: the maps explain the ${meta.target === 'gt' ? 'ground-truth' : 'predicted'} class but protocol ${protocol.name} scores the ${protocol.target === 'gt' ? 'ground-truth' : 'predicted'} class`);
+    ctx.log.warn(
+      `evaluate: the maps explain the ${meta.target === 'gt' ? 'ground-truth' : 'predicted'} class but protocol ${protocol.name} scores the ${protocol.target === 'gt' ? 'ground-truth' : 'predicted'} class`,
+    );
   const byId = new Map(index.records.map((r) => [r.id, r]));
   const rec = (id: number) => {
     const r = byId.get(id);
@@ -79,15 +85,22 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const size = model.card.input_size;
   const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
   const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
-  const mismatch = conventionMismatch('evaluate', preprocessing, model.card) ?? unrecordedNote('evaluate', p.preprocessing, model.card, index.meta.preprocessing);
+  const mismatch =
+    conventionMismatch('evaluate', preprocessing, model.card) ??
+    unrecordedNote('evaluate', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   if ((meta.preprocessing ?? 'fast') !== preprocessing)
-    ctx.log.warn(`evaluate: the maps were computed on '${meta.preprocessing ?? 'fast'}' pixels but this stage scores '${preprocessing}' pixels (set the same preprocessing on both stages)`);
+    ctx.log.warn(
+      `evaluate: the maps were computed on '${meta.preprocessing ?? 'fast'}' pixels but this stage scores '${preprocessing}' pixels (set the same preprocessing on both stages)`,
+    );
   const tf = { size, resize: model.card.resize, preprocessing };
   const scratch = join(ctx.scratchDir, 'evaluate-shards');
   await mkdir(scratch, { recursive: true });
   const runner = new ModelRunner(model, {
-    batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto', onCalibrate: (what) => ctx.log.info(`evaluate: engine calibration: ${what}`),
+    batchSize: p.batch_size,
+    cacheDir: onnxCacheDir(ctx.scratchDir),
+    engine: p.engine ?? 'auto',
+    onCalibrate: (what) => ctx.log.info(`evaluate: engine calibration: ${what}`),
   });
   ctx.progress.total(meta.ids.length, 'img');
   await recordEngine(ctx, runner, 'evaluate');
@@ -123,14 +136,33 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
       );
       if (res) {
         reused++;
-        revive(res.rows, METRICS.map((m) => m.key));
+        revive(
+          res.rows,
+          METRICS.map((m) => m.key),
+        );
       } else {
         const recs = shard.ids.map(rec);
-        const images = await loadEvalBatch(recs.map((r) => index.imagePath(r)), tf, model.card.mean, model.card.std, ctx.signal);
+        const images = await loadEvalBatch(
+          recs.map((r) => index.imagePath(r)),
+          tf,
+          model.card.mean,
+          model.card.std,
+          ctx.signal,
+        );
         const regions = localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
         const scored = await scoreBatch({
-          images, size, ids: shard.ids, labels: recs.map((r) => r.label), maps: shard.maps, regions, protocol,
-          mean: model.card.mean, std: model.card.std, score: runner.probs, maxBatch: p.batch_size, keepConstant: p.keep_constant,
+          images,
+          size,
+          ids: shard.ids,
+          labels: recs.map((r) => r.label),
+          maps: shard.maps,
+          regions,
+          protocol,
+          mean: model.card.mean,
+          std: model.card.std,
+          score: runner.probs,
+          maxBatch: p.batch_size,
+          keepConstant: p.keep_constant,
           signal: ctx.signal,
           onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
         });
@@ -167,7 +199,11 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const curves: Record<string, { insertion: number[]; deletion: number[]; n: number }> = {};
   for (const m of methods) {
     const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
-    const entry = methodScores(rows.filter((r) => r.method === m), opts, summarise);
+    const entry = methodScores(
+      rows.filter((r) => r.method === m),
+      opts,
+      summarise,
+    );
     summary.methods[m] = entry;
     curves[m] = meanCurves(results.map((r) => r.curves[m]));
     const left = Object.entries(entry.excluded);
@@ -177,8 +213,13 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   await writeFile(join(ctx.outDir, EVALUATE_FILES.perImage), lines);
   await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
   await writeFile(join(ctx.outDir, EVALUATE_FILES.summary), JSON.stringify(summary, null, 1) + '\n');
-  if (nonFiniteScores) ctx.log.warn(`evaluate: the model gave non-finite scores (NaN or ±Inf) for ${nonFiniteScores} of ${top1.length} images; they count as wrong in top-1/top-5 (accuracy.non_finite in ${EVALUATE_FILES.summary})`);
-  ctx.log.info(`evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`);
+  if (nonFiniteScores)
+    ctx.log.warn(
+      `evaluate: the model gave non-finite scores (NaN or ±Inf) for ${nonFiniteScores} of ${top1.length} images; they count as wrong in top-1/top-5 (accuracy.non_finite in ${EVALUATE_FILES.summary})`,
+    );
+  ctx.log.info(
+    `evaluate: ${top1.length} images, top-1 ${(summary.accuracy.top1 * 100).toFixed(2)}%, protocol ${protocol.name}, ${methods.length} method(s)`,
+  );
 }
 
 type Summarise = typeof import('../../ml/metrics/stats.js').summarise;
@@ -188,7 +229,14 @@ const interval = (s: { mean: number; lo: number; hi: number; n: number }): Inter
 /** One method's means with intervals over its images; degenerate maps are left out and counted. */
 function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summarise): MethodScores {
   const statuses = mr.map((r) => r.status);
-  const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({ key: k.key, s: summarise(mr.map((r) => r[k.key]), statuses, opts) }));
+  const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({
+    key: k.key,
+    s: summarise(
+      mr.map((r) => r[k.key]),
+      statuses,
+      opts,
+    ),
+  }));
   const excluded: Record<string, number> = {};
   // The map statuses are the same for every core metric: count them once.
   const ex = core[0]!.s.excluded;
@@ -198,7 +246,14 @@ function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summ
   const entry: MethodScores = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded };
   for (const k of METRICS.filter((x) => x.needsRegion)) {
     // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
-    if (mr.some((r) => r[k.key] !== undefined)) entry[k.key] = interval(summarise(mr.map((r) => r[k.key] ?? NaN), mr.map(() => 'ok'), opts));
+    if (mr.some((r) => r[k.key] !== undefined))
+      entry[k.key] = interval(
+        summarise(
+          mr.map((r) => r[k.key] ?? NaN),
+          mr.map(() => 'ok'),
+          opts,
+        ),
+      );
   }
   return entry;
 }

@@ -26,7 +26,11 @@ export const evaluateParamsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    protocol: { description: 'Named protocol (design §5): ca-stream reproduces the CA-Stream paper; rise the RISE evaluation.', enum: ['ca-stream', 'rise'], default: 'ca-stream' },
+    protocol: {
+      description: 'Named protocol (design §5): ca-stream reproduces the CA-Stream paper; rise the RISE evaluation.',
+      enum: ['ca-stream', 'rise'],
+      default: 'ca-stream',
+    },
     protocol_overrides: {
       description:
         'Deep-merged over the named protocol; every field of ml/metrics Protocol may be set (e.g. {insdel: {step: {count: 4}}}, ' +
@@ -34,15 +38,31 @@ export const evaluateParamsSchema = {
       type: 'object',
       default: {},
     },
-    methods: { description: 'Methods to score (default: every method of the saliency input).', type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, uniqueItems: true },
-    keep_constant: {
-      description: 'Methods whose constant maps stay in the means (baselines that are constant by design); other methods\' constant maps are left out and counted.',
-      type: 'array', items: { type: 'string' }, uniqueItems: true, default: ['ones', 'center', 'random'],
+    methods: {
+      description: 'Methods to score (default: every method of the saliency input).',
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      minItems: 1,
+      uniqueItems: true,
     },
-    localisation: { description: 'auto: pointing games when the index has object masks (or else boxes); off: never.', enum: ['auto', 'off'], default: 'auto' },
+    keep_constant: {
+      description:
+        "Methods whose constant maps stay in the means (baselines that are constant by design); other methods' constant maps are left out and counted.",
+      type: 'array',
+      items: { type: 'string' },
+      uniqueItems: true,
+      default: ['ones', 'center', 'random'],
+    },
+    localisation: {
+      description: 'auto: pointing games when the index has object masks (or else boxes); off: never.',
+      enum: ['auto', 'off'],
+      default: 'auto',
+    },
     bootstrap: {
       description: 'Percentile bootstrap of the mean over images.',
-      type: 'object', additionalProperties: false, default: {},
+      type: 'object',
+      additionalProperties: false,
+      default: {},
       properties: {
         samples: { type: 'integer', minimum: 1, default: 1000 },
         seed: { type: 'integer', default: 0 },
@@ -50,7 +70,12 @@ export const evaluateParamsSchema = {
       },
     },
     engine: engineParamSchema,
-    batch_size: { description: 'Images per forward call (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 32 },
+    batch_size: {
+      description: 'Images per forward call (speed only; not in the key; engine auto calibrates at this size).',
+      type: 'integer',
+      minimum: 1,
+      default: 32,
+    },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),
   },
 } as const;

@@ -14,7 +14,17 @@ async function run(ctx: StageContext<FeaturesParams>): Promise<void> {
   if (!data || !init) throw new Error('features: the inputs "data" (an index stage) and "init" (a train stage) are required');
   await routeProviderLog(ctx);
   const t0 = performance.now();
-  const meta = await runFeatures({ params: ctx.params, data, init, outDir: ctx.outDir, scratchDir: ctx.scratchDir, progress: ctx.progress, log: ctx.log, signal: ctx.signal, provenance: ctx.provenance });
+  const meta = await runFeatures({
+    params: ctx.params,
+    data,
+    init,
+    outDir: ctx.outDir,
+    scratchDir: ctx.scratchDir,
+    progress: ctx.progress,
+    log: ctx.log,
+    signal: ctx.signal,
+    provenance: ctx.provenance,
+  });
   ctx.provenance.features = { total_s: (performance.now() - t0) / 1000, train: meta.splits.train?.count, val: meta.splits.val?.count };
 }
 

@@ -41,7 +41,8 @@ async function run(ctx: StageContext<IndexParams>): Promise<void> {
       (built.ignored.length ? `; ignored ${built.ignored.length} file(s) outside class folders` : ''),
   );
 
-  if (built.hashed) ctx.log.info(`index: hashed ${built.hashed.read} file(s), reused ${built.hashed.reused} unchanged hash(es) from the previous listing`);
+  if (built.hashed)
+    ctx.log.info(`index: hashed ${built.hashed.read} file(s), reused ${built.hashed.reused} unchanged hash(es) from the previous listing`);
   if (built.listing && built.listingDigest) {
     // "What changed" is provenance, not output: the outputs must be a function of the inputs alone.
     if (prev && prev.digest !== built.listingDigest) {

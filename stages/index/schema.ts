@@ -17,13 +17,14 @@ export const indexParamsSchema = {
   required: ['source'],
   properties: {
     source: {
-      description: 'imagefolder: <root>/<class>/**/<image>; list: a path,label CSV or "path label" text list; synthetic: generated shapes with masks.',
+      description:
+        'imagefolder: <root>/<class>/**/<image>; list: a path,label CSV or "path label" text list; synthetic: generated shapes with masks.',
       enum: ['imagefolder', 'list', 'synthetic'],
     },
     root: {
       description:
         'imagefolder: the folder holding one sub-folder per class (classes = sorted folder names). ' +
-        'list: folder the listed paths are relative to (default: the list file\'s folder). Relative to the experiment file.',
+        "list: folder the listed paths are relative to (default: the list file's folder). Relative to the experiment file.",
       type: 'string',
       minLength: 1,
     },
@@ -68,7 +69,13 @@ export const indexParamsSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        classes: { description: 'Number of shape classes (circle, square, triangle, star, cross, ring, hexagon, diamond).', type: 'integer', minimum: 1, maximum: 8, default: 6 },
+        classes: {
+          description: 'Number of shape classes (circle, square, triangle, star, cross, ring, hexagon, diamond).',
+          type: 'integer',
+          minimum: 1,
+          maximum: 8,
+          default: 6,
+        },
         per_class: { description: 'Images per class (train + val).', type: 'integer', minimum: 1, default: 100 },
         size: { description: 'Image side in pixels.', type: 'integer', minimum: 16, maximum: 1024, default: 64 },
         seed: { description: 'Generator seed; the images are byte-identical for a given seed.', type: 'integer', default: 0 },
@@ -90,26 +97,31 @@ export const indexParamsSchema = {
       properties: {
         fraction: { description: 'Validation share in [0, 1).', type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.2 },
         seed: { description: 'Seed of the split permutation.', type: 'integer', default: 0 },
-        indices: { description: 'JSON file of item ids {"train": [...], "val": [...]}, relative to the experiment file.', type: 'string', minLength: 1 },
+        indices: {
+          description: 'JSON file of item ids {"train": [...], "val": [...]}, relative to the experiment file.',
+          type: 'string',
+          minLength: 1,
+        },
       },
     },
     verify: {
       description:
         'none: trust the list (no file access; lists only); stat: check every file exists and record size and mtime; ' +
-        'content: also record each file\'s sha256 (reads every byte when the stage runs; the cache key still comes from the cheap listing).',
+        "content: also record each file's sha256 (reads every byte when the stage runs; the cache key still comes from the cheap listing).",
       enum: ['none', 'stat', 'content'],
       default: 'stat',
     },
     limit: {
-      description: 'Keep only the first N items in list order (imagefolder: sorted path order; synthetic: class-major order), before splitting.',
+      description:
+        'Keep only the first N items in list order (imagefolder: sorted path order; synthetic: class-major order), before splitting.',
       type: 'integer',
       minimum: 1,
     },
     preprocessing: {
       description:
-        'The dataset\'s pixel convention, recorded in dataset.json for the stages that read its images (train, features, saliency, ' +
+        "The dataset's pixel convention, recorded in dataset.json for the stages that read its images (train, features, saliency, " +
         'evaluate) unless they set their own. torchvision: the pixels torchvision computes on PIL images (PIL decode without colour ' +
-        'management or EXIF rotation, Pillow\'s antialiased bilinear, ToTensor + Normalize); fast: libvips decode and resize ' +
+        "management or EXIF rotation, Pillow's antialiased bilinear, ToTensor + Normalize); fast: libvips decode and resize " +
         '(colour-managed, about 1/255 off on most photos). Unset: those stages use torchvision at input size 224, fast otherwise.',
       enum: ['torchvision', 'fast'],
     },

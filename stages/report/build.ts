@@ -34,8 +34,24 @@ export interface ReportSummary {
   format: 'ca-pipe.report/1';
   title: string;
   experiment?: { name: string; tool_version: string; variants: ExperimentInfo['variants'] };
-  models: Array<{ stage: string; variant: string; arch: string; head: string; heads: number; final_val_acc?: number; gap_val_acc?: number; epochs?: number }>;
-  evaluations: Array<{ stage: string; variant: string; pooling: string; protocol: Record<string, unknown>; accuracy: { top1: number; top5: number; n: number }; methods: Record<string, Record<string, Interval | Record<string, number>>> }>;
+  models: Array<{
+    stage: string;
+    variant: string;
+    arch: string;
+    head: string;
+    heads: number;
+    final_val_acc?: number;
+    gap_val_acc?: number;
+    epochs?: number;
+  }>;
+  evaluations: Array<{
+    stage: string;
+    variant: string;
+    pooling: string;
+    protocol: Record<string, unknown>;
+    accuracy: { top1: number; top5: number; n: number };
+    methods: Record<string, Record<string, Interval | Record<string, number>>>;
+  }>;
   paired: PairedRow[];
   sweep: Array<{ variant: string; values: Record<string, unknown>; headline: Record<string, number> }>;
   ignored_inputs: string[];
@@ -63,7 +79,14 @@ export function pairedRows(c: Collected, pair: PairFn, p: ReportParams): PairedR
         const a = ids.map((id) => k.get(id)!);
         const b = ids.map((id) => g.get(id)!);
         const diff = pair(a, b, { B: p.bootstrap, seed: p.seed });
-        rows.push({ variant, method, metric: m.key, gap: mean(b), ca: mean(a), diff: { mean: diff.mean, lo: diff.lo, hi: diff.hi, n: diff.n } });
+        rows.push({
+          variant,
+          method,
+          metric: m.key,
+          gap: mean(b),
+          ca: mean(a),
+          diff: { mean: diff.mean, lo: diff.lo, hi: diff.hi, n: diff.n },
+        });
       }
     }
   }
@@ -84,7 +107,9 @@ function metricsTable(c: Collected): string {
   const out: string[] = [];
   const variants = [...new Set(c.evaluations.map((e) => e.variant.alias))];
   for (const variant of variants) {
-    const evals = c.evaluations.filter((e) => e.variant.alias === variant).sort((a, b) => a.summary.pooling.localeCompare(b.summary.pooling) * -1);
+    const evals = c.evaluations
+      .filter((e) => e.variant.alias === variant)
+      .sort((a, b) => a.summary.pooling.localeCompare(b.summary.pooling) * -1);
     const methods = [...new Set(evals.flatMap((e) => Object.keys(e.summary.methods)))];
     const hasLoc = evals.some((e) => Object.values(e.summary.methods).some((m) => m.energy));
     const metrics = METRICS.filter((m) => hasLoc || !m.needsRegion);
@@ -97,7 +122,9 @@ function metricsTable(c: Collected): string {
     out.push(`<h3>${variant ? `variant ${esc(variant)}` : 'results'}</h3>${table(head, rows, 'metrics')}`);
     const excluded = evals.flatMap((e) =>
       Object.entries(e.summary.methods).flatMap(([method, m]) =>
-        Object.entries(m.excluded ?? {}).filter(([, n]) => n > 0).map(([why, n]) => `${esc(e.summary.pooling.toUpperCase())} ${esc(method)}: ${n} ${esc(why)} map(s) left out`),
+        Object.entries(m.excluded ?? {})
+          .filter(([, n]) => n > 0)
+          .map(([why, n]) => `${esc(e.summary.pooling.toUpperCase())} ${esc(method)}: ${n} ${esc(why)} map(s) left out`),
       ),
     );
     if (excluded.length) out.push(`<p class="muted">${excluded.join('; ')}</p>`);
@@ -113,7 +140,15 @@ function pairedTable(rows: PairedRow[]): string {
     rows.map((r) => {
       const s = scaleOf(r.metric);
       const good = better.get(r.metric) === 'higher' ? r.diff.lo > 0 : r.diff.hi < 0;
-      return [esc(r.variant || '–'), esc(r.method), esc(r.metric), fmt(r.gap * s), fmt(r.ca * s), `<span class="${good ? 'better' : ''}">${fmt(r.diff.mean * s)} [${fmt(r.diff.lo * s)}, ${fmt(r.diff.hi * s)}]</span>`, String(r.diff.n)];
+      return [
+        esc(r.variant || '–'),
+        esc(r.method),
+        esc(r.metric),
+        fmt(r.gap * s),
+        fmt(r.ca * s),
+        `<span class="${good ? 'better' : ''}">${fmt(r.diff.mean * s)} [${fmt(r.diff.lo * s)}, ${fmt(r.diff.hi * s)}]</span>`,
+        String(r.diff.n),
+      ];
     }),
   );
 }
@@ -123,7 +158,19 @@ function trainingCharts(c: Collected): string {
   const label = (m: Collected['models'][number]) => `${m.stage}${m.variant.alias ? ` (${m.variant.alias})` : ''}`;
   const series = (f: (e: Collected['models'][number]['epochs'][number]) => number | undefined): Series[] =>
     c.models.map((m) => ({ label: label(m), points: m.epochs.map((e) => [e.epoch, f(e) ?? NaN] as [number, number]) }));
-  return `<div class="charts" id="training-curves">${lineChart('training loss', series((e) => e.loss), { xLabel: 'epoch' })}${lineChart('validation loss', series((e) => e.val_loss), { xLabel: 'epoch' })}${lineChart('validation accuracy', series((e) => e.val_acc), { xLabel: 'epoch' })}</div>`;
+  return `<div class="charts" id="training-curves">${lineChart(
+    'training loss',
+    series((e) => e.loss),
+    { xLabel: 'epoch' },
+  )}${lineChart(
+    'validation loss',
+    series((e) => e.val_loss),
+    { xLabel: 'epoch' },
+  )}${lineChart(
+    'validation accuracy',
+    series((e) => e.val_acc),
+    { xLabel: 'epoch' },
+  )}</div>`;
 }
 
 function curveCharts(c: Collected): string {
@@ -142,7 +189,10 @@ function curveCharts(c: Collected): string {
       for (const [method, cv] of Object.entries(e.curves)) {
         const ys = cv[which] ?? [];
         const n = ys.length - 1;
-        series.push({ label: `${e.summary.pooling.toUpperCase()} ${method}${alias ? ` ${alias}` : ''}`, points: ys.map((y, i) => [n > 0 ? i / n : 0, y]) });
+        series.push({
+          label: `${e.summary.pooling.toUpperCase()} ${method}${alias ? ` ${alias}` : ''}`,
+          points: ys.map((y, i) => [n > 0 ? i / n : 0, y]),
+        });
       }
     }
     charts.push(lineChart(`mean ${which} curve`, series, { xLabel: 'fraction of pixels', yLabel: 'p(target)' }));
@@ -180,7 +230,10 @@ async function gallery(c: Collected, p: ReportParams, budget: number): Promise<{
   }
   ids = kept;
   const head = `<tr><th>image</th>${cols.map(({ s, method }) => `<th>${esc(s.meta.pooling.toUpperCase())}<br>${esc(method)}${s.variant.alias ? `<br><span class="ci">${esc(s.variant.alias)}</span>` : ''}</th>`).join('')}</tr>`;
-  const rows = ids.map((id) => `<tr><td>#${id}</td>${cols.map(({ s, method }) => `<td><img alt="${esc(`${method} ${id}`)}" src="${uri.get(`${s.key}:${id}:${method}`)}"></td>`).join('')}</tr>`);
+  const rows = ids.map(
+    (id) =>
+      `<tr><td>#${id}</td>${cols.map(({ s, method }) => `<td><img alt="${esc(`${method} ${id}`)}" src="${uri.get(`${s.key}:${id}:${method}`)}"></td>`).join('')}</tr>`,
+  );
   return { html: `<table class="gallery" id="gallery">${head}${rows.join('')}</table>`, images: ids.length };
 }
 
@@ -206,8 +259,13 @@ function sweepTable(rows: ReportSummary['sweep']): string {
   if (rows.length < 2) return '<p class="muted">Single variant: nothing to compare.</p>';
   const paramKeys = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
   const varied = paramKeys.filter((k) => new Set(rows.map((r) => JSON.stringify(r.values[k]))).size > 1);
-  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.headline)))].filter((k) => new Set(rows.map((r) => r.headline[k]?.toFixed(6))).size > 1);
-  return table([...varied, ...metricKeys], rows.map((r) => [...varied.map((k) => esc(JSON.stringify(r.values[k]))), ...metricKeys.map((k) => fmt(r.headline[k]))]));
+  const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.headline)))].filter(
+    (k) => new Set(rows.map((r) => r.headline[k]?.toFixed(6))).size > 1,
+  );
+  return table(
+    [...varied, ...metricKeys],
+    rows.map((r) => [...varied.map((k) => esc(JSON.stringify(r.values[k]))), ...metricKeys.map((k) => fmt(r.headline[k]))]),
+  );
 }
 
 /**
@@ -219,15 +277,33 @@ function sweepTable(rows: ReportSummary['sweep']): string {
  */
 function experimentSection(info: ExperimentInfo | undefined, c: Collected): string {
   if (!info) return '<p class="muted">Run information was not provided by the engine.</p>';
-  const inst = table(
-    ['stage instance', 'kind', 'variant', 'backend'],
-    info.instances.map((i) => [esc(i.id), esc(i.kind), esc(i.variant || '–'), esc((i.provenance?.backend as string) ?? (i.provenance?.engine as string) ?? '')]),
-  ) + '<p class="muted">Timings, training throughput (images/s) and which stages were cached are recorded per run in runs/&lt;experiment&gt;/&lt;run&gt;/run.json (see <code>ca-pipe status</code>), not in this report, so that the report is the same on every run that reproduces it.</p>';
-  const variants = info.variants.length > 1 ? table(['variant', 'values'], info.variants.map((v) => [esc(v.alias), esc(JSON.stringify(v.values))])) : '';
+  const inst =
+    table(
+      ['stage instance', 'kind', 'variant', 'backend'],
+      info.instances.map((i) => [
+        esc(i.id),
+        esc(i.kind),
+        esc(i.variant || '–'),
+        esc((i.provenance?.backend as string) ?? (i.provenance?.engine as string) ?? ''),
+      ]),
+    ) +
+    '<p class="muted">Timings, training throughput (images/s) and which stages were cached are recorded per run in runs/&lt;experiment&gt;/&lt;run&gt;/run.json (see <code>ca-pipe status</code>), not in this report, so that the report is the same on every run that reproduces it.</p>';
+  const variants =
+    info.variants.length > 1
+      ? table(
+          ['variant', 'values'],
+          info.variants.map((v) => [esc(v.alias), esc(JSON.stringify(v.values))]),
+        )
+      : '';
   return `<p>Experiment <b>${esc(info.name)}</b> (${esc(basename(info.file))}), ca-pipe ${esc(info.toolVersion)}.${c.ignored.length ? ` Inputs without results: ${c.ignored.map((s) => esc(s.stage)).join(', ')}.` : ''}</p>${variants}${inst}<details><summary>resolved configuration</summary><pre>${esc(JSON.stringify(info.resolved, null, 2))}</pre></details>`;
 }
 
-export async function buildReport(c: Collected, p: ReportParams, info: ExperimentInfo | undefined, pair: PairFn): Promise<{ html: string; markdown: string; summary: ReportSummary; galleryImages: number }> {
+export async function buildReport(
+  c: Collected,
+  p: ReportParams,
+  info: ExperimentInfo | undefined,
+  pair: PairFn,
+): Promise<{ html: string; markdown: string; summary: ReportSummary; galleryImages: number }> {
   const title = p.title ?? (info ? `ca-pipe report — ${info.name}` : 'ca-pipe report');
   const paired = pairedRows(c, pair, p);
   const sweep = sweepRows(c);
@@ -235,8 +311,24 @@ export async function buildReport(c: Collected, p: ReportParams, info: Experimen
     format: 'ca-pipe.report/1',
     title,
     experiment: info ? { name: info.name, tool_version: info.toolVersion, variants: info.variants } : undefined,
-    models: c.models.map((m) => ({ stage: m.stage, variant: m.variant.alias, arch: m.card.arch, head: m.card.head, heads: m.card.heads, final_val_acc: m.summary?.final_val_acc, gap_val_acc: m.summary?.gap_val_acc, epochs: m.summary?.epochs })),
-    evaluations: c.evaluations.map((e) => ({ stage: e.stage, variant: e.variant.alias, pooling: e.summary.pooling, protocol: e.summary.protocol, accuracy: e.summary.accuracy, methods: e.summary.methods as any })),
+    models: c.models.map((m) => ({
+      stage: m.stage,
+      variant: m.variant.alias,
+      arch: m.card.arch,
+      head: m.card.head,
+      heads: m.card.heads,
+      final_val_acc: m.summary?.final_val_acc,
+      gap_val_acc: m.summary?.gap_val_acc,
+      epochs: m.summary?.epochs,
+    })),
+    evaluations: c.evaluations.map((e) => ({
+      stage: e.stage,
+      variant: e.variant.alias,
+      pooling: e.summary.pooling,
+      protocol: e.summary.protocol,
+      accuracy: e.summary.accuracy,
+      methods: e.summary.methods as any,
+    })),
     paired,
     sweep,
     ignored_inputs: c.ignored.map((s) => s.stage),
@@ -244,7 +336,20 @@ export async function buildReport(c: Collected, p: ReportParams, info: Experimen
   const body = [
     `<h1>${esc(title)}</h1>`,
     `<h2>Experiment</h2>${experimentSection(info, c)}`,
-    `<h2>Training</h2>${trainingCharts(c)}${c.models.length ? table(['model', 'arch', 'head', 'val acc', 'GAP val acc'], summary.models.map((m) => [esc(`${m.stage}${m.variant ? ` (${m.variant})` : ''}`), esc(m.arch), esc(m.head === 'gap' ? 'gap' : `${m.head} ×${m.heads}`), fmt((m.final_val_acc ?? NaN) * 100), fmt((m.gap_val_acc ?? NaN) * 100)])) : ''}`,
+    `<h2>Training</h2>${trainingCharts(c)}${
+      c.models.length
+        ? table(
+            ['model', 'arch', 'head', 'val acc', 'GAP val acc'],
+            summary.models.map((m) => [
+              esc(`${m.stage}${m.variant ? ` (${m.variant})` : ''}`),
+              esc(m.arch),
+              esc(m.head === 'gap' ? 'gap' : `${m.head} ×${m.heads}`),
+              fmt((m.final_val_acc ?? NaN) * 100),
+              fmt((m.gap_val_acc ?? NaN) * 100),
+            ]),
+          )
+        : ''
+    }`,
     `<h2>Faithfulness and localisation</h2><p class="muted">Mean over images with a 95% bootstrap interval. AUCs and pointing scores ×100, as in the paper.</p><div id="metrics-table">${metricsTable(c)}</div>`,
     `<h2>CA versus GAP, paired by image</h2>${pairedTable(paired)}`,
     `<h2>Insertion and deletion curves</h2>${curveCharts(c)}`,
@@ -259,13 +364,21 @@ export async function buildReport(c: Collected, p: ReportParams, info: Experimen
 
 /** User text as literal Markdown: one line, Markdown punctuation escaped, HTML as text. */
 export function mdText(text: string): string {
-  return text.replace(/\s+/g, ' ').replace(/[\\`*_[\]|~]/g, '\\$&').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return text
+    .replace(/\s+/g, ' ')
+    .replace(/[\\`*_[\]|~]/g, '\\$&')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 export function markdownSummary(s: ReportSummary): string {
   const lines = [`# ${mdText(s.title)}`, ''];
   for (const e of s.evaluations) {
-    lines.push(`## ${e.pooling.toUpperCase()} — ${e.stage}${e.variant ? ` (${e.variant})` : ''}: top-1 ${fmt(e.accuracy.top1 * 100)} % on ${e.accuracy.n} images`, '');
+    lines.push(
+      `## ${e.pooling.toUpperCase()} — ${e.stage}${e.variant ? ` (${e.variant})` : ''}: top-1 ${fmt(e.accuracy.top1 * 100)} % on ${e.accuracy.n} images`,
+      '',
+    );
     lines.push(`| method | ${SUMMARY_METRICS.map(metricLabel).join(' | ')} |`, `|---|${SUMMARY_METRICS.map(() => '---|').join('')}`);
     for (const [method, m] of Object.entries(e.methods)) {
       const v = (k: MetricKey) => {
@@ -278,7 +391,10 @@ export function markdownSummary(s: ReportSummary): string {
   }
   if (s.paired.length) {
     lines.push('## CA − GAP (paired, 95 % CI)', '', '| variant | method | metric | CA − GAP | CI |', '|---|---|---|---|---|');
-    for (const r of s.paired) lines.push(`| ${r.variant || '–'} | ${r.method} | ${r.metric} | ${fmt(r.diff.mean * scaleOf(r.metric))} | [${fmt(r.diff.lo * scaleOf(r.metric))}, ${fmt(r.diff.hi * scaleOf(r.metric))}] |`);
+    for (const r of s.paired)
+      lines.push(
+        `| ${r.variant || '–'} | ${r.method} | ${r.metric} | ${fmt(r.diff.mean * scaleOf(r.metric))} | [${fmt(r.diff.lo * scaleOf(r.metric))}, ${fmt(r.diff.hi * scaleOf(r.metric))}] |`,
+      );
   }
   return lines.join('\n') + '\n';
 }

@@ -6,8 +6,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StageContext, VariantInput } from '../../engine/contract.js';
 import {
-  EVALUATE_FILES, MODEL_FILES, SALIENCY_FILES,
-  type EvaluateSummary, type ModelCard, type SaliencyMeta, type TrainSummary,
+  EVALUATE_FILES,
+  MODEL_FILES,
+  SALIENCY_FILES,
+  type EvaluateSummary,
+  type ModelCard,
+  type SaliencyMeta,
+  type TrainSummary,
 } from '../artifacts.js';
 
 export interface Source {
@@ -100,12 +105,16 @@ export async function collect(srcs: Source[]): Promise<Collected> {
     if (existsSync(join(s.dir, MODEL_FILES.card))) {
       if (!first) continue;
       const card = await readJson<ModelCard>(join(s.dir, MODEL_FILES.card));
-      const summary = existsSync(join(s.dir, MODEL_FILES.summary)) ? await readJson<TrainSummary>(join(s.dir, MODEL_FILES.summary)) : undefined;
+      const summary = existsSync(join(s.dir, MODEL_FILES.summary))
+        ? await readJson<TrainSummary>(join(s.dir, MODEL_FILES.summary))
+        : undefined;
       const epochs = (await readJsonl(join(s.dir, MODEL_FILES.metrics))).filter((r) => r.type === 'epoch');
       c.models.push({ ...once(s), card, summary, epochs });
     } else if (existsSync(join(s.dir, EVALUATE_FILES.summary))) {
       const summary = await readJson<EvaluateSummary>(join(s.dir, EVALUATE_FILES.summary));
-      const curves = existsSync(join(s.dir, EVALUATE_FILES.curves)) ? await readJson<EvaluationEntry['curves']>(join(s.dir, EVALUATE_FILES.curves)) : {};
+      const curves = existsSync(join(s.dir, EVALUATE_FILES.curves))
+        ? await readJson<EvaluationEntry['curves']>(join(s.dir, EVALUATE_FILES.curves))
+        : {};
       const perImage: EvaluationEntry['perImage'] = new Map();
       for (const r of await readJsonl(join(s.dir, EVALUATE_FILES.perImage))) {
         if (typeof r.method !== 'string' || typeof r.id !== 'number') continue;

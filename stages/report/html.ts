@@ -2,12 +2,7 @@
 // from a config, a path or a class name goes through esc().
 
 export function esc(v: unknown): string {
-  return String(v)
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 export function fmt(x: number | undefined | null, digits = 2): string {
@@ -22,7 +17,11 @@ export interface Series {
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /** A line chart as inline SVG, with axes, ticks and a legend. */
-export function lineChart(title: string, series: Series[], opts: { xLabel?: string; yLabel?: string; width?: number; height?: number } = {}): string {
+export function lineChart(
+  title: string,
+  series: Series[],
+  opts: { xLabel?: string; yLabel?: string; width?: number; height?: number } = {},
+): string {
   // The legend sits in its own column right of the plot (it used to cover the curves), and the
   // chart grows taller when the legend needs more room than the plot.
   const legend = 150;
@@ -39,13 +38,22 @@ export function lineChart(title: string, series: Series[], opts: { xLabel?: stri
   const sy = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const ticks = (a: number, b: number) => [0, 0.25, 0.5, 0.75, 1].map((f) => a + f * (b - a));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`,
+  );
   parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" class="t">${esc(title)}</text>`);
-  parts.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" class="ax"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" class="ax"/>`);
-  for (const v of ticks(x0, x1)) parts.push(`<text x="${sx(v).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle" class="tk">${esc(+v.toPrecision(3))}</text>`);
-  for (const v of ticks(y0, y1)) parts.push(`<text x="${m.l - 4}" y="${(sy(v) + 3).toFixed(1)}" text-anchor="end" class="tk">${esc(+v.toPrecision(3))}</text>`);
+  parts.push(
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" class="ax"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" class="ax"/>`,
+  );
+  for (const v of ticks(x0, x1))
+    parts.push(`<text x="${sx(v).toFixed(1)}" y="${H - m.b + 14}" text-anchor="middle" class="tk">${esc(+v.toPrecision(3))}</text>`);
+  for (const v of ticks(y0, y1))
+    parts.push(`<text x="${m.l - 4}" y="${(sy(v) + 3).toFixed(1)}" text-anchor="end" class="tk">${esc(+v.toPrecision(3))}</text>`);
   if (opts.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 4}" text-anchor="middle" class="tk">${esc(opts.xLabel)}</text>`);
-  if (opts.yLabel) parts.push(`<text x="10" y="${(m.t + H - m.b) / 2}" transform="rotate(-90 10 ${(m.t + H - m.b) / 2})" text-anchor="middle" class="tk">${esc(opts.yLabel)}</text>`);
+  if (opts.yLabel)
+    parts.push(
+      `<text x="10" y="${(m.t + H - m.b) / 2}" transform="rotate(-90 10 ${(m.t + H - m.b) / 2})" text-anchor="middle" class="tk">${esc(opts.yLabel)}</text>`,
+    );
   series.forEach((s, i) => {
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (pts.length === 0) return;
@@ -53,8 +61,11 @@ export function lineChart(title: string, series: Series[], opts: { xLabel?: stri
     const c = PALETTE[i % PALETTE.length];
     parts.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.6"><title>${esc(s.label)}</title></path>`);
     // Markers keep short series visible: a one-epoch run is a single point, which a path cannot draw.
-    if (pts.length <= 30) for (const [x, y] of pts) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.2" fill="${c}"/>`);
-    parts.push(`<rect x="${W - legend + 4}" y="${m.t + 4 + i * 13}" width="9" height="9" fill="${c}"/><text x="${W - legend + 17}" y="${m.t + 12 + i * 13}" class="tk">${esc(s.label)}</text>`);
+    if (pts.length <= 30)
+      for (const [x, y] of pts) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.2" fill="${c}"/>`);
+    parts.push(
+      `<rect x="${W - legend + 4}" y="${m.t + 4 + i * 13}" width="9" height="9" fill="${c}"/><text x="${W - legend + 17}" y="${m.t + 12 + i * 13}" class="tk">${esc(s.label)}</text>`,
+    );
   });
   parts.push('</svg>');
   return `<figure class="chart">${parts.join('')}</figure>`;

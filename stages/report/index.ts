@@ -21,7 +21,9 @@ async function run(ctx: StageContext<ReportParams>): Promise<void> {
   ctx.progress.tick();
   // outDir is a staging directory that the engine renames into the store after run() returns, so
   // its path must not be shown as the report's location.
-  ctx.log.info(`report: report.html ${(r.html.length / 1e6).toFixed(2)} MB, ${collected.evaluations.length} evaluation(s), ${collected.models.length} model(s), gallery of ${r.galleryImages} image(s)`);
+  ctx.log.info(
+    `report: report.html ${(r.html.length / 1e6).toFixed(2)} MB, ${collected.evaluations.length} evaluation(s), ${collected.models.length} model(s), gallery of ${r.galleryImages} image(s)`,
+  );
 }
 
 export const reportStage: StageKind<ReportParams> = {

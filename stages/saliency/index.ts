@@ -38,7 +38,9 @@ function checkInputs(p: SaliencyParams, inputs: Record<string, PlannedInput>): v
   const split = p.split ?? 'val';
   const images = split === 'all' ? data.train + data.val : data[split];
   if (images === 0) {
-    throw new Error(`split "${split}" of ${describeInput('data', inputs.data!)} has no images${split === 'val' ? ' (set that index\'s split.fraction > 0, or explain split: all)' : ''}`);
+    throw new Error(
+      `split "${split}" of ${describeInput('data', inputs.data!)} has no images${split === 'val' ? " (set that index's split.fraction > 0, or explain split: all)" : ''}`,
+    );
   }
 }
 

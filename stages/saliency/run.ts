@@ -48,13 +48,22 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
     if (!r) throw new Error(`${join(index.dir, 'splits.json')}: id ${id} is not in index.jsonl`);
     return r;
   };
-  const ids = selectIds(index.splits, index.records.map((r) => r.id), (id) => rec(id).label, p.split, p.seed, p.limit);
+  const ids = selectIds(
+    index.splits,
+    index.records.map((r) => r.id),
+    (id) => rec(id).label,
+    p.split,
+    p.seed,
+    p.limit,
+  );
   if (ids.length === 0) throw new Error(`saliency: split "${p.split}" of ${index.dir} has no images`);
   const { h, w } = model.feature;
   const size = model.card.input_size;
   const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
   const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
-  const mismatch = conventionMismatch('saliency', preprocessing, model.card) ?? unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
+  const mismatch =
+    conventionMismatch('saliency', preprocessing, model.card) ??
+    unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   const tf = { size, resize: model.card.resize, preprocessing };
   const plan = shards.planShards(ids, p.shard_size);
@@ -66,7 +75,10 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   const backend = p.import ? undefined : await initBackend();
   if (backend) ctx.provenance.backend = backend.name;
   const runner = new ModelRunner(model, {
-    batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto', onCalibrate: (what) => ctx.log.info(`saliency: engine calibration: ${what}`),
+    batchSize: p.batch_size,
+    cacheDir: onnxCacheDir(ctx.scratchDir),
+    engine: p.engine ?? 'auto',
+    onCalibrate: (what) => ctx.log.info(`saliency: engine calibration: ${what}`),
   });
   const imported = p.import ? await importAll() : undefined;
   // Imported maps need no forward pass unless the target is the model's prediction.
@@ -75,7 +87,8 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   async function importAll() {
     const imp = p.import!;
     if (imp.npy_dir) {
-      if (methods.length !== 1) throw new Error(`saliency: import.npy_dir holds one method's maps; list exactly one name in methods (got ${methods.join(', ')})`);
+      if (methods.length !== 1)
+        throw new Error(`saliency: import.npy_dir holds one method's maps; list exactly one name in methods (got ${methods.join(', ')})`);
       return imports.importNpyDir(resolve(ctx.baseDir, imp.npy_dir), methods[0], ids, h, w);
     }
     return imports.importSafetensors(resolve(ctx.baseDir, imp.safetensors!), methods, ids, h, w);
@@ -101,7 +114,13 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
         // The class the imported maps explain: the label, or (target: pred) the model's prediction.
         let tgt = sIds.map((id) => rec(id).label);
         if (p.target === 'pred') {
-          const images = await loadEvalBatch(sIds.map((id) => index.imagePath(rec(id))), tf, model.card.mean, model.card.std, ctx.signal);
+          const images = await loadEvalBatch(
+            sIds.map((id) => index.imagePath(rec(id))),
+            tf,
+            model.card.mean,
+            model.card.std,
+            ctx.signal,
+          );
           const probs = await runner.probs(images, sIds.length);
           const C = model.card.num_classes;
           tgt = sIds.map((_, i) => {
@@ -127,9 +146,20 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
           const bIds = sIds.slice(b, b + p.batch_size);
           const images = await loadEvalBatch(paths.slice(b, b + p.batch_size), tf, model.card.mean, model.card.std, ctx.signal);
           parts.push(
-            await computeBatchMaps(runner, images, bIds, labels.slice(b, b + p.batch_size), p.target, methods, {
-              maxBatch: p.method_batch, rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 }, seed: p.seed,
-            }, { signal: ctx.signal, onImage: () => ctx.progress.tick() }),
+            await computeBatchMaps(
+              runner,
+              images,
+              bIds,
+              labels.slice(b, b + p.batch_size),
+              p.target,
+              methods,
+              {
+                maxBatch: p.method_batch,
+                rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 },
+                seed: p.seed,
+              },
+              { signal: ctx.signal, onImage: () => ctx.progress.tick() },
+            ),
           );
         }
         for (const part of parts) shard.targets.push(...part.targets);
@@ -143,7 +173,8 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
           }
           shard.maps[m] = { h: first.h, w: first.w, data };
           shard.degenerate[m] = {};
-          for (const part of parts) for (const [why, c] of Object.entries(part.degenerate[m])) shard.degenerate[m][why] = (shard.degenerate[m][why] ?? 0) + c;
+          for (const part of parts)
+            for (const [why, c] of Object.entries(part.degenerate[m])) shard.degenerate[m][why] = (shard.degenerate[m][why] ?? 0) + c;
         }
         await shards.writeMapShard(file, shard, p.dtype);
       }
@@ -185,7 +216,12 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
   await writeFile(join(ctx.outDir, SALIENCY_FILES.meta), JSON.stringify(meta, null, 1) + '\n');
   for (const [m, d] of Object.entries(degenerate)) {
     const total = Object.values(d).reduce((a, b) => a + b, 0);
-    if (total) ctx.log.warn(`saliency: ${m}: ${total} degenerate map(s) (${Object.entries(d).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+    if (total)
+      ctx.log.warn(
+        `saliency: ${m}: ${total} degenerate map(s) (${Object.entries(d)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ')})`,
+      );
   }
 }
 

@@ -26,7 +26,7 @@ export const saliencyParamsSchema = {
   $id: 'https://ca-pipe.dev/schemas/stages/saliency.schema.json',
   title: 'saliency stage params',
   description:
-    'Saliency maps of a trained model (input `model`) on a dataset index (input `data`), stored at the methods\' own resolution ' +
+    "Saliency maps of a trained model (input `model`) on a dataset index (input `data`), stored at the methods' own resolution " +
     '(target-layer grid; RISE at input size) in shards maps/shard-NNNNN.safetensors, with saliency.json and PNG overlays. ' +
     'With `import`, maps computed elsewhere are validated and stored instead.',
   type: 'object',
@@ -40,29 +40,47 @@ export const saliencyParamsSchema = {
       uniqueItems: true,
       default: ['gradcam', 'gradcampp', 'random', 'center', 'ones'],
     },
-    target: { description: 'Class explained: the ground-truth label or the model\'s prediction.', enum: ['gt', 'pred'], default: 'gt' },
+    target: { description: "Class explained: the ground-truth label or the model's prediction.", enum: ['gt', 'pred'], default: 'gt' },
     split: { description: 'Images of the index to explain.', enum: ['val', 'train', 'all'], default: 'val' },
     limit: {
       description:
         'Only N images of the split, class-balanced: a seeded round robin over the classes (seeded order within each class), ' +
         'so N images cover min(N, classes) classes; the same seed gives the same images for every model.',
-      type: 'integer', minimum: 1,
+      type: 'integer',
+      minimum: 1,
     },
-    batch_size: { description: 'Images per forward call for taps and gradients (speed only; not in the key; engine auto calibrates at this size).', type: 'integer', minimum: 1, default: 16 },
+    batch_size: {
+      description: 'Images per forward call for taps and gradients (speed only; not in the key; engine auto calibrates at this size).',
+      type: 'integer',
+      minimum: 1,
+      default: 16,
+    },
     method_batch: {
       description: 'Masked images (Score-CAM, RISE) or ablated activations (Ablation-CAM) per forward call (speed only; not in the key).',
-      type: 'integer', minimum: 1, default: 64,
+      type: 'integer',
+      minimum: 1,
+      default: 64,
     },
     engine: engineParamSchema,
-    shard_size: { description: 'Images per output shard (also the resume granularity of this stage and of evaluate).', type: 'integer', minimum: 1, default: 128 },
+    shard_size: {
+      description: 'Images per output shard (also the resume granularity of this stage and of evaluate).',
+      type: 'integer',
+      minimum: 1,
+      default: 128,
+    },
     dtype: { description: 'Storage type of the maps.', enum: ['float32', 'float16'], default: 'float32' },
     overlays: {
-      description: 'How many of the explained images get PNG overlays for every method: the first of the balanced order, so they interleave classes.',
-      type: 'integer', minimum: 0, default: 8,
+      description:
+        'How many of the explained images get PNG overlays for every method: the first of the balanced order, so they interleave classes.',
+      type: 'integer',
+      minimum: 0,
+      default: 8,
     },
     seed: {
-      description: 'Seed of the image selection (limit, overlays, storage order) and of the seeded methods (random baseline, RISE: image id i uses a seed mixed from (seed, i)).',
-      type: 'integer', default: 0,
+      description:
+        'Seed of the image selection (limit, overlays, storage order) and of the seeded methods (random baseline, RISE: image id i uses a seed mixed from (seed, i)).',
+      type: 'integer',
+      default: 0,
     },
     rise: {
       description: 'RISE settings (official defaults for ResNet-50: 6000 masks, 8×8 cells, p1 = 0.1).',
@@ -78,7 +96,7 @@ export const saliencyParamsSchema = {
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Recorded in saliency.json.`),
     import: {
       description:
-        'Import maps instead of computing them: npy_dir = a folder of <dataset id>.npy maps (one method, the original project\'s layout); ' +
+        "Import maps instead of computing them: npy_dir = a folder of <dataset id>.npy maps (one method, the original project's layout); " +
         'safetensors = a file with ids and map.<method> tensors. Paths are relative to the experiment file; their listing enters the key.',
       type: 'object',
       additionalProperties: false,

@@ -43,7 +43,10 @@ async function run(ctx: StageContext<TrainParams>): Promise<void> {
   // byte-identical on every rerun so that an unchanged result keeps downstream stages cached.
   ctx.provenance.train = timings;
   const speed = timings.train_images_per_s;
-  if (typeof speed === 'number') ctx.log.info(`train: ${speed.toFixed(1)} img/s over ${timings.train_step_images} images of step time (recorded in run.json, provenance.train)`);
+  if (typeof speed === 'number')
+    ctx.log.info(
+      `train: ${speed.toFixed(1)} img/s over ${timings.train_step_images} images of step time (recorded in run.json, provenance.train)`,
+    );
 }
 
 /** What planData would refuse once the index is built, said before any work starts. */
@@ -55,15 +58,21 @@ function checkInputs(p: TrainParams, inputs: Record<string, PlannedInput>): void
   const classesFromData = !inputs.init || p.mode === 'scratch';
   if (classesFromData && data.classes < 2) {
     const named = data.classNames?.length ? ` (${data.classNames.map((c) => JSON.stringify(c)).join(', ')})` : '';
-    throw new Error(`training needs at least 2 classes, but ${of} has ${data.classes} class${data.classes === 1 ? '' : 'es'}${named}; give the index at least 2 classes (class folders, labels)`);
+    throw new Error(
+      `training needs at least 2 classes, but ${of} has ${data.classes} class${data.classes === 1 ? '' : 'es'}${named}; give the index at least 2 classes (class folders, labels)`,
+    );
   }
   const fraction = p.fraction ?? 1;
   const trainImages = fraction < 1 ? Math.max(1, Math.round(data.train * fraction)) : data.train;
   if (p.batch_size !== undefined && trainImages < p.batch_size) {
-    throw new Error(`batch_size ${p.batch_size} is larger than the ${trainImages} training images of ${of}${fraction < 1 ? ` (fraction ${fraction})` : ''}; lower batch_size or give the index more images`);
+    throw new Error(
+      `batch_size ${p.batch_size} is larger than the ${trainImages} training images of ${of}${fraction < 1 ? ` (fraction ${fraction})` : ''}; lower batch_size or give the index more images`,
+    );
   }
   if (data.val === 0) {
-    throw new Error(`${of} has an empty validation split; training needs it to pick the best epoch (set that index's split.fraction > 0, or list "val" ids in split.indices)`);
+    throw new Error(
+      `${of} has an empty validation split; training needs it to pick the best epoch (set that index's split.fraction > 0, or list "val" ids in split.indices)`,
+    );
   }
 }
 

@@ -13,7 +13,8 @@ for (const [i, c] of cases.entries()) {
   const a = answers[i]!;
   test(`${c.area}: ${c.id}: ${c.mistake}`, () => {
     assert.equal(a.exitCode, c.exitCode, `exit code ${a.exitCode}, expected ${c.exitCode}; the answer was:\n${a.raw}`);
-    if (typeof c.expect === 'string') assert.ok(a.raw.includes(c.expect), `expected the answer to contain ${JSON.stringify(c.expect)}; it was:\n${a.raw}`);
+    if (typeof c.expect === 'string')
+      assert.ok(a.raw.includes(c.expect), `expected the answer to contain ${JSON.stringify(c.expect)}; it was:\n${a.raw}`);
     else assert.match(a.raw, c.expect, `the answer was:\n${a.raw}`);
     assert.doesNotMatch(a.raw, /^\s+at .*\(.*:\d+:\d+\)$/m, 'the answer shows a stack trace');
   });

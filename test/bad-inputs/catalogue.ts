@@ -45,23 +45,27 @@ export interface Answer {
 export function normalise(output: string, dir: string, realDir: string): string {
   let s = output;
   for (const d of [realDir, dir]) s = s.split(d).join('<dir>');
-  return s
-    .replace(/\b\d{8}-\d{9}-[0-9a-f]{4}\b/g, '<run-id>')
-    .replace(/\b[0-9a-f]{64}\b/g, '<key>')
-    .replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b/g, '<timestamp>')
-    // a staging directory is named by the writer's pid and a nonce
-    .replace(/(<key>)\.\d+\.[0-9a-f]+\b/g, '$1.<pid>.<nonce>')
-    .replace(/\b(in|after) \d+(\.\d+)? ?(ms|s)\b/g, '$1 <time>')
-    // Which tfjs backend is installed is the machine's business, not the answer's.
-    .replace(/^backend: .*\n/gm, '')
-    .replace(/\s+$/, '');
+  return (
+    s
+      .replace(/\b\d{8}-\d{9}-[0-9a-f]{4}\b/g, '<run-id>')
+      .replace(/\b[0-9a-f]{64}\b/g, '<key>')
+      .replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b/g, '<timestamp>')
+      // a staging directory is named by the writer's pid and a nonce
+      .replace(/(<key>)\.\d+\.[0-9a-f]+\b/g, '$1.<pid>.<nonce>')
+      .replace(/\b(in|after) \d+(\.\d+)? ?(ms|s)\b/g, '$1 <time>')
+      // Which tfjs backend is installed is the machine's business, not the answer's.
+      .replace(/^backend: .*\n/gm, '')
+      .replace(/\s+$/, '')
+  );
 }
 
 async function runOne(c: BadInputCase): Promise<Answer> {
   const dir = await mkdtemp(join(tmpdir(), `ca-pipe-bad-${c.id}-`));
   try {
     const realDir = await realpath(dir);
-    const { exitCode, output } = await c.run(dir).catch((e: Error) => ({ exitCode: null, output: `the case itself failed: ${e.stack ?? e}` }));
+    const { exitCode, output } = await c
+      .run(dir)
+      .catch((e: Error) => ({ exitCode: null, output: `the case itself failed: ${e.stack ?? e}` }));
     return { id: c.id, exitCode, raw: output, shown: normalise(output, dir, realDir) };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -92,17 +96,7 @@ const END = (id: string) => `<!-- /case ${id} -->`;
 
 /** One case's section; the answer sits between markers so the test can find it again. */
 function section(c: BadInputCase, a: Answer): string {
-  return [
-    `### ${c.id}`,
-    '',
-    c.mistake,
-    '',
-    BEGIN(c.id),
-    `Exit code ${a.exitCode}.`,
-    '',
-    fence(a.shown),
-    END(c.id),
-  ].join('\n');
+  return [`### ${c.id}`, '', c.mistake, '', BEGIN(c.id), `Exit code ${a.exitCode}.`, '', fence(a.shown), END(c.id)].join('\n');
 }
 
 export function renderDoc(cases: BadInputCase[], answers: Answer[]): string {

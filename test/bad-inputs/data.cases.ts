@@ -63,10 +63,17 @@ const CONSUMERS = {
 };
 
 /** A pipeline whose `consumer` stage reads a model directory made from the user's weights file. */
-async function runWithModelDir(dir: string, breakage: Breakage | undefined, consumer: keyof typeof CONSUMERS = 'saliency', valFraction = 0.5) {
+async function runWithModelDir(
+  dir: string,
+  breakage: Breakage | undefined,
+  consumer: keyof typeof CONSUMERS = 'saliency',
+  valFraction = 0.5,
+) {
   await writeWeights(`${dir}/my-weights.safetensors`, breakage);
   await put(dir, 'wrap-weights.mjs', WRAP_WEIGHTS);
-  return runExperiment(dir, `
+  return runExperiment(
+    dir,
+    `
 stages:
   data:
     kind: index
@@ -77,14 +84,30 @@ stages:
       cmd: [node, wrap-weights.mjs, my-weights.safetensors, "{out}"]
       deps: [my-weights.safetensors, wrap-weights.mjs]
       outs: [model.json, final.safetensors]
-${CONSUMERS[consumer]}`);
+${CONSUMERS[consumer]}`,
+  );
 }
 
 /** `ca-pipe forward` on the user's weights file. */
 async function runForward(dir: string, breakage: Breakage) {
   await writeWeights(`${dir}/my-weights.safetensors`, breakage);
   await writeInput(`${dir}/batch.safetensors`);
-  return runCli(['forward', '--arch', ARCH, '--head', 'gap', '--weights', 'my-weights.safetensors', '--input', 'batch.safetensors', '--out', 'out.safetensors'], dir);
+  return runCli(
+    [
+      'forward',
+      '--arch',
+      ARCH,
+      '--head',
+      'gap',
+      '--weights',
+      'my-weights.safetensors',
+      '--input',
+      'batch.safetensors',
+      '--out',
+      'out.safetensors',
+    ],
+    dir,
+  );
 }
 
 export const cases: BadInputCase[] = [
@@ -92,12 +115,16 @@ export const cases: BadInputCase[] = [
     id: 'data-imagefolder-missing',
     area: 'data',
     mistake: 'An imagefolder index whose root folder does not exist (a typo in the path).',
-    run: (dir) => runExperiment(dir, `
+    run: (dir) =>
+      runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: { source: imagefolder, root: imgaes }
-`),
+`,
+      ),
     expect: /required path not found: imgaes/,
     exitCode: 2,
   },
@@ -107,12 +134,15 @@ stages:
     mistake: 'Training on an image folder that holds a single class folder.',
     run: async (dir) => {
       for (const f of ['cat/1.png', 'cat/2.png', 'cat/3.png', 'cat/4.png', 'cat/5.png']) await put(dir, `images/${f}`, tinyPng());
-      return runExperiment(dir, `
+      return runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: { source: imagefolder, root: images, split: { fraction: 0.2 } }
-${scratchTrain()}`);
+${scratchTrain()}`,
+      );
     },
     expect: /training needs at least 2 classes, but its input "data" \(index stage "data"\) has 1 class \("cat"\)/,
     exitCode: 2,
@@ -124,12 +154,15 @@ ${scratchTrain()}`);
     run: async (dir) => {
       for (const f of ['cat/1.png', 'cat/2.png', 'cat/3.png', 'cat/4.png', 'cat/5.png']) await put(dir, `images/${f}`, tinyPng());
       await put(dir, 'train.csv', 'cat/1.png,0\ncat/2.png,0\ncat/3.png,0\ncat/4.png,0\ncat/5.png,0\n');
-      return runExperiment(dir, `
+      return runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: { source: list, file: train.csv, root: images, verify: none, split: { fraction: 0.2 } }
-${scratchTrain()}`);
+${scratchTrain()}`,
+      );
     },
     expect: /FAILED +train: \S+classes\.json: training needs at least 2 classes, but the index given as input "data" has 1/,
     exitCode: 1,
@@ -138,12 +171,16 @@ ${scratchTrain()}`);
     id: 'data-synthetic-single-class',
     area: 'data',
     mistake: 'Training on a synthetic dataset of one class.',
-    run: (dir) => runExperiment(dir, `
+    run: (dir) =>
+      runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: ${tinySynthetic(1, 0.25)}
-${scratchTrain()}`),
+${scratchTrain()}`,
+      ),
     expect: /stages\.train\.needs: .*training needs at least 2 classes/,
     exitCode: 2,
   },
@@ -151,12 +188,16 @@ ${scratchTrain()}`),
     id: 'data-empty-val-split',
     area: 'data',
     mistake: 'Training on an index whose validation split is empty (split.fraction: 0).',
-    run: (dir) => runExperiment(dir, `
+    run: (dir) =>
+      runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: ${tinySynthetic(2, 0)}
-${scratchTrain()}`),
+${scratchTrain()}`,
+      ),
     expect: /has an empty validation split; training needs it to pick the best epoch/,
     exitCode: 2,
   },
@@ -164,12 +205,16 @@ ${scratchTrain()}`),
     id: 'data-batch-larger-than-train-split',
     area: 'data',
     mistake: 'A batch_size larger than the number of training images.',
-    run: (dir) => runExperiment(dir, `
+    run: (dir) =>
+      runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: ${tinySynthetic(2, 0.25)}
-${scratchTrain(64)}`),
+${scratchTrain(64)}`,
+      ),
     expect: /batch_size 64 is larger than the 6 training images/,
     exitCode: 2,
   },
@@ -212,12 +257,15 @@ ${scratchTrain(64)}`),
     run: async (dir) => {
       await imageTree(dir);
       await put(dir, 'train.csv', 'cat/1.png,0\ncat/2.png,0\ndog/1.png,2\n');
-      return runExperiment(dir, `
+      return runExperiment(
+        dir,
+        `
 stages:
   data:
     kind: index
     params: { source: list, file: train.csv, root: images, num_classes: 2 }
-`);
+`,
+      );
     },
     expect: /train\.csv:3: label 2 out of range \[0, 2\) \(num_classes\)/,
     exitCode: 2,
@@ -273,7 +321,8 @@ stages:
     area: 'weights',
     mistake: 'A pipeline whose model directory is made from a weights file holding an I32 tensor.',
     run: (dir) => runWithModelDir(dir, { asInt32: 'fc.weight' }),
-    expect: /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): unusable weights: \[fc\.weight\] dtype I32, expected a float type/,
+    expect:
+      /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): unusable weights: \[fc\.weight\] dtype I32, expected a float type/,
     exitCode: 1,
   },
   {
@@ -281,7 +330,8 @@ stages:
     area: 'weights',
     mistake: 'A pipeline whose model directory is made from a weights file holding a NaN.',
     run: (dir) => runWithModelDir(dir, { nan: 'fc.weight' }),
-    expect: /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): unusable weights: \[fc\.weight\] 1 of 256 values are not finite/,
+    expect:
+      /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): unusable weights: \[fc\.weight\] 1 of 256 values are not finite/,
     exitCode: 1,
   },
   {
@@ -289,7 +339,8 @@ stages:
     area: 'weights',
     mistake: 'A pipeline whose model directory is made from a weights file that lacks a parameter.',
     run: (dir) => runWithModelDir(dir, { drop: 'layer4.0.bn2.running_var' }),
-    expect: /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): 1 weight problem\(s\):\n +\[layer4\.0\.bn2\.running_var\] missing/,
+    expect:
+      /FAILED +saliency: \S+\/my-weights\.safetensors \(copied to .*\): 1 weight problem\(s\):\n +\[layer4\.0\.bn2\.running_var\] missing/,
     exitCode: 1,
   },
   {
@@ -297,7 +348,8 @@ stages:
     area: 'weights',
     mistake: 'Frozen CA-Stream training whose init model directory is made from a weights file holding a NaN.',
     run: (dir) => runWithModelDir(dir, { nan: 'layer2.0.bn1.running_var' }, 'frozenTrain'),
-    expect: /FAILED +ca: init: \S+\/my-weights\.safetensors \(copied to .*\) does not hold resnet-mini weights: layer2\.0\.bn1\.running_var: 1 of 32 values are not finite/,
+    expect:
+      /FAILED +ca: init: \S+\/my-weights\.safetensors \(copied to .*\) does not hold resnet-mini weights: layer2\.0\.bn1\.running_var: 1 of 32 values are not finite/,
     exitCode: 1,
   },
 ];

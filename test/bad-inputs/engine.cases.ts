@@ -30,7 +30,9 @@ function start(args: string[], cwd: string): Started {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const done = new Promise<{ exitCode: number | null; output: string }>((res) => child.on('close', (code) => res({ exitCode: code, output })));
+  const done = new Promise<{ exitCode: number | null; output: string }>((res) =>
+    child.on('close', (code) => res({ exitCode: code, output })),
+  );
   return { done, output: () => output, signal: (s) => void child.kill(s) };
 }
 
@@ -77,7 +79,8 @@ export const cases: BadInputCase[] = [
       await writeFile(join(dir, 'notes.txt'), 'a file\n');
       return run(['run', 'e.yaml', '--runs', 'notes.txt/runs', '--store', 'store'], dir);
     },
-    expect: /cannot write run records under .*notes\.txt\/runs: .*notes\.txt is a file, not a directory \(ENOTDIR\): choose a writable directory with --runs DIR/,
+    expect:
+      /cannot write run records under .*notes\.txt\/runs: .*notes\.txt is a file, not a directory \(ENOTDIR\): choose a writable directory with --runs DIR/,
     exitCode: 2,
   },
   {
@@ -86,10 +89,14 @@ export const cases: BadInputCase[] = [
     mistake: "A `command` stage's output is a symbolic link to a file outside its output directory.",
     async run(dir) {
       await writeFile(join(dir, 'mine.txt'), 'my own file\n');
-      await writeFile(join(dir, 'e.yaml'), `name: e\nstages:\n  a:\n    kind: command\n    params:\n      cmd: ${sh(`ln -s ${join(dir, 'mine.txt')} "$CA_PIPE_OUT/result.txt"`)}\n      outs: [result.txt]\n`);
+      await writeFile(
+        join(dir, 'e.yaml'),
+        `name: e\nstages:\n  a:\n    kind: command\n    params:\n      cmd: ${sh(`ln -s ${join(dir, 'mine.txt')} "$CA_PIPE_OUT/result.txt"`)}\n      outs: [result.txt]\n`,
+      );
       return run(['run', 'e.yaml', '--quiet'], dir);
     },
-    expect: /result\.txt is a symbolic link to .*mine\.txt, outside the stage's output directory .*: the store cannot keep it without touching that file\. Copy the file into the output directory instead of linking it/,
+    expect:
+      /result\.txt is a symbolic link to .*mine\.txt, outside the stage's output directory .*: the store cannot keep it without touching that file\. Copy the file into the output directory instead of linking it/,
     exitCode: 1,
   },
   {
@@ -106,7 +113,8 @@ export const cases: BadInputCase[] = [
       await writeFile(f, '99\n');
       return run(['run', 'e.yaml'], dir);
     },
-    expect: /damaged {3}a: its cached entry changed after commit \(evaluation\.json: modified after commit .*\); moved to .*quarantine.*, recomputing/,
+    expect:
+      /damaged {3}a: its cached entry changed after commit \(evaluation\.json: modified after commit .*\); moved to .*quarantine.*, recomputing/,
     exitCode: 0,
   },
   {
@@ -126,14 +134,18 @@ export const cases: BadInputCase[] = [
     mistake: 'Ctrl-C during a run (not a failure: the run can be resumed).',
     async run(dir) {
       const marker = join(dir, 'started');
-      await writeFile(join(dir, 'e.yaml'), `name: e\nstages:\n  slow:\n    kind: command\n    params: { cmd: ${sh(`touch ${marker}; sleep 30`)} }\n  after:\n    kind: command\n    needs: [slow]\n    params: { cmd: ['true'] }\n`);
+      await writeFile(
+        join(dir, 'e.yaml'),
+        `name: e\nstages:\n  slow:\n    kind: command\n    params: { cmd: ${sh(`touch ${marker}; sleep 30`)} }\n  after:\n    kind: command\n    needs: [slow]\n    params: { cmd: ['true'] }\n`,
+      );
       const r = start(['run', 'e.yaml'], dir);
       const until = Date.now() + 20_000;
       while (!existsSync(marker) && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
       r.signal('SIGINT');
       return r.done;
     },
-    expect: /interrupted slow \(the same command resumes it\)[\s\S]*skipped {3}after \(run interrupted\)[\s\S]*Resume with the same command: ca-pipe run e\.yaml/,
+    expect:
+      /interrupted slow \(the same command resumes it\)[\s\S]*skipped {3}after \(run interrupted\)[\s\S]*Resume with the same command: ca-pipe run e\.yaml/,
     exitCode: 130,
   },
 ];

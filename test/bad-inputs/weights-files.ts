@@ -21,7 +21,10 @@ export function modelTensors(breakage?: Breakage): Record<string, TensorToWrite>
   if ('drop' in breakage) delete out[breakage.drop];
   if ('reshape' in breakage) {
     const t = out[breakage.reshape]!;
-    out[breakage.reshape] = { shape: [...t.shape.slice(0, -1), t.shape.at(-1)! + 1], data: new Float32Array(t.data.length / t.shape.at(-1)! * (t.shape.at(-1)! + 1)) };
+    out[breakage.reshape] = {
+      shape: [...t.shape.slice(0, -1), t.shape.at(-1)! + 1],
+      data: new Float32Array((t.data.length / t.shape.at(-1)!) * (t.shape.at(-1)! + 1)),
+    };
   }
   if ('asInt32' in breakage) {
     const t = out[breakage.asInt32]!;

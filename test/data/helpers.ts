@@ -6,7 +6,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StageContext } from '../../engine/contract.js';
 
-
 /** The repository root (works from test/data under tsx and from dist/test/data). */
 export function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));

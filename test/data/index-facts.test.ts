@@ -11,7 +11,12 @@ import { withTmp } from './helpers.js';
 async function agree(p: IndexParams, dir: string): Promise<void> {
   const facts = await indexFacts(p, dir);
   const built = await buildIndex(p, { baseDir: dir, outDir: join(dir, 'out') });
-  assert.deepEqual(facts, { classes: built.classes.length, classNames: built.classes, train: built.splits.train.length, val: built.splits.val.length });
+  assert.deepEqual(facts, {
+    classes: built.classes.length,
+    classNames: built.classes,
+    train: built.splits.train.length,
+    val: built.splits.val.length,
+  });
 }
 
 test('indexFacts agrees with the built index for synthetic, imagefolder and list sources', async () => {

@@ -18,7 +18,11 @@ async function put(root: string, rel: string, data?: Buffer): Promise<void> {
   await writeFile(join(root, rel), data ?? (await tiny()));
 }
 
-async function runIndex(params: IndexParams, baseDir: string, tag = 'a'): Promise<{ out: string; ctx: ReturnType<typeof fakeCtx<IndexParams>> }> {
+async function runIndex(
+  params: IndexParams,
+  baseDir: string,
+  tag = 'a',
+): Promise<{ out: string; ctx: ReturnType<typeof fakeCtx<IndexParams>> }> {
   const out = join(baseDir, `out-${tag}`);
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
@@ -49,7 +53,10 @@ test('MIT_train.csv against a folder with those names: 5,360 entries, 67 classes
       assert.equal(r.class, r.path.slice(0, r.path.indexOf('/')));
       assert.equal(r.size, data.length);
     }
-    const spaced = idx.records.filter((r) => r.path.includes(' ')).map((r) => r.path).sort();
+    const spaced = idx.records
+      .filter((r) => r.path.includes(' '))
+      .map((r) => r.path)
+      .sort();
     assert.deepEqual(spaced, paths.filter((p) => p.includes(' ')).sort());
     assert.equal(spaced.length, 4); // the other two of the six are in MIT_val.csv
     assert.ok(spaced.includes('mall/shopping mall.jpg'));
@@ -62,7 +69,13 @@ test('MIT_train.csv against a folder with those names: 5,360 entries, 67 classes
 
 test('ImageNet val list with verify: none parses 50,000 entries without touching image files', async () => {
   await withTmp(async (tmp) => {
-    const params: IndexParams = { source: 'list', file: join(SHARED_DATA, 'revisited_imagenet_2012_val.csv'), root: tmp, verify: 'none', split: { fraction: 0 } };
+    const params: IndexParams = {
+      source: 'list',
+      file: join(SHARED_DATA, 'revisited_imagenet_2012_val.csv'),
+      root: tmp,
+      verify: 'none',
+      split: { fraction: 0 },
+    };
     const { out } = await runIndex(params, tmp);
     const idx = await readIndex(out);
     assert.equal(idx.records.length, 50000);
@@ -90,7 +103,12 @@ test('imagefolder: sorted class folders, nested files, case-insensitive extensio
     assert.deepEqual(idx.classes, ['Mango', 'apple', 'zebra']); // code-point order, like Python's sorted()
     assert.deepEqual(
       idx.records.map((r) => [r.path, r.label]),
-      [['Mango/c.WebP', 0], ['apple/b.png', 1], ['apple/x/deep.jpg', 1], ['zebra/a.PNG', 2]],
+      [
+        ['Mango/c.WebP', 0],
+        ['apple/b.png', 1],
+        ['apple/x/deep.jpg', 1],
+        ['zebra/a.PNG', 2],
+      ],
     );
     assert.equal(idx.meta.root, root);
     assert.ok(idx.records.every((r) => typeof r.mtime === 'number' && r.sha256 === undefined));
@@ -123,7 +141,13 @@ test('verify: content records each file sha256; limit keeps the first N in list 
     const second = await runIndex({ source: 'list', file: 'l.csv', verify: 'content' }, tmp, 'c2');
     assert.match(second.ctx.logs.join('\n'), /hashed 1 file\(s\), reused 1/);
     const again = await readIndex(second.out);
-    assert.deepEqual(again.records.map((r) => [r.path, r.sha256]), [['d/two.png', sha('22')], ['d/one.png', sha('111')]]);
+    assert.deepEqual(
+      again.records.map((r) => [r.path, r.sha256]),
+      [
+        ['d/two.png', sha('22')],
+        ['d/one.png', sha('111')],
+      ],
+    );
   });
 });
 
@@ -136,7 +160,10 @@ test('a split indices file overrides the random split and is validated', async (
     const { out } = await runIndex({ source: 'imagefolder', root: 'ds', split: { indices: 'split.json' } }, tmp);
     assert.deepEqual(JSON.parse(await readFile(join(out, 'splits.json'), 'utf8')), { train: [2, 0], val: [1] });
     await writeFile(join(tmp, 'split.json'), '{"train":[0,3]}');
-    await rejectsWith(runIndex({ source: 'imagefolder', root: 'ds', split: { indices: 'split.json' } }, tmp), /split\.json: train\[1\] = 3 is not an index in \[0, 3\)/);
+    await rejectsWith(
+      runIndex({ source: 'imagefolder', root: 'ds', split: { indices: 'split.json' } }, tmp),
+      /split\.json: train\[1\] = 3 is not an index in \[0, 3\)/,
+    );
     await writeFile(join(tmp, 'split.json'), '{"train":[0,1],"val":[1]}');
     await rejectsWith(runIndex({ source: 'imagefolder', root: 'ds', split: { indices: 'split.json' } }, tmp), /index 1 appears twice/);
   });
@@ -172,15 +199,24 @@ test('bad inputs: each error names the path (and line)', async () => {
     // labels out of range
     await put(tmp, 'a/z.png');
     await writeFile(join(tmp, 'range.csv'), 'a/x.png,0\na/z.png,5\n');
-    await rejectsWith(runIndex({ source: 'list', file: 'range.csv', num_classes: 5 }, tmp), /range\.csv:2: label 5 out of range \[0, 5\) \(num_classes\)/);
+    await rejectsWith(
+      runIndex({ source: 'list', file: 'range.csv', num_classes: 5 }, tmp),
+      /range\.csv:2: label 5 out of range \[0, 5\) \(num_classes\)/,
+    );
     await writeFile(join(tmp, 'two.txt'), 'cat\ndog\n');
-    await rejectsWith(runIndex({ source: 'list', file: 'range.csv', classes: 'two.txt' }, tmp), /range\.csv:2: label 5 out of range \[0, 2\) \(classes file\)/);
+    await rejectsWith(
+      runIndex({ source: 'list', file: 'range.csv', classes: 'two.txt' }, tmp),
+      /range\.csv:2: label 5 out of range \[0, 2\) \(classes file\)/,
+    );
     await writeFile(join(tmp, 'neg.txt'), 'a/x.png 0\na/z.png -1\n');
     await rejectsWith(runIndex({ source: 'list', file: 'neg.txt' }, tmp), /neg\.txt:2: label -1 out of range/);
 
     // duplicate entries and malformed lines, through the stage
     await writeFile(join(tmp, 'dup.csv'), 'a/x.png,0\na/z.png,1\na/x.png,0\n');
-    await rejectsWith(runIndex({ source: 'list', file: 'dup.csv' }, tmp), /dup\.csv:3: duplicate entry "a\/x\.png" \(first seen on line 1\)/);
+    await rejectsWith(
+      runIndex({ source: 'list', file: 'dup.csv' }, tmp),
+      /dup\.csv:3: duplicate entry "a\/x\.png" \(first seen on line 1\)/,
+    );
     await writeFile(join(tmp, 'bad.csv'), 'a/x.png,0\na/z.png;1\n');
     await rejectsWith(runIndex({ source: 'list', file: 'bad.csv' }, tmp), /bad\.csv:2: malformed line "a\/z\.png;1"/);
 
@@ -198,7 +234,13 @@ test('path-only list: labels are the alphabetical index of the class folder', as
     const { out } = await runIndex({ source: 'list', file: 'l.txt' }, tmp);
     const idx = await readIndex(out);
     assert.deepEqual(idx.classes, ['bar', 'zoo']);
-    assert.deepEqual(idx.records.map((r) => [r.path, r.label]), [['zoo/a.png', 1], ['bar/b b.png', 0]]);
+    assert.deepEqual(
+      idx.records.map((r) => [r.path, r.label]),
+      [
+        ['zoo/a.png', 1],
+        ['bar/b b.png', 0],
+      ],
+    );
   });
 });
 
@@ -267,7 +309,11 @@ test('list digests cover the list file, the listed files and the classes/split f
 
 test('synthetic source: images and masks live inside the output and are referenced relatively', async () => {
   await withTmp(async (tmp) => {
-    const params: IndexParams = { source: 'synthetic', synthetic: { classes: 3, per_class: 4, size: 32, seed: 7 }, split: { fraction: 0.25 } };
+    const params: IndexParams = {
+      source: 'synthetic',
+      synthetic: { classes: 3, per_class: 4, size: 32, seed: 7 },
+      split: { fraction: 0.25 },
+    };
     const { out } = await runIndex(params, tmp);
     const idx = await readIndex(out);
     assert.equal(idx.meta.root, '.');
@@ -283,7 +329,10 @@ test('synthetic source: images and masks live inside the output and are referenc
     assert.deepEqual(await indexStage.externalDigest!(params, tmp), {});
     const val = loaderItems(idx, 'val');
     assert.equal(val.length, 3);
-    assert.deepEqual(val.map((v) => v.id), idx.splits.val);
+    assert.deepEqual(
+      val.map((v) => v.id),
+      idx.splits.val,
+    );
     assert.ok(val.every((v) => v.path === join(out, idx.records[v.id]!.path) && v.label === idx.records[v.id]!.label));
     // A second run elsewhere gives byte-identical index files.
     const other = await runIndex(params, tmp, 'b');
@@ -298,8 +347,14 @@ test('params schema: the JSON file equals the TS object; bad synthetic params ar
   const onDisk = JSON.parse(await readFile(join(repoRoot(), 'schemas', 'stages', 'index.schema.json'), 'utf8'));
   assert.deepEqual(onDisk, JSON.parse(JSON.stringify(indexStage.paramsSchema)));
   await withTmp(async (tmp) => {
-    await rejectsWith(runIndex({ source: 'synthetic', synthetic: { classes: 9 } }, tmp), /synthetic\.classes must be an integer in \[1, 8\], got 9/);
-    await rejectsWith(runIndex({ source: 'synthetic', synthetic: { clutter: 'none' as never } }, tmp), /synthetic\.clutter must be one of full, low, got "none"/);
+    await rejectsWith(
+      runIndex({ source: 'synthetic', synthetic: { classes: 9 } }, tmp),
+      /synthetic\.classes must be an integer in \[1, 8\], got 9/,
+    );
+    await rejectsWith(
+      runIndex({ source: 'synthetic', synthetic: { clutter: 'none' as never } }, tmp),
+      /synthetic\.clutter must be one of full, low, got "none"/,
+    );
     await rejectsWith(runIndex({ source: 'list' } as IndexParams, tmp), /source "list" needs "file"/);
   });
 });
@@ -313,7 +368,8 @@ test('sort order is Python sorted() (code points), also across surrogate pairs',
     return A.length - B.length;
   };
   const pool = ['a', 'b', 'Z', 'é', '\uffff', '\ue000', '😀', '😁', 'ab', 'a😀', 'a\uffff', ''];
-  for (const x of pool) for (const y of pool) assert.equal(Math.sign(compareCodePoints(x, y)), Math.sign(byCodePoints(x, y)), `${x} vs ${y}`);
+  for (const x of pool)
+    for (const y of pool) assert.equal(Math.sign(compareCodePoints(x, y)), Math.sign(byCodePoints(x, y)), `${x} vs ${y}`);
 });
 
 test('an empty list is an error naming the file', async () => {

@@ -14,8 +14,8 @@ test('MIT lists: 5,360 + 1,340 entries, labels 0–66, the six names with spaces
   assert.equal(parsed.entries.length, 5360);
   const labels = new Set(parsed.entries.map((e) => e.label));
   assert.equal(labels.size, 67);
-  assert.equal(Math.min(...labels as Set<number>), 0);
-  assert.equal(Math.max(...labels as Set<number>), 66);
+  assert.equal(Math.min(...(labels as Set<number>)), 0);
+  assert.equal(Math.max(...(labels as Set<number>)), 66);
   // Independent check: the raw lines with a space, each split on its last comma by hand.
   const valText = readFileSync(join(SHARED_DATA, 'MIT_val.csv'), 'utf8');
   const val = parseList(valText, { source: 'MIT_val.csv' });
@@ -54,7 +54,13 @@ test('text lists split on the last whitespace; CRLF, BOM and blank lines are tol
 
 test('a CSV file name may itself contain a comma: the label is after the last one', () => {
   const parsed = parseList('x/a,b.jpg,2\nx/c.jpg,0\n');
-  assert.deepEqual(parsed.entries.map((e) => [e.path, e.label]), [['x/a,b.jpg', 2], ['x/c.jpg', 0]]);
+  assert.deepEqual(
+    parsed.entries.map((e) => [e.path, e.label]),
+    [
+      ['x/a,b.jpg', 2],
+      ['x/c.jpg', 0],
+    ],
+  );
 });
 
 test('headers are auto-detected, forced, or disabled', () => {
@@ -67,7 +73,10 @@ test('headers are auto-detected, forced, or disabled', () => {
 test('path-only lists (MIT_*.txt style, no trailing newline)', () => {
   const parsed = parseList('mall/shopping mall.jpg\nbar/b1.jpg');
   assert.equal(parsed.hasLabels, false);
-  assert.deepEqual(parsed.entries.map((e) => e.path), ['mall/shopping mall.jpg', 'bar/b1.jpg']);
+  assert.deepEqual(
+    parsed.entries.map((e) => e.path),
+    ['mall/shopping mall.jpg', 'bar/b1.jpg'],
+  );
 });
 
 test('malformed lines name the file and line', () => {
@@ -78,7 +87,10 @@ test('malformed lines name the file and line', () => {
 });
 
 test('duplicate entries name both lines', () => {
-  assert.throws(() => parseList('a.jpg,1\nb.jpg,0\n\na.jpg,1\n', { source: 'd.csv' }), /d\.csv:4: duplicate entry "a\.jpg" \(first seen on line 1\)/);
+  assert.throws(
+    () => parseList('a.jpg,1\nb.jpg,0\n\na.jpg,1\n', { source: 'd.csv' }),
+    /d\.csv:4: duplicate entry "a\.jpg" \(first seen on line 1\)/,
+  );
 });
 
 test('classes files: JSON array or lines; empty and duplicate names rejected', () => {

@@ -31,7 +31,10 @@ async function collect(opts: LoaderOptions): Promise<Batch[]> {
 test('epoch order: a seeded permutation, reproducible per (seed, epoch), different across epochs', () => {
   const a = epochOrder(50, 3, 1, true);
   assert.deepEqual(epochOrder(50, 3, 1, true), a);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   assert.notDeepEqual(epochOrder(50, 3, 2, true), a);
   assert.notDeepEqual(epochOrder(50, 4, 1, true), a);
   assert.deepEqual(epochOrder(5, 3, 1, false), [0, 1, 2, 3, 4]);
@@ -41,8 +44,14 @@ test('eval batches: in order, correct shapes and labels, each slot equal to the 
   await withTmp(async (tmp) => {
     const items = await makeImages(tmp, 7);
     const batches = await collect({ items, batchSize: 3, transform: 'eval', size: 16, workers: 0 });
-    assert.deepEqual(batches.map((b) => b.n), [3, 3, 1]);
-    assert.deepEqual(batches.flatMap((b) => b.ids), items.map((i) => i.id));
+    assert.deepEqual(
+      batches.map((b) => b.n),
+      [3, 3, 1],
+    );
+    assert.deepEqual(
+      batches.flatMap((b) => b.ids),
+      items.map((i) => i.id),
+    );
     assert.deepEqual([...batches[0]!.labels], [0, 1, 2]);
     assert.equal(batches[0]!.x.length, 3 * 3 * 16 * 16);
     const single = await loadImageTensor(items[4]!.path, { transform: 'eval', size: 16 });
@@ -50,7 +59,10 @@ test('eval batches: in order, correct shapes and labels, each slot equal to the 
     const dropped = await collect({ items, batchSize: 3, transform: 'eval', size: 16, workers: 0, dropLast: true });
     assert.equal(dropped.length, 2);
     const resumed = await collect({ items, batchSize: 3, transform: 'eval', size: 16, workers: 0, startBatch: 2 });
-    assert.deepEqual(resumed.map((b) => b.ids), [[106]]);
+    assert.deepEqual(
+      resumed.map((b) => b.ids),
+      [[106]],
+    );
   });
 });
 
@@ -61,24 +73,42 @@ test('train epochs: worker pool and in-process give identical batches; (seed, ep
     const inProcess = await collect({ ...base, workers: 0 });
     const pooled = await collect({ ...base, workers: 2, prefetch: 3 });
     assert.equal(pooled.length, 3);
-    assert.deepEqual(pooled.map((b) => b.ids), inProcess.map((b) => b.ids));
+    assert.deepEqual(
+      pooled.map((b) => b.ids),
+      inProcess.map((b) => b.ids),
+    );
     for (let i = 0; i < pooled.length; i++) {
       assert.ok(pooled[i]!.x instanceof Float32Array && pooled[i]!.labels instanceof Int32Array);
       assert.deepEqual(pooled[i]!.x, inProcess[i]!.x);
       assert.deepEqual(pooled[i]!.labels, inProcess[i]!.labels);
     }
     const order = inProcess.flatMap((b) => b.ids);
-    assert.notDeepEqual(order, items.map((i) => i.id)); // shuffled by default for training
+    assert.notDeepEqual(
+      order,
+      items.map((i) => i.id),
+    ); // shuffled by default for training
     const nextEpoch = await collect({ ...base, epoch: 4, workers: 0 });
-    assert.notDeepEqual(nextEpoch.flatMap((b) => b.ids), order);
+    assert.notDeepEqual(
+      nextEpoch.flatMap((b) => b.ids),
+      order,
+    );
     // One pool serving two epochs in turn gives the same batches as fresh loaders.
     const pool = await createLoaderPool(2);
     try {
       const e3 = await collect({ ...base, pool });
       const e4 = await collect({ ...base, epoch: 4, pool });
-      assert.deepEqual(e3.map((b) => b.x), inProcess.map((b) => b.x));
-      assert.deepEqual(e4.map((b) => b.ids), nextEpoch.map((b) => b.ids));
-      assert.deepEqual(e4.map((b) => b.x), nextEpoch.map((b) => b.x));
+      assert.deepEqual(
+        e3.map((b) => b.x),
+        inProcess.map((b) => b.x),
+      );
+      assert.deepEqual(
+        e4.map((b) => b.ids),
+        nextEpoch.map((b) => b.ids),
+      );
+      assert.deepEqual(
+        e4.map((b) => b.x),
+        nextEpoch.map((b) => b.x),
+      );
     } finally {
       await pool.close();
     }
@@ -95,14 +125,18 @@ test('corrupt images: on_error skip drops and lists them, fail stops naming the 
       const loader = createLoader({ items, batchSize: 4, transform: 'eval', size: 12, workers, onError: 'skip' });
       const batches: Batch[] = [];
       for await (const b of loader) batches.push(b);
-      assert.deepEqual(batches.map((b) => b.n), [3, 2]);
+      assert.deepEqual(
+        batches.map((b) => b.n),
+        [3, 2],
+      );
       assert.ok(!batches.flatMap((b) => b.ids).includes(999));
       assert.equal(batches[0]!.x.length, 3 * 3 * 144);
       assert.equal(loader.skipped.length, 1);
       assert.equal(loader.skipped[0]!.id, 999);
       assert.equal(loader.skipped[0]!.path, bad);
-      await assert.rejects(collect({ items, batchSize: 4, transform: 'eval', size: 12, workers, onError: 'fail' }), (e: Error) =>
-        e.message.includes(bad) && e.message.includes('item 999'),
+      await assert.rejects(
+        collect({ items, batchSize: 4, transform: 'eval', size: 12, workers, onError: 'fail' }),
+        (e: Error) => e.message.includes(bad) && e.message.includes('item 999'),
       );
     }
   });
@@ -111,7 +145,10 @@ test('corrupt images: on_error skip drops and lists them, fail stops naming the 
 test('a missing file is an error naming it; bad loader options are rejected', async () => {
   await withTmp(async (tmp) => {
     const gone = join(tmp, 'gone.png');
-    await assert.rejects(collect({ items: [{ id: 0, path: gone, label: 0 }], batchSize: 1, transform: 'eval', size: 8, workers: 0 }), (e: Error) => e.message.includes(gone));
+    await assert.rejects(
+      collect({ items: [{ id: 0, path: gone, label: 0 }], batchSize: 1, transform: 'eval', size: 8, workers: 0 }),
+      (e: Error) => e.message.includes(gone),
+    );
     assert.throws(() => createLoader({ items: [], batchSize: 0, transform: 'eval', size: 8 }), /batchSize must be a positive integer/);
   });
 });

@@ -3,12 +3,35 @@ import { test } from 'node:test';
 import { Rng } from '../../ml/data/rng.js';
 
 test('same keys → same stream; any key change → a different stream', () => {
-  const a = Array.from({ length: 8 }, ((r) => () => r.nextU32())(new Rng(1, 2, 3)));
-  const b = Array.from({ length: 8 }, ((r) => () => r.nextU32())(new Rng(1, 2, 3)));
+  const a = Array.from(
+    { length: 8 },
+    (
+      (r) => () =>
+        r.nextU32()
+    )(new Rng(1, 2, 3)),
+  );
+  const b = Array.from(
+    { length: 8 },
+    (
+      (r) => () =>
+        r.nextU32()
+    )(new Rng(1, 2, 3)),
+  );
   assert.deepEqual(a, b);
-  for (const keys of [[1, 2, 4], [1, 3, 3], [2, 2, 3], [1, 2], [1, 2, 3, 0], [1, 2, 3 + 2 ** 32]]) {
+  for (const keys of [
+    [1, 2, 4],
+    [1, 3, 3],
+    [2, 2, 3],
+    [1, 2],
+    [1, 2, 3, 0],
+    [1, 2, 3 + 2 ** 32],
+  ]) {
     const r = new Rng(...keys);
-    assert.notDeepEqual(Array.from({ length: 8 }, () => r.nextU32()), a, `keys ${keys}`);
+    assert.notDeepEqual(
+      Array.from({ length: 8 }, () => r.nextU32()),
+      a,
+      `keys ${keys}`,
+    );
   }
 });
 
@@ -17,7 +40,16 @@ test('state() / restore() continue the stream exactly', () => {
   for (let i = 0; i < 13; i++) r.float();
   const s = r.state();
   const ahead = Array.from({ length: 20 }, () => r.float());
-  assert.deepEqual(Array.from({ length: 20 }, ((q) => () => q.float())(Rng.fromState(s))), ahead);
+  assert.deepEqual(
+    Array.from(
+      { length: 20 },
+      (
+        (q) => () =>
+          q.float()
+      )(Rng.fromState(s)),
+    ),
+    ahead,
+  );
   assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
   assert.throws(() => new Rng(0).restore([0, 0, 0, 0]), /all-zero state/);
   assert.throws(() => new Rng(0).restore([1, 2, 3] as never), /invalid state/);
@@ -37,9 +69,15 @@ test('float, int, shuffle: ranges and rough uniformity', () => {
   }
   assert.ok(Math.abs(sum / 20000 - 0.5) < 0.01);
   // each bin expects 2000 ± ~42 (1σ); 5σ bounds
-  assert.ok(counts.every((c) => Math.abs(c - 2000) < 220), `${counts}`);
+  assert.ok(
+    counts.every((c) => Math.abs(c - 2000) < 220),
+    `${counts}`,
+  );
   const p = r.permutation(100);
-  assert.deepEqual([...p].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    [...p].sort((x, y) => x - y),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   assert.throws(() => r.int(0), /bad range/);
   assert.throws(() => new Rng(1.5), /integers/);
 });

@@ -44,18 +44,29 @@ test('the mask is exactly the object: object colour inside, untouched background
       const bare = renderSample(5, label, i, size, { withoutObject: true, withoutDistractors: true });
       let inside = 0;
       let changed = 0;
-      let x0 = size, y0 = size, x1 = -1, y1 = -1;
+      let x0 = size,
+        y0 = size,
+        x1 = -1,
+        y1 = -1;
       for (let p = 0; p < size * size; p++) {
         const px = [s.rgb[3 * p], s.rgb[3 * p + 1], s.rgb[3 * p + 2]];
         if (s.mask[p] === 255) {
           inside++;
           assert.deepEqual(px, s.colour, `class ${label} #${i}: mask pixel ${p} is not the object colour`);
           if (px.some((v, c) => v !== bare.rgb[3 * p + c])) changed++;
-          const x = p % size, y = Math.floor(p / size);
-          x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+          const x = p % size,
+            y = Math.floor(p / size);
+          x0 = Math.min(x0, x);
+          x1 = Math.max(x1, x);
+          y0 = Math.min(y0, y);
+          y1 = Math.max(y1, y);
         } else {
           assert.equal(s.mask[p], 0);
-          assert.deepEqual(px, [bg.rgb[3 * p], bg.rgb[3 * p + 1], bg.rgb[3 * p + 2]], `class ${label} #${i}: pixel ${p} outside the mask was painted`);
+          assert.deepEqual(
+            px,
+            [bg.rgb[3 * p], bg.rgb[3 * p + 1], bg.rgb[3 * p + 2]],
+            `class ${label} #${i}: pixel ${p} outside the mask was painted`,
+          );
         }
       }
       // The object covers a real area and its colour never occurs in the background under it
@@ -69,7 +80,8 @@ test('the mask is exactly the object: object colour inside, untouched background
 
 test('classes are shapes, not colours or backgrounds: object colours spread over hues in every class', () => {
   const hueOf = ([r, g, b]: number[]): number => {
-    const max = Math.max(r!, g!, b!), min = Math.min(r!, g!, b!);
+    const max = Math.max(r!, g!, b!),
+      min = Math.min(r!, g!, b!);
     if (max === min) return 0;
     const d = max - min;
     const h = max === r ? ((g! - b!) / d + 6) % 6 : max === g ? (b! - r!) / d + 2 : (r! - g!) / d + 4;
@@ -84,7 +96,10 @@ test('classes are shapes, not colours or backgrounds: object colours spread over
 
 test('written PNGs decode to the rendered pixels; masks are 1-channel and match', async () => {
   await withTmp(async (tmp) => {
-    const built = await buildIndex({ source: 'synthetic', synthetic: { classes: 2, per_class: 2, size: 40, seed: 3 } }, { baseDir: tmp, outDir: tmp });
+    const built = await buildIndex(
+      { source: 'synthetic', synthetic: { classes: 2, per_class: 2, size: 40, seed: 3 } },
+      { baseDir: tmp, outDir: tmp },
+    );
     for (const r of built.records) {
       const s = renderSample(3, r.label, r.id % 2, 40);
       const img = await decodeRgb(join(tmp, r.path));

@@ -21,7 +21,13 @@ interface Manifest {
   std: number[];
   table: number[][];
   eval: Array<{ image: string; pil_mode: string; size: number; resize: number; ref: string }>;
-  train: Array<{ image: string; box: { top: number; left: number; height: number; width: number }; flip: boolean; size: number; ref: string }>;
+  train: Array<{
+    image: string;
+    box: { top: number; left: number; height: number; width: number };
+    flip: boolean;
+    size: number;
+    ref: string;
+  }>;
   resample: Array<{ from: [number, number]; to: [number, number]; input: string; ref: string }>;
 }
 
@@ -59,8 +65,10 @@ function deltas(got: Float32Array, want: Float32Array): { max: number; mean: num
 // 1/255 of the range, with float32 slack for the ×std·255 conversion back to pixel units.
 const TOLERANCE = 1 + 1e-4;
 
-test('ToTensor + Normalize: the byte table equals torchvision\'s float32 values bit for bit', () => {
-  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) assert.equal(TORCHVISION_NORMALISE[c]![v], Math.fround(manifest.table[c]![v]!), `channel ${c}, byte ${v}`);
+test("ToTensor + Normalize: the byte table equals torchvision's float32 values bit for bit", () => {
+  for (let c = 0; c < 3; c++)
+    for (let v = 0; v < 256; v++)
+      assert.equal(TORCHVISION_NORMALISE[c]![v], Math.fround(manifest.table[c]![v]!), `channel ${c}, byte ${v}`);
 });
 
 test('the fixtures cover an ICC profile, CMYK, greyscale, alpha, palette, 16-bit, EXIF rotation and a ≥ 4× image', () => {
@@ -70,7 +78,7 @@ test('the fixtures cover an ICC profile, CMYK, greyscale, alpha, palette, 16-bit
   for (const n of ['rocket-adobergb.jpg', 'retina-1411.jpg', 'coffee-rgb16.png', 'chelsea-exif6.jpg']) assert.ok(names.includes(n), n);
 });
 
-test('Pillow\'s BILINEAR resize, bit for bit: shrinking, enlarging, one axis, both ways, and any window of it', async () => {
+test("Pillow's BILINEAR resize, bit for bit: shrinking, enlarging, one axis, both ways, and any window of it", async () => {
   for (const r of manifest.resample) {
     const [sw, sh] = r.from;
     const [dw, dh] = r.to;
@@ -81,7 +89,11 @@ test('Pillow\'s BILINEAR resize, bit for bit: shrinking, enlarging, one axis, bo
     const part = resizeAsPil(src, sw, sh, dw, dh, win);
     for (let y = 0; y < win.height; y++) {
       const from = ((win.top + y) * dw + win.left) * 3;
-      assert.deepEqual(part.subarray(y * win.width * 3, (y + 1) * win.width * 3), want.subarray(from, from + win.width * 3), `${sw}×${sh} → ${dw}×${dh}, window row ${y}`);
+      assert.deepEqual(
+        part.subarray(y * win.width * 3, (y + 1) * win.width * 3),
+        want.subarray(from, from + win.width * 3),
+        `${sw}×${sh} → ${dw}×${dh}, window row ${y}`,
+      );
     }
   }
 });
@@ -89,10 +101,22 @@ test('Pillow\'s BILINEAR resize, bit for bit: shrinking, enlarging, one axis, bo
 for (const e of manifest.eval) {
   test(`eval Resize(${e.resize}) + CenterCrop(${e.size}) matches torchvision: ${e.image} (PIL mode ${e.pil_mode})`, async (t) => {
     const want = await reference(e.ref, e.size);
-    const got = await loadImageTensor(image(e.image), { transform: 'eval', size: e.size, resize: e.resize, preprocessing: 'torchvision', layout: 'NCHW' });
+    const got = await loadImageTensor(image(e.image), {
+      transform: 'eval',
+      size: e.size,
+      resize: e.resize,
+      preprocessing: 'torchvision',
+      layout: 'NCHW',
+    });
     const tv = deltas(got.data, want);
-    const fast = deltas((await loadImageTensor(image(e.image), { transform: 'eval', size: e.size, resize: e.resize, preprocessing: 'fast', layout: 'NCHW' })).data, want);
-    t.diagnostic(`${e.image}: torchvision max ${tv.max.toFixed(3)} mean ${tv.mean.toFixed(4)} /255; fast max ${fast.max.toFixed(1)} mean ${fast.mean.toFixed(3)} /255`);
+    const fast = deltas(
+      (await loadImageTensor(image(e.image), { transform: 'eval', size: e.size, resize: e.resize, preprocessing: 'fast', layout: 'NCHW' }))
+        .data,
+      want,
+    );
+    t.diagnostic(
+      `${e.image}: torchvision max ${tv.max.toFixed(3)} mean ${tv.mean.toFixed(4)} /255; fast max ${fast.max.toFixed(1)} mean ${fast.mean.toFixed(3)} /255`,
+    );
     assert.ok(tv.max <= TOLERANCE, `max |Δ| ${tv.max} /255 (mean ${tv.mean})`);
   });
 }
@@ -115,7 +139,15 @@ test('the train loader under torchvision is resized_crop of the box its Rng draw
   const name = 'rocket-adobergb.jpg';
   const full = await decodeAsPil(await readFile(image(name)), name);
   for (const id of [0, 1, 2, 3]) {
-    const got = await loadImageTensor(image(name), { transform: 'train', size: 64, preprocessing: 'torchvision', seed: 5, epoch: 1, id, layout: 'NCHW' });
+    const got = await loadImageTensor(image(name), {
+      transform: 'train',
+      size: 64,
+      preprocessing: 'torchvision',
+      seed: 5,
+      epoch: 1,
+      id,
+      layout: 'NCHW',
+    });
     const rng = new Rng(5, 1, id);
     const box = sampleRandomResizedCrop(full.width, full.height, rng);
     const flip = rng.float() < 0.5;
@@ -125,9 +157,14 @@ test('the train loader under torchvision is resized_crop of the box its Rng draw
   }
 });
 
-test('saliency and evaluate images (loadEvalBatch with the model card\'s mean/std) match torchvision too', async () => {
+test("saliency and evaluate images (loadEvalBatch with the model card's mean/std) match torchvision too", async () => {
   const cases = manifest.eval;
-  const batch = await loadEvalBatch(cases.map((e) => image(e.image)), { size: 224, resize: 256, preprocessing: 'torchvision' }, manifest.mean, manifest.std);
+  const batch = await loadEvalBatch(
+    cases.map((e) => image(e.image)),
+    { size: 224, resize: 256, preprocessing: 'torchvision' },
+    manifest.mean,
+    manifest.std,
+  );
   const per = 3 * 224 * 224;
   for (let i = 0; i < cases.length; i++) {
     const d = deltas(batch.subarray(i * per, (i + 1) * per), await reference(cases[i]!.ref, 224));
@@ -138,7 +175,17 @@ test('saliency and evaluate images (loadEvalBatch with the model card\'s mean/st
 test('the worker-pool loader carries the convention to its threads', async () => {
   const cases = manifest.eval.slice(0, 4);
   const items = cases.map((e, id) => ({ id, path: image(e.image), label: 0 }));
-  const loader = createLoader({ items, batchSize: 4, transform: 'eval', size: 224, resize: 256, layout: 'NCHW', shuffle: false, workers: 1, preprocessing: 'torchvision' });
+  const loader = createLoader({
+    items,
+    batchSize: 4,
+    transform: 'eval',
+    size: 224,
+    resize: 256,
+    layout: 'NCHW',
+    shuffle: false,
+    workers: 1,
+    preprocessing: 'torchvision',
+  });
   const per = 3 * 224 * 224;
   for await (const b of loader) {
     for (let i = 0; i < b.n; i++) {

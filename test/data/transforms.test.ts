@@ -24,7 +24,9 @@ test('eval transform: shorter side resized by exactly 1/2, centre crop, ImageNet
   await withTmp(async (tmp) => {
     // 48×32 landscape: shorter side 32 → 16, longer 24; crop 8 at left (24-8)/2 = 8, top (16-8)/2 = 4.
     const file = join(tmp, 'ramp.png');
-    await sharp(ramp(48, 32), { raw: { width: 48, height: 32, channels: 3 } }).png().toFile(file);
+    await sharp(ramp(48, 32), { raw: { width: 48, height: 32, channels: 3 } })
+      .png()
+      .toFile(file);
     const size = 8;
     const nchw = await loadImageTensor(file, { transform: 'eval', size, resize: 16, layout: 'NCHW' });
     const nhwc = await loadImageTensor(file, { transform: 'eval', size, resize: 16, layout: 'NHWC' });
@@ -39,7 +41,10 @@ test('eval transform: shorter side resized by exactly 1/2, centre crop, ImageNet
         const expected = [4 * (2 * (x + 8) + 0.5), 8 * (2 * (y + 4) + 0.5), 77];
         for (let c = 0; c < 3; c++) {
           const want = norm(expected[c]!, c);
-          assert.ok(Math.abs(nchw.data[c * 64 + y * 8 + x]! - want) < 1e-5, `NCHW c${c} (${x},${y}): ${nchw.data[c * 64 + y * 8 + x]} vs ${want}`);
+          assert.ok(
+            Math.abs(nchw.data[c * 64 + y * 8 + x]! - want) < 1e-5,
+            `NCHW c${c} (${x},${y}): ${nchw.data[c * 64 + y * 8 + x]} vs ${want}`,
+          );
           assert.ok(Math.abs(nhwc.data[(y * 8 + x) * 3 + c]! - want) < 1e-5, `NHWC c${c} (${x},${y})`);
         }
       }
@@ -89,7 +94,9 @@ test('RandomResizedCrop falls back to a centre crop clamped to the ratio range',
 test('train transform: the crop + flip of Rng(seed, epoch, id), resized exactly, mirrored when flipped', async () => {
   await withTmp(async (tmp) => {
     const file = join(tmp, 'r.png');
-    await sharp(ramp(32, 32), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(file);
+    await sharp(ramp(32, 32), { raw: { width: 32, height: 32, channels: 3 } })
+      .png()
+      .toFile(file);
     let flips = 0;
     for (let id = 0; id < 12; id++) {
       const rng = new Rng(4, 2, id);
@@ -111,20 +118,28 @@ test('train transform: the crop + flip of Rng(seed, epoch, id), resized exactly,
 test('decode: grayscale and CMYK become RGB, alpha is dropped, EXIF orientation is applied', async () => {
   await withTmp(async (tmp) => {
     const gray = join(tmp, 'g.png');
-    await sharp(Buffer.from([10, 20, 30, 40, 50, 60]), { raw: { width: 3, height: 2, channels: 1 } }).toColourspace('b-w').png().toFile(gray);
+    await sharp(Buffer.from([10, 20, 30, 40, 50, 60]), { raw: { width: 3, height: 2, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(gray);
     const g = await decodeRgb(gray);
     assert.deepEqual([g.width, g.height], [3, 2]);
     assert.deepEqual([...g.data.slice(0, 6)], [10, 10, 10, 20, 20, 20]);
 
     const cmyk = join(tmp, 'c.jpg');
-    await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 40, b: 40 } } }).toColourspace('cmyk').jpeg({ quality: 100 }).toFile(cmyk);
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+      .toColourspace('cmyk')
+      .jpeg({ quality: 100 })
+      .toFile(cmyk);
     assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
     const c = await decodeRgb(cmyk);
     assert.equal(c.data.length, 8 * 8 * 3);
     assert.ok(c.data[0]! > 150 && c.data[1]! < 100 && c.data[2]! < 100, `CMYK red decoded as ${[...c.data.slice(0, 3)]}`);
 
     const rgba = join(tmp, 'a.webp');
-    await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 0.5 } } }).webp({ lossless: true }).toFile(rgba);
+    await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 0.5 } } })
+      .webp({ lossless: true })
+      .toFile(rgba);
     const a = await decodeRgb(rgba);
     assert.equal(a.data.length, 4 * 4 * 3);
 
@@ -132,7 +147,10 @@ test('decode: grayscale and CMYK become RGB, alpha is dropped, EXIF orientation 
     const raw = Buffer.alloc(16 * 8 * 3, 0);
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) raw.set([255, 0, 0], (y * 16 + x) * 3);
     const rot = join(tmp, 'o.jpg');
-    await sharp(raw, { raw: { width: 16, height: 8, channels: 3 } }).jpeg({ quality: 100, chromaSubsampling: '4:4:4' }).withMetadata({ orientation: 6 }).toFile(rot);
+    await sharp(raw, { raw: { width: 16, height: 8, channels: 3 } })
+      .jpeg({ quality: 100, chromaSubsampling: '4:4:4' })
+      .withMetadata({ orientation: 6 })
+      .toFile(rot);
     assert.deepEqual(await imageSize(rot), { width: 8, height: 16 });
     const o = await decodeRgb(rot);
     assert.deepEqual([o.width, o.height], [8, 16]);
@@ -148,7 +166,9 @@ test('corrupt and truncated files are reported with their path', async () => {
     const bad = join(tmp, 'bad.jpg');
     await writeFile(bad, Buffer.from('definitely not a jpeg'));
     await assert.rejects(loadImageTensor(bad, { transform: 'eval', size: 8 }), (e: Error) => e.message.includes(bad));
-    const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } })
+      .jpeg()
+      .toBuffer();
     const cut = join(tmp, 'cut.jpg');
     await writeFile(cut, good.subarray(0, Math.floor(good.length / 2)));
     await assert.rejects(loadImageTensor(cut, { transform: 'eval', size: 8 }), (e: Error) => e.message.includes(cut));
@@ -162,7 +182,10 @@ test('enlarging follows PIL: half-pixel centres, clamped borders (computed here 
   for (let y = 0; y < 2; y++) for (let x = 0; x < 4; x++) src.set([40 * x, 100, 7], (y * 4 + x) * 3);
   const out = resizeBilinearRgb(src, 4, 2, 8, 2);
   const want = Array.from({ length: 8 }, (_, x) => 40 * Math.min(3, Math.max(0, x / 2 - 0.25)));
-  assert.deepEqual(Array.from({ length: 8 }, (_, x) => out[x * 3]), want);
+  assert.deepEqual(
+    Array.from({ length: 8 }, (_, x) => out[x * 3]),
+    want,
+  );
   assert.ok(Array.from({ length: 16 }, (_, i) => out[i * 3 + 1]).every((v) => v === 100));
 });
 
@@ -172,7 +195,12 @@ test('shrinking: libvips (used for speed) stays close to the PIL-style filter on
   const [w, h, dw, dh] = [100, 80, 37, 29];
   const src = Uint8Array.from({ length: w * h * 3 }, () => rng.int(256));
   const viaJs = resizeBilinearRgb(src, w, h, dw, dh);
-  const viaVips = await decodeRgb(await sharp(Buffer.from(src), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer(), { resize: { width: dw, height: dh } });
+  const viaVips = await decodeRgb(
+    await sharp(Buffer.from(src), { raw: { width: w, height: h, channels: 3 } })
+      .png()
+      .toBuffer(),
+    { resize: { width: dw, height: dh } },
+  );
   let sum = 0;
   for (let i = 0; i < viaJs.length; i++) sum += Math.abs(viaJs[i]! - viaVips.data[i]!);
   // Noise is the worst case for filter differences; natural images differ far less.
@@ -181,8 +209,13 @@ test('shrinking: libvips (used for speed) stays close to the PIL-style filter on
 
 test('mixed resize (one axis shrinks in libvips, the other grows in JS) keeps both axes aligned', async () => {
   const { decodeResized } = await import('../../ml/data/image-tensor.js');
-  const png = await sharp(ramp(48, 32), { raw: { width: 48, height: 32, channels: 3 } }).png().toBuffer();
-  for (const [w, h] of [[24, 64], [96, 16]] as const) {
+  const png = await sharp(ramp(48, 32), { raw: { width: 48, height: 32, channels: 3 } })
+    .png()
+    .toBuffer();
+  for (const [w, h] of [
+    [24, 64],
+    [96, 16],
+  ] as const) {
     const img = await decodeResized(png, { resize: { width: w, height: h } }, 48, 32);
     assert.deepEqual([img.width, img.height], [w, h]);
     // Source coordinate of output pixel i along an axis of scale s: (i + 0.5)/s − 0.5, clamped

@@ -28,15 +28,26 @@ export interface PageLoad {
 
 // Network and background services off: the report must render from the file alone.
 const BASE_FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--hide-scrollbars', '--mute-audio',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+  '--hide-scrollbars',
+  '--mute-audio',
 ];
 
 function runChromium(binary: string, extra: string[], file: string): { stdout: string; stderr: string } {
   const profile = mkdtempSync(join(tmpdir(), 'ca-pipe-chromium-'));
   try {
     const r = spawnSync(binary, [...BASE_FLAGS, `--user-data-dir=${profile}`, ...extra, pathToFileURL(file).href], {
-      encoding: 'utf8', timeout: 90_000, maxBuffer: 64 * 1024 * 1024,
+      encoding: 'utf8',
+      timeout: 90_000,
+      maxBuffer: 64 * 1024 * 1024,
     });
     if (r.error) throw new Error(`chromium (${binary}) failed to run: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`chromium (${binary}) exited with ${r.status ?? r.signal}:\n${r.stderr.slice(-2000)}`);
@@ -106,7 +117,13 @@ export function probePage(binary: string, file: string, selectors: string[]): Pr
     const { dom } = loadPage(binary, copy);
     const m = /<pre id="ca-pipe-probe">([\s\S]*?)<\/pre>/.exec(dom);
     if (!m) throw new Error('the probe script did not run (no #ca-pipe-probe in the dumped DOM)');
-    return JSON.parse(m[1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as Probe;
+    return JSON.parse(
+      m[1]!
+        .replace(/&quot;/g, '"')
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&amp;/g, '&'),
+    ) as Probe;
   } finally {
     rmSync(join(copy, '..'), { recursive: true, force: true });
   }

@@ -32,7 +32,9 @@ function touch(file: string): void {
 }
 
 function plan(file: string, store: string, env: NodeJS.ProcessEnv, extra: string[] = []) {
-  return cli(['plan', join(EXPERIMENTS, file), '--json', '--store', join(store, 'store'), '--runs', join(store, 'runs'), ...extra], { env });
+  return cli(['plan', join(EXPERIMENTS, file), '--json', '--store', join(store, 'store'), '--runs', join(store, 'runs'), ...extra], {
+    env,
+  });
 }
 
 function countByStage(p: PlanJson): Record<string, number> {
@@ -59,17 +61,28 @@ test('resnet50-imagenet.yaml plans against stand-in ImageNet folders, list and w
   const p = JSON.parse(r.stdout) as PlanJson;
   assert.equal(p.experiment, 'resnet50-imagenet');
   assert.equal(p.variants.length, 1);
-  assert.deepEqual(
-    Object.keys(countByStage(p)).sort(),
-    ['ca', 'evaluate_ca', 'evaluate_gap', 'report', 'saliency_ca', 'saliency_gap', 'train_data', 'val_data', 'weights'],
+  assert.deepEqual(Object.keys(countByStage(p)).sort(), [
+    'ca',
+    'evaluate_ca',
+    'evaluate_gap',
+    'report',
+    'saliency_ca',
+    'saliency_gap',
+    'train_data',
+    'val_data',
+    'weights',
+  ]);
+  assert.ok(
+    p.instances.every((i) => i.status !== 'cached'),
+    'a fresh store has nothing cached',
   );
-  assert.ok(p.instances.every((i) => i.status !== 'cached'), 'a fresh store has nothing cached');
 
   // The same file without the environment: every missing variable is reported with its line.
   const bare = Object.fromEntries(Object.keys(env).map((k) => [k, undefined]));
   const r2 = await plan('resnet50-imagenet.yaml', root, bare as NodeJS.ProcessEnv);
   assert.equal(r2.code, 2, r2.stderr);
-  for (const v of Object.keys(env)) assert.match(r2.stderr, new RegExp(`resnet50-imagenet\\.yaml:\\d+:\\d+: .*environment variable ${v} is not set`));
+  for (const v of Object.keys(env))
+    assert.match(r2.stderr, new RegExp(`resnet50-imagenet\\.yaml:\\d+:\\d+: .*environment variable ${v} is not set`));
 });
 
 test('resnet50-mit67.yaml plans against a stand-in Images folder holding the listed files', async () => {
@@ -86,10 +99,18 @@ test('resnet50-mit67.yaml plans against a stand-in Images folder holding the lis
   const r = await plan('resnet50-mit67.yaml', root, env);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PlanJson;
-  assert.deepEqual(
-    Object.keys(countByStage(p)).sort(),
-    ['ca', 'evaluate_ca', 'evaluate_gap', 'gap', 'report', 'saliency_ca', 'saliency_gap', 'train_data', 'val_data', 'weights'],
-  );
+  assert.deepEqual(Object.keys(countByStage(p)).sort(), [
+    'ca',
+    'evaluate_ca',
+    'evaluate_gap',
+    'gap',
+    'report',
+    'saliency_ca',
+    'saliency_gap',
+    'train_data',
+    'val_data',
+    'weights',
+  ]);
 
   // A listed image that is missing is named with the list file and its line.
   const first = readFileSync(join(EXPERIMENTS, 'data', 'MIT_train.csv'), 'utf8').split('\n')[0]!;
@@ -108,8 +129,15 @@ test('sweep-heads.yaml: 6 variants share one data, pretrain, taps and GAP branch
   const values = p.variants.map((v) => `${v.values['ca.heads']}/${v.values['ca.lr']}`).sort();
   assert.deepEqual(values, ['1/0.003', '1/0.01', '2/0.003', '2/0.01', '4/0.003', '4/0.01']);
   assert.deepEqual(countByStage(p), {
-    data: 1, pretrain: 1, taps: 1, saliency_gap: 1, evaluate_gap: 1, report: 1,
-    ca: 6, saliency_ca: 6, evaluate_ca: 6,
+    data: 1,
+    pretrain: 1,
+    taps: 1,
+    saliency_gap: 1,
+    evaluate_gap: 1,
+    report: 1,
+    ca: 6,
+    saliency_ca: 6,
+    evaluate_ca: 6,
   });
   // One CA instance per variant, each labelled with its values; the shared stages carry no label.
   const ca = p.instances.filter((i) => i.stage === 'ca');
@@ -189,13 +217,21 @@ test('convnext-base-imagenet.yaml plans against stand-in ImageNet folders, list 
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PlanJson;
   assert.equal(p.experiment, 'convnext-base-imagenet');
-  assert.deepEqual(
-    Object.keys(countByStage(p)).sort(),
-    ['ca', 'evaluate_ca', 'evaluate_gap', 'report', 'saliency_ca', 'saliency_gap', 'train_data', 'val_data', 'weights'],
-  );
+  assert.deepEqual(Object.keys(countByStage(p)).sort(), [
+    'ca',
+    'evaluate_ca',
+    'evaluate_gap',
+    'report',
+    'saliency_ca',
+    'saliency_gap',
+    'train_data',
+    'val_data',
+    'weights',
+  ]);
   // The header carries the paper's ConvNeXt-B numbers.
   const text = readFileSync(join(EXPERIMENTS, 'convnext-base-imagenet.yaml'), 'utf8');
-  for (const n of ['83.72', '83.51', '33.72', '19.45', '2.43', '13.96', '15.25', '32.89', '52.85', '86.38', '29.57', '45.29']) assert.ok(text.includes(n), n);
+  for (const n of ['83.72', '83.51', '33.72', '19.45', '2.43', '13.96', '15.25', '32.89', '52.85', '86.38', '29.57', '45.29'])
+    assert.ok(text.includes(n), n);
   const bare = Object.fromEntries(Object.keys(env).map((k) => [k, undefined]));
   const r2 = await plan('convnext-base-imagenet.yaml', root, bare as NodeJS.ProcessEnv);
   assert.equal(r2.code, 2, r2.stderr);

@@ -33,7 +33,11 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   const { file, args: pre } = cliCommand();
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(file, [...pre, ...args], { cwd: opts.cwd ?? REPO, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, [...pre, ...args], {
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -38,7 +38,8 @@ function quickstart(): Promise<{ gap: Evaluation; ca: Evaluation; seconds: numbe
     const r = await cli(args, { timeoutMs: 900_000 });
     assert.equal(r.code, 0, `quickstart failed:\n${r.stderr}`);
     const run = readRun(runs, 'quickstart');
-    const read = async (id: string) => JSON.parse(readFileSync(join(await outputDir(run, store, id), 'evaluation.json'), 'utf8')) as Evaluation;
+    const read = async (id: string) =>
+      JSON.parse(readFileSync(join(await outputDir(run, store, id), 'evaluation.json'), 'utf8')) as Evaluation;
     return { gap: await read('evaluate_gap'), ca: await read('evaluate_ca'), seconds: r.seconds };
   })();
   return evaluations;
@@ -61,24 +62,43 @@ function assertBeatsBaselines(e: Evaluation, method: string, label: string): voi
   }
 }
 
-test('quickstart: scratch resnet-mini-hr ≥ 90 % validation accuracy, frozen CA-Stream within 2 points of GAP', { timeout: 900_000 }, async () => {
-  const { gap, ca, seconds } = await quickstart();
-  console.log(`# quickstart wall time ${seconds.toFixed(1)} s; top-1 GAP ${pct(gap.accuracy.top1).toFixed(2)} %, CA ${pct(ca.accuracy.top1).toFixed(2)} % on ${gap.accuracy.n} images`);
-  assert.ok(gap.accuracy.top1 >= 0.9, `GAP top-1 ${pct(gap.accuracy.top1).toFixed(2)} % < 90 %`);
-  assert.ok(ca.accuracy.top1 >= gap.accuracy.top1 - 0.02, `CA top-1 ${pct(ca.accuracy.top1).toFixed(2)} % is more than 2 points below GAP ${pct(gap.accuracy.top1).toFixed(2)} %`);
-});
+test(
+  'quickstart: scratch resnet-mini-hr ≥ 90 % validation accuracy, frozen CA-Stream within 2 points of GAP',
+  { timeout: 900_000 },
+  async () => {
+    const { gap, ca, seconds } = await quickstart();
+    console.log(
+      `# quickstart wall time ${seconds.toFixed(1)} s; top-1 GAP ${pct(gap.accuracy.top1).toFixed(2)} %, CA ${pct(ca.accuracy.top1).toFixed(2)} % on ${gap.accuracy.n} images`,
+    );
+    assert.ok(gap.accuracy.top1 >= 0.9, `GAP top-1 ${pct(gap.accuracy.top1).toFixed(2)} % < 90 %`);
+    assert.ok(
+      ca.accuracy.top1 >= gap.accuracy.top1 - 0.02,
+      `CA top-1 ${pct(ca.accuracy.top1).toFixed(2)} % is more than 2 points below GAP ${pct(gap.accuracy.top1).toFixed(2)} %`,
+    );
+  },
+);
 
-test('quickstart: Grad-CAM (through GAP and through CA) beats the random and centre baselines on the energy pointing game', { timeout: 900_000 }, async () => {
-  const { gap, ca } = await quickstart();
-  assertBeatsBaselines(gap, 'gradcam', 'GAP');
-  assertBeatsBaselines(ca, 'gradcam', 'CA');
-});
+test(
+  'quickstart: Grad-CAM (through GAP and through CA) beats the random and centre baselines on the energy pointing game',
+  { timeout: 900_000 },
+  async () => {
+    const { gap, ca } = await quickstart();
+    assertBeatsBaselines(gap, 'gradcam', 'GAP');
+    assertBeatsBaselines(ca, 'gradcam', 'CA');
+  },
+);
 
-test('quickstart: the CA attention map beats the random and centre baselines on the energy pointing game', { timeout: 900_000 }, async () => {
-  const { ca } = await quickstart();
-  console.log(`# EPG ca-attention ${pct(epg(ca, 'ca-attention')).toFixed(2)}, gradcam ${pct(epg(ca, 'gradcam')).toFixed(2)}, random ${pct(epg(ca, 'random')).toFixed(2)}, center ${pct(epg(ca, 'center')).toFixed(2)}`);
-  assertBeatsBaselines(ca, 'ca-attention', 'CA');
-});
+test(
+  'quickstart: the CA attention map beats the random and centre baselines on the energy pointing game',
+  { timeout: 900_000 },
+  async () => {
+    const { ca } = await quickstart();
+    console.log(
+      `# EPG ca-attention ${pct(epg(ca, 'ca-attention')).toFixed(2)}, gradcam ${pct(epg(ca, 'gradcam')).toFixed(2)}, random ${pct(epg(ca, 'random')).toFixed(2)}, center ${pct(epg(ca, 'center')).toFixed(2)}`,
+    );
+    assertBeatsBaselines(ca, 'ca-attention', 'CA');
+  },
+);
 
 test('quickstart: a second run executes nothing', { timeout: 900_000 }, async () => {
   await quickstart();

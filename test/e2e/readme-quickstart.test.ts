@@ -15,5 +15,9 @@ test('README: the number of quickstart stages it states is the number quickstart
   const stages = Object.keys(doc.stages);
   const claim = /quickstart\.yaml`[^\n]*?runs (\w+) stages/.exec(readme);
   assert.ok(claim, 'README no longer says how many stages the quickstart runs');
-  assert.equal(claim[1], NUMBER_WORDS[stages.length], `README says "${claim[1]}" stages; quickstart.yaml has ${stages.length} (${stages.join(', ')})`);
+  assert.equal(
+    claim[1],
+    NUMBER_WORDS[stages.length],
+    `README says "${claim[1]}" stages; quickstart.yaml has ${stages.length} (${stages.join(', ')})`,
+  );
 });

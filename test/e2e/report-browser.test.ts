@@ -26,10 +26,19 @@ test('the harness sees console errors, broken images and missing elements (negat
   const bin = chromiumOrFail();
   const dir = mkdtempSync(join(tmpdir(), 'ca-pipe-browser-neg-'));
   const file = join(dir, 'bad.html');
-  writeFileSync(file, `<!doctype html><html><body><div id="metrics-table"></div><img src="missing.png"><p>${HOSTILE}</p><script>console.error('boom');</script></body></html>`);
+  writeFileSync(
+    file,
+    `<!doctype html><html><body><div id="metrics-table"></div><img src="missing.png"><p>${HOSTILE}</p><script>console.error('boom');</script></body></html>`,
+  );
   const page = loadPage(bin, file);
-  assert.ok(page.console.some((m) => m.includes('boom')), `console.error not captured: ${JSON.stringify(page.console)}`);
-  assert.ok(page.console.some((m) => m.includes('unescaped markup ran')), 'an onerror handler logging is captured');
+  assert.ok(
+    page.console.some((m) => m.includes('boom')),
+    `console.error not captured: ${JSON.stringify(page.console)}`,
+  );
+  assert.ok(
+    page.console.some((m) => m.includes('unescaped markup ran')),
+    'an onerror handler logging is captured',
+  );
   const probe = probePage(bin, file, ['#metrics-table', '#gallery img', 'img[onerror]']);
   assert.equal(probe.images, 2);
   assert.equal(probe.brokenImages, 2);
@@ -54,7 +63,16 @@ test('report.html renders in headless Chromium without console messages; tables,
   assert.equal(hostile.counts['img[onerror]'], 0, 'hostile markup in the title or config became an element');
   assert.equal(hostile.counts['img[src="nowhere.png"]'], 0);
 
-  const sel = ['#metrics-table', '#metrics-table table', '#training-curves svg', '#training-curves svg path', '#insdel-curves svg', '#insdel-curves svg path', '#gallery', '#gallery img'];
+  const sel = [
+    '#metrics-table',
+    '#metrics-table table',
+    '#training-curves svg',
+    '#training-curves svg path',
+    '#insdel-curves svg',
+    '#insdel-curves svg path',
+    '#gallery',
+    '#gallery img',
+  ];
   const probe = probePage(bin, html, sel);
   assert.equal(probe.brokenImages, 0, `${probe.brokenImages} of ${probe.images} images did not decode`);
   for (const s of sel) assert.ok((probe.counts[s] ?? 0) > 0, `${s} missing from the rendered page`);
@@ -71,7 +89,8 @@ test('report.html renders in headless Chromium without console messages; tables,
   assert.equal(probe.counts['#gallery img'], 5 * columns, 'gallery: 5 images × every (pooling, method) column');
 
   // Screenshot where a person can look at it: runs/ when run from the repo, else the temp dir.
-  const shots = process.env.CA_PIPE_SCREENSHOT_DIR ?? (statSafe(resolve('runs')) ? resolve('runs', 'screenshots') : join(root, 'screenshots'));
+  const shots =
+    process.env.CA_PIPE_SCREENSHOT_DIR ?? (statSafe(resolve('runs')) ? resolve('runs', 'screenshots') : join(root, 'screenshots'));
   mkdirSync(shots, { recursive: true });
   const png = join(shots, 'report-browser-test.png');
   screenshot(bin, html, png);

@@ -9,19 +9,32 @@ import { join } from 'node:path';
 import { cli, EXPERIMENTS, outputDir, readRun } from './helpers.js';
 
 const REDUCED = [
-  'data.synthetic.per_class=12', 'data.split.fraction=0.15',
-  'pretrain.epochs=1', 'pretrain.batch_size=16',
-  'ca.epochs=1', 'ca.batch_size=16',
-  'saliency_gap.methods=[gradcam,random]', 'saliency_ca.methods=[ca-attention,gradcam,random]',
+  'data.synthetic.per_class=12',
+  'data.split.fraction=0.15',
+  'pretrain.epochs=1',
+  'pretrain.batch_size=16',
+  'ca.epochs=1',
+  'ca.batch_size=16',
+  'saliency_gap.methods=[gradcam,random]',
+  'saliency_ca.methods=[ca-attention,gradcam,random]',
 ].flatMap((s) => ['-s', s]);
 
-const unescape = (s: string) => s.replace(/<[^>]+>/g, '').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+const unescape = (s: string) =>
+  s
+    .replace(/<[^>]+>/g, '')
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 
 test('reduced sweep: shared stages once, per-variant CA branch, sweep table of what varies', { timeout: 240_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'ca-pipe-sweep-'));
   const store = join(root, 'store');
   const runs = join(root, 'runs');
-  const r = await cli(['run', join(EXPERIMENTS, 'sweep-heads.yaml'), '--quiet', '--store', store, '--runs', runs, ...REDUCED], { timeoutMs: 220_000 });
+  const r = await cli(['run', join(EXPERIMENTS, 'sweep-heads.yaml'), '--quiet', '--store', store, '--runs', runs, ...REDUCED], {
+    timeoutMs: 220_000,
+  });
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   console.log(`# reduced sweep (6 variants): ${r.seconds.toFixed(1)} s`);
   const run = readRun(runs, 'sweep-heads');
@@ -31,7 +44,11 @@ test('reduced sweep: shared stages once, per-variant CA branch, sweep table of w
 
   const out = await outputDir(run, store, 'report');
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-  assert.deepEqual(summary.models.filter((m: any) => m.stage === 'pretrain').map((m: any) => m.variant), [''], 'the shared backbone has no variant label');
+  assert.deepEqual(
+    summary.models.filter((m: any) => m.stage === 'pretrain').map((m: any) => m.variant),
+    [''],
+    'the shared backbone has no variant label',
+  );
   const caModels = summary.models.filter((m: any) => m.stage === 'ca');
   assert.equal(caModels.length, 6);
   assert.deepEqual(caModels.map((m: any) => m.heads).sort(), [1, 1, 2, 2, 4, 4]);

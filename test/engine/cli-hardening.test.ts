@@ -45,7 +45,11 @@ function childrenOf(pid: number): number[] {
 test('an experiment file named "...yaml" is refused before any work: records never land above --runs', async (t) => {
   const dir = await tempDir(t);
   const runs = join(dir, 'project', 'runs');
-  await writeExp(join(dir, 'project'), '...yaml', `stages:\n  a:\n    kind: command\n    params: { cmd: ${sh('echo hi > "$CA_PIPE_OUT/o.txt"')} }\n`);
+  await writeExp(
+    join(dir, 'project'),
+    '...yaml',
+    `stages:\n  a:\n    kind: command\n    params: { cmd: ${sh('echo hi > "$CA_PIPE_OUT/o.txt"')} }\n`,
+  );
   const r = await cli(['run', '...yaml', '--runs', runs], join(dir, 'project'));
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /defaults to the file name "\.\."/);
@@ -56,7 +60,11 @@ test('an experiment file named "...yaml" is refused before any work: records nev
 });
 
 test('summary.md writes a report title as literal text (no Markdown or HTML injection)', () => {
-  const md = markdownSummary({ title: 'Mine <script>alert(1)</script> [x](javascript:alert(1))\n# owned', evaluations: [], paired: [] } as unknown as Parameters<typeof markdownSummary>[0]);
+  const md = markdownSummary({
+    title: 'Mine <script>alert(1)</script> [x](javascript:alert(1))\n# owned',
+    evaluations: [],
+    paired: [],
+  } as unknown as Parameters<typeof markdownSummary>[0]);
   const first = md.split('\n')[0]!;
   assert.equal(md.split('\n')[1], '', 'the title stays on one line');
   assert.ok(!first.includes('<script>'), first);

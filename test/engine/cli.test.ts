@@ -45,7 +45,10 @@ test('run --json prints parseable events; rerun executes nothing; plan and why e
   await writeExp(dir, 'chain.yaml', chainYaml(counter));
   const r1 = await cli(['run', 'chain.yaml', '--json'], dir);
   assert.equal(r1.code, 0, r1.stderr);
-  const events = r1.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const events = r1.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(events[0].type, 'run-start');
   assert.equal(events.at(-1).type, 'run-end');
   assert.deepEqual(events.at(-1).counts.executed, 3);
@@ -58,7 +61,14 @@ test('run --json prints parseable events; rerun executes nothing; plan and why e
   const plan = await cli(['plan', 'chain.yaml', '-s', 'b.env.X=two', '--json'], dir);
   assert.equal(plan.code, 0, plan.stderr);
   const rows = JSON.parse(plan.stdout).instances as { id: string; status: string; reasons: string[] }[];
-  assert.deepEqual(rows.map((r) => [r.id, r.status]), [['a', 'cached'], ['b', 'to-run'], ['c', 'to-run']]);
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.status]),
+    [
+      ['a', 'cached'],
+      ['b', 'to-run'],
+      ['c', 'to-run'],
+    ],
+  );
   assert.match(rows[2].reasons.join(' '), /upstream changed: b/);
   const planText = await cli(['plan', 'chain.yaml'], dir);
   assert.match(planText.stdout, /3 cached/);
@@ -74,7 +84,10 @@ test('run --json prints parseable events; rerun executes nothing; plan and why e
   assert.equal(status.code, 0, status.stderr);
   const st = JSON.parse(status.stdout);
   assert.equal(st.status, 'succeeded');
-  assert.deepEqual(st.instances.map((i: { status: string }) => i.status), ['cached', 'cached', 'cached']);
+  assert.deepEqual(
+    st.instances.map((i: { status: string }) => i.status),
+    ['cached', 'cached', 'cached'],
+  );
   const ls = await cli(['ls', '--json'], dir);
   const runs = JSON.parse(ls.stdout) as { runId: string }[];
   assert.equal(runs.length, 2);
@@ -123,7 +136,10 @@ stages:
   assert.equal(again.code, 0, again.stderr + again.stdout);
   assert.deepEqual(await executions(counter), ['f', 's', 's', 'l'], 'first not recomputed');
   const st = JSON.parse((await cli(['status', 'crash.yaml', '--json'], dir)).stdout);
-  assert.deepEqual(st.instances.map((i: { status: string }) => i.status), ['cached', 'executed', 'executed']);
+  assert.deepEqual(
+    st.instances.map((i: { status: string }) => i.status),
+    ['cached', 'executed', 'executed'],
+  );
   const last = st.instances[2];
   const out = await readFile(join(dir, 'runs', '.store', 'entries', last.key, 'out', 'resumed-from.txt'), 'utf8');
   assert.equal(out, 'half-done\n', 'the checkpoint written before the kill was handed back');
@@ -134,7 +150,11 @@ stages:
 test('SIGINT stops the running stage and exits 130 with the run recorded as interrupted', async (t) => {
   const dir = await tempDir(t);
   const pidFile = join(dir, 'stage.pid');
-  await writeExp(dir, 'int.yaml', `name: int\nstages:\n  s: { kind: command, params: { cmd: ${sh(`echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 30`)} } }\n`);
+  await writeExp(
+    dir,
+    'int.yaml',
+    `name: int\nstages:\n  s: { kind: command, params: { cmd: ${sh(`echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 30`)} } }\n`,
+  );
   const run = startCli(['run', 'int.yaml'], dir);
   const t0 = Date.now();
   while (!(await stat(pidFile).catch(() => undefined))) {
@@ -201,7 +221,8 @@ test('--isolate runs stages in child processes; gc keeps referenced entries; ver
     for (const f of m.files) kept.add(f.sha256);
   }
   const blobs: string[] = [];
-  for (const p of await readdir(join(dir, 'runs', '.store', 'objects'))) blobs.push(...(await readdir(join(dir, 'runs', '.store', 'objects', p))));
+  for (const p of await readdir(join(dir, 'runs', '.store', 'objects')))
+    blobs.push(...(await readdir(join(dir, 'runs', '.store', 'objects', p))));
   assert.deepEqual(blobs.sort(), [...kept].sort(), 'exactly the blobs of kept entries remain');
   const rerun = await cli(['run', 'chain.yaml', '--quiet'], dir);
   assert.match(rerun.stdout, /0 executed, 3 cached/);
@@ -222,7 +243,11 @@ test('--isolate runs stages in child processes; gc keeps referenced entries; ver
 
 test('a stage failing in a child process reports its own error and log', async (t) => {
   const dir = await tempDir(t);
-  await writeExp(dir, 'f.yaml', `name: f\nstages:\n  boom: { kind: command, params: { cmd: ${sh('echo "child says no" >&2; exit 3')} } }\n`);
+  await writeExp(
+    dir,
+    'f.yaml',
+    `name: f\nstages:\n  boom: { kind: command, params: { cmd: ${sh('echo "child says no" >&2; exit 3')} } }\n`,
+  );
   const r = await cli(['run', 'f.yaml', '--isolate'], dir);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /boom \(stage boom\): command "sh" exited with code 3/);
@@ -258,7 +283,10 @@ test('status shows live progress of a running run from its journal', async (t) =
   assert.equal(res.status, 'succeeded');
   assert.equal(st.status, 'running');
   assert.equal(st.instances[0].status, 'running');
-  assert.deepEqual({ ...st.instances[0].progress, rate: undefined, etaMs: undefined }, { done: 3, total: 4, unit: 'shard', message: 'shard 3 written', rate: undefined, etaMs: undefined });
+  assert.deepEqual(
+    { ...st.instances[0].progress, rate: undefined, etaMs: undefined },
+    { done: 3, total: 4, unit: 'shard', message: 'shard 3 written', rate: undefined, etaMs: undefined },
+  );
 });
 
 test('every command has a usage example in its help', () => {

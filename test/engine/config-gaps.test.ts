@@ -36,7 +36,7 @@ test('without a sweep, references take the written values', async () => {
   assert.equal(byStage.ev!.steps, 1);
 });
 
-test('${stages.<s>.params.<p>} sees each variant\'s swept value, through chains of references', async () => {
+test("${stages.<s>.params.<p>} sees each variant's swept value, through chains of references", async () => {
   const p = await plan(`${REFS}sweep:\n  train.lr: [0.5, 0.25]\n  train.heads: [2, 3]\n`);
   assert.equal(p.variants.length, 4);
   const data = p.instances.filter((i) => i.stage === 'data');
@@ -54,7 +54,10 @@ test('${stages.<s>.params.<p>} sees each variant\'s swept value, through chains 
 });
 
 test('a reference to an unswept param of a swept stage does not multiply its consumer', async () => {
-  const text = REFS.replace('"${stages.train.params.tag}"', '"${stages.data.params.source}"').replace('"${stages.train.params.heads}"', '7');
+  const text = REFS.replace('"${stages.train.params.tag}"', '"${stages.data.params.source}"').replace(
+    '"${stages.train.params.heads}"',
+    '7',
+  );
   const p = await plan(`${text}sweep:\n  train.heads: [2, 3]\n`);
   const ev = p.instances.filter((i) => i.stage === 'ev');
   assert.equal(ev.length, 2, 'one per train instance (different inputs), not more');
@@ -75,28 +78,49 @@ sweep:
   assert.deepEqual(tags, ['1', 'true']);
   const trains = p.instances.filter((i) => i.stage === 'train');
   assert.ok(trains.every((i) => typeof i.params.heads === 'number' && typeof i.params.tag === 'string'));
-  assert.ok(p.variants.some((v) => v.alias === 'heads=8,tag=1'), p.variants.map((v) => v.alias).join(' '));
+  assert.ok(
+    p.variants.some((v) => v.alias === 'heads=8,tag=1'),
+    p.variants.map((v) => v.alias).join(' '),
+  );
 });
 
 test('typed sweep values that coincide are duplicates; untypable values are located errors', async () => {
   const dup = `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nsweep:\n  train.heads: [2, "2"]\n`;
-  await assert.rejects(load(dup), (e: unknown) => e instanceof ConfigError && /sweep\.train\.heads\[1\]: duplicate value 2/.test(e.message));
+  await assert.rejects(
+    load(dup),
+    (e: unknown) => e instanceof ConfigError && /sweep\.train\.heads\[1\]: duplicate value 2/.test(e.message),
+  );
   const bad = `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nsweep:\n  train.heads: [2, two]\n`;
-  await assert.rejects(load(bad), (e: unknown) => e instanceof ConfigError && e.message.includes(`exp.yaml:${posOf(bad, 'two')}`) && /sweep\.train\.heads\[1\]: stages\.train\.params\.heads: expected integer, got string "two"/.test(e.message));
+  await assert.rejects(
+    load(bad),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message.includes(`exp.yaml:${posOf(bad, 'two')}`) &&
+      /sweep\.train\.heads\[1\]: stages\.train\.params\.heads: expected integer, got string "two"/.test(e.message),
+  );
 });
 
 test('needs: <stage> (a bare string) is accepted as a one-item list', async () => {
   const exp = await load(`stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: data }\n`);
   assert.deepEqual(exp.stages.find((s) => s.name === 'train')!.needs, { data: 'data' });
   const bad = `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: dta }\n`;
-  await assert.rejects(load(bad), (e: unknown) => e instanceof ConfigError && e.message.includes(`exp.yaml:${posOf(bad, 'dta')}`) && /unknown stage "dta" \(did you mean "data"\?\)/.test(e.message));
+  await assert.rejects(
+    load(bad),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message.includes(`exp.yaml:${posOf(bad, 'dta')}`) &&
+      /unknown stage "dta" \(did you mean "data"\?\)/.test(e.message),
+  );
 });
 
 test('a stage kind with a broken params schema is named', async () => {
   const { createRegistry } = await import('../../engine/registry.js');
   const broken = createRegistry([{ kind: 'broken', version: 1, paramsSchema: { type: 'nonsense' }, run: async () => undefined }]);
   const dir = writeFiles({ 'exp.yaml': 'stages:\n  s: { kind: broken }\n' });
-  await assert.rejects(loadExperiment(path.join(dir, 'exp.yaml'), { registry: broken, env: {} }), /stage kind "broken": invalid paramsSchema/);
+  await assert.rejects(
+    loadExperiment(path.join(dir, 'exp.yaml'), { registry: broken, env: {} }),
+    /stage kind "broken": invalid paramsSchema/,
+  );
 });
 
 test('override values read without the yaml library agree with YAML', async () => {
@@ -105,12 +129,19 @@ test('override values read without the yaml library agree with YAML', async () =
   const samples = ['0', '7', '-12', '0.01', '1e-3', '2.5E+4', 'true', 'false', 'sgd', 'resnet50', 'a/b-c_d', 'x1'];
   for (const s of samples) assert.deepEqual(plainScalar(s), parse(s), s);
   // Everything else is left to YAML (flow collections, quotes, null and friends, odd numbers).
-  for (const s of ['[1, 2]', '{a: 1}', '"q"', 'null', '~', '', 'True', '0x1F', '.5', '1.', 'a b', 'a:b']) assert.equal(typeof plainScalar(s), 'symbol', s);
+  for (const s of ['[1, 2]', '{a: 1}', '"q"', 'null', '~', '', 'True', '0x1F', '.5', '1.', 'a b', 'a:b'])
+    assert.equal(typeof plainScalar(s), 'symbol', s);
 });
 
 test('a zip axis may repeat a value when the tuples differ; a repeated tuple is a located error', async () => {
-  const ok = await plan(`stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nzip:\n  train.heads: [2, 2, 4]\n  train.lr: [0.1, 0.2, 0.1]\n`);
+  const ok = await plan(
+    `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nzip:\n  train.heads: [2, 2, 4]\n  train.lr: [0.1, 0.2, 0.1]\n`,
+  );
   assert.deepEqual(ok.variants.map((v) => v.alias).sort(), ['heads=2,lr=0.1', 'heads=2,lr=0.2', 'heads=4,lr=0.1']);
   const dup = `stages:\n  data: { kind: index, params: { source: s } }\n  train: { kind: train, needs: [data] }\nzip:\n  train.heads: [2, 4, 2]\n  train.lr: [0.1, 0.2, 0.1]\n`;
-  await assert.rejects(load(dup), (e: unknown) => e instanceof ConfigError && /zip\.train\.heads\[2\]: zip entry 2 repeats entry 0 \(train\.heads=2, train\.lr=0\.1\)/.test(e.message));
+  await assert.rejects(
+    load(dup),
+    (e: unknown) =>
+      e instanceof ConfigError && /zip\.train\.heads\[2\]: zip entry 2 repeats entry 0 \(train\.heads=2, train\.lr=0\.1\)/.test(e.message),
+  );
 });

@@ -41,7 +41,10 @@ test('valid experiment loads with stages, needs, scope and settings', async () =
   const text = `store: runs/.store\njobs: 2\n${CHAIN}`;
   const exp = await load(text);
   assert.equal(exp.name, 'exp');
-  assert.deepEqual(exp.stages.map((s) => s.name), ['data', 'train']);
+  assert.deepEqual(
+    exp.stages.map((s) => s.name),
+    ['data', 'train'],
+  );
   assert.deepEqual(exp.stages[1]!.needs, { data: 'data' });
   assert.equal(exp.stages[1]!.scope, 'variant');
   assert.deepEqual(exp.settings, { store: 'runs/.store', jobs: 2 });
@@ -99,7 +102,10 @@ test('several problems are reported together', async () => {
 
 test('unknown stage kind: did you mean, known kinds listed', async () => {
   const text = CHAIN.replace('kind: train', 'kind: trian');
-  await failsWith(text, [`exp.yaml:${posOf(text, 'trian')}: stages.train.kind: unknown stage kind "trian" (did you mean "train"?)`, 'known kinds: evaluate, index, report, train']);
+  await failsWith(text, [
+    `exp.yaml:${posOf(text, 'trian')}: stages.train.kind: unknown stage kind "trian" (did you mean "train"?)`,
+    'known kinds: evaluate, index, report, train',
+  ]);
 });
 
 test('dangling needs: did you mean, at the list entry', async () => {
@@ -158,12 +164,16 @@ test('sweep axis with an empty list', async () => {
 
 test('zip lists of different lengths', async () => {
   const text = `${CHAIN}zip:\n  train.epochs: [1, 2]\n  train.batch: [8, 16, 32]\n`;
-  await failsWith(text, [`exp.yaml:${posOf(text, 'train.batch')}: zip.train.batch: zip lists must all have the same length: "train.batch" has 3 values, "train.epochs" has 2`]);
+  await failsWith(text, [
+    `exp.yaml:${posOf(text, 'train.batch')}: zip.train.batch: zip lists must all have the same length: "train.batch" has 3 values, "train.epochs" has 2`,
+  ]);
 });
 
 test('sweep value rejected by the param schema is located at the value', async () => {
   const text = `${CHAIN}sweep:\n  train.heads: [1, two]\n`;
-  await failsWith(text, [`exp.yaml:${posOf(text, 'two')}: sweep.train.heads[1]: stages.train.params.heads: expected integer, got string "two"`]);
+  await failsWith(text, [
+    `exp.yaml:${posOf(text, 'two')}: sweep.train.heads[1]: stages.train.params.heads: expected integer, got string "two"`,
+  ]);
 });
 
 test('missing required input path is located at the param naming it', async () => {
@@ -183,7 +193,9 @@ test('a missing path given by a sweep value is located at that value', async () 
 
 test('bad interpolation: unknown reference with did you mean', async () => {
   const text = `vars: { size: 64 }\nstages:\n  data:\n    kind: index\n    params: { source: s, size: \${vars.sise} }\n`;
-  await failsWith(text, [`exp.yaml:${posOf(text, '${vars.sise}')}: stages.data.params.size: unknown reference \${vars.sise} (did you mean \${vars.size}?)`]);
+  await failsWith(text, [
+    `exp.yaml:${posOf(text, '${vars.sise}')}: stages.data.params.size: unknown reference \${vars.sise} (did you mean \${vars.size}?)`,
+  ]);
 });
 
 test('bad interpolation: missing environment variable', async () => {
@@ -200,7 +212,9 @@ test('bad interpolation: reference cycle', async () => {
 test('errors inside an extended file name that file', async () => {
   const base = `stages:\n  data:\n    kind: index\n    params: { source: s, classes: many }\n`;
   const text = `extends: base.yaml\nstages:\n  train: { kind: train, needs: [data] }\n`;
-  await failsWith(text, [`base.yaml:${posOf(base, 'many')}: stages.data.params.classes: expected integer, got string "many"`], { extra: { 'base.yaml': base } });
+  await failsWith(text, [`base.yaml:${posOf(base, 'many')}: stages.data.params.classes: expected integer, got string "many"`], {
+    extra: { 'base.yaml': base },
+  });
 });
 
 test('extends pointing to a missing file is located at the extends value', async () => {
@@ -211,7 +225,9 @@ test('extends pointing to a missing file is located at the extends value', async
 test('extends cycle is reported at the extends value', async () => {
   const other = `extends: exp.yaml\nvars: { a: 1 }\n`;
   const text = `extends: other.yaml\n${CHAIN}`;
-  await failsWith(text, [`other.yaml:${posOf(other, 'exp.yaml')}: extends: extends cycle: exp.yaml -> other.yaml -> exp.yaml`], { extra: { 'other.yaml': other } });
+  await failsWith(text, [`other.yaml:${posOf(other, 'exp.yaml')}: extends: extends cycle: exp.yaml -> other.yaml -> exp.yaml`], {
+    extra: { 'other.yaml': other },
+  });
 });
 
 test('sweeping a param of an experiment-scope stage is an error', async () => {
@@ -220,7 +236,9 @@ test('sweeping a param of an experiment-scope stage is an error', async () => {
 });
 
 test('unknown override path: did you mean', async () => {
-  await failsWith(CHAIN, ['<overrides>:1:1: stages.train.params.lrr: unknown key "lrr" under stages.train.params (did you mean "lr"?)'], { overrides: ['train.lrr=0.5'] });
+  await failsWith(CHAIN, ['<overrides>:1:1: stages.train.params.lrr: unknown key "lrr" under stages.train.params (did you mean "lr"?)'], {
+    overrides: ['train.lrr=0.5'],
+  });
   await failsWith(CHAIN, ['<overrides>:2:1: trian.lr: "trian" is neither a stage nor a top-level key (did you mean "train"?)'], {
     overrides: ['train.lr=0.5', 'trian.lr=0.5'],
   });
@@ -267,7 +285,15 @@ stages:
 test('overrides are typed by the params schema; absolute paths work; a swept param is pinned', async () => {
   const text = `vars: { size: 64 }\n${CHAIN}sweep:\n  train.lr: [0.1, 0.2]\n`;
   const exp = await load(text, {
-    overrides: ['train.lr=0.01', 'train.tag=1e-3', 'train.layers=[1,2]', 'vars.size=32', 'train.optim.momentum=0.5', 'stages.train.params.heads=8', 'data.source=12'],
+    overrides: [
+      'train.lr=0.01',
+      'train.tag=1e-3',
+      'train.layers=[1,2]',
+      'vars.size=32',
+      'train.optim.momentum=0.5',
+      'stages.train.params.heads=8',
+      'data.source=12',
+    ],
   });
   const train = exp.stages.find((s) => s.name === 'train')!;
   assert.equal(train.params.lr, 0.01);
@@ -291,7 +317,9 @@ stages:
     needs: [data]
     params: { layers: \${vars.list}, tag: "$\${literal} \${stages.data.params.size}" }
 `;
-  const exp = await load(text.replace('vars: { size: 48,', 'vars: { size: "${env:CAPIPE_SIZE}",'), { env: { CAPIPE_CLASSES: '12', CAPIPE_SIZE: '48' } });
+  const exp = await load(text.replace('vars: { size: 48,', 'vars: { size: "${env:CAPIPE_SIZE}",'), {
+    env: { CAPIPE_CLASSES: '12', CAPIPE_SIZE: '48' },
+  });
   const data = exp.stages[0]!.params;
   assert.equal(data.source, 'cats-48');
   assert.equal(data.size, 48);
@@ -323,9 +351,14 @@ test('a referenced scalar takes the type of the field it lands on', async () => 
 test('keys of open-ended maps (additionalProperties) can be swept and overridden; others cannot', async () => {
   const text = `${CHAIN}sweep:\n  train.labels.mode: [a, b]\n`;
   const exp = await load(text, { overrides: ['train.labels.extra=1'] });
-  assert.deepEqual(exp.sweep.map((a) => a.path), ['train.labels.mode']);
+  assert.deepEqual(
+    exp.sweep.map((a) => a.path),
+    ['train.labels.mode'],
+  );
   assert.deepEqual(exp.stages[1]!.params.labels, { extra: '1' });
-  await failsWith(CHAIN, ['stages.train.params.optim.mode: unknown key "mode" under stages.train.params.optim'], { overrides: ['train.optim.mode=x'] });
+  await failsWith(CHAIN, ['stages.train.params.optim.mode: unknown key "mode" under stages.train.params.optim'], {
+    overrides: ['train.optim.mode=x'],
+  });
 });
 
 test('override values flow through interpolation', async () => {

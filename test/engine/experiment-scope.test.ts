@@ -74,8 +74,14 @@ test('a 2x2 sweep before an experiment-scope stage: each entry carries its own v
   assert.equal(new Set(last.map((v) => v.dir)).size, 2);
   for (const v of last) assert.equal(await readFile(join(v.dir, 'out.txt'), 'utf8'), `A\nB\n${v.values['c.text']}\n`);
   // Entries line up with the run's variants (entry i is variant i).
-  assert.deepEqual(last.map((v) => v.variantId), r.record.variants.map((v) => v.id));
-  assert.deepEqual(mid.map((v) => v.variantId), r.record.variants.map((v) => v.id));
+  assert.deepEqual(
+    last.map((v) => v.variantId),
+    r.record.variants.map((v) => v.id),
+  );
+  assert.deepEqual(
+    mid.map((v) => v.variantId),
+    r.record.variants.map((v) => v.id),
+  );
 });
 
 test('an experiment-scope stage is told about the experiment; that information is not part of its key', async (t) => {
@@ -103,7 +109,13 @@ test('an experiment-scope stage is told about the experiment; that information i
     else assert.equal(i.seconds, undefined);
     assert.equal(i.provenance?.executor, 'in-process', `${i.id}: provenance of the producing execution`);
   }
-  assert.deepEqual(info.instances.filter((i) => i.stage === 'c').map((i) => i.variant).sort(), ALIASES);
+  assert.deepEqual(
+    info.instances
+      .filter((i) => i.stage === 'c')
+      .map((i) => i.variant)
+      .sort(),
+    ALIASES,
+  );
   assert.equal(info.instances.find((i) => i.stage === 'a')!.variant, '');
 
   // Unchanged: the report stays cached although the run information differs.

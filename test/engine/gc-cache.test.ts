@@ -28,8 +28,14 @@ test('gcCacheDir: the later of mtime and atime decides; only cache-named files a
   const opts = { maxIdleMs: 7 * DAY, names: ONNX_CACHE_FILE };
   const dry = await gcCacheDir(dir, opts);
   assert.equal(dry.dryRun, true);
-  assert.deepEqual(dry.removed.map((r) => r.file), [join(dir, graph('1')), join(dir, `${graph('4')}.tmp-123-456`)]);
-  assert.deepEqual(dry.removed.map((r) => r.bytes), [100, 5]);
+  assert.deepEqual(
+    dry.removed.map((r) => r.file),
+    [join(dir, graph('1')), join(dir, `${graph('4')}.tmp-123-456`)],
+  );
+  assert.deepEqual(
+    dry.removed.map((r) => r.bytes),
+    [100, 5],
+  );
   assert.equal(dry.bytes, 105);
   assert.equal(dry.keptFiles, 2);
   assert.equal(dry.keptBytes, 37);
@@ -57,7 +63,10 @@ test('ca-pipe gc collects the store-wide and default ONNX caches and leaves the 
 
   const dry = await cli(['gc', '--json', '--onnx-cache', 'my-cache'], dir);
   assert.equal(dry.code, 0, dry.stderr);
-  const rep = JSON.parse(dry.stdout) as { scratch: string[]; onnxCache: Array<{ dir: string; removed: Array<{ file: string; bytes: number }> }> };
+  const rep = JSON.parse(dry.stdout) as {
+    scratch: string[];
+    onnxCache: Array<{ dir: string; removed: Array<{ file: string; bytes: number }> }>;
+  };
   assert.ok(!rep.scratch.includes(ONNX_STORE_CACHE), 'the shared cache is not treated as a stale scratch dir');
   const removed = Object.fromEntries(rep.onnxCache.map((c) => [c.dir, c.removed.map((r) => [r.file, r.bytes])]));
   assert.deepEqual(removed, { [shared]: [[join(shared, graph('a')), 1000]], [def]: [], [extra]: [] });

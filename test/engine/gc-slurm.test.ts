@@ -31,7 +31,12 @@ async function age(path: string, ms: number): Promise<void> {
 
 test('a key named only by a Slurm completion record survives gc --force', async (t) => {
   const store = await Store.open(join(await tempDir(t), 'store'));
-  for (const [k, text] of [[KEY_RUN, 'run'], [KEY_SLURM, 'slurm'], [KEY_NONE, 'none']] as const) await commit(store, k, text);
+  for (const [k, text] of [
+    [KEY_RUN, 'run'],
+    [KEY_SLURM, 'slurm'],
+    [KEY_NONE, 'none'],
+  ] as const)
+    await commit(store, k, text);
   await new RunFiles(store.root, 'r1').writeDone({ instance: 'train@v0', status: 'executed', key: KEY_SLURM, digest: 'd', dir: '/x' });
   const dry = await gcStore(store, new Set([KEY_RUN]));
   assert.deepEqual(dry.entries, [KEY_NONE]);
@@ -72,14 +77,33 @@ async function makeRun(store: Store, runsDir: string, s: RunSpec): Promise<void>
   const runDir = join(runsDir, 'exp', s.runId);
   const files = new RunFiles(store.root, s.runId);
   if (s.plan) {
-    await files.init({ runId: s.runId, experiment: { name: 'exp', file: 'e.yaml', baseDir: '/', resolved: {} }, variants: [], instances: [], logsDir: join(runDir, 'logs') });
+    await files.init({
+      runId: s.runId,
+      experiment: { name: 'exp', file: 'e.yaml', baseDir: '/', resolved: {} },
+      variants: [],
+      instances: [],
+      logsDir: join(runDir, 'logs'),
+    });
   }
   await files.writeDone({ instance: 'i', status: 'executed', key: KEY_SLURM, digest: 'd', dir: '/x' });
   await age(files.dir, s.idleMs);
   if (!s.status) return;
   await mkdir(join(runDir, 'slurm'), { recursive: true });
   const ended = s.status === 'running' ? {} : { endedAt: new Date(Date.now() - s.idleMs).toISOString() };
-  await writeFile(join(runDir, 'run.json'), JSON.stringify({ version: 1, runId: s.runId, experiment: 'exp', status: s.status, pid: 1, host: s.host ?? 'elsewhere', executor: 'slurm', instances: [], ...ended }));
+  await writeFile(
+    join(runDir, 'run.json'),
+    JSON.stringify({
+      version: 1,
+      runId: s.runId,
+      experiment: 'exp',
+      status: s.status,
+      pid: 1,
+      host: s.host ?? 'elsewhere',
+      executor: 'slurm',
+      instances: [],
+      ...ended,
+    }),
+  );
   if (s.cancelled) await writeFile(cancelMarker(runDir), 'now\n');
 }
 
@@ -105,7 +129,13 @@ test('job files of ended Slurm runs go after their grace period; running and rec
   const dry = await gcStore(store, new Set(), opts);
   assert.deepEqual(dry.slurmRuns.map((r) => r.runId).sort(), expected);
   const status = Object.fromEntries(dry.slurmRuns.map((r) => [r.runId, r.status]));
-  assert.deepEqual(status, { 'ok-old': 'succeeded', 'failed-old': 'failed', 'interrupted-week': 'interrupted', 'cancelled-hour': 'cancelled', 'orphan-week': 'no run record' });
+  assert.deepEqual(status, {
+    'ok-old': 'succeeded',
+    'failed-old': 'failed',
+    'interrupted-week': 'interrupted',
+    'cancelled-hour': 'cancelled',
+    'orphan-week': 'no run record',
+  });
   const idle = dry.slurmRuns.find((r) => r.runId === 'ok-old')!.idleMs;
   assert.ok(idle >= HOUR && idle < HOUR + 60_000, `idle ${idle} ms`);
   assert.equal((await readdir(join(store.root, 'slurm'))).length, runs.length, 'a dry run removes nothing');
@@ -113,13 +143,19 @@ test('job files of ended Slurm runs go after their grace period; running and rec
   const real = await gcStore(store, new Set(), { ...opts, force: true });
   assert.deepEqual(real.slurmRuns.map((r) => r.runId).sort(), expected);
   const left = (await readdir(join(store.root, 'slurm'))).sort();
-  assert.deepEqual(left, runs.map((r) => r.runId).filter((id) => !expected.includes(id)).sort());
+  assert.deepEqual(
+    left,
+    runs
+      .map((r) => r.runId)
+      .filter((id) => !expected.includes(id))
+      .sort(),
+  );
   // A shorter idle limit lets the hour-old interrupted run and the orphan go too.
   const short = await gcStore(store, new Set(), { ...opts, slurmIdleMs: 30 * 60_000 });
   assert.deepEqual(short.slurmRuns.map((r) => r.runId).sort(), ['interrupted-hour', 'orphan-hour']);
 });
 
-test('a fresh write into an ended run\'s job files restarts its grace period', async (t) => {
+test("a fresh write into an ended run's job files restarts its grace period", async (t) => {
   const dir = await tempDir(t);
   const store = await Store.open(join(dir, 'store'));
   const runsDir = join(dir, 'runs');

@@ -59,7 +59,10 @@ export const collectKind: StageKind<{ tag?: string }> = {
   scope: 'experiment',
   paramsSchema: { type: 'object', properties: { tag: { type: 'string' } }, additionalProperties: false },
   async run(ctx) {
-    await writeFile(join(ctx.outDir, 'seen.json'), JSON.stringify({ variantInputs: ctx.variantInputs, experiment: ctx.experiment ?? null }));
+    await writeFile(
+      join(ctx.outDir, 'seen.json'),
+      JSON.stringify({ variantInputs: ctx.variantInputs, experiment: ctx.experiment ?? null }),
+    );
     let body = '';
     for (const name of Object.keys(ctx.variantInputs).sort())
       for (const v of ctx.variantInputs[name]) body += await readFile(join(v.dir, 'out.txt'), 'utf8');
@@ -83,7 +86,13 @@ export async function planFor(file: string, registry: Registry, overrides: strin
   return buildPlan(exp, registry);
 }
 
-export async function runFile(dir: string, file: string, registry: Registry, overrides: string[] = [], extra: Partial<Parameters<typeof runPlan>[1]> = {}): Promise<RunResult> {
+export async function runFile(
+  dir: string,
+  file: string,
+  registry: Registry,
+  overrides: string[] = [],
+  extra: Partial<Parameters<typeof runPlan>[1]> = {},
+): Promise<RunResult> {
   const plan = await planFor(file, registry, overrides);
   const store = await Store.open(join(dir, 'runs', '.store'));
   return runPlan(plan, { store, runsDir: join(dir, 'runs'), registry, ...extra });

@@ -27,16 +27,27 @@ function sources(dir: string): string[] {
 function localImports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
   const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
-  return specs.map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)).split('\\').join('/'));
+  return specs.map((s) =>
+    relative(ROOT, resolve(ROOT, dirname(file), s))
+      .split('\\')
+      .join('/'),
+  );
 }
 
 /** engine/run/slurm/x.ts → engine/run; engine/types.ts → engine. */
-const folderOf = (p: string): string => p.split('/').slice(0, 2).join('/').replace(/\.[jt]s$/, '').replace(/^engine\/[^/]*\.[jt]s$/, 'engine');
+const folderOf = (p: string): string =>
+  p
+    .split('/')
+    .slice(0, 2)
+    .join('/')
+    .replace(/\.[jt]s$/, '')
+    .replace(/^engine\/[^/]*\.[jt]s$/, 'engine');
 
 test('ml/ imports nothing outside ml/; engine/ imports neither ml/ nor stages/', () => {
   const bad: string[] = [];
   for (const f of sources('ml')) for (const i of localImports(f)) if (!i.startsWith('ml/')) bad.push(`${f} → ${i}`);
-  for (const f of sources('engine')) for (const i of localImports(f)) if (i.startsWith('ml/') || i.startsWith('stages/')) bad.push(`${f} → ${i}`);
+  for (const f of sources('engine'))
+    for (const i of localImports(f)) if (i.startsWith('ml/') || i.startsWith('stages/')) bad.push(`${f} → ${i}`);
   assert.deepEqual(bad, []);
 });
 

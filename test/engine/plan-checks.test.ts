@@ -43,9 +43,13 @@ const brokenDigestKind: StageKind<Record<string, never>> = {
 
 const registry = testRegistry([sourceKind, sinkKind, brokenDigestKind]);
 
-test('checkInputs sees its upstream planFacts; a refusal is a ConfigError at the stage\'s needs', async (t) => {
+test("checkInputs sees its upstream planFacts; a refusal is a ConfigError at the stage's needs", async (t) => {
   const dir = await tempDir(t);
-  const file = await writeExp(dir, 'exp.yaml', 'stages:\n  src: { kind: source, params: { size: 3 } }\n  use:\n    kind: sink\n    needs: { from: src }\n    params: { min: 5 }\n');
+  const file = await writeExp(
+    dir,
+    'exp.yaml',
+    'stages:\n  src: { kind: source, params: { size: 3 } }\n  use:\n    kind: sink\n    needs: { from: src }\n    params: { min: 5 }\n',
+  );
   await assert.rejects(planFor(file, registry), (e: unknown) => {
     assert.ok(e instanceof ConfigError, String(e));
     assert.equal(e.path, 'stages.use.needs');
@@ -53,7 +57,11 @@ test('checkInputs sees its upstream planFacts; a refusal is a ConfigError at the
     assert.match(e.message, /sink stage "use": needs 5 items, src has 3/);
     return true;
   });
-  const ok = await writeExp(dir, 'ok.yaml', 'stages:\n  src: { kind: source, params: { size: 9 } }\n  use:\n    kind: sink\n    needs: { from: src }\n    params: { min: 5 }\n');
+  const ok = await writeExp(
+    dir,
+    'ok.yaml',
+    'stages:\n  src: { kind: source, params: { size: 9 } }\n  use:\n    kind: sink\n    needs: { from: src }\n    params: { min: 5 }\n',
+  );
   assert.equal((await planFor(ok, registry)).instances.length, 2);
 });
 
@@ -65,8 +73,14 @@ test('planFacts is only asked for when a consumer checks its inputs', async (t) 
   assert.deepEqual(factsAsked, []);
 });
 
-test('an externalDigest error is a ConfigError located at the stage\'s params', async (t) => {
+test("an externalDigest error is a ConfigError located at the stage's params", async (t) => {
   const dir = await tempDir(t);
   const file = await writeExp(dir, 'exp.yaml', 'stages:\n  data:\n    kind: broken-digest\n    params: {}\n');
-  await assert.rejects(planFor(file, registry), (e: unknown) => e instanceof ConfigError && e.path === 'stages.data.params' && /broken-digest stage "data": the dataset list is unreadable/.test(e.message));
+  await assert.rejects(
+    planFor(file, registry),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.path === 'stages.data.params' &&
+      /broken-digest stage "data": the dataset list is unreadable/.test(e.message),
+  );
 });

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { loadExperiment } from '../../engine/config/index.js';
-import { axisLabels, buildPlan, canonicalJson, computeKey, expandVariants, explainKeyDiff, finaliseKey, sha256Hex } from '../../engine/plan/index.js';
+import {
+  axisLabels,
+  buildPlan,
+  canonicalJson,
+  computeKey,
+  expandVariants,
+  explainKeyDiff,
+  finaliseKey,
+  sha256Hex,
+} from '../../engine/plan/index.js';
 import { createRegistry } from '../../engine/registry.js';
 import type { StageKind } from '../../engine/contract.js';
 import type { KeyMaterial } from '../../engine/types.js';
@@ -49,7 +58,10 @@ test('sha256Hex matches the FIPS 180-2 "abc" vector; computeKey hashes the canon
 test('no sweep: a single variant with empty id and alias', async () => {
   const p = await plan(CHAIN3);
   assert.deepEqual(p.variants, [{ id: '', alias: '', values: {} }]);
-  assert.deepEqual(p.instances.map((i) => i.id), ['data', 'train', 'ev']);
+  assert.deepEqual(
+    p.instances.map((i) => i.id),
+    ['data', 'train', 'ev'],
+  );
 });
 
 test('the format example from the design brief plans: 8 variants, 1 + 8 + 1 instances', async () => {
@@ -76,13 +88,18 @@ stages:
 `);
   assert.equal(p.experiment.name, 'demo');
   assert.equal(p.variants.length, 8);
-  assert.deepEqual(p.instances.map((i) => i.stage), ['data', ...Array(8).fill('train'), 'report']);
+  assert.deepEqual(
+    p.instances.map((i) => i.stage),
+    ['data', ...Array(8).fill('train'), 'report'],
+  );
   assert.equal(p.instances[0]!.params.size, 64);
   assert.equal((p.instances.at(-1)!.deps.train as string[]).length, 8);
 });
 
 test('2x2 grid x 2-row zip gives 8 variants with hashed ids and readable aliases', async () => {
-  const p = await plan(`${CHAIN3}sweep:\n  train.lr: [0.1, 0.01]\n  train.heads: [1, 8]\nzip:\n  train.epochs: [1, 2]\n  train.batch: [8, 16]\n`);
+  const p = await plan(
+    `${CHAIN3}sweep:\n  train.lr: [0.1, 0.01]\n  train.heads: [1, 8]\nzip:\n  train.epochs: [1, 2]\n  train.batch: [8, 16]\n`,
+  );
   assert.equal(p.variants.length, 8);
   assert.equal(new Set(p.variants.map((v) => v.id)).size, 8);
   const first = p.variants[0]!;
@@ -108,9 +125,18 @@ test('sweep over the last stage of a 3-stage chain: 1 + 1 + 4 instances', async 
   assert.deepEqual([count('data'), count('train'), count('ev')], [1, 1, 4]);
   assert.equal(p.instances[0]!.id, 'data');
   assert.equal(p.instances[1]!.id, 'train');
-  assert.deepEqual(p.instances.slice(2).map((i) => i.id).sort(), p.variants.map((v) => `ev@${v.id}`).sort());
+  assert.deepEqual(
+    p.instances
+      .slice(2)
+      .map((i) => i.id)
+      .sort(),
+    p.variants.map((v) => `ev@${v.id}`).sort(),
+  );
   for (const i of p.instances.slice(2)) assert.deepEqual(i.deps, { train: 'train' });
-  assert.deepEqual(p.instances[1]!.variants, p.variants.map((v) => v.id));
+  assert.deepEqual(
+    p.instances[1]!.variants,
+    p.variants.map((v) => v.id),
+  );
 });
 
 test('a stage downstream of a per-variant stage is per-variant; partial sharing follows the axes', async () => {
@@ -134,7 +160,10 @@ test('experiment-scope stage: one instance whose deps list every variant', async
   const rep = p.instances.find((i) => i.stage === 'report')!;
   assert.equal(rep.id, 'report');
   assert.equal(rep.scope, 'experiment');
-  assert.deepEqual(rep.deps.ev, p.variants.map((v) => p.byVariant![v.id]!.ev));
+  assert.deepEqual(
+    rep.deps.ev,
+    p.variants.map((v) => p.byVariant![v.id]!.ev),
+  );
   assert.equal(p.instances.at(-1), rep);
   assert.equal(rep.params.title, 'Report');
 });
@@ -151,7 +180,10 @@ test('schema defaults are applied; nonKeyParams stay in params but leave the key
   assert.equal(ta.planKey, tb.planKey);
   // Param order in the file is irrelevant too.
   const c = await plan(CHAIN3.replace('params: { source: synthetic, classes: 6 }', 'params: { classes: 6, source: synthetic }'));
-  assert.deepEqual(c.instances.map((i) => i.planKey), a.instances.map((i) => i.planKey));
+  assert.deepEqual(
+    c.instances.map((i) => i.planKey),
+    a.instances.map((i) => i.planKey),
+  );
   // A changed upstream param changes downstream plan keys, not downstream params.
   const d = await plan(CHAIN3.replace('classes: 6', 'classes: 7'));
   assert.notEqual(d.instances[1]!.planKey, a.instances[1]!.planKey);
@@ -160,8 +192,11 @@ test('schema defaults are applied; nonKeyParams stay in params but leave the key
 
 test('keys: source stages are keyed at plan time; others once upstream digests are known', async () => {
   const p = await plan(CHAIN3);
-  const [data, train] = p.instances as [typeof p.instances[0], typeof p.instances[0]];
-  assert.equal(data.key, computeKey({ kind: 'index', version: 1, params: { source: 'synthetic', classes: 6, size: 32, seed: 0 }, inputs: {}, external: {} }));
+  const [data, train] = p.instances as [(typeof p.instances)[0], (typeof p.instances)[0]];
+  assert.equal(
+    data.key,
+    computeKey({ kind: 'index', version: 1, params: { source: 'synthetic', classes: 6, size: 32, seed: 0 }, inputs: {}, external: {} }),
+  );
   assert.equal(train.key, undefined);
   assert.deepEqual(train.material.inputs, { data: `key:${data.planKey}` });
   assert.equal(finaliseKey(train, new Map()), undefined);
@@ -175,7 +210,11 @@ test('keys: source stages are keyed at plan time; others once upstream digests a
 });
 
 test('externalDigest enters the key material', async () => {
-  const ext: StageKind = { ...indexKind, kind: 'ext', externalDigest: async (p: { source: string }, baseDir: string) => ({ [p.source]: sha(baseDir) }) };
+  const ext: StageKind = {
+    ...indexKind,
+    kind: 'ext',
+    externalDigest: async (p: { source: string }, baseDir: string) => ({ [p.source]: sha(baseDir) }),
+  };
   const reg = createRegistry([ext, trainKind, evalKind, reportKind]);
   const p = await plan(`stages:\n  data: { kind: ext, params: { source: listing } }\n`, reg);
   const inst = p.instances[0]!;
@@ -214,7 +253,13 @@ test('explainKeyDiff names each changed component', () => {
 
 test('explainKeyDiff points into lists and long strings so the change is visible', () => {
   const x = 'x'.repeat(100);
-  const base: KeyMaterial = { kind: 'command', version: 1, params: { cmd: ['sh', '-c', `${x} echo 3 >> out`], layers: [1, 2] }, inputs: {}, external: {} };
+  const base: KeyMaterial = {
+    kind: 'command',
+    version: 1,
+    params: { cmd: ['sh', '-c', `${x} echo 3 >> out`], layers: [1, 2] },
+    inputs: {},
+    external: {},
+  };
   const next: KeyMaterial = { ...base, params: { cmd: ['sh', '-c', `${x} echo 33 >> out`], layers: [1, 2, 3] } };
   // Common prefix: 100 x + " echo 3" = 107 characters; the window starts 20 before the difference.
   const tail = 'x'.repeat(13);

@@ -29,13 +29,22 @@ test('a read-only store serves a fully cached rerun and refuses, clearly, to com
   const ro = Store.openReadOnly(root);
   const cached = await runPlan(await planFor(file, reg), { store: ro, runsDir: join(dir, 'other-runs'), registry: reg });
   assert.equal(cached.status, 'succeeded');
-  assert.deepEqual(cached.record.instances.map((i) => i.status), ['cached', 'cached', 'cached']);
+  assert.deepEqual(
+    cached.record.instances.map((i) => i.status),
+    ['cached', 'cached', 'cached'],
+  );
 
   await writeExp(dir, 'ro.yaml', chain(counter, 'C2'));
   const changed = await runPlan(await planFor(file, reg), { store: ro, runsDir: join(dir, 'other-runs'), registry: reg });
   assert.equal(changed.status, 'failed');
-  assert.deepEqual(changed.record.instances.map((i) => i.status), ['cached', 'cached', 'failed']);
-  assert.match(changed.failures[0]!.error, /not in the store, and the store .* cannot record new results \(opened read-only\): run with --store DIR/);
+  assert.deepEqual(
+    changed.record.instances.map((i) => i.status),
+    ['cached', 'cached', 'failed'],
+  );
+  assert.match(
+    changed.failures[0]!.error,
+    /not in the store, and the store .* cannot record new results \(opened read-only\): run with --store DIR/,
+  );
   assert.deepEqual(await executions(counter), ['a', 'b', 'c'], 'nothing executed against the read-only store');
   assert.deepEqual(await listTree(root), before, 'the store was not written');
 });
@@ -57,12 +66,16 @@ async function unwritableParent(): Promise<string | undefined> {
 test('a store or runs dir that cannot be created is an error naming the option to change', async (t) => {
   const parent = await unwritableParent();
   if (!parent) return t.skip('no unwritable directory on this machine');
-  await assert.rejects(Store.open(join(parent, 'store')), (e: Error) => e.message.startsWith(`cannot create the store at ${join(parent, 'store')} (E`) && e.message.includes('--store DIR'));
+  await assert.rejects(
+    Store.open(join(parent, 'store')),
+    (e: Error) => e.message.startsWith(`cannot create the store at ${join(parent, 'store')} (E`) && e.message.includes('--store DIR'),
+  );
   const dir = await tempDir(t);
   const reg = testRegistry();
   const file = await writeExp(dir, 'ro.yaml', chain(join(dir, 'count.txt')));
   const store = await Store.open(join(dir, 'store'));
-  await assert.rejects(runPlan(await planFor(file, reg), { store, runsDir: join(parent, 'runs'), registry: reg }), (e: Error) =>
-    e.message.startsWith(`cannot write run records under ${join(parent, 'runs')}`) && e.message.includes('--runs DIR'),
+  await assert.rejects(
+    runPlan(await planFor(file, reg), { store, runsDir: join(parent, 'runs'), registry: reg }),
+    (e: Error) => e.message.startsWith(`cannot write run records under ${join(parent, 'runs')}`) && e.message.includes('--runs DIR'),
   );
 });

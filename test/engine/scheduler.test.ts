@@ -36,17 +36,26 @@ test('rerun of an unchanged 3-stage experiment executes nothing; changing the mi
 
   const r2 = await runFile(dir, file, reg);
   assert.deepEqual(await executions(counter), ['a', 'b', 'c'], 'nothing executed again');
-  assert.deepEqual(r2.record.instances.map((i) => i.status), ['cached', 'cached', 'cached']);
+  assert.deepEqual(
+    r2.record.instances.map((i) => i.status),
+    ['cached', 'cached', 'cached'],
+  );
 
   await writeExp(dir, 'chain.yaml', chain(counter, 'B2'));
   const r3 = await runFile(dir, file, reg);
   assert.deepEqual((await executions(counter)).slice(3), ['b', 'c']);
-  assert.deepEqual(r3.record.instances.map((i) => i.status), ['cached', 'executed', 'executed']);
+  assert.deepEqual(
+    r3.record.instances.map((i) => i.status),
+    ['cached', 'executed', 'executed'],
+  );
 
   // run.json, journal and latest link are on disk and agree with the result.
   const onDisk = await readRun(r3.runDir);
   assert.equal(onDisk.status, 'succeeded');
-  assert.deepEqual(onDisk.instances.map((i) => i.status), ['cached', 'executed', 'executed']);
+  assert.deepEqual(
+    onDisk.instances.map((i) => i.status),
+    ['cached', 'executed', 'executed'],
+  );
   assert.equal(await readlink(join(dir, 'runs', 'chain', 'latest')), onDisk.runId);
   const ev = await readEvents(r3.runDir);
   assert.equal(ev[0].type, 'run-start');
@@ -65,7 +74,10 @@ test('a stage that reproduces identical bytes leaves its downstream cached (earl
   const yaml = chain(counter).replace('params: { text: B,', 'params: { fail: false, text: B,');
   await writeExp(dir, 'chain.yaml', yaml);
   const r = await runFile(dir, file, reg);
-  assert.deepEqual(r.record.instances.map((i) => i.status), ['cached', 'executed', 'cached']);
+  assert.deepEqual(
+    r.record.instances.map((i) => i.status),
+    ['cached', 'executed', 'cached'],
+  );
   assert.deepEqual((await executions(counter)).slice(3), ['b']);
 });
 
@@ -73,11 +85,7 @@ test('a 2x2 sweep over the last stage runs the shared upstream stages once', asy
   const dir = await tempDir(t);
   const counter = join(dir, 'count.txt');
   const reg = testRegistry();
-  const file = await writeExp(
-    dir,
-    'sweep.yaml',
-    chain(counter) + `sweep:\n  c.text: [x, y]\n  c.pad: [1, 2]\n`,
-  );
+  const file = await writeExp(dir, 'sweep.yaml', chain(counter) + `sweep:\n  c.text: [x, y]\n  c.pad: [1, 2]\n`);
   const r = await runFile(dir, file, reg);
   assert.equal(r.status, 'succeeded');
   const ex = await executions(counter);
@@ -138,7 +146,11 @@ test('-j 2 runs independent stages concurrently', async (t) => {
 test('an aborted run stops its stages and records the interruption', async (t) => {
   const dir = await tempDir(t);
   const reg = testRegistry();
-  const file = await writeExp(dir, 'slow.yaml', `name: slow\nstages:\n  s:\n    kind: command\n    params: { cmd: [sleep, '30'] }\n  after:\n    kind: command\n    needs: [s]\n    params: { cmd: ['true'] }\n`);
+  const file = await writeExp(
+    dir,
+    'slow.yaml',
+    `name: slow\nstages:\n  s:\n    kind: command\n    params: { cmd: [sleep, '30'] }\n  after:\n    kind: command\n    needs: [s]\n    params: { cmd: ['true'] }\n`,
+  );
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('SIGINT received')), 300);
   const t0 = Date.now();
@@ -146,7 +158,10 @@ test('an aborted run stops its stages and records the interruption', async (t) =
   assert.ok(Date.now() - t0 < 10_000, 'did not wait for the 30 s sleep');
   assert.equal(r.status, 'interrupted');
   // Interrupted, not failed; its dependents were skipped because the run stopped, not for a failure.
-  assert.deepEqual(r.record.instances.map((i) => i.status), ['interrupted', 'skipped']);
+  assert.deepEqual(
+    r.record.instances.map((i) => i.status),
+    ['interrupted', 'skipped'],
+  );
   assert.match(r.record.instances[0].error!, /interrupted/);
   assert.equal(r.record.instances[1].error, 'run interrupted');
   assert.deepEqual(r.failures, []);
@@ -185,14 +200,25 @@ test('plan analysis: cached vs to-run with reasons, and a changed sweep value is
   const file = await writeExp(dir, 'sw.yaml', chain(counter) + 'sweep:\n  c.text: [x, y]\n');
   const store = await Store.open(join(dir, 'runs', '.store'));
   const before = await analysePlan(await planFor(file, reg), store, join(dir, 'runs'));
-  assert.deepEqual(before.map((r) => [r.stage, r.status]), [['a', 'to-run'], ['b', 'to-run'], ['c', 'to-run'], ['c', 'to-run']]);
+  assert.deepEqual(
+    before.map((r) => [r.stage, r.status]),
+    [
+      ['a', 'to-run'],
+      ['b', 'to-run'],
+      ['c', 'to-run'],
+      ['c', 'to-run'],
+    ],
+  );
   assert.deepEqual(before[0].reasons, ['never run']);
   assert.match(before[1].reasons[0], /upstream changed: a/);
   await runFile(dir, file, reg);
 
   await writeExp(dir, 'sw.yaml', chain(counter) + 'sweep:\n  c.text: [x, z]\n');
   const after = await analysePlan(await planFor(file, reg), store, join(dir, 'runs'));
-  assert.deepEqual(after.map((r) => r.status), ['cached', 'cached', 'cached', 'to-run']);
+  assert.deepEqual(
+    after.map((r) => r.status),
+    ['cached', 'cached', 'cached', 'to-run'],
+  );
   const z = after[3];
   assert.match(z.reasons[0], /^new key \(new variant; compared with c@/);
   // x and y are equally close to z; either comparison names the changed param and nothing else.

@@ -15,7 +15,10 @@ function sh(script: string): string {
   return `[sh, -c, ${JSON.stringify(script)}]`;
 }
 
-async function runRecord(dir: string, exp: string): Promise<{ instances: Array<{ id: string; key: string; status: string; error?: string }> }> {
+async function runRecord(
+  dir: string,
+  exp: string,
+): Promise<{ instances: Array<{ id: string; key: string; status: string; error?: string }> }> {
   return JSON.parse(await readFile(join(dir, 'runs', exp, 'latest', 'run.json'), 'utf8'));
 }
 
@@ -55,14 +58,23 @@ test('commit refuses a link out of the staging dir, naming it, and leaves the ou
   await writeFile(join(outside, 'tree', 'shared.bin'), 'shared\n');
   await link(join(outside, 'tree', 'shared.bin'), join(outside, 'shared-again.bin')); // nlink 2
   const before = async () =>
-    Promise.all([join(outside, 'user.txt'), join(outside, 'tree', 'shared.bin')].map(async (f) => {
-      const s = await stat(f);
-      return { f, ino: s.ino, mode: s.mode, nlink: s.nlink, text: await readFile(f, 'utf8') };
-    }));
+    Promise.all(
+      [join(outside, 'user.txt'), join(outside, 'tree', 'shared.bin')].map(async (f) => {
+        const s = await stat(f);
+        return { f, ino: s.ino, mode: s.mode, nlink: s.nlink, text: await readFile(f, 'utf8') };
+      }),
+    );
   const was = await before();
 
-  for (const [name, target] of [['file', join(outside, 'user.txt')], ['dir', join(outside, 'tree')]] as const) {
-    await writeExp(dir, `${name}.yaml`, `name: link-${name}\nstages:\n  s:\n    kind: command\n    params:\n      cmd: ${sh(`ln -s ${target} "$CA_PIPE_OUT/res"`)}\n      outs: [res]\n`);
+  for (const [name, target] of [
+    ['file', join(outside, 'user.txt')],
+    ['dir', join(outside, 'tree')],
+  ] as const) {
+    await writeExp(
+      dir,
+      `${name}.yaml`,
+      `name: link-${name}\nstages:\n  s:\n    kind: command\n    params:\n      cmd: ${sh(`ln -s ${target} "$CA_PIPE_OUT/res"`)}\n      outs: [res]\n`,
+    );
     const r = await cli(['run', `${name}.yaml`, '--quiet'], dir);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const said = r.stdout + r.stderr;
@@ -76,19 +88,30 @@ test('commit refuses a link out of the staging dir, naming it, and leaves the ou
 
 test('a link inside the staging dir is committed as a plain copy of its target', async (t) => {
   const dir = await tempDir(t);
-  await writeExp(dir, 'in.yaml', `name: link-in\nstages:\n  s:\n    kind: command\n    params:\n      cmd: ${sh('mkdir "$CA_PIPE_OUT/d"; echo hi > "$CA_PIPE_OUT/d/a.txt"; ln -s d/a.txt "$CA_PIPE_OUT/b.txt"; ln -s d "$CA_PIPE_OUT/e"')}\n`);
+  await writeExp(
+    dir,
+    'in.yaml',
+    `name: link-in\nstages:\n  s:\n    kind: command\n    params:\n      cmd: ${sh('mkdir "$CA_PIPE_OUT/d"; echo hi > "$CA_PIPE_OUT/d/a.txt"; ln -s d/a.txt "$CA_PIPE_OUT/b.txt"; ln -s d "$CA_PIPE_OUT/e"')}\n`,
+  );
   const r = await cli(['run', 'in.yaml', '--quiet'], dir);
   assert.equal(r.code, 0, r.stderr);
   const store = await Store.openExisting(join(dir, 'runs', '.store'));
   const key = await keyOf(dir, 'link-in', 's');
-  assert.deepEqual((await store.manifest(key))!.files.map((f) => f.path), ['b.txt', 'd/a.txt', 'e/a.txt']);
+  assert.deepEqual(
+    (await store.manifest(key))!.files.map((f) => f.path),
+    ['b.txt', 'd/a.txt', 'e/a.txt'],
+  );
   assert.equal((await verifyStore(store)).problems.length, 0);
 });
 
 test('a corrupt blob is quarantined and replaced when its content is committed again', async (t) => {
   const dir = await tempDir(t);
   const counter = join(dir, 'count.txt');
-  await writeExp(dir, 'one.yaml', `name: one\nstages:\n  a:\n    kind: command\n    params: { cmd: ${sh(`echo a >> ${counter}; echo original content > "$CA_PIPE_OUT/o.txt"`)} }\n`);
+  await writeExp(
+    dir,
+    'one.yaml',
+    `name: one\nstages:\n  a:\n    kind: command\n    params: { cmd: ${sh(`echo a >> ${counter}; echo original content > "$CA_PIPE_OUT/o.txt"`)} }\n`,
+  );
   assert.equal((await cli(['run', 'one.yaml', '--quiet'], dir)).code, 0);
   const root = join(dir, 'runs', '.store');
   const key = await keyOf(dir, 'one', 'a');
@@ -147,7 +170,10 @@ test('a cache hit edited after commit is quarantined, said once, and recomputed 
   const bKey = await keyOf(dir, 'pair', 'b');
   assert.equal(await readFile(join(root, 'entries', bKey, 'out', 'report.txt'), 'utf8'), '41\ntwo\n');
   const q = await readdir(join(root, 'quarantine', 'entries'));
-  assert.ok(q.some((n) => n.startsWith(`${aKey}.`)), `quarantined: ${q}`);
+  assert.ok(
+    q.some((n) => n.startsWith(`${aKey}.`)),
+    `quarantined: ${q}`,
+  );
   const v = await cli(['verify', '--store', root], dir);
   assert.equal(v.code, 0, v.stdout);
 });
@@ -180,7 +206,8 @@ test('gc --force with no grace never removes a blob an in-flight commit deduplic
   const root = join(dir, 'runs', '.store');
   // 1200 files: a commit long enough for the gc loop below to meet it many times.
   const make = `i=0; while [ $i -lt 1200 ]; do echo "file $i" > "$CA_PIPE_OUT/f$i.txt"; i=$((i+1)); done`;
-  const yaml = (tag: string) => `name: many\nstages:\n  m:\n    kind: command\n    params:\n      cmd: ${sh(make)}\n      env: { TAG: ${tag} }\n`;
+  const yaml = (tag: string) =>
+    `name: many\nstages:\n  m:\n    kind: command\n    params:\n      cmd: ${sh(make)}\n      env: { TAG: ${tag} }\n`;
   await writeExp(dir, 'many.yaml', yaml('first'));
   assert.equal((await cli(['run', 'many.yaml', '--quiet'], dir)).code, 0);
   const store = await Store.openExisting(root);

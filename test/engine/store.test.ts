@@ -178,11 +178,17 @@ test('verify detects a flipped byte', async (t) => {
   const p = join(e.dir, 'data.bin');
   await chmod(p, 0o644);
   const fh = await open(p, 'r+');
-  await fh.write(Buffer.from([('d'.charCodeAt(0) ^ 0x01)]), 0, 1, 3);
+  await fh.write(Buffer.from(['d'.charCodeAt(0) ^ 0x01]), 0, 1, 3);
   await fh.close();
   const r = await verifyStore(store);
-  assert.ok(r.problems.some((x) => x.where === 'object' && x.id === sha('abcdefgh')), 'blob flagged');
-  assert.ok(r.problems.some((x) => x.where === 'entry' && x.id === KEY_A && x.path === 'data.bin'), 'entry flagged');
+  assert.ok(
+    r.problems.some((x) => x.where === 'object' && x.id === sha('abcdefgh')),
+    'blob flagged',
+  );
+  assert.ok(
+    r.problems.some((x) => x.where === 'entry' && x.id === KEY_A && x.path === 'data.bin'),
+    'entry flagged',
+  );
 });
 
 test('an output hardlinked to an outside file is copied into the store, leaving that file alone', async (t) => {

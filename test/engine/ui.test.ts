@@ -31,11 +31,27 @@ test('renderer choice: --json wins, --quiet next, else TTY or plain by the strea
 
 const t = '2026-01-01T00:00:00.000Z';
 const events: RunEvent[] = [
-  { type: 'run-start', t, runId: 'r1', experiment: 'e', runDir: '/runs/e/r1', instances: [{ id: 'a', stage: 'a', kind: 'command', variantId: '', alias: '' }, { id: 'b@x', stage: 'b', kind: 'command', variantId: 'x', alias: 'lr=0.1' }] },
+  {
+    type: 'run-start',
+    t,
+    runId: 'r1',
+    experiment: 'e',
+    runDir: '/runs/e/r1',
+    instances: [
+      { id: 'a', stage: 'a', kind: 'command', variantId: '', alias: '' },
+      { id: 'b@x', stage: 'b', kind: 'command', variantId: 'x', alias: 'lr=0.1' },
+    ],
+  },
   { type: 'instance-cached', t, id: 'a', key: 'k1' },
   { type: 'instance-start', t, id: 'b@x', key: 'k2', attempt: 2, log: '/runs/e/r1/logs/b@x.log' },
   { type: 'instance-failed', t, id: 'b@x', key: 'k2', error: 'boom\ntail line', log: '/runs/e/r1/logs/b@x.log' },
-  { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 0, failed: 1, interrupted: 0, skipped: 0 }, runDir: '/runs/e/r1' },
+  {
+    type: 'run-end',
+    t,
+    status: 'failed',
+    counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 0, failed: 1, interrupted: 0, skipped: 0 },
+    runDir: '/runs/e/r1',
+  },
 ];
 
 async function render(mode: 'plain' | 'quiet' | 'json'): Promise<string> {
@@ -62,7 +78,10 @@ test('plain renderer prints one line per state change and the failure with its l
 
 test('json renderer prints the events, one parseable object per line', async () => {
   const lines = (await render('json')).trim().split('\n');
-  assert.deepEqual(lines.map((l) => JSON.parse(l)), events);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l)),
+    events,
+  );
 });
 
 test('the listr2 renderer settles every task (done, cached, failed, skipped) and prints the summary', async () => {
@@ -72,7 +91,14 @@ test('the listr2 renderer settles every task (done, cached, failed, skipped) and
   out.on('data', (d) => (text += d));
   const r = new TtyRenderer(out, { silent: true });
   const four: RunEvent[] = [
-    { type: 'run-start', t, runId: 'r2', experiment: 'e', runDir: '/runs/e/r2', instances: ['a', 'b', 'c', 'd'].map((id) => ({ id, stage: id, kind: 'command', variantId: '', alias: '' })) },
+    {
+      type: 'run-start',
+      t,
+      runId: 'r2',
+      experiment: 'e',
+      runDir: '/runs/e/r2',
+      instances: ['a', 'b', 'c', 'd'].map((id) => ({ id, stage: id, kind: 'command', variantId: '', alias: '' })),
+    },
     { type: 'instance-cached', t, id: 'a', key: 'k' },
     { type: 'instance-start', t, id: 'b', key: 'k', attempt: 1, log: '/l' },
     { type: 'progress', t, id: 'b', done: 1, total: 2 },
@@ -80,7 +106,13 @@ test('the listr2 renderer settles every task (done, cached, failed, skipped) and
     { type: 'instance-start', t, id: 'c', key: 'k', attempt: 1, log: '/l' },
     { type: 'instance-failed', t, id: 'c', key: 'k', error: 'bad', log: '/l' },
     { type: 'instance-skipped', t, id: 'd', reason: 'upstream c failed' },
-    { type: 'run-end', t, status: 'failed', counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 1, failed: 1, interrupted: 0, skipped: 1 }, runDir: '/runs/e/r2' },
+    {
+      type: 'run-end',
+      t,
+      status: 'failed',
+      counts: { pending: 0, waiting: 0, running: 0, cached: 1, executed: 1, failed: 1, interrupted: 0, skipped: 1 },
+      runDir: '/runs/e/r2',
+    },
   ];
   for (const e of four) r.onEvent(e);
   const done = await Promise.race([r.finish().then(() => true), new Promise((res) => setTimeout(() => res(false), 5000))]);

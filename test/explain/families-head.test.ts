@@ -28,7 +28,8 @@ for (const arch of ['convnext-mini', 'efficientnet-mini']) {
       const K = 10;
       const targets = [3, 7];
       const g = head.layer4Gradients(taps, targets);
-      for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(g.logits[i] - ref[i]) <= 1e-4 * Math.max(1, Math.abs(ref[i])), `logit ${i}: ${g.logits[i]} vs ${ref[i]}`);
+      for (let i = 0; i < ref.length; i++)
+        assert.ok(Math.abs(g.logits[i] - ref[i]) <= 1e-4 * Math.max(1, Math.abs(ref[i])), `logit ${i}: ${g.logits[i]} vs ${ref[i]}`);
       const last = e.get(`tap.${head.lastTap}`)!;
       const [B, C, h, wd] = last.shape;
       const tokens = head.l4Tokens(taps, B);
@@ -52,15 +53,24 @@ test('convnext-mini ca-final (CLS_KV): the saliency head reproduces the model, a
     const weights = new Map([...m.stateDict()].map(([k, v]) => [k, { shape: v.shape, data: v.data }] as const));
     const x = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 5) as any;
     const out = m.forward(x);
-    const nchw = (t: any) => ({ shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]], data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array });
+    const nchw = (t: any) => ({
+      shape: [t.shape[0], t.shape[3], t.shape[1], t.shape[2]],
+      data: tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array,
+    });
     const head = new PoolingHeadRunner('ca-final', 1, 'convnext-mini', weights, 'random');
     try {
       const taps = { 'features.7': nchw(out.taps['features.7']) };
       const g = head.layer4Gradients(taps, [1, 4]);
       const ref = out.logits.dataSync();
       for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(g.logits[i] - ref[i]) <= 1e-4 * Math.max(1, Math.abs(ref[i])), `logit ${i}`);
-      assert.ok(g.grad.some((v) => v !== 0), 'a gradient reaches the last feature map');
-      assert.throws(() => head.layer4Scorer(1, head.l4Tokens(taps, 2).subarray(0, 128), 128, 2, 2), /Ablation-CAM is not available .*CLS_KV/);
+      assert.ok(
+        g.grad.some((v) => v !== 0),
+        'a gradient reaches the last feature map',
+      );
+      assert.throws(
+        () => head.layer4Scorer(1, head.l4Tokens(taps, 2).subarray(0, 128), 128, 2, 2),
+        /Ablation-CAM is not available .*CLS_KV/,
+      );
     } finally {
       head.dispose();
     }

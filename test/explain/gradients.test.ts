@@ -48,7 +48,12 @@ function affine(W: Arr, b: Arr, x: ArrayLike<number>): Float64Array {
 }
 
 /** A function A(layer4 of image b, C×N) → target logit, built from this file's own maths. */
-function logitFn(head: 'gap' | 'ca-stream', heads: number, b: number, t: number): { f: (A: Float64Array) => number; all: (A: Float64Array) => Float64Array } {
+function logitFn(
+  head: 'gap' | 'ca-stream',
+  heads: number,
+  b: number,
+  t: number,
+): { f: (A: Float64Array) => number; all: (A: Float64Array) => Float64Array } {
   const ex = fixture('expected');
   const wt = fixture('weights');
   const fcW = wt('fc.weight');
@@ -70,7 +75,12 @@ function logitFn(head: 'gap' | 'ca-stream', heads: number, b: number, t: number)
   }
   // Token entering l4, from the earlier taps of image b.
   let q: ArrayLike<number> = wt('cls_token').data;
-  const blocks = [['tap.stem', 'base'], ['tap.layer1', 'l1'], ['tap.layer2', 'l2'], ['tap.layer3', 'l3']];
+  const blocks = [
+    ['tap.stem', 'base'],
+    ['tap.layer1', 'l1'],
+    ['tap.layer2', 'l2'],
+    ['tap.layer3', 'l3'],
+  ];
   for (const [tap, name] of blocks) {
     const T = ex(tap);
     const C = T.shape[1];
@@ -144,7 +154,11 @@ function gradcamppRef(A: Float64Array, G: Float64Array, K: number, N: number): n
   return minmaxRelu(cam);
 }
 
-for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as const) {
+for (const [head, heads] of [
+  ['gap', 1],
+  ['ca-stream', 1],
+  ['ca-stream', 4],
+] as const) {
   test(`fixture ${head} heads ${heads}: Grad-CAM / Grad-CAM++ match finite-difference maps`, async () => {
     const ex = fixture('expected');
     const tap = ex('tap.layer4');
@@ -161,7 +175,9 @@ for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as 
     const runner = new ModelRunner(model, { cacheDir: join(dir, 'onnx') });
     try {
       const res = await computeBatchMaps(runner, input, [0, 1], targets, 'gt', ['gradcam', 'gradcampp'], {
-        maxBatch: 8, rise: { numMasks: 8, cells: 4, p1: 0.5 }, seed: 0,
+        maxBatch: 8,
+        rise: { numMasks: 8, cells: 4, p1: 0.5 },
+        seed: 0,
       });
       assert.deepEqual([...res.targets], targets);
       for (let b = 0; b < B; b++) {
@@ -178,11 +194,15 @@ for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as 
       }
       // The tfjs head gradient itself agrees with the finite differences (image 0).
       const feats = await runner.features(input, B);
-      const direct = runner.head().layer4Gradients(feats.taps, targets).grad.subarray(0, K * N);
+      const direct = runner
+        .head()
+        .layer4Gradients(feats.taps, targets)
+        .grad.subarray(0, K * N);
       const G0 = finiteDiff(logitFn(head, heads, 0, targets[0]).f, Float64Array.from(tap.data.subarray(0, K * N)));
       let scale = 0;
       for (const g of G0) scale = Math.max(scale, Math.abs(g));
-      for (let i = 0; i < G0.length; i++) assert.ok(Math.abs(direct[i] - G0[i]) <= 1e-3 * scale + 1e-6, `gradient[${i}] ${direct[i]} vs ${G0[i]}`);
+      for (let i = 0; i < G0.length; i++)
+        assert.ok(Math.abs(direct[i] - G0[i]) <= 1e-3 * scale + 1e-6, `gradient[${i}] ${direct[i]} vs ${G0[i]}`);
     } finally {
       await runner.release();
     }

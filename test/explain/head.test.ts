@@ -40,14 +40,33 @@ function miniCaFinal(project: boolean, size: number): LoadedModel {
     const n = shape.reduce((a, b) => a * b, 1);
     const fan = shape.length === 4 ? shape[1] * shape[2] * shape[3] : shape[shape.length - 1];
     const data = new Float32Array(n).map(() =>
-      k.endsWith('running_var') || /(^bn1|\.bn\d|downsample\.1)\.weight$/.test(k) ? 1 : k.endsWith('running_mean') ? 0 : g() * Math.sqrt(2 / fan),
+      k.endsWith('running_var') || /(^bn1|\.bn\d|downsample\.1)\.weight$/.test(k)
+        ? 1
+        : k.endsWith('running_mean')
+          ? 0
+          : g() * Math.sqrt(2 / fan),
     );
     weights.set(k, { shape, data });
   }
   const f = tapSizes(size).layer4;
   return {
-    dir: '<memory>', arch: getBackbone(arch), weightsFile: '<random>', weights, feature: { K: tapChannels(arch).layer4, h: f, w: f },
-    card: { format: 'ca-pipe.model/1', arch: 'resnet-mini', head: 'ca-final', heads: 2, num_classes: 5, input_size: size, mean: IMAGENET_MEAN, std: IMAGENET_STD, classes: ['a', 'b', 'c', 'd', 'e'], weights: 'x' },
+    dir: '<memory>',
+    arch: getBackbone(arch),
+    weightsFile: '<random>',
+    weights,
+    feature: { K: tapChannels(arch).layer4, h: f, w: f },
+    card: {
+      format: 'ca-pipe.model/1',
+      arch: 'resnet-mini',
+      head: 'ca-final',
+      heads: 2,
+      num_classes: 5,
+      input_size: size,
+      mean: IMAGENET_MEAN,
+      std: IMAGENET_STD,
+      classes: ['a', 'b', 'c', 'd', 'e'],
+      weights: 'x',
+    },
   };
 }
 
@@ -79,11 +98,18 @@ async function checkParity(model: LoadedModel, input: Float32Array, B: number, c
         dn[idx] -= eps;
         const fd = ((await scorer(up, 1))[0] - (await scorer(dn, 1))[0]) / (2 * eps);
         const an = g.grad[b * K * hw + idx];
-        assert.ok(Math.abs(fd - an) <= 2e-2 * Math.max(1e-3, Math.abs(fd)) + 1e-4, `∂/∂A[${idx}] image ${b}: tfjs ${an} vs differences ${fd}`);
+        assert.ok(
+          Math.abs(fd - an) <= 2e-2 * Math.max(1e-3, Math.abs(fd)) + 1e-4,
+          `∂/∂A[${idx}] image ${b}: tfjs ${an} vs differences ${fd}`,
+        );
       }
     }
     // target: pred explains ONNX's argmax.
-    const res = await computeBatchMaps(runner, input, [0, 1].slice(0, B), new Array(B).fill(0), 'pred', ['gradcam'], { maxBatch: 8, rise: { numMasks: 1, cells: 2, p1: 0.5 }, seed: 0 });
+    const res = await computeBatchMaps(runner, input, [0, 1].slice(0, B), new Array(B).fill(0), 'pred', ['gradcam'], {
+      maxBatch: 8,
+      rise: { numMasks: 1, cells: 2, p1: 0.5 },
+      seed: 0,
+    });
     for (let b = 0; b < B; b++) {
       const row = feats.logits.subarray(b * C, (b + 1) * C);
       assert.equal(res.targets[b], row.indexOf(Math.max(...row)));
@@ -93,7 +119,11 @@ async function checkParity(model: LoadedModel, input: Float32Array, B: number, c
   }
 }
 
-for (const [head, heads] of [['gap', 1], ['ca-stream', 1], ['ca-stream', 4]] as const) {
+for (const [head, heads] of [
+  ['gap', 1],
+  ['ca-stream', 1],
+  ['ca-stream', 4],
+] as const) {
   test(`fixture ${head} heads ${heads}: tfjs head, layer4 scorer and ONNX agree`, async () => {
     const dir = tmp();
     const model = await readModelDir(fixtureModelDir(join(dir, 'm'), head, heads));

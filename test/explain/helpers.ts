@@ -31,7 +31,10 @@ export function fixtureModelDir(dir: string, head: 'gap' | 'ca-stream', heads = 
   return dir;
 }
 
-export function writeCard(dir: string, c: { arch: string; head: string; heads: number; num_classes: number; input_size: number; resize?: number }): void {
+export function writeCard(
+  dir: string,
+  c: { arch: string; head: string; heads: number; num_classes: number; input_size: number; resize?: number },
+): void {
   writeFileSync(
     join(dir, 'model.json'),
     JSON.stringify({
@@ -59,7 +62,13 @@ export interface TestCtx<P> extends StageContext<P> {
   done: number[];
 }
 
-export function testCtx<P>(params: P, inputs: Record<string, string>, dirs: { outDir: string; scratchDir: string; baseDir?: string }, signal?: AbortSignal, onSet?: (done: number) => void): TestCtx<P> {
+export function testCtx<P>(
+  params: P,
+  inputs: Record<string, string>,
+  dirs: { outDir: string; scratchDir: string; baseDir?: string },
+  signal?: AbortSignal,
+  onSet?: (done: number) => void,
+): TestCtx<P> {
   const logs: string[] = [];
   const done: number[] = [];
   mkdirSync(dirs.outDir, { recursive: true });
@@ -71,7 +80,15 @@ export function testCtx<P>(params: P, inputs: Record<string, string>, dirs: { ou
     outDir: dirs.outDir,
     scratchDir: dirs.scratchDir,
     baseDir: dirs.baseDir ?? dirs.outDir,
-    progress: { total() {}, tick() {}, set: (d: number) => { done.push(d); onSet?.(d); }, message() {} },
+    progress: {
+      total() {},
+      tick() {},
+      set: (d: number) => {
+        done.push(d);
+        onSet?.(d);
+      },
+      message() {},
+    },
     log: { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m), debug() {} },
     signal: signal ?? new AbortController().signal,
     stage: { name: 'x', variantId: '', alias: '', key: 'k' },
@@ -82,10 +99,21 @@ export function testCtx<P>(params: P, inputs: Record<string, string>, dirs: { ou
 }
 
 /** A small synthetic index (images with masks) built by the index stage itself. */
-export async function syntheticIndex(dir: string, opts: { classes: number; per_class: number; size: number; seed?: number; fraction?: number }): Promise<string> {
+export async function syntheticIndex(
+  dir: string,
+  opts: { classes: number; per_class: number; size: number; seed?: number; fraction?: number },
+): Promise<string> {
   const out = join(dir, 'index-out');
   const ctx = testCtx(
-    { source: 'synthetic', synthetic: { classes: opts.classes, per_class: opts.per_class, size: opts.size, seed: opts.seed ?? 0 }, split: { fraction: opts.fraction ?? 0.5, seed: 0 }, verify: 'stat', extensions: ['png'], format: 'auto', header: 'auto' } as never,
+    {
+      source: 'synthetic',
+      synthetic: { classes: opts.classes, per_class: opts.per_class, size: opts.size, seed: opts.seed ?? 0 },
+      split: { fraction: opts.fraction ?? 0.5, seed: 0 },
+      verify: 'stat',
+      extensions: ['png'],
+      format: 'auto',
+      header: 'auto',
+    } as never,
     {},
     { outDir: out, scratchDir: join(dir, 'index-scratch') },
   );

@@ -25,7 +25,10 @@ async function pair(dir: string, W: number, H: number, box: { x: number; y: numb
   return { img, msk };
 }
 
-for (const [W, H, size] of [[96, 80, 48], [40, 36, 48]] as const) {
+for (const [W, H, size] of [
+  [96, 80, 48],
+  [40, 36, 48],
+] as const) {
   test(`eval geometry ${W}×${H} → ${size}: mask pixels are object pixels, the box maps onto the mask`, async () => {
     const dir = tmp();
     const box = { x: Math.round(W * 0.3), y: Math.round(H * 0.25), w: Math.round(W * 0.35), h: Math.round(H * 0.4) };
@@ -36,7 +39,10 @@ for (const [W, H, size] of [[96, 80, 48], [40, 36, 48]] as const) {
     assert.equal(im.width, size);
     assert.equal(m.length, size * size);
     let inside = 0;
-    let x0: number = size, y0: number = size, x1 = -1, y1 = -1;
+    let x0: number = size,
+      y0: number = size,
+      x1 = -1,
+      y1 = -1;
     for (let y = 1; y < size - 1; y++)
       for (let x = 1; x < size - 1; x++) {
         const p = y * size + x;
@@ -48,12 +54,21 @@ for (const [W, H, size] of [[96, 80, 48], [40, 36, 48]] as const) {
         }
         if (!m[p] && ring.every((q) => !m[q])) assert.ok(Math.abs(r - 128) < 30, `background pixel (${x}, ${y}) has red ${r}`);
         if (m[p]) {
-          x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+          x0 = Math.min(x0, x);
+          y0 = Math.min(y0, y);
+          x1 = Math.max(x1, x);
+          y1 = Math.max(y1, y);
         }
       }
     assert.ok(inside > 20);
     const b = boxToEval(box, { width: W, height: H }, t);
-    for (const [got, want] of [[b.x0, x0], [b.y0, y0], [b.x1, x1], [b.y1, y1]]) assert.ok(Math.abs(got - want) <= 1.5, `box ${JSON.stringify(b)} vs mask extent ${[x0, y0, x1, y1]}`);
+    for (const [got, want] of [
+      [b.x0, x0],
+      [b.y0, y0],
+      [b.x1, x1],
+      [b.y1, y1],
+    ])
+      assert.ok(Math.abs(got - want) <= 1.5, `box ${JSON.stringify(b)} vs mask extent ${[x0, y0, x1, y1]}`);
   });
 }
 
@@ -61,7 +76,11 @@ test('an eval batch holds the tensors the data loader makes for the same files (
   const dir = tmp();
   const files: string[] = [];
   // Shrinking, enlarging and an odd aspect, so every branch of the eval geometry is crossed.
-  for (const [W, H] of [[96, 80], [40, 36], [31, 70]] as const) {
+  for (const [W, H] of [
+    [96, 80],
+    [40, 36],
+    [31, 70],
+  ] as const) {
     const rgb = new Uint8Array(W * H * 3).map((_, i) => (i * 37 + (i % 7) * 11) & 255);
     const f = join(dir, `noise-${W}x${H}.png`);
     writeFileSync(f, await encodePng(rgb, W, H, 3));
@@ -72,7 +91,8 @@ test('an eval batch holds the tensors the data loader makes for the same files (
   const per = 3 * size * size;
   for (let i = 0; i < files.length; i++) {
     const ref = await loadImageTensor(files[i], { transform: 'eval', size, resize: 40 });
-    for (let k = 0; k < per; k++) assert.ok(Math.abs(batch[i * per + k] - ref.data[k]) < 1e-6, `${files[i]} value ${k}: ${batch[i * per + k]} vs ${ref.data[k]}`);
+    for (let k = 0; k < per; k++)
+      assert.ok(Math.abs(batch[i * per + k] - ref.data[k]) < 1e-6, `${files[i]} value ${k}: ${batch[i * per + k]} vs ${ref.data[k]}`);
   }
   // Other normalisation constants (a model card's own) are applied, not ImageNet's.
   const own = await loadEvalBatch(files.slice(0, 1), { size, resize: 40 }, [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]);

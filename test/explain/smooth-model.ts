@@ -31,7 +31,12 @@ export function smoothnessWeights(numClasses: number, tau = 1, beta = 40): Map<s
   // stem conv1 [16, 3, 7, 7], centre tap (3, 3): ±(x(y,x) − x(y,x+1)) and ±(x(y,x) − x(y+1,x)) per colour.
   for (let c = 0; c < 3; c++) {
     const base = c * 4;
-    for (const [o, sign, dy, dx] of [[0, 1, 0, 1], [1, -1, 0, 1], [2, 1, 1, 0], [3, -1, 1, 0]] as const) {
+    for (const [o, sign, dy, dx] of [
+      [0, 1, 0, 1],
+      [1, -1, 0, 1],
+      [2, 1, 1, 0],
+      [3, -1, 1, 0],
+    ] as const) {
       set('conv1.weight', [base + o, c, 3, 3], sign);
       set('conv1.weight', [base + o, c, 3 + dy, 3 + dx], -sign);
     }
@@ -41,7 +46,11 @@ export function smoothnessWeights(numClasses: number, tau = 1, beta = 40): Map<s
   set('layer1.0.bn1.bias', [12], tau);
   set('layer1.0.conv2.weight', [12, 12, 1, 1], 1);
   // layer2..4: average the smoothness channel over 3×3 (stride 2) into channel 0.
-  for (const [layer, src] of [['layer2', 12], ['layer3', 0], ['layer4', 0]] as const) {
+  for (const [layer, src] of [
+    ['layer2', 12],
+    ['layer3', 0],
+    ['layer4', 0],
+  ] as const) {
     for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) set(`${layer}.0.conv1.weight`, [0, src, a, b], 1 / 9);
     set(`${layer}.0.conv2.weight`, [0, 0, 1, 1], 1);
   }

@@ -16,7 +16,15 @@ import { initTestBackend } from '../support/backend.js';
 
 /** Saliency params small enough for a test (RISE with 16 masks, tiny shards). */
 export const SALIENCY_TEST_PARAMS: SaliencyParams = {
-  methods: ['gradcam'], target: 'gt', split: 'val', batch_size: 4, method_batch: 32, shard_size: 2, dtype: 'float32', overlays: 0, seed: 0,
+  methods: ['gradcam'],
+  target: 'gt',
+  split: 'val',
+  batch_size: 4,
+  method_batch: 32,
+  shard_size: 2,
+  dtype: 'float32',
+  overlays: 0,
+  seed: 0,
   rise: { masks: 16, cells: 2, p1: 0.5 },
 };
 
@@ -35,18 +43,30 @@ export async function fixtureWorld(prefix: string, index: { classes: number; per
   await initTestBackend();
   const root = tmp(prefix);
   const data = await syntheticIndex(root, { ...index, size: 64 });
-  return { root, data, gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64), caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64) };
+  return {
+    root,
+    data,
+    gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64),
+    caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64),
+  };
 }
 
 const trainStub: StageKind = {
-  kind: 'train', version: 1, paramsSchema: { type: 'object', properties: { lr: { type: 'number', default: 0.1 } } }, inputs: { required: ['data'] }, run: async () => {},
+  kind: 'train',
+  version: 1,
+  paramsSchema: { type: 'object', properties: { lr: { type: 'number', default: 0.1 } } },
+  inputs: { required: ['data'] },
+  run: async () => {},
 };
 
 /**
  * Plans `data → train → sal → ev` with the given params (YAML flow mappings) and returns each
  * stage's plan key and schema-defaulted params.
  */
-export async function planKeys(params: { sal?: string; ev?: string }): Promise<Record<string, { key: string | undefined; params: Record<string, unknown> }>> {
+export async function planKeys(params: {
+  sal?: string;
+  ev?: string;
+}): Promise<Record<string, { key: string | undefined; params: Record<string, unknown> }>> {
   const registry = createRegistry([indexStage, trainStub, saliencyStage, evaluateStage]);
   const file = join(tmp('ca-pipe-keys-'), 'exp.yaml');
   writeFileSync(

@@ -17,7 +17,11 @@ test('every prefix covers min(N, classes) classes and no class gets two images m
   const { ids, labelOf } = classOrdered([5, 5, 5, 5]);
   for (const seed of [0, 1, 7]) {
     const order = balancedOrder(ids, labelOf, seed);
-    assert.deepEqual([...order].sort((a, b) => a - b), ids, 'a permutation of the split');
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      ids,
+      'a permutation of the split',
+    );
     for (let n = 1; n <= order.length; n++) {
       const counts = [0, 0, 0, 0];
       for (const id of order.slice(0, n)) counts[labelOf(id)]++;
@@ -48,7 +52,10 @@ test('deterministic for a seed, independent of the order the split lists its ids
   assert.notDeepEqual(b, a);
   // Within a class the order is shuffled too, not ascending ids.
   const class0 = a.filter((id) => labelOf(id) === 0);
-  assert.notDeepEqual(class0, [...class0].sort((x, y) => x - y));
+  assert.notDeepEqual(
+    class0,
+    [...class0].sort((x, y) => x - y),
+  );
 });
 
 test('a shorter subset is a prefix (so a subset) of a longer one; no limit keeps every image', () => {
@@ -64,5 +71,8 @@ test('a shorter subset is a prefix (so a subset) of a longer one; no limit keeps
 test('bad input: a repeated id or a non-integer seed is a clear error', () => {
   assert.throws(() => balancedOrder([1, 2, 1], () => 0, 0), /image id 1 is listed twice/);
   assert.throws(() => balancedOrder([1], () => 0, 0.5), /seed must be an integer/);
-  assert.deepEqual(balancedOrder([], () => 0, 0), []);
+  assert.deepEqual(
+    balancedOrder([], () => 0, 0),
+    [],
+  );
 });

@@ -20,15 +20,40 @@ const iv = (mean: number, half = 0.05) => ({ mean, lo: mean - half, hi: mean + h
 function model(dir: string, head: 'gap' | 'ca-stream', accs: number[], classes: string[]): void {
   mkdirSync(dir, { recursive: true });
   const card: ModelCard = {
-    format: 'ca-pipe.model/1', arch: 'resnet-mini', head, heads: 1, num_classes: classes.length, input_size: 64, resize: 64,
-    mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes, weights: 'final.safetensors',
+    format: 'ca-pipe.model/1',
+    arch: 'resnet-mini',
+    head,
+    heads: 1,
+    num_classes: classes.length,
+    input_size: 64,
+    resize: 64,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+    classes,
+    weights: 'final.safetensors',
   };
   writeFileSync(join(dir, 'model.json'), JSON.stringify(card));
-  const lines = accs.map((acc, e) => JSON.stringify({ type: 'epoch', epoch: e + 1, iter: (e + 1) * 10, loss: 2 - 1.5 * acc, acc, lr: 0.01, val_loss: 2.1 - 1.5 * acc, val_acc: acc - 0.02 }));
+  const lines = accs.map((acc, e) =>
+    JSON.stringify({
+      type: 'epoch',
+      epoch: e + 1,
+      iter: (e + 1) * 10,
+      loss: 2 - 1.5 * acc,
+      acc,
+      lr: 0.01,
+      val_loss: 2.1 - 1.5 * acc,
+      val_acc: acc - 0.02,
+    }),
+  );
   writeFileSync(join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
   const summary: TrainSummary = {
-    mode: head === 'gap' ? 'scratch' : 'frozen', epochs: accs.length, best_epoch: accs.length, best_val_loss: 0.5,
-    final_val_acc: accs[accs.length - 1]! - 0.02, final_val_loss: 0.5, gap_val_acc: head === 'gap' ? undefined : 0.9,
+    mode: head === 'gap' ? 'scratch' : 'frozen',
+    epochs: accs.length,
+    best_epoch: accs.length,
+    best_val_loss: 0.5,
+    final_val_acc: accs[accs.length - 1]! - 0.02,
+    final_val_loss: 0.5,
+    gap_val_acc: head === 'gap' ? undefined : 0.9,
     trainable_parameters: head === 'gap' ? ['*'] : ['cls_token'],
   };
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary));
@@ -49,7 +74,9 @@ async function overlay(file: string, id: number, k: number): Promise<void> {
       px[o + 2] = Math.round(255 * (1 - s));
     }
   }
-  await sharp(px, { raw: { width: n, height: n, channels: 3 } }).png().toFile(file);
+  await sharp(px, { raw: { width: n, height: n, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 async function saliency(dir: string, pooling: 'gap' | 'ca', methods: string[], ids: number[]): Promise<void> {
@@ -63,8 +90,18 @@ async function saliency(dir: string, pooling: 'gap' | 'ca', methods: string[], i
     }
   }
   const meta: SaliencyMeta = {
-    format: 'ca-pipe.saliency/1', methods, h: 2, w: 2, split: 'val', target: 'gt', pooling, ids, targets: ids.map((i) => i % 6),
-    shards: [], degenerate: {}, overlays,
+    format: 'ca-pipe.saliency/1',
+    methods,
+    h: 2,
+    w: 2,
+    split: 'val',
+    target: 'gt',
+    pooling,
+    ids,
+    targets: ids.map((i) => i % 6),
+    shards: [],
+    degenerate: {},
+    overlays,
   };
   writeFileSync(join(dir, 'saliency.json'), JSON.stringify(meta));
 }
@@ -73,18 +110,41 @@ function evaluation(dir: string, pooling: 'gap' | 'ca', methods: string[], ids: 
   mkdirSync(dir, { recursive: true });
   const rows: string[] = [];
   const summary: EvaluateSummary = {
-    format: 'ca-pipe.evaluate/1', protocol: { name: 'ca-stream', insdel: { step: 512 } }, pooling,
-    accuracy: { top1: 0.9 + shift / 10, top5: 1, n: ids.length }, methods: {},
+    format: 'ca-pipe.evaluate/1',
+    protocol: { name: 'ca-stream', insdel: { step: 512 } },
+    pooling,
+    accuracy: { top1: 0.9 + shift / 10, top5: 1, n: ids.length },
+    methods: {},
   };
   const curves: Record<string, { insertion: number[]; deletion: number[] }> = {};
   methods.forEach((method, k) => {
     const base = 10 + k * 3 + shift * 10;
     for (const id of ids) {
-      rows.push(JSON.stringify({ id, method, AD: base + (id % 5), AI: id % 2, AG: 5 + k, insertion: 0.6 + 0.02 * k, deletion: 0.2 - 0.01 * k, pointing: id % 2, energy: 0.3 + 0.05 * k, p: 0.8, o: 0.7 }));
+      rows.push(
+        JSON.stringify({
+          id,
+          method,
+          AD: base + (id % 5),
+          AI: id % 2,
+          AG: 5 + k,
+          insertion: 0.6 + 0.02 * k,
+          deletion: 0.2 - 0.01 * k,
+          pointing: id % 2,
+          energy: 0.3 + 0.05 * k,
+          p: 0.8,
+          o: 0.7,
+        }),
+      );
     }
     summary.methods[method] = {
-      AD: iv(base + 2, 1), AI: iv(50, 5), AG: iv(5 + k, 1), insertion: iv(0.6 + 0.02 * k), deletion: iv(0.2 - 0.01 * k),
-      pointing: iv(0.5), energy: iv(0.3 + 0.05 * k), excluded: {},
+      AD: iv(base + 2, 1),
+      AI: iv(50, 5),
+      AG: iv(5 + k, 1),
+      insertion: iv(0.6 + 0.02 * k),
+      deletion: iv(0.2 - 0.01 * k),
+      pointing: iv(0.5),
+      energy: iv(0.3 + 0.05 * k),
+      excluded: {},
     };
     curves[method] = {
       insertion: Array.from({ length: 9 }, (_, i) => Math.min(1, 0.1 + (i / 8) * (0.8 + 0.02 * k))),
@@ -121,15 +181,30 @@ export function reportCtx(root: string, inputs: ReportInputs, params: Record<str
   mkdirSync(join(root, 'out'), { recursive: true });
   return {
     params: { gallery_images: 6, max_bytes: 5_000_000, bootstrap: 200, seed: 0, ...params },
-    inputs: {}, variantInputs: inputs.variantInputs, outDir: join(root, 'out'), scratchDir: join(root, 'scratch'), baseDir: root,
+    inputs: {},
+    variantInputs: inputs.variantInputs,
+    outDir: join(root, 'out'),
+    scratchDir: join(root, 'scratch'),
+    baseDir: root,
     progress: { total: noop, tick: noop, set: noop, message: noop },
     log: { info: noop, warn: noop, error: noop, debug: noop },
     signal: new AbortController().signal,
     stage: { name: 'report', variantId: '', alias: '', key: 'report-key' },
     provenance: {},
     experiment: {
-      name: experimentName, file: join(root, 'exp.yaml'), resolved: { name: experimentName, stages: { data: { kind: 'index' } } }, variants: [],
-      instances: Object.keys(inputs.variantInputs).map((id) => ({ id, stage: id, kind: id.split('_')[0]!, variant: '', status: 'executed', seconds: 1.5, provenance: { backend: 'wasm' } })),
+      name: experimentName,
+      file: join(root, 'exp.yaml'),
+      resolved: { name: experimentName, stages: { data: { kind: 'index' } } },
+      variants: [],
+      instances: Object.keys(inputs.variantInputs).map((id) => ({
+        id,
+        stage: id,
+        kind: id.split('_')[0]!,
+        variant: '',
+        status: 'executed',
+        seconds: 1.5,
+        provenance: { backend: 'wasm' },
+      })),
       toolVersion: '0.0.0-test',
     },
   };

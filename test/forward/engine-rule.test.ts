@@ -7,11 +7,23 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ruleFromTiming, ruleWithoutTiming, TFJS_MARGIN, type EngineFacts } from '../../ml/forward/rule.js';
-import { calibrated, calibrationDir, calibrationFile, publishCalibration, readCalibration, timeEngines, type CalibrationKey, type CalibrationRecord } from '../../ml/forward/calibration.js';
+import {
+  calibrated,
+  calibrationDir,
+  calibrationFile,
+  publishCalibration,
+  readCalibration,
+  timeEngines,
+  type CalibrationKey,
+  type CalibrationRecord,
+} from '../../ml/forward/calibration.js';
 import type { ForwardSession } from '../../ml/forward/session.js';
 import { tensorflowDevice } from '../../ml/backend/index.js';
 
-const facts = (backend: string, tfjsGpu: boolean, cuda: boolean): EngineFacts => ({ tfjs: { backend, device: tfjsGpu ? 'gpu' : 'cpu' }, onnx: { provider: cuda ? 'cuda' : 'cpu' } });
+const facts = (backend: string, tfjsGpu: boolean, cuda: boolean): EngineFacts => ({
+  tfjs: { backend, device: tfjsGpu ? 'gpu' : 'cpu' },
+  onnx: { provider: cuda ? 'cuda' : 'cpu' },
+});
 
 test('an explicit engine is taken as given, whatever the machine', () => {
   for (const f of [facts('wasm', false, false), facts('tensorflow', true, false), facts('tensorflow', false, true)]) {
@@ -54,8 +66,17 @@ test('calibration outcome: tfjs only at TFJS_MARGIN× or more, ONNX Runtime on a
 });
 
 const key = (over: Partial<CalibrationKey> = {}): CalibrationKey => ({
-  format: 'ca-pipe.engine-calibration/1', arch: 'resnet50', head: 'gap', heads: 1, input_size: 224, batch: 8, outputs: ['logits'],
-  tfjs: { backend: 'tensorflow', device: 'cpu' }, onnx: { provider: 'cpu' }, machine: { cpu: 'test cpu', cores: 2 }, ...over,
+  format: 'ca-pipe.engine-calibration/1',
+  arch: 'resnet50',
+  head: 'gap',
+  heads: 1,
+  input_size: 224,
+  batch: 8,
+  outputs: ['logits'],
+  tfjs: { backend: 'tensorflow', device: 'cpu' },
+  onnx: { provider: 'cpu' },
+  machine: { cpu: 'test cpu', cores: 2 },
+  ...over,
 });
 
 test('a calibration is measured once per key, then read back; another key measures again', async () => {
@@ -100,7 +121,14 @@ test('a damaged or foreign record is not trusted: it is measured again and repla
 test('two writers of one key: the first record published is the one both follow', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'calib-race-'));
   const file = calibrationFile(dir, key());
-  const rec = (onnx: number): CalibrationRecord => ({ key: key(), onnx_img_s: onnx, tfjs_img_s: 20, forwards: 3, measured_at: 'now', load: 0 });
+  const rec = (onnx: number): CalibrationRecord => ({
+    key: key(),
+    onnx_img_s: onnx,
+    tfjs_img_s: 20,
+    forwards: 3,
+    measured_at: 'now',
+    load: 0,
+  });
   const first = await publishCalibration(file, rec(10));
   const second = await publishCalibration(file, rec(30));
   assert.equal(first.onnx_img_s, 10);
@@ -110,12 +138,15 @@ test('two writers of one key: the first record published is the one both follow'
 
 test('timeEngines times both sessions at the batch size and reports images per second', async () => {
   const fake = (engine: 'onnx' | 'tfjs', ms: number, seen: number[]): ForwardSession => ({
-    engine, outputs: ['logits'],
+    engine,
+    outputs: ['logits'],
     async run(x, b) {
       seen.push(b);
       assert.equal(x.length, b * 3 * 8 * 8);
       const t0 = performance.now();
-      while (performance.now() - t0 < ms) { /* busy: a stand-in for a forward pass */ }
+      while (performance.now() - t0 < ms) {
+        /* busy: a stand-in for a forward pass */
+      }
       return { logits: { dims: [b, 1], data: new Float32Array(b) } };
     },
     async runChunked() {

@@ -5,7 +5,18 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CUDA_PROVIDER_LIBRARY, decideProvider, executionProviders, ortBinaryDir, ortProvider, overrideProviderChoice, probeCuda, providerSetting, setProviderLogger, visibleGpu } from '../../ml/onnx/provider.js';
+import {
+  CUDA_PROVIDER_LIBRARY,
+  decideProvider,
+  executionProviders,
+  ortBinaryDir,
+  ortProvider,
+  overrideProviderChoice,
+  probeCuda,
+  providerSetting,
+  setProviderLogger,
+  visibleGpu,
+} from '../../ml/onnx/provider.js';
 import { createSession } from '../../ml/onnx/runtime.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { getArch } from '../../ml/models/arch.js';
@@ -54,7 +65,7 @@ test('GPU visibility: a /dev/nvidiaN node counts, CUDA_VISIBLE_DEVICES can hide 
   assert.equal(visibleGpu({ CUDA_VISIBLE_DEVICES: '0' }, dev), join(dev, 'nvidia0'));
 });
 
-test('the probe looks for the provider library in onnxruntime-node\'s native folder', () => {
+test("the probe looks for the provider library in onnxruntime-node's native folder", () => {
   const bin = mkdtempSync(join(tmpdir(), 'ortbin-'));
   assert.equal(probeCuda(bin).library, null);
   mkdirSync(bin, { recursive: true });
@@ -72,32 +83,46 @@ const WEIGHTS = join(fixturesDir(), 'resnet-basic-1111.weights.safetensors');
 
 async function fixtureSession() {
   const weights = (await readSafetensors(WEIGHTS)).tensors as Map<string, { shape: number[]; data: Float32Array }>;
-  return createSession({ arch: getArch('resnet-basic-1111'), head: 'gap', weights, weightsFile: WEIGHTS, cacheDir: mkdtempSync(join(tmpdir(), 'ort-prov-')) });
+  return createSession({
+    arch: getArch('resnet-basic-1111'),
+    head: 'gap',
+    weights,
+    weightsFile: WEIGHTS,
+    cacheDir: mkdtempSync(join(tmpdir(), 'ort-prov-')),
+  });
 }
 
-test('auto chose cuda but the CUDA session fails: falls back to cpu, says so, and the session works', { skip: probeCuda().library ? 'this machine has the CUDA provider library' : false }, async () => {
-  const lines: string[] = [];
-  setProviderLogger((l) => lines.push(l));
-  overrideProviderChoice(decideProvider('auto', { library: LIB, gpu: '/dev/nvidia0' }));
-  try {
-    const s = await fixtureSession();
-    assert.equal(s.provider, 'cpu');
-    const r = await s.run(new Float32Array(3 * 32 * 32), 1, 32, 32);
-    assert.equal(r.logits.dims[0], 1);
-    await s.release();
-    assert.equal(ortProvider().provider, 'cpu', 'later sessions do not retry CUDA');
-    assert.match(lines.join('\n'), /onnxruntime provider: cpu \(.*creating a CUDA session failed .*fell back to cpu\)/);
-  } finally {
-    overrideProviderChoice(undefined);
-  }
-});
+test(
+  'auto chose cuda but the CUDA session fails: falls back to cpu, says so, and the session works',
+  { skip: probeCuda().library ? 'this machine has the CUDA provider library' : false },
+  async () => {
+    const lines: string[] = [];
+    setProviderLogger((l) => lines.push(l));
+    overrideProviderChoice(decideProvider('auto', { library: LIB, gpu: '/dev/nvidia0' }));
+    try {
+      const s = await fixtureSession();
+      assert.equal(s.provider, 'cpu');
+      const r = await s.run(new Float32Array(3 * 32 * 32), 1, 32, 32);
+      assert.equal(r.logits.dims[0], 1);
+      await s.release();
+      assert.equal(ortProvider().provider, 'cpu', 'later sessions do not retry CUDA');
+      assert.match(lines.join('\n'), /onnxruntime provider: cpu \(.*creating a CUDA session failed .*fell back to cpu\)/);
+    } finally {
+      overrideProviderChoice(undefined);
+    }
+  },
+);
 
-test('an explicit cuda that cannot be created is an error naming the setting', { skip: probeCuda().library ? 'this machine has the CUDA provider library' : false }, async () => {
-  setProviderLogger(() => {});
-  overrideProviderChoice(decideProvider('cuda', { library: null, gpu: null }));
-  try {
-    await assert.rejects(fixtureSession(), /CA_PIPE_ORT_PROVIDER=cuda: ONNX Runtime could not create a CUDA session/);
-  } finally {
-    overrideProviderChoice(undefined);
-  }
-});
+test(
+  'an explicit cuda that cannot be created is an error naming the setting',
+  { skip: probeCuda().library ? 'this machine has the CUDA provider library' : false },
+  async () => {
+    setProviderLogger(() => {});
+    overrideProviderChoice(decideProvider('cuda', { library: null, gpu: null }));
+    try {
+      await assert.rejects(fixtureSession(), /CA_PIPE_ORT_PROVIDER=cuda: ONNX Runtime could not create a CUDA session/);
+    } finally {
+      overrideProviderChoice(undefined);
+    }
+  },
+);

@@ -46,7 +46,10 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return worst / scale;
 }
 
-for (const [head, heads] of [['gap', 1], ['ca-stream', 4]] as const) {
+for (const [head, heads] of [
+  ['gap', 1],
+  ['ca-stream', 4],
+] as const) {
   test(`${head}: tfjs session and ONNX Runtime agree within 1e-4 on every output (fixture ResNet, 64 px)`, async () => {
     const outputs = availableOutputs(head);
     const x = input(3, 64);
@@ -106,7 +109,10 @@ test('tfjs session: a CA checkpoint serves a GAP model (as in ONNX), other stray
   assert.ok([...weights.keys()].some((k) => k.startsWith('l4.to_out')));
   const stray = new Map(weights);
   stray.set('layer9.weight', { shape: [1], data: new Float32Array(1) });
-  assert.throws(() => new TfjsSession({ arch, head: 'gap', weights: stray, weightsFile: 'stray.safetensors', outputs: ['logits'] }), /layer9\.weight/);
+  assert.throws(
+    () => new TfjsSession({ arch, head: 'gap', weights: stray, weightsFile: 'stray.safetensors', outputs: ['logits'] }),
+    /layer9\.weight/,
+  );
 });
 
 test('the backend choice says which device it runs on', () => {

@@ -80,7 +80,11 @@ test('separable blur path equals the direct 2-D correlation (zero and reflect pa
   const dims = { n: 2, c: 3, h: 7, w: 9 };
   let seed = 7;
   const x = new Float32Array(2 * 3 * 7 * 9).map(() => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1);
-  for (const [size, sigma] of [[5, 5], [11, 5], [3, 0.8]] as const)
+  for (const [size, sigma] of [
+    [5, 5],
+    [11, 5],
+    [3, 0.8],
+  ] as const)
     for (const padding of ['zero', 'reflect'] as const) {
       const k = gaussianBlurKernel(size, sigma);
       assert.ok(k.separable);

@@ -64,7 +64,17 @@ test('confidenceEval: batches, gt and pred targets', async () => {
   const std = [1];
   const calls: number[] = [];
   const spy = async (b: Float32Array, n: number) => (calls.push(n), score(b, n));
-  const r = await confidenceEval({ images, dims: { c: 1, h: 1, w: 2 }, saliency: sal, targets: [1, 1, 0], protocol: resolveProtocol('ca-stream'), mean, std, score: spy, maxBatch: 2 });
+  const r = await confidenceEval({
+    images,
+    dims: { c: 1, h: 1, w: 2 },
+    saliency: sal,
+    targets: [1, 1, 0],
+    protocol: resolveProtocol('ca-stream'),
+    mean,
+    std,
+    score: spy,
+    maxBatch: 2,
+  });
   assert.deepEqual(calls, [2, 1, 2, 1]);
   // mean 0 std 1 → masking is x·S: sums 1, −1.5, 2 (clean: 2, −3, 2)
   near(r.p[0], prob1(2), 1e-6);
@@ -74,7 +84,15 @@ test('confidenceEval: batches, gt and pred targets', async () => {
   near(r.p[2], 1 - prob1(2), 1e-6);
   near(r.o[2], 1 - prob1(2), 1e-6);
   assert.deepEqual(r.statuses, ['ok', 'constant', 'constant']);
-  const pred = await confidenceEval({ images, dims: { c: 1, h: 1, w: 2 }, saliency: sal, protocol: resolveProtocol('rise'), mean, std, score });
+  const pred = await confidenceEval({
+    images,
+    dims: { c: 1, h: 1, w: 2 },
+    saliency: sal,
+    protocol: resolveProtocol('rise'),
+    mean,
+    std,
+    score,
+  });
   assert.deepEqual(Array.from(pred.targets), [1, 0, 1]);
   await assert.rejects(
     confidenceEval({ images, dims: { c: 1, h: 1, w: 2 }, saliency: sal, protocol: resolveProtocol('ca-stream'), mean, std, score }),
@@ -96,6 +114,19 @@ test('confidenceEval upsamples feature-resolution maps by the protocol rule', as
     seen.push(Array.from(b));
     return new Float32Array(n).fill(1);
   };
-  await confidenceEval({ images: new Float32Array([4, 6]), dims: { c: 1, h: 1, w: 2 }, saliency: new Float32Array([0.5]), saliencySize: { h: 1, w: 1 }, targets: [0], protocol: resolveProtocol('ca-stream'), mean: [0], std: [1], score });
-  assert.deepEqual(seen, [[4, 6], [2, 3]]);
+  await confidenceEval({
+    images: new Float32Array([4, 6]),
+    dims: { c: 1, h: 1, w: 2 },
+    saliency: new Float32Array([0.5]),
+    saliencySize: { h: 1, w: 1 },
+    targets: [0],
+    protocol: resolveProtocol('ca-stream'),
+    mean: [0],
+    std: [1],
+    score,
+  });
+  assert.deepEqual(seen, [
+    [4, 6],
+    [2, 3],
+  ]);
 });

@@ -51,7 +51,7 @@ test('trapezoid AUC and stable descending pixel order', () => {
 
 test('radix pixel order equals a comparator sort (value desc, index asc) on random maps with ties', () => {
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (const levels of [3, 50, 0]) {
     const m = new Float32Array(5000).map(() => (levels ? Math.floor(rnd() * levels) / levels : rnd() * 2 - 1));
     const ref = Array.from(m.keys()).sort((a, b) => m[b] - m[a] || a - b);
@@ -76,7 +76,15 @@ test('insertion and deletion on 4×4 images with a known model (hand-derived cur
   }
   const protocol = resolveProtocol('ca-stream', { insdel: { step: { unit: 'rows', count: 1 }, insertionStart: 'zeros' } });
   const calls: number[] = [];
-  const r = await insertionDeletion({ images, dims: { c: 2, h: 4, w: 4 }, saliency: sal, targets: [1, 1], protocol, score: model(calls), maxBatch: 3 });
+  const r = await insertionDeletion({
+    images,
+    dims: { c: 2, h: 4, w: 4 },
+    saliency: sal,
+    targets: [1, 1],
+    protocol,
+    score: model(calls),
+    maxBatch: 3,
+  });
   assert.equal(r.step, 4);
   assert.equal(r.steps, 4);
   assert.deepEqual(r.statuses, ['ok', 'constant']);
@@ -89,7 +97,8 @@ test('insertion and deletion on 4×4 images with a known model (hand-derived cur
   // Insertion A from zeros: 0, 58, 100, 126, 136; insertion B: 0, 10, 36, 78, 136
   const insA = [prob1(0, 0), prob1(58, 8), prob1(100, 16), prob1(126, 24), prob1(136, 32)];
   const insB = [prob1(0, 0), prob1(10, 8), prob1(36, 16), prob1(78, 24), prob1(136, 32)];
-  const check = (got: Float64Array, row: number, exp: number[]) => exp.forEach((e, t) => assert.ok(Math.abs(got[row * 5 + t] - e) < 1e-6, `row ${row} t ${t}: ${got[row * 5 + t]} vs ${e}`));
+  const check = (got: Float64Array, row: number, exp: number[]) =>
+    exp.forEach((e, t) => assert.ok(Math.abs(got[row * 5 + t] - e) < 1e-6, `row ${row} t ${t}: ${got[row * 5 + t]} vs ${e}`));
   check(r.deletion.curves, 0, delA);
   check(r.deletion.curves, 1, delB);
   check(r.insertion.curves, 0, insA);
@@ -106,7 +115,15 @@ test('partial last step: step 3 on 16 pixels → n = 6', async () => {
   const sal = new Float32Array(16);
   for (let p = 0; p < 16; p++) sal[p] = p + 1;
   const protocol = resolveProtocol('ca-stream', { insdel: { step: { unit: 'pixels', count: 3 } } });
-  const r = await insertionDeletion({ images: image(), dims: { c: 2, h: 4, w: 4 }, saliency: sal, targets: [0], protocol, score: model(), maxBatch: 64 });
+  const r = await insertionDeletion({
+    images: image(),
+    dims: { c: 2, h: 4, w: 4 },
+    saliency: sal,
+    targets: [0],
+    protocol,
+    score: model(),
+    maxBatch: 64,
+  });
   assert.equal(r.steps, 6);
   // removes {16,15,14} {13,12,11} {10,9,8} {7,6,5} {4,3,2} {1}; ch1 loses 6 per full step; class 0 scored
   const s0 = [136, 91, 55, 28, 10, 1, 0];
@@ -137,7 +154,10 @@ test('insertion starts from the blurred image by default; pred target; NaN maps 
   const all = new Float32Array(96);
   all.set(images, 0);
   all.set(image(), 64);
-  const protocol = resolveProtocol('ca-stream', { target: 'pred', insdel: { step: { unit: 'rows', count: 1 }, blur: { size: 3, sigma: 1 } } });
+  const protocol = resolveProtocol('ca-stream', {
+    target: 'pred',
+    insdel: { step: { unit: 'rows', count: 1 }, blur: { size: 3, sigma: 1 } },
+  });
   const r = await insertionDeletion({ images: all, dims: { c: 2, h: 4, w: 4 }, saliency: sal, protocol, score, maxBatch: 4 });
   assert.deepEqual(Array.from(r.targets), [1, 0, -1]);
   assert.deepEqual(r.statuses, ['ok', 'ok', 'nan']);
@@ -162,7 +182,11 @@ test('meanCurve averages usable images; its AUC is the mean of per-image AUCs', 
 test('a batch is never modified while its score promise is pending (double buffering), results identical to unbatched', async () => {
   const N = 3;
   const images = new Float32Array(N * 32);
-  for (let i = 0; i < N; i++) images.set(image().map((v) => v * (i + 1) * 0.3 - 2), i * 32);
+  for (let i = 0; i < N; i++)
+    images.set(
+      image().map((v) => v * (i + 1) * 0.3 - 2),
+      i * 32,
+    );
   const sal = new Float32Array(N * 16).map((_, j) => (j * 37) % 11);
   const protocol = resolveProtocol('ca-stream', { insdel: { step: { unit: 'pixels', count: 5 } } });
   const base = model();
@@ -183,7 +207,15 @@ test('a batch is never modified while its score promise is pending (double buffe
   assert.equal(maxInFlight, 1);
   assert.deepEqual(a.deletion.curves, b.deletion.curves);
   assert.deepEqual(a.insertion.curves, b.insertion.curves);
-  await assert.rejects(insertionDeletion({ ...opts, score: async () => { throw new Error('model failed'); } }), /model failed/);
+  await assert.rejects(
+    insertionDeletion({
+      ...opts,
+      score: async () => {
+        throw new Error('model failed');
+      },
+    }),
+    /model failed/,
+  );
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(insertionDeletion({ ...opts, score: base, signal: ac.signal }), /abort/i);

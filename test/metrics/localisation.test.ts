@@ -42,7 +42,15 @@ test('pointing game: hit iff the nearest object pixel is within the tolerance', 
 });
 
 test('boxesToMask: union of inclusive boxes clipped to the image', () => {
-  const m = boxesToMask([{ x0: 0, y0: 0, x1: 1, y1: 0 }, { x0: 1, y0: 0, x1: 2, y1: 1 }, { x0: 5, y0: 5, x1: 9, y1: 9 }], 3, 6);
+  const m = boxesToMask(
+    [
+      { x0: 0, y0: 0, x1: 1, y1: 0 },
+      { x0: 1, y0: 0, x1: 2, y1: 1 },
+      { x0: 5, y0: 5, x1: 9, y1: 9 },
+    ],
+    3,
+    6,
+  );
   assert.deepEqual(Array.from(m), [1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -52,7 +60,21 @@ test('energy pointing game: share of the saliency mass inside the object', () =>
   assert.ok(Math.abs(energyPointingGame(map, { mask: [1, 0, 0, 1, 0, 0] }, 2, 3) - 0.5) < 1e-12);
   // box over columns 1..2 of row 0 → (2+3)/10; two overlapping boxes count their union once
   assert.ok(Math.abs(energyPointingGame(map, { boxes: [{ x0: 1, y0: 0, x1: 2, y1: 0 }] }, 2, 3) - 0.5) < 1e-12);
-  assert.ok(Math.abs(energyPointingGame(map, { boxes: [{ x0: 1, y0: 0, x1: 2, y1: 0 }, { x0: 2, y0: 0, x1: 2, y1: 1 }] }, 2, 3) - 0.5) < 1e-12);
+  assert.ok(
+    Math.abs(
+      energyPointingGame(
+        map,
+        {
+          boxes: [
+            { x0: 1, y0: 0, x1: 2, y1: 0 },
+            { x0: 2, y0: 0, x1: 2, y1: 1 },
+          ],
+        },
+        2,
+        3,
+      ) - 0.5,
+    ) < 1e-12,
+  );
   assert.ok(Number.isNaN(energyPointingGame(new Float32Array(6), { mask: [1, 0, 0, 0, 0, 0] }, 2, 3)));
   assert.throws(() => energyPointingGame(map, { mask: [1] }, 2, 3), /mask has 1 values, expected 2×3/);
 });
@@ -74,9 +96,25 @@ test('saliencyToImage follows the protocol upsampling rule', () => {
   const p = resolveProtocol('ca-stream');
   const up = saliencyToImage(new Float32Array([0, 1, 2, 3]), 1, 2, 2, 4, 4, p);
   assert.ok(Math.abs(up[1] - 0.25) < 1e-7); // half-pixel centres
-  const upT = saliencyToImage(new Float32Array([0, 1, 2, 3]), 1, 2, 2, 4, 4, resolveProtocol('ca-stream', { saliency: { upsample: { alignCorners: true } }, }));
+  const upT = saliencyToImage(
+    new Float32Array([0, 1, 2, 3]),
+    1,
+    2,
+    2,
+    4,
+    4,
+    resolveProtocol('ca-stream', { saliency: { upsample: { alignCorners: true } } }),
+  );
   assert.ok(Math.abs(upT[1] - 1 / 3) < 1e-7);
-  const upN = saliencyToImage(new Float32Array([0, 1, 2, 3]), 1, 2, 2, 4, 4, resolveProtocol('ca-stream', { saliency: { renormalise: true } }));
+  const upN = saliencyToImage(
+    new Float32Array([0, 1, 2, 3]),
+    1,
+    2,
+    2,
+    4,
+    4,
+    resolveProtocol('ca-stream', { saliency: { renormalise: true } }),
+  );
   assert.ok(Math.abs(upN[15] - 1) < 1e-6 && upN[0] === 0);
 });
 

@@ -36,8 +36,10 @@ test('overrides deep-merge, result is frozen and JSON round-trips', () => {
 });
 
 test('bad overrides name the field', () => {
-  assert.throws(() => resolveProtocol('ca-stream', { insdel: { blur: { size: 4 } } }, 'exp.yaml: evaluate.protocol'),
-    /exp\.yaml: evaluate\.protocol: protocol field "insdel\.blur\.size": expected an odd positive integer, got 4/);
+  assert.throws(
+    () => resolveProtocol('ca-stream', { insdel: { blur: { size: 4 } } }, 'exp.yaml: evaluate.protocol'),
+    /exp\.yaml: evaluate\.protocol: protocol field "insdel\.blur\.size": expected an odd positive integer, got 4/,
+  );
   assert.throws(() => resolveProtocol('ca-stream', { insdel: { stepp: 3 } }), /unknown protocol field "insdel\.stepp"/);
   assert.throws(() => resolveProtocol('ca-stream', { target: 'label' }), /"target": expected one of "gt", "pred"/);
   assert.throws(() => resolveProtocol('nope'), /unknown protocol "nope" \(known: ca-stream, rise\)/);

@@ -17,7 +17,10 @@ test('seeded RNG is deterministic and uniform-ish', () => {
   const a = seededRandom(42);
   const b = seededRandom(42);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 1000 }, () => b()),
+  );
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   const m = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(m - 0.5) < 0.05);

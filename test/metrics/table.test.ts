@@ -14,7 +14,14 @@ const evidence = (withRegion: boolean): ImageEvidence => ({
   h: 2,
   w: 2,
   region: withRegion
-    ? { map: Float32Array.from([0, 0, 0, 1]), status: 'ok', mask: Uint8Array.from([0, 0, 0, 1]), size: 2, keepConstant: false, tolerance: 0 }
+    ? {
+        map: Float32Array.from([0, 0, 0, 1]),
+        status: 'ok',
+        mask: Uint8Array.from([0, 0, 0, 1]),
+        size: 2,
+        keepConstant: false,
+        tolerance: 0,
+      }
     : undefined,
 });
 
@@ -34,7 +41,12 @@ test('labels carry the direction and AUC-like metrics are reported ×100', () =>
 
 test('a metric added as one table line is computed for every image', () => {
   const meanMap: MetricDef = {
-    key: 'mean_map', label: 'M', direction: 'lower', scale: 100, needsRegion: false, inSummary: false,
+    key: 'mean_map',
+    label: 'M',
+    direction: 'lower',
+    scale: 100,
+    needsRegion: false,
+    inSummary: false,
     value: (e) => e.map.reduce((a, b) => a + b, 0) / e.map.length,
   };
   const table = [...METRICS, meanMap];

@@ -62,7 +62,8 @@ test('mirror edge reflects about the edge sample centres far outside the input (
 
 /** Per-pixel torch rule written out directly (clamp edges), as an independent reference. */
 function torchBilinear(src: Float32Array, h: number, w: number, H: number, W: number, ac: boolean): number[] {
-  const coord = (d: number, nIn: number, nOut: number) => (ac ? (nOut > 1 ? (d * (nIn - 1)) / (nOut - 1) : 0) : Math.max(0, ((d + 0.5) * nIn) / nOut - 0.5));
+  const coord = (d: number, nIn: number, nOut: number) =>
+    ac ? (nOut > 1 ? (d * (nIn - 1)) / (nOut - 1) : 0) : Math.max(0, ((d + 0.5) * nIn) / nOut - 0.5);
   const out: number[] = [];
   for (let y = 0; y < H; y++)
     for (let x = 0; x < W; x++) {
@@ -83,7 +84,12 @@ function torchBilinear(src: Float32Array, h: number, w: number, H: number, W: nu
 test('clamp mode equals the per-pixel torch formula; flat regions stay exactly flat', () => {
   const src = new Float32Array(7 * 5).map((_, i) => Math.sin(i * 1.7) + (i % 3));
   for (const alignCorners of [false, true])
-    for (const [H, W] of [[32, 20], [7, 5], [3, 11], [1, 1]] as const)
+    for (const [H, W] of [
+      [32, 20],
+      [7, 5],
+      [3, 11],
+      [1, 1],
+    ] as const)
       close(resizeBilinear(src, 7, 5, H, W, { alignCorners }), torchBilinear(src, 7, 5, H, W, alignCorners), 1e-6);
   // A constant map of a value that is not a short binary fraction upsamples to exactly that value.
   const v = Math.fround(0.1);

@@ -69,7 +69,10 @@ test('EfficientNet-B0 readings at 224 (width, side) and _make_divisible', () => 
     ],
   );
   // Nearest multiple of 8, but never more than 10 % below the value (11 → 16, not 8).
-  assert.deepEqual([12, 20, 8, 35.2, 3, 11].map((v) => makeDivisible(v)), [16, 24, 8, 32, 8, 16]);
+  assert.deepEqual(
+    [12, 20, 8, 35.2, 3, 11].map((v) => makeDivisible(v)),
+    [16, 24, 8, 32, 8, 16],
+  );
 });
 
 test('unknown architectures are named with the known ones', () => {
@@ -78,7 +81,15 @@ test('unknown architectures are named with the known ones', () => {
 
 // Small relatives (grouped / widened 3×3 convs), tfjs vs ONNX Runtime with randomised BatchNorm.
 const relatives: ResNetArch[] = [
-  { name: 'resnext-mini', block: 'bottleneck', layers: [1, 1, 1, 1], stemWidth: 16, widths: [16, 32, 64, 128], groups: 4, widthPerGroup: 16 },
+  {
+    name: 'resnext-mini',
+    block: 'bottleneck',
+    layers: [1, 1, 1, 1],
+    stemWidth: 16,
+    widths: [16, 32, 64, 128],
+    groups: 4,
+    widthPerGroup: 16,
+  },
   { name: 'wide-mini', block: 'bottleneck', layers: [1, 1, 1, 1], stemWidth: 16, widths: [8, 16, 32, 64], widthPerGroup: 128 },
 ];
 
@@ -130,11 +141,22 @@ test('efficientnet-mini ca-final (with and without projection): tfjs and ONNX Ru
     const x = new Float32Array(2 * 3 * size * size).map(() => rng.normal());
     const cacheDir = await mkdtemp(join(tmpdir(), 'eff-final-'));
     try {
-      const s = await createSession({ arch: 'efficientnet-mini', head: 'ca-final', numClasses: 4, weights: sd as any, outputs: ['attn.features.8', 'cls.final', 'logits'], cacheDir });
+      const s = await createSession({
+        arch: 'efficientnet-mini',
+        head: 'ca-final',
+        numClasses: 4,
+        weights: sd as any,
+        outputs: ['attn.features.8', 'cls.final', 'logits'],
+        cacheDir,
+      });
       const ref = await s.run(x, 2, size, size);
       await s.release();
       const out = m.forward(tf.transpose(tf.tensor4d(x, [2, 3, size, size]), [0, 2, 3, 1]) as tf.Tensor4D);
-      const got: Record<string, ArrayLike<number>> = { 'attn.features.8': out.dots['features.8']!.dataSync(), 'cls.final': out.token.dataSync(), logits: out.logits.dataSync() };
+      const got: Record<string, ArrayLike<number>> = {
+        'attn.features.8': out.dots['features.8']!.dataSync(),
+        'cls.final': out.token.dataSync(),
+        logits: out.logits.dataSync(),
+      };
       for (const [o, r] of Object.entries(ref)) {
         let w = 0;
         for (let i = 0; i < r.data.length; i++) w = Math.max(w, Math.abs(got[o][i] - r.data[i]) / Math.max(1, Math.abs(r.data[i])));
@@ -151,13 +173,19 @@ test('convnext-mini ca-final (the original CLS_KV block): parameter names, tfjs 
   const rng = new Rng(4);
   const m = createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, seed: 3 });
   const sd = m.stateDict();
-  assert.deepEqual(
-    [...sd.keys()].filter((k) => k.startsWith('cls_')).sort(),
-    ['cls_stream.to_k.1.bias', 'cls_stream.to_k.1.weight', 'cls_stream.to_out.bias', 'cls_stream.to_out.weight', 'cls_stream.to_v.1.bias', 'cls_stream.to_v.1.weight', 'cls_token'],
-  );
+  assert.deepEqual([...sd.keys()].filter((k) => k.startsWith('cls_')).sort(), [
+    'cls_stream.to_k.1.bias',
+    'cls_stream.to_k.1.weight',
+    'cls_stream.to_out.bias',
+    'cls_stream.to_out.weight',
+    'cls_stream.to_v.1.bias',
+    'cls_stream.to_v.1.weight',
+    'cls_token',
+  ]);
   // Non-trivial LayerNorm affines and layer scales, so every part of the path shows.
   for (const [name, t] of sd) {
-    if (name.endsWith('layer_scale') || /to_out\.(weight|bias)$/.test(name)) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.float();
+    if (name.endsWith('layer_scale') || /to_out\.(weight|bias)$/.test(name))
+      for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.float();
   }
   m.loadWeights(sd as any);
   assert.throws(() => createModel({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, project: true }), /without projection/);
@@ -165,11 +193,22 @@ test('convnext-mini ca-final (the original CLS_KV block): parameter names, tfjs 
   const x = new Float32Array(2 * 3 * size * size).map(() => rng.normal());
   const cacheDir = await mkdtemp(join(tmpdir(), 'cnx-final-'));
   try {
-    const s = await createSession({ arch: 'convnext-mini', head: 'ca-final', numClasses: 4, weights: sd as any, outputs: ['attn.features.7', 'cls.final', 'logits'], cacheDir });
+    const s = await createSession({
+      arch: 'convnext-mini',
+      head: 'ca-final',
+      numClasses: 4,
+      weights: sd as any,
+      outputs: ['attn.features.7', 'cls.final', 'logits'],
+      cacheDir,
+    });
     const ref = await s.run(x, 2, size, size);
     await s.release();
     const out = m.forward(tf.transpose(tf.tensor4d(x, [2, 3, size, size]), [0, 2, 3, 1]) as tf.Tensor4D);
-    const got: Record<string, ArrayLike<number>> = { 'attn.features.7': out.dots['features.7']!.dataSync(), 'cls.final': out.token.dataSync(), logits: out.logits.dataSync() };
+    const got: Record<string, ArrayLike<number>> = {
+      'attn.features.7': out.dots['features.7']!.dataSync(),
+      'cls.final': out.token.dataSync(),
+      logits: out.logits.dataSync(),
+    };
     for (const [o, r] of Object.entries(ref)) {
       let w = 0;
       for (let i = 0; i < r.data.length; i++) w = Math.max(w, Math.abs(got[o][i] - r.data[i]) / Math.max(1, Math.abs(r.data[i])));

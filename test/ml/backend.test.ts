@@ -22,7 +22,7 @@ test('initBackend picks wasm when asked, logs once, and is idempotent', async ()
 
 test('CA_PIPE_BACKEND selects the backend; a bad value is a clear error', async () => {
   const script = [
-    "const { initBackend, setBackendLogger } = await import(process.env.MOD);",
+    'const { initBackend, setBackendLogger } = await import(process.env.MOD);',
     'setBackendLogger(() => {});',
     'try { const c = await initBackend(); console.log(c.name); } catch (e) { console.log("ERR " + e.message); }',
   ].join('\n');
@@ -57,7 +57,12 @@ const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
-const sym = (p: number): Pad => [[0, 0], [p, p], [p, p], [0, 0]];
+const sym = (p: number): Pad => [
+  [0, 0],
+  [p, p],
+  [p, p],
+  [0, 0],
+];
 
 test('wasm Conv2DBackpropFilter (ours) matches the cpu backend for many geometries', async () => {
   await initBackend('wasm');
@@ -72,18 +77,36 @@ test('wasm Conv2DBackpropFilter (ours) matches the cpu backend for many geometri
     [7, 2, sym(3), 12],
     [7, 1, 'same', 9],
     [3, 2, 1, 8],
-    [3, 1, [[0, 0], [0, 2], [1, 0], [0, 0]], 7],
+    [
+      3,
+      1,
+      [
+        [0, 0],
+        [0, 2],
+        [1, 0],
+        [0, 0],
+      ],
+      7,
+    ],
   ];
   for (const [k, s, pad, size] of cases) {
     const xs = [2, size, size + 1, 3];
     const fs = [k, k, 3, 5];
-    const xd = data(xs.reduce((a, b) => a * b), 1);
-    const fd = data(fs.reduce((a, b) => a * b), 2);
+    const xd = data(
+      xs.reduce((a, b) => a * b),
+      1,
+    );
+    const fd = data(
+      fs.reduce((a, b) => a * b),
+      2,
+    );
     const grads = () =>
       tf.tidy(() => {
         const x = tf.tensor4d(xd, xs as [number, number, number, number]);
         const f = tf.tensor4d(fd, fs as [number, number, number, number]);
-        const [gx, gf] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, s, pad))))([x, f]);
+        const [gx, gf] = tf.grads((a: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, s, pad))))(
+          [x, f],
+        );
         return [gx.dataSync(), gf.dataSync()];
       });
     const [wx, wf] = grads();
@@ -96,13 +119,21 @@ test('wasm Conv2DBackpropFilter (ours) matches the cpu backend for many geometri
   const gf = tf.tidy(() => {
     const x = tf.tensor4d(data(2 * 6 * 6 * 3, 3), [2, 6, 6, 3]);
     const w = tf.tensor4d(data(27 * 4, 4), [3, 3, 3, 4]);
-    return tf.grad((ww: tf.Tensor) => tf.sum(tf.fused.conv2d({ x, filter: ww as tf.Tensor4D, strides: 2, pad: sym(1) as any, activation: 'relu' })))(w).dataSync();
+    return tf
+      .grad((ww: tf.Tensor) =>
+        tf.sum(tf.fused.conv2d({ x, filter: ww as tf.Tensor4D, strides: 2, pad: sym(1) as any, activation: 'relu' })),
+      )(w)
+      .dataSync();
   });
   const gfCpu = await on('cpu', () =>
     tf.tidy(() => {
       const x = tf.tensor4d(data(2 * 6 * 6 * 3, 3), [2, 6, 6, 3]);
       const w = tf.tensor4d(data(27 * 4, 4), [3, 3, 3, 4]);
-      return tf.grad((ww: tf.Tensor) => tf.sum(tf.fused.conv2d({ x, filter: ww as tf.Tensor4D, strides: 2, pad: sym(1) as any, activation: 'relu' })))(w).dataSync();
+      return tf
+        .grad((ww: tf.Tensor) =>
+          tf.sum(tf.fused.conv2d({ x, filter: ww as tf.Tensor4D, strides: 2, pad: sym(1) as any, activation: 'relu' })),
+        )(w)
+        .dataSync();
     }),
   );
   assert.ok(maxDiff(gf, gfCpu) < 1e-4);
@@ -141,7 +172,18 @@ test('registered gradients agree with central finite differences', async () => {
     concat_slice: [(x) => tf.concat([tf.slice(x, [0, 1], [2, 2]), x], 1), a0],
     stack_unstack: [(x) => tf.stack(tf.unstack(x, 1), 0), a0],
     split: [(x) => tf.mul(tf.split(x, [1, 2], 1)[1], 2), a0],
-    pad: [(x) => tf.pad(x, [[1, 0], [0, 2]], 3), a0],
+    pad: [
+      (x) =>
+        tf.pad(
+          x,
+          [
+            [1, 0],
+            [0, 2],
+          ],
+          3,
+        ),
+      a0,
+    ],
     tile_bcast: [(x) => tf.add(tf.reshape(tf.tile(x, [2, 1]), [2, 2, 3]), tf.broadcastTo(tf.reshape(x, [1, 2, 3]), [2, 2, 3])), a0],
     gather: [(x) => tf.gather(x, tf.tensor1d([2, 0, 2], 'int32'), 1), a0],
     where: [(x) => tf.where(tf.greater(x, 0), tf.square(x), tf.mul(x, 3)), a0],
@@ -155,7 +197,11 @@ test('registered gradients agree with central finite differences', async () => {
       const w = tf.reshape(tf.slice(tf.tile(tf.reshape(wts, [6]), [Math.ceil(y.size / 6)]), 0, y.size), y.shape);
       return tf.sum(tf.mul(y, w));
     };
-    const g = tf.tidy(() => tf.grad(loss)(tf.tensor2d(x0, shape as [number, number])).dataSync());
+    const g = tf.tidy(() =>
+      tf
+        .grad(loss)(tf.tensor2d(x0, shape as [number, number]))
+        .dataSync(),
+    );
     const h = 1e-2;
     for (let i = 0; i < x0.length; i++) {
       const at = (d: number) => {
@@ -184,7 +230,11 @@ test('pooling and resize gradients route through their grad kernels', async () =
       const y = f(x);
       return tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(0, y.size), y.shape))));
     };
-    const g = tf.tidy(() => tf.grad(loss)(tf.tensor4d(x0, [1, 6, 6, 2])).dataSync());
+    const g = tf.tidy(() =>
+      tf
+        .grad(loss)(tf.tensor4d(x0, [1, 6, 6, 2]))
+        .dataSync(),
+    );
     for (const i of [0, 7, 19, 40, 71]) {
       const at = (d: number) => {
         const v = Float32Array.from(x0);
@@ -203,13 +253,44 @@ test('wasm Conv2DBackpropInput (phase convolution) matches the cpu backend for m
   const cases: Case[] = [];
   for (const k of [1, 3, 7]) {
     for (const s of [1, 2]) {
-      for (const pad of ['same', 'valid', 2, [[0, 0], [1, 2], [3, 0], [0, 0]]] as Pad[]) {
-        for (const [h, w] of [[9, 8], [10, 13]]) if (pad !== 'valid' || Math.min(h, w) >= k) cases.push([k, s, pad, h, w]);
+      for (const pad of [
+        'same',
+        'valid',
+        2,
+        [
+          [0, 0],
+          [1, 2],
+          [3, 0],
+          [0, 0],
+        ],
+      ] as Pad[]) {
+        for (const [h, w] of [
+          [9, 8],
+          [10, 13],
+        ])
+          if (pad !== 'valid' || Math.min(h, w) >= k) cases.push([k, s, pad, h, w]);
       }
     }
   }
   // non-square kernels / strides, padding wider than the kernel, stride larger than the kernel
-  cases.push([[3, 1], [2, 1], 'same', 7, 6], [[1, 3], [1, 2], sym(1), 6, 9], [3, 3, 'same', 8, 7], [1, 1, sym(2), 5, 6], [3, 2, [[0, 0], [4, 0], [0, 5], [0, 0]], 6, 7]);
+  cases.push(
+    [[3, 1], [2, 1], 'same', 7, 6],
+    [[1, 3], [1, 2], sym(1), 6, 9],
+    [3, 3, 'same', 8, 7],
+    [1, 1, sym(2), 5, 6],
+    [
+      3,
+      2,
+      [
+        [0, 0],
+        [4, 0],
+        [0, 5],
+        [0, 0],
+      ],
+      6,
+      7,
+    ],
+  );
   const [nb, ci, co] = [2, 3, 5];
   try {
     for (const [k, s, pad, h, w] of cases) {
@@ -217,13 +298,18 @@ test('wasm Conv2DBackpropInput (phase convolution) matches the cpu backend for m
       const inputShape: [number, number, number, number] = [nb, h, w, ci];
       const info = tf.backend_util.computeConv2DInfo(inputShape, [kh, kw, ci, co], s, 1, pad as any);
       const dyShape = [nb, info.outHeight, info.outWidth, co];
-      const dyd = data(dyShape.reduce((a, b) => a * b), 5);
+      const dyd = data(
+        dyShape.reduce((a, b) => a * b),
+        5,
+      );
       const fd = data(kh * kw * ci * co, 6);
       const dx = () =>
         tf.tidy(() => {
           const dy = tf.tensor4d(dyd, dyShape as [number, number, number, number]);
           const f = tf.tensor4d(fd, [kh, kw, ci, co]);
-          const r = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: s, pad, dataFormat: 'NHWC', inputShape } as any) as tf.Tensor;
+          const r = tf
+            .engine()
+            .runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: s, pad, dataFormat: 'NHWC', inputShape } as any) as tf.Tensor;
           assert.deepEqual(r.shape, inputShape);
           return r.dataSync();
         });
@@ -241,7 +327,12 @@ test('wasm Conv2DBackpropInput (phase convolution) matches the cpu backend for m
     const dy = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
     const f = tf.tensor4d([2], [1, 1, 1, 1]);
     const before = backend.numDataIds();
-    const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: 2, pad: 'valid', dataFormat: 'NHWC', inputShape: [1, 3, 3, 1] } as any) as tf.Tensor;
+    const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, {
+      strides: 2,
+      pad: 'valid',
+      dataFormat: 'NHWC',
+      inputShape: [1, 3, 3, 1],
+    } as any) as tf.Tensor;
     assert.deepEqual(Array.from(dx.dataSync()), [2, 0, 4, 0, 0, 0, 6, 0, 8]);
     // the kernel frees its temporaries: only the output is new
     assert.equal(backend.numDataIds(), before + 1);

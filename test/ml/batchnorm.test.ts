@@ -20,7 +20,15 @@ function randArray(n: number, scale = 1, offset = 0): Float32Array {
   for (let i = 0; i < n; i++) d[i] = offset + scale * rng.normal();
   return d;
 }
-const rand = (shape: number[], scale = 1, offset = 0) => tf.tensor(randArray(shape.reduce((a, b) => a * b, 1), scale, offset), shape);
+const rand = (shape: number[], scale = 1, offset = 0) =>
+  tf.tensor(
+    randArray(
+      shape.reduce((a, b) => a * b, 1),
+      scale,
+      offset,
+    ),
+    shape,
+  );
 
 function assertClose(actual: tf.Tensor, expected: tf.Tensor, rel: number, what: string): void {
   assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
@@ -33,7 +41,17 @@ function assertClose(actual: tf.Tensor, expected: tf.Tensor, rel: number, what: 
 type Case = { shape: number[]; relu: boolean; residual: boolean; offset: number };
 
 /** Loss touching every output (y, mean, variance) with random weights, and its gradients. */
-function lossAndGrads(fn: typeof batchNormTrain, c: Case, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, r: tf.Tensor, wy: tf.Tensor, wm: tf.Tensor, wv: tf.Tensor) {
+function lossAndGrads(
+  fn: typeof batchNormTrain,
+  c: Case,
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  r: tf.Tensor,
+  wy: tf.Tensor,
+  wm: tf.Tensor,
+  wv: tf.Tensor,
+) {
   const f = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, rr: tf.Tensor) => {
     const opts: BatchNormTrainOptions = { epsilon: 1e-5, relu: c.relu, residual: c.residual ? rr : undefined };
     const o = fn(xx, g, b, opts);
@@ -99,7 +117,17 @@ for (const backend of ['wasm', 'cpu']) {
 }
 
 /** Independent float64 forward of the loss, for finite differences. */
-function lossF64(x: Float64Array, gamma: Float64Array, beta: Float64Array, r: Float64Array, wy: Float32Array, wm: Float32Array, wv: Float32Array, C: number, relu: boolean): number {
+function lossF64(
+  x: Float64Array,
+  gamma: Float64Array,
+  beta: Float64Array,
+  r: Float64Array,
+  wy: Float32Array,
+  wm: Float32Array,
+  wv: Float32Array,
+  C: number,
+  relu: boolean,
+): number {
   const N = x.length / C;
   let loss = 0;
   for (let c = 0; c < C; c++) {
@@ -133,7 +161,11 @@ test('fused BatchNorm gradients match float64 finite differences (tiny case)', (
     tf
       .grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => {
         const o = batchNormTrain(x, g, b, { epsilon: 1e-5, relu: true, residual: r });
-        return tf.addN([tf.sum(tf.mul(o.out, tf.tensor(wy, shape))), tf.sum(tf.mul(o.mean, tf.tensor(wm))), tf.sum(tf.mul(o.variance, tf.tensor(wv)))]) as tf.Scalar;
+        return tf.addN([
+          tf.sum(tf.mul(o.out, tf.tensor(wy, shape))),
+          tf.sum(tf.mul(o.mean, tf.tensor(wm))),
+          tf.sum(tf.mul(o.variance, tf.tensor(wv))),
+        ]) as tf.Scalar;
       })([tf.tensor(xs, shape), tf.tensor(gs), tf.tensor(bs), tf.tensor(rs, shape)])
       .map((t) => Array.from(t.dataSync())),
   );
@@ -154,7 +186,10 @@ test('fused BatchNorm gradients match float64 finite differences (tiny case)', (
 });
 
 test('fused BatchNorm rejects gamma of the wrong width, naming the shapes', () => {
-  assert.throws(() => tf.tidy(() => batchNormTrain(tf.zeros([2, 2, 2, 3]), tf.ones([4]), tf.zeros([4]), { epsilon: 1e-5 }).out), /gamma \[4\].*3 elements/);
+  assert.throws(
+    () => tf.tidy(() => batchNormTrain(tf.zeros([2, 2, 2, 3]), tf.ones([4]), tf.zeros([4]), { epsilon: 1e-5 }).out),
+    /gamma \[4\].*3 elements/,
+  );
 });
 
 test('a scratch training step of resnet-mini: fused and composed BatchNorm give the same loss, gradients and running statistics', async () => {
@@ -167,7 +202,10 @@ test('a scratch training step of resnet-mini: fused and composed BatchNorm give 
     try {
       const model = createModel({ arch: 'resnet-mini', head: 'gap', numClasses: 3, seed: 5 });
       const vars = model.trainableVariables('scratch');
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true }).logits) as tf.Scalar, [...vars.values()]);
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(labels, model.forward(x, { training: true }).logits) as tf.Scalar,
+        [...vars.values()],
+      );
       const stats = new Map([...model.variables()].filter(([n]) => n.includes('running_')).map(([n, v]) => [n, tf.clone(v)]));
       const named = new Map([...vars].map(([n, v]) => [n, grads[v.name]]));
       model.dispose();

@@ -26,13 +26,19 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst / scale;
 }
 
-async function assertEnginesAgree(archName: string, heads: number, numClasses: number, size: number): Promise<Record<string, { dims: readonly number[] }>> {
+async function assertEnginesAgree(
+  archName: string,
+  heads: number,
+  numClasses: number,
+  size: number,
+): Promise<Record<string, { dims: readonly number[] }>> {
   const rng = new Rng(7);
   const m = createModel({ arch: archName, head: 'ca-stream', heads, numClasses, seed: 3 });
   const sd = m.stateDict();
   for (const [name, t] of sd) {
     if (name.endsWith('running_var')) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.float();
-    else if (name.endsWith('running_mean') || (/bn\d|downsample\.1/.test(name) && name.endsWith('.bias'))) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * (rng.float() - 0.5);
+    else if (name.endsWith('running_mean') || (/bn\d|downsample\.1/.test(name) && name.endsWith('.bias')))
+      for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * (rng.float() - 0.5);
     else if (/bn\d\.weight|downsample\.1\.weight/.test(name)) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + 0.5 * rng.float();
   }
   m.loadWeights(sd as any, { strict: true, file: `random-${archName}` });
@@ -42,7 +48,15 @@ async function assertEnginesAgree(archName: string, heads: number, numClasses: n
   const cacheDir = await mkdtemp(join(tmpdir(), 'agree-'));
   try {
     const outputs = [...TAPS.map((t) => `tap.${t}`), ...TAPS.map((t) => `attn.${t}`), 'logits', 'logits.gap'];
-    const onnx = await createSession({ arch: getArch(archName), head: 'ca-stream', heads, numClasses, weights: sd as any, outputs, cacheDir });
+    const onnx = await createSession({
+      arch: getArch(archName),
+      head: 'ca-stream',
+      heads,
+      numClasses,
+      weights: sd as any,
+      outputs,
+      cacheDir,
+    });
     const ref = await onnx.run(x, 2, size, size);
     await onnx.release();
 
@@ -60,7 +74,16 @@ async function assertEnginesAgree(archName: string, heads: number, numClasses: n
     assert.ok(l < 1e-4, `logits: relative error ${l}`);
     const g = relErr(out.logitsGap!.dataSync(), ref['logits.gap'].data);
     assert.ok(g < 1e-4, `logits.gap: relative error ${g}`);
-    tf.dispose([xt, ...Object.values(out.taps), ...Object.values(out.dots).filter(Boolean) as tf.Tensor[], out.logits, out.token, out.logitsGap].filter(Boolean) as tf.Tensor[]);
+    tf.dispose(
+      [
+        xt,
+        ...Object.values(out.taps),
+        ...(Object.values(out.dots).filter(Boolean) as tf.Tensor[]),
+        out.logits,
+        out.token,
+        out.logitsGap,
+      ].filter(Boolean) as tf.Tensor[],
+    );
     return ref;
   } finally {
     await rm(cacheDir, { recursive: true, force: true });

@@ -14,13 +14,22 @@ before(async () => {
 });
 
 const rng = new Rng(11);
-const randn = (shape: number[], scale = 1) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()), shape);
+const randn = (shape: number[], scale = 1) =>
+  tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => scale * rng.normal()),
+    shape,
+  );
 
 /**
  * Checks d/dinput_k of sum(f(inputs) ⊙ R) for a fixed random R against central differences at a
  * few sampled coordinates of each input.
  */
-function checkGrad(name: string, f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], opts: { eps?: number; tol?: number; samples?: number } = {}): void {
+function checkGrad(
+  name: string,
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  opts: { eps?: number; tol?: number; samples?: number } = {},
+): void {
   const eps = opts.eps ?? 1e-2;
   const tol = opts.tol ?? 2e-2;
   const outShape = tf.tidy(() => f(...inputs).shape);
@@ -58,7 +67,12 @@ for (const [label, geo] of [
   test(`depthwise convolution gradients, ${label}`, () => {
     const x = randn([2, geo.H, geo.H, 3]);
     const w = randn([geo.k, geo.k, 3, 1], 0.3);
-    const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [geo.pad, geo.pad], [geo.pad, geo.pad], [0, 0]];
+    const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+      [0, 0],
+      [geo.pad, geo.pad],
+      [geo.pad, geo.pad],
+      [0, 0],
+    ];
     checkGrad(`dwconv ${label}`, (a, b) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, geo.s, pad), [x, w]);
   });
 }
@@ -67,7 +81,12 @@ test('depthwise backprop on wasm equals the cpu backend’s, channel multiplier 
   const x = randn([2, 7, 7, 3]);
   const w = randn([3, 3, 3, 2], 0.3);
   const dy = randn([2, 4, 4, 6]);
-  const grads = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1), dy)))([x, w]).map((t) => t.dataSync()));
+  const grads = () =>
+    tf.tidy(() =>
+      tf
+        .grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 1), dy)))([x, w])
+        .map((t) => t.dataSync()),
+    );
   const onWasm = grads();
   await tf.setBackend('cpu');
   const onCpu = grads();
@@ -100,5 +119,11 @@ test('SiLU and squeeze-excitation gradients', () => {
     const z = silu(tf.add(tf.conv2d(p, w1 as tf.Tensor4D, 1, 'valid'), b1));
     return tf.mul(x, tf.sigmoid(tf.add(tf.conv2d(z as tf.Tensor4D, w2 as tf.Tensor4D, 1, 'valid'), b2)));
   };
-  checkGrad('squeeze-excitation', se, [randn([2, 4, 4, 6]), randn([1, 1, 6, 2], 0.5), randn([2], 0.1), randn([1, 1, 2, 6], 0.5), randn([6], 0.1)]);
+  checkGrad('squeeze-excitation', se, [
+    randn([2, 4, 4, 6]),
+    randn([1, 1, 6, 2], 0.5),
+    randn([2], 0.1),
+    randn([1, 1, 2, 6], 0.5),
+    randn([6], 0.1),
+  ]);
 });

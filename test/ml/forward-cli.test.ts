@@ -9,7 +9,6 @@ import { setBackendLogger } from '../../ml/backend/index.js';
 import { readSafetensors, serializeSafetensors, type TensorFile } from '../../ml/io/safetensors.js';
 import { fixturesDir } from './fixtures.js';
 
-
 const FIX = join(fixturesDir(), 'resnet-basic-1111');
 const WEIGHTS = `${FIX}.weights.safetensors`;
 const EXPECTED = `${FIX}.expected.safetensors`;
@@ -53,7 +52,22 @@ function maxRel(a: Float32Array, b: Float32Array): number {
 
 test('forward (tfjs) writes NCHW taps, attention maps, token and both logit sets matching the fixture', async () => {
   const out = join(dir, 'tfjs.safetensors');
-  const r = await forward(['--arch', 'resnet-basic-1111', '--head', 'ca-stream', '--heads', '4', '--weights', WEIGHTS, '--input', EXPECTED, '--out', out, '--batch-size', '1']);
+  const r = await forward([
+    '--arch',
+    'resnet-basic-1111',
+    '--head',
+    'ca-stream',
+    '--heads',
+    '4',
+    '--weights',
+    WEIGHTS,
+    '--input',
+    EXPECTED,
+    '--out',
+    out,
+    '--batch-size',
+    '1',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const got = (await readSafetensors(out)).tensors;
   const pairs: Array<[string, string]> = [
@@ -77,13 +91,35 @@ test('forward (tfjs) writes NCHW taps, attention maps, token and both logit sets
 
 test('forward --engine onnx (ml/onnx) matches the same fixture, or says clearly that it is unavailable', async () => {
   const out = join(dir, 'onnx.safetensors');
-  const r = await forward(['--arch', 'resnet-basic-1111', '--head', 'ca-stream', '--heads', '4', '--weights', WEIGHTS, '--input', EXPECTED, '--out', out, '--engine', 'onnx', '--cache-dir', join(dir, 'onnx-cache')]);
+  const r = await forward([
+    '--arch',
+    'resnet-basic-1111',
+    '--head',
+    'ca-stream',
+    '--heads',
+    '4',
+    '--weights',
+    WEIGHTS,
+    '--input',
+    EXPECTED,
+    '--out',
+    out,
+    '--engine',
+    'onnx',
+    '--cache-dir',
+    join(dir, 'onnx-cache'),
+  ]);
   if (r.code !== 0) {
     assert.match(r.stderr, /^ca-pipe forward: the onnx engine is not available/);
     return;
   }
   const got = (await readSafetensors(out)).tensors;
-  for (const [mine, ref] of [['tap.layer4', 'tap.layer4'], ['attn.stem', 'heads4.attn.stem'], ['logits', 'heads4.logits.ca'], ['logits.gap', 'logits.gap']]) {
+  for (const [mine, ref] of [
+    ['tap.layer4', 'tap.layer4'],
+    ['attn.stem', 'heads4.attn.stem'],
+    ['logits', 'heads4.logits.ca'],
+    ['logits.gap', 'logits.gap'],
+  ]) {
     assert.ok(maxRel(got.get(mine)!.data as Float32Array, E.tensors.get(ref)!.data as Float32Array) <= 1e-4, mine);
   }
 });
@@ -104,12 +140,30 @@ test('forward reports bad files as "ca-pipe forward: <file>: …" with exit code
   const partial = join(dir, 'partial.safetensors');
   await writeFile(
     partial,
-    serializeSafetensors(Object.fromEntries([...parsed.tensors].filter(([k]) => k !== 'l3.to_out.1.weight').map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }]))),
+    serializeSafetensors(
+      Object.fromEntries(
+        [...parsed.tensors]
+          .filter(([k]) => k !== 'l3.to_out.1.weight')
+          .map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }]),
+      ),
+    ),
   );
-  await check(['--weights', partial, '--input', EXPECTED], /^ca-pipe forward: .*partial\.safetensors: .*missing keys: l3\.to_out\.1\.weight/);
-  await check(['--weights', WEIGHTS, '--input', EXPECTED, '--input-key', 'nope'], /^ca-pipe forward: .*expected\.safetensors: no tensor "nope"/);
-  await check(['--weights', WEIGHTS, '--input', EXPECTED, '--input-key', 'logits.gap'], /^ca-pipe forward: .*expected\.safetensors \[logits\.gap\]: expected an NCHW batch/);
-  await check(['--weights', join(dir, 'absent.safetensors'), '--input', EXPECTED], /^ca-pipe forward: .*absent\.safetensors: cannot read \(ENOENT\)/);
+  await check(
+    ['--weights', partial, '--input', EXPECTED],
+    /^ca-pipe forward: .*partial\.safetensors: .*missing keys: l3\.to_out\.1\.weight/,
+  );
+  await check(
+    ['--weights', WEIGHTS, '--input', EXPECTED, '--input-key', 'nope'],
+    /^ca-pipe forward: .*expected\.safetensors: no tensor "nope"/,
+  );
+  await check(
+    ['--weights', WEIGHTS, '--input', EXPECTED, '--input-key', 'logits.gap'],
+    /^ca-pipe forward: .*expected\.safetensors \[logits\.gap\]: expected an NCHW batch/,
+  );
+  await check(
+    ['--weights', join(dir, 'absent.safetensors'), '--input', EXPECTED],
+    /^ca-pipe forward: .*absent\.safetensors: cannot read \(ENOENT\)/,
+  );
   await check(['--weights', WEIGHTS, '--input', EXPECTED, '--heads', '3'], /^ca-pipe forward: heads=3 must divide/);
 });
 
@@ -128,7 +182,22 @@ for (const name of ['convnext-mini', 'efficientnet-mini']) {
       const fix = join(fixturesDir(), name);
       const expected = (await readSafetensors(`${fix}.expected.safetensors`)).tensors;
       const out = join(dir, `${name}-${engine}.safetensors`);
-      const r = await forward(['--arch', name, '--head', 'ca-stream', '--weights', `${fix}.weights.safetensors`, '--input', `${fix}.expected.safetensors`, '--out', out, '--engine', engine, '--cache-dir', join(dir, 'onnx-cache')]);
+      const r = await forward([
+        '--arch',
+        name,
+        '--head',
+        'ca-stream',
+        '--weights',
+        `${fix}.weights.safetensors`,
+        '--input',
+        `${fix}.expected.safetensors`,
+        '--out',
+        out,
+        '--engine',
+        engine,
+        '--cache-dir',
+        join(dir, 'onnx-cache'),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const got = (await readSafetensors(out)).tensors;
       for (const [key, ref] of expected) {

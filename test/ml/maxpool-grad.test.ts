@@ -61,7 +61,8 @@ test('wasm MaxPoolGrad agrees with the cpu backend, ties and negative windows in
       // Same routing; only the order in which overlapping windows add into one input differs,
       // so sums may differ in the last bit (a misrouted gradient would be off by O(1)).
       for (let i = 0; i < n; i++) {
-        if (!(Math.abs(wasm[i] - cpu[i]) <= 1e-6 * Math.max(1, Math.abs(cpu[i])))) assert.fail(`${JSON.stringify(g)} ${kind} dx[${i}]: wasm ${wasm[i]} vs cpu ${cpu[i]}`);
+        if (!(Math.abs(wasm[i] - cpu[i]) <= 1e-6 * Math.max(1, Math.abs(cpu[i]))))
+          assert.fail(`${JSON.stringify(g)} ${kind} dx[${i}]: wasm ${wasm[i]} vs cpu ${cpu[i]}`);
       }
     }
   }

@@ -36,7 +36,14 @@ function smallHead(heads: number, dropout = 0): { params: CaHeadParams; taps: Ta
     };
   });
   return {
-    params: { kind: 'ca-stream', heads, token: rand([1, 1, 8], 1, 1), blocks, fcWeight: rand([3, 16], 0.5) as tf.Tensor2D, fcBias: rand([3], 0.1) as tf.Tensor1D },
+    params: {
+      kind: 'ca-stream',
+      heads,
+      token: rand([1, 1, 8], 1, 1),
+      blocks,
+      fcWeight: rand([3, 16], 0.5) as tf.Tensor2D,
+      fcBias: rand([3], 0.1) as tf.Tensor1D,
+    },
     taps,
   };
 }
@@ -48,7 +55,11 @@ function lossFn(params: CaHeadParams, taps: Taps, R: tf.Tensor, S: tf.Tensor, na
     const p: CaHeadParams = {
       ...params,
       token,
-      blocks: params.blocks.map((b, i) => ({ ...b, weight: i === 0 ? (w0 as tf.Tensor2D) : i === 4 ? (w4 as tf.Tensor2D) : b.weight, bias: i === 2 ? (b2 as tf.Tensor1D) : b.bias })),
+      blocks: params.blocks.map((b, i) => ({
+        ...b,
+        weight: i === 0 ? (w0 as tf.Tensor2D) : i === 4 ? (w4 as tf.Tensor2D) : b.weight,
+        bias: i === 2 ? (b2 as tf.Tensor1D) : b.bias,
+      })),
     };
     const out = caHeadForward(p, { ...taps, stem: stem as tf.Tensor4D, layer4: l4 as tf.Tensor4D }, { naive, training, seed: 7 });
     // Include a term on the layer4 scores so gradients flowing into `dots` are exercised too.
@@ -57,7 +68,14 @@ function lossFn(params: CaHeadParams, taps: Taps, R: tf.Tensor, S: tf.Tensor, na
 }
 
 function inputsOf(params: CaHeadParams, taps: Taps): Inputs {
-  return { token: params.token, w0: params.blocks[0].weight!, b2: params.blocks[2].bias!, w4: params.blocks[4].weight!, stem: taps.stem!, l4: taps.layer4! };
+  return {
+    token: params.token,
+    w0: params.blocks[0].weight!,
+    b2: params.blocks[2].bias!,
+    w4: params.blocks[4].weight!,
+    stem: taps.stem!,
+    l4: taps.layer4!,
+  };
 }
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
@@ -93,7 +111,9 @@ test('CA head gradients match central finite differences (token, projections, st
   const inp = inputsOf(params, taps);
   const args = [inp.token, inp.w0, inp.b2, inp.w4, inp.stem, inp.l4];
   const f = lossFn(params, taps, R, S, false);
-  const grads = tf.grads(f)(args).map((g) => g.dataSync() as Float32Array);
+  const grads = tf
+    .grads(f)(args)
+    .map((g) => g.dataSync() as Float32Array);
   const h = 1e-2;
   const pick = new Rng(3);
   Object.keys(inp).forEach((name, k) => {
@@ -124,7 +144,9 @@ test('with dropout (training) the hand-written gradient still equals the naive o
   const args = [inp.token, inp.w0, inp.b2, inp.w4, inp.stem, inp.l4];
   const fast = tf.grads(lossFn(params, taps, R, S, false, true))(args);
   const slow = tf.grads(lossFn(params, taps, R, S, true, true))(args);
-  fast.forEach((g, i) => assert.ok(maxRelDiff(g.dataSync() as Float32Array, slow[i].dataSync() as Float32Array) < 1e-4, Object.keys(inp)[i]));
+  fast.forEach((g, i) =>
+    assert.ok(maxRelDiff(g.dataSync() as Float32Array, slow[i].dataSync() as Float32Array) < 1e-4, Object.keys(inp)[i]),
+  );
   // and dropout changes the output in training but not at inference
   const eval0 = caHeadForward(params, taps).logits.dataSync();
   const train = caHeadForward(params, taps, { training: true, seed: 7 }).logits.dataSync();

@@ -9,7 +9,6 @@ import { createModel, caHeadForward, WeightsError, TAPS, type TapName, type Taps
 import { fixturesDir } from './fixtures.js';
 import { assertAllClose } from '../assert-close.js';
 
-
 const FIX = join(fixturesDir(), 'resnet-basic-1111');
 let W: TensorFile;
 let E: TensorFile;
@@ -75,7 +74,13 @@ test('CA head alone on the cpu backend, fed the reference taps, reproduces dots,
         kind: 'ca-stream',
         heads: 4,
         token: t('cls_token'),
-        blocks: TAPS.map((tap, i) => ({ tap, name: names[i], weight: t(`${names[i]}.to_out.1.weight`) as tf.Tensor2D, bias: t(`${names[i]}.to_out.1.bias`) as tf.Tensor1D, dropout: 0 })),
+        blocks: TAPS.map((tap, i) => ({
+          tap,
+          name: names[i],
+          weight: t(`${names[i]}.to_out.1.weight`) as tf.Tensor2D,
+          bias: t(`${names[i]}.to_out.1.bias`) as tf.Tensor1D,
+          dropout: 0,
+        })),
         fcWeight: t('fc.weight') as tf.Tensor2D,
         fcBias: t('fc.bias') as tf.Tensor1D,
       },
@@ -120,7 +125,10 @@ test('ca-final head: one block on layer4, checked against a direct computation f
     for (let n = 0; n < 9; n++) assert.ok(Math.abs(out.dots[b * 9 + n] - s[n]) <= 1e-4 * Math.max(1, Math.abs(s[n])));
     for (let k = 0; k < 10; k++) {
       const want = fb[k] + z.reduce((acc, v, c) => acc + v * fw[k * 512 + c], 0);
-      assert.ok(Math.abs(out.logits[b * 10 + k] - want) <= 1e-4 * Math.max(1, Math.abs(want)), `logit ${b},${k}: ${out.logits[b * 10 + k]} vs ${want}`);
+      assert.ok(
+        Math.abs(out.logits[b * 10 + k] - want) <= 1e-4 * Math.max(1, Math.abs(want)),
+        `logit ${b},${k}: ${out.logits[b * 10 + k]} vs ${want}`,
+      );
     }
   }
   m.dispose();
@@ -130,7 +138,8 @@ test('gap head: strict loading rejects the CA keys; non-strict loading reproduce
   const m = createModel({ arch: 'resnet-basic-1111', head: 'gap', numClasses: 10 });
   assert.throws(
     () => m.loadWeights(W.tensors, { file: 'w.safetensors' }),
-    (e: Error) => e instanceof WeightsError && /^w\.safetensors: .*unexpected keys: .*cls_token/.test(e.message) && !/missing keys/.test(e.message),
+    (e: Error) =>
+      e instanceof WeightsError && /^w\.safetensors: .*unexpected keys: .*cls_token/.test(e.message) && !/missing keys/.test(e.message),
   );
   const rep = m.loadWeights(W.tensors, { strict: false });
   assert.equal(rep.unexpected.length, 11);
@@ -153,7 +162,10 @@ test('bad weights files give errors naming the file and the keys', () => {
   const load = (buf: Buffer, file: string) => m.loadWeights(parseSafetensors(buf, file).tensors, { file });
   const good = rewrite(() => {});
   // truncated: the reader names the file and the tensor whose data runs past the end
-  assert.throws(() => load(good.subarray(0, good.length - 100), 'trunc.safetensors'), (e: Error) => e instanceof TensorFileError && /trunc\.safetensors \[[\w.]+\]: truncated/.test(e.message));
+  assert.throws(
+    () => load(good.subarray(0, good.length - 100), 'trunc.safetensors'),
+    (e: Error) => e instanceof TensorFileError && /trunc\.safetensors \[[\w.]+\]: truncated/.test(e.message),
+  );
   assert.throws(() => load(good.subarray(0, 5), 'tiny.safetensors'), /tiny\.safetensors: truncated/);
   // wrong dtype
   const i64 = rewrite((t) => t.set('fc.bias', { dtype: 'I64', shape: [10], data: new BigInt64Array(10) }));
@@ -163,7 +175,10 @@ test('bad weights files give errors naming the file and the keys', () => {
     t.delete('layer3.0.conv2.weight');
     t.delete('l2.to_out.1.bias');
   });
-  assert.throws(() => load(missing, 'missing.safetensors'), /missing\.safetensors: .*missing keys: layer3\.0\.conv2\.weight, l2\.to_out\.1\.bias/);
+  assert.throws(
+    () => load(missing, 'missing.safetensors'),
+    /missing\.safetensors: .*missing keys: layer3\.0\.conv2\.weight, l2\.to_out\.1\.bias/,
+  );
   // wrong shapes (e.g. a 1000-class classifier)
   const shape = rewrite((t) => t.set('fc.weight', { dtype: 'F32', shape: [1000, 512], data: new Float32Array(512000) }));
   assert.throws(() => load(shape, 'shape.safetensors'), /shape\.safetensors: .*fc\.weight: file \[1000, 512\] vs model \[10, 512\]/);
@@ -173,10 +188,18 @@ test('bad weights files give errors naming the file and the keys', () => {
     t.set('extra.thing', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
     t.set('l4.to_out.1.weight', { dtype: 'F32', shape: [512, 256], data: new Float32Array(512 * 256) });
   });
-  assert.throws(() => load(many, 'many.safetensors'), (e: Error) => {
-    const r = (e as WeightsError).report!;
-    return r.missing.join() === 'bn1.weight' && r.unexpected.join() === 'extra.thing' && r.mismatched.length === 1 && /many\.safetensors/.test(e.message);
-  });
+  assert.throws(
+    () => load(many, 'many.safetensors'),
+    (e: Error) => {
+      const r = (e as WeightsError).report!;
+      return (
+        r.missing.join() === 'bn1.weight' &&
+        r.unexpected.join() === 'extra.thing' &&
+        r.mismatched.length === 1 &&
+        /many\.safetensors/.test(e.message)
+      );
+    },
+  );
   // DataParallel prefixes and num_batches_tracked are accepted
   const dp = rewrite((t) => {
     for (const [k, v] of [...t]) {
@@ -214,7 +237,11 @@ test('trainable sets: frozen = token + five projections; finetune = everything b
   assert.ok(!ft.some((k) => k.includes('running_')));
   assert.equal(ft.length, W.tensors.size - 2 * 12); // 12 BatchNorms, two statistics each
   const cf = createModel({ arch: 'resnet-basic-1111', head: 'ca-final', project: true, numClasses: 10 });
-  assert.deepEqual([...cf.trainableVariables('frozen').keys()].sort(), ['cls_surrogate.to_out.1.bias', 'cls_surrogate.to_out.1.weight', 'cls_token']);
+  assert.deepEqual([...cf.trainableVariables('frozen').keys()].sort(), [
+    'cls_surrogate.to_out.1.bias',
+    'cls_surrogate.to_out.1.weight',
+    'cls_token',
+  ]);
   m.dispose();
   cf.dispose();
 });
@@ -224,7 +251,11 @@ test('random initialisation follows the original: token N(1,1), xavier projectio
   const sd = m.stateDict();
   const stats = (d: Float32Array) => {
     const mean = d.reduce((a, b) => a + b, 0) / d.length;
-    return { mean, std: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / d.length), max: d.reduce((a, b) => Math.max(a, Math.abs(b)), 0) };
+    return {
+      mean,
+      std: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / d.length),
+      max: d.reduce((a, b) => Math.max(a, Math.abs(b)), 0),
+    };
   };
   const w = sd.get('l3.to_out.1.weight')!; // [128, 64]
   assert.ok(stats(w.data).max <= Math.sqrt(6 / (128 + 64)));
@@ -249,7 +280,12 @@ test('training-mode BatchNorm normalises with batch statistics and updates runni
   const xin = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
   // reference: the stem convolution computed directly
   const w = m.param('conv1.weight') as tf.Tensor as tf.Tensor4D;
-  const y = tf.conv2d(xin, w, 2, [[0, 0], [3, 3], [3, 3], [0, 0]]);
+  const y = tf.conv2d(xin, w, 2, [
+    [0, 0],
+    [3, 3],
+    [3, 3],
+    [0, 0],
+  ]);
   const yd = y.dataSync();
   const C = 16;
   const n = yd.length / C;
@@ -278,7 +314,15 @@ test('finetune gradients reach convolutions and BN parameters (wasm, unfolded tr
   const xin = tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
   const { grads } = tf.variableGrads(() => tf.sum(tf.square(m.forward(xin, { training: true }).logits)) as tf.Scalar, [...vars.values()]);
   const byName = new Map([...vars].map(([k, v]) => [k, grads[v.name]]));
-  for (const k of ['conv1.weight', 'bn1.weight', 'layer2.0.downsample.0.weight', 'layer4.0.conv3.weight', 'cls_token', 'l1.to_out.1.weight', 'fc.bias']) {
+  for (const k of [
+    'conv1.weight',
+    'bn1.weight',
+    'layer2.0.downsample.0.weight',
+    'layer4.0.conv3.weight',
+    'cls_token',
+    'l1.to_out.1.weight',
+    'fc.bias',
+  ]) {
     const g = byName.get(k);
     assert.ok(g, `no gradient for ${k}`);
     assert.ok(Math.max(...Array.from(g.dataSync()).map(Math.abs)) > 0, `zero gradient for ${k}`);
@@ -288,7 +332,13 @@ test('finetune gradients reach convolutions and BN parameters (wasm, unfolded tr
 
 test('ResNet-50 with random weights builds and runs at 224×224 (batch 1)', () => {
   const m = createModel({ arch: 'resnet50', head: 'ca-stream', heads: 8, numClasses: 1000, seed: 0 });
-  const sizes: Record<TapName, [number, number]> = { stem: [56, 64], layer1: [56, 256], layer2: [28, 512], layer3: [14, 1024], layer4: [7, 2048] };
+  const sizes: Record<TapName, [number, number]> = {
+    stem: [56, 64],
+    layer1: [56, 256],
+    layer2: [28, 512],
+    layer3: [14, 1024],
+    layer4: [7, 2048],
+  };
   tf.tidy(() => {
     const out = m.forward(tf.randomNormal([1, 224, 224, 3], 0, 1, 'float32', 1) as tf.Tensor4D);
     for (const t of TAPS) {

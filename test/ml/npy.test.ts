@@ -15,8 +15,10 @@ const NPY: Record<string, string> = {
   u1: 'k05VTVBZAQB2AHsnZGVzY3InOiAnfHUxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoA/4AB',
   v2: 'k05VTVBZAgB0AAAAeydkZXNjcic6ICc8ZjQnLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMiwgMiksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPwAAAEAAAEBA',
   v3: 'k05VTVBZAwB0AAAAeydkZXNjcic6ICc8aTQnLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMywpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAQAAAAIAAAA=',
-  fortran: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAABAQAAAgD8AAIBAAAAAQAAAoEA=',
-  scalar: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAGBA',
+  fortran:
+    'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAABAQAAAgD8AAIBAAAAAQAAAoEA=',
+  scalar:
+    'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAGBA',
   c8: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGM4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAIA/AAAAQA==',
 };
 const buf = (k: string) => Buffer.from(NPY[k], 'base64');
@@ -53,10 +55,16 @@ test('npy: version 2 and 3 headers, and 0-d arrays', () => {
 });
 
 test('npy: clear errors for fortran order, unsupported dtypes, truncation, bad magic', () => {
-  assert.throws(() => parseNpy(buf('fortran'), 'a.npy'), (e: Error) => e instanceof NpyError && /a\.npy: .*fortran_order/.test(e.message));
+  assert.throws(
+    () => parseNpy(buf('fortran'), 'a.npy'),
+    (e: Error) => e instanceof NpyError && /a\.npy: .*fortran_order/.test(e.message),
+  );
   assert.throws(() => parseNpy(buf('c8'), 'c.npy'), /c\.npy: unsupported dtype '<c8'/);
   const f4 = buf('f4');
-  assert.throws(() => parseNpy(f4.subarray(0, f4.length - 3), 't.npy'), /t\.npy: truncated: <f4\[3,2\] needs 24 data bytes but the file has 21/);
+  assert.throws(
+    () => parseNpy(f4.subarray(0, f4.length - 3), 't.npy'),
+    /t\.npy: truncated: <f4\[3,2\] needs 24 data bytes but the file has 21/,
+  );
   assert.throws(() => parseNpy(f4.subarray(0, 40), 't.npy'), /t\.npy: truncated/);
   assert.throws(() => parseNpy(Buffer.from('PK\x03\x04 not numpy'), 'z.npy'), /z\.npy: not a \.npy file/);
 });

@@ -25,7 +25,7 @@ function weights(): WeightMap {
   return out;
 }
 
-test('a cache hit renews the graph\'s mtime, so gc keeps graphs in use however old', async (t) => {
+test("a cache hit renews the graph's mtime, so gc keeps graphs in use however old", async (t) => {
   const dir = await tempDir(t);
   const w = weights();
   const first = await exportCached({ arch: mini, head: 'gap', numClasses: 3, weights: w, cacheDir: dir });
@@ -33,7 +33,11 @@ test('a cache hit renews the graph\'s mtime, so gc keeps graphs in use however o
   assert.match(basename(first.path), ONNX_CACHE_FILE, 'the CLI recognises the cache file names');
   const old = new Date(Date.now() - 30 * DAY);
   await utimes(first.path, old, old);
-  assert.equal((await gcCacheDir(dir, { maxIdleMs: 7 * DAY, names: ONNX_CACHE_FILE })).removed.length, 1, 'untouched for 30 days: removable');
+  assert.equal(
+    (await gcCacheDir(dir, { maxIdleMs: 7 * DAY, names: ONNX_CACHE_FILE })).removed.length,
+    1,
+    'untouched for 30 days: removable',
+  );
   const before = Date.now();
   const second = await exportCached({ arch: mini, head: 'gap', numClasses: 3, weights: w, cacheDir: dir });
   assert.equal(second.hit, true);

@@ -32,9 +32,14 @@ function opCounts(m: ModelMsg): Record<string, number> {
 
 test('exported model: opset 17, dynamic batch, no BatchNormalization, one Conv per torchvision conv', () => {
   const m = decodeModel(exportModel({ arch, head: 'gap', weights: weights() }));
-  assert.deepEqual(m.opsetImport.map((o) => [o.domain ?? '', o.version]), [['', 17]]);
+  assert.deepEqual(
+    m.opsetImport.map((o) => [o.domain ?? '', o.version]),
+    [['', 17]],
+  );
   assert.equal(m.irVersion, 8);
-  const dims = (m.graph.input[0].type.tensorType.shape.dim as Array<{ dimValue?: number; dimParam?: string }>).map((d) => d.dimValue ?? d.dimParam);
+  const dims = (m.graph.input[0].type.tensorType.shape.dim as Array<{ dimValue?: number; dimParam?: string }>).map(
+    (d) => d.dimValue ?? d.dimParam,
+  );
   assert.deepEqual(dims, ['batch', 3, 'height', 'width']);
   const c = opCounts(m);
   assert.equal(c.BatchNormalization, undefined);
@@ -58,7 +63,10 @@ test('ONNX Runtime fuses every Conv→Relu of the export (extended optimisation)
   const dir = await mkdtemp(join(tmpdir(), 'onnx-graph-'));
   try {
     const path = join(dir, 'opt.onnx');
-    const s = await ort.InferenceSession.create(exportModel({ arch, head: 'gap', weights: weights() }), { graphOptimizationLevel: 'extended', optimizedModelFilePath: path });
+    const s = await ort.InferenceSession.create(exportModel({ arch, head: 'gap', weights: weights() }), {
+      graphOptimizationLevel: 'extended',
+      optimizedModelFilePath: path,
+    });
     await s.release();
     const c = opCounts(decodeModel(await readFile(path)));
     // The stem's and each block's inner Conv→Relu become FusedConv; only the post-Add Relus stay.
@@ -70,6 +78,12 @@ test('ONNX Runtime fuses every Conv→Relu of the export (extended optimisation)
 });
 
 test('unknown outputs and heads that do not divide the channels are rejected', () => {
-  assert.throws(() => exportModel({ arch, head: 'gap', weights: weights(), outputs: ['attn.layer4'] }), /"attn\.layer4" is not available with head gap/);
-  assert.throws(() => exportModel({ arch, head: 'ca-stream', heads: 3, weights: weights() }), /heads=3 does not divide the 16 channels of tap stem/);
+  assert.throws(
+    () => exportModel({ arch, head: 'gap', weights: weights(), outputs: ['attn.layer4'] }),
+    /"attn\.layer4" is not available with head gap/,
+  );
+  assert.throws(
+    () => exportModel({ arch, head: 'ca-stream', heads: 3, weights: weights() }),
+    /heads=3 does not divide the 16 channels of tap stem/,
+  );
 });

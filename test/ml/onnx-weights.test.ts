@@ -18,7 +18,7 @@ const bottleneck = getArch('resnet-mini-bottleneck');
 
 function makeWeights(arch = mini, head: 'gap' | 'ca-stream' | 'none' = 'gap', numClasses = 5, seed = 1): WeightMap {
   let s = seed;
-  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647) - 0.5;
+  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647 - 0.5;
   const out: WeightMap = new Map();
   for (const [k, shape] of expectedWeights(arch, head, numClasses)) {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -71,11 +71,19 @@ test('a classifier is required unless the graph is backbone-only; fc.weight give
   const noFc = new Map(w);
   noFc.delete('fc.weight');
   noFc.delete('fc.bias');
-  assert.throws(() => exportModel({ arch: mini, head: 'gap', weights: noFc, weightsFile: 'x.safetensors' }), /x\.safetensors: .*\[fc\.weight\] missing/s);
+  assert.throws(
+    () => exportModel({ arch: mini, head: 'gap', weights: noFc, weightsFile: 'x.safetensors' }),
+    /x\.safetensors: .*\[fc\.weight\] missing/s,
+  );
   const m = decodeModel(exportModel({ arch: mini, head: 'none', weights: noFc }));
-  assert.deepEqual(m.graph.output.map((o) => o.name), ['tap.stem', 'tap.layer1', 'tap.layer2', 'tap.layer3', 'tap.layer4']);
+  assert.deepEqual(
+    m.graph.output.map((o) => o.name),
+    ['tap.stem', 'tap.layer1', 'tap.layer2', 'tap.layer3', 'tap.layer4'],
+  );
   const g = decodeModel(exportModel({ arch: mini, head: 'gap', weights: w, outputs: ['logits', 'probs'] }));
-  const dims = (g.graph.output[0].type.tensorType.shape.dim as Array<{ dimValue?: number; dimParam?: string }>).map((d) => d.dimValue ?? d.dimParam);
+  const dims = (g.graph.output[0].type.tensorType.shape.dim as Array<{ dimValue?: number; dimParam?: string }>).map(
+    (d) => d.dimValue ?? d.dimParam,
+  );
   assert.deepEqual(dims, ['batch', 7]);
 });
 
@@ -86,7 +94,10 @@ test('`module.` prefixes are stripped; known keys of other heads and num_batches
   const checked = checkWeights(prefixed, mini, 'gap', 5, 'p.safetensors');
   assert.ok(checked.has('conv1.weight') && !checked.has('cls_token') && !checked.has('module.conv1.weight'));
   // The digest depends only on what the graph uses, so prefixes and unused CA keys do not change it.
-  assert.equal(exportDigest({ arch: mini, head: 'gap', weights: prefixed }), exportDigest({ arch: mini, head: 'gap', weights: makeWeights() }));
+  assert.equal(
+    exportDigest({ arch: mini, head: 'gap', weights: prefixed }),
+    exportDigest({ arch: mini, head: 'gap', weights: makeWeights() }),
+  );
 });
 
 test('non-float weights are rejected by key', () => {
@@ -132,7 +143,14 @@ test('export cache: the same weights hit the cache, different weights or heads m
     await writeFile(first.path, 'not onnx');
     assert.equal((await exportCached({ arch: bottleneck, head: 'ca-stream', heads: 2, weights: w, cacheDir: dir })).hit, true);
     // … but a session on it rebuilds the file instead of failing.
-    const model = await createSession({ arch: bottleneck, head: 'ca-stream', heads: 2, weights: w, cacheDir: dir, sessionOptions: { intraOpNumThreads: 1 } });
+    const model = await createSession({
+      arch: bottleneck,
+      head: 'ca-stream',
+      heads: 2,
+      weights: w,
+      cacheDir: dir,
+      sessionOptions: { intraOpNumThreads: 1 },
+    });
     assert.equal(model.exported.hit, false);
     assert.equal(model.exported.digest, first.digest);
     const r = await model.run(new Float32Array(3 * 32 * 32), 1, 32, 32);

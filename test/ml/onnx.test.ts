@@ -12,7 +12,6 @@ import type { WeightMap } from '../../ml/onnx/weights.js';
 import { fixturesDir } from './fixtures.js';
 import { assertAllClose } from '../assert-close.js';
 
-
 const FIX = fixturesDir();
 const WEIGHTS = join(FIX, 'resnet-basic-1111.weights.safetensors');
 const arch = getArch('resnet-basic-1111');
@@ -20,7 +19,11 @@ const weightsP = readSafetensors(WEIGHTS).then((f) => f.tensors as unknown as We
 const expectedP = readSafetensors(join(FIX, 'resnet-basic-1111.expected.safetensors')).then((f) => f.tensors);
 const TAP_NAMES = ['stem', 'layer1', 'layer2', 'layer3', 'layer4'];
 
-function assertClose(got: { dims: number[]; data: Float32Array }, ref: NamedTensor | { shape: number[]; data: ArrayLike<number> }, what: string): void {
+function assertClose(
+  got: { dims: number[]; data: Float32Array },
+  ref: NamedTensor | { shape: number[]; data: ArrayLike<number> },
+  what: string,
+): void {
   assert.deepEqual(got.dims, ref.shape, `${what}: shape`);
   assertAllClose(got.data, ref.data as ArrayLike<number>, { tol: 1e-4, what });
 }
@@ -36,7 +39,14 @@ test.after(async () => {
 for (const heads of [1, 4]) {
   test(`ca-stream heads=${heads}: taps, dots, final token, GAP and CA logits match the PyTorch fixture`, async () => {
     const [weights, exp] = await Promise.all([weightsP, expectedP]);
-    const outputs = [...TAP_NAMES.map((t) => `tap.${t}`), ...TAP_NAMES.map((t) => `attn.${t}`), 'cls.final', 'logits', 'logits.gap', 'probs'];
+    const outputs = [
+      ...TAP_NAMES.map((t) => `tap.${t}`),
+      ...TAP_NAMES.map((t) => `attn.${t}`),
+      'cls.final',
+      'logits',
+      'logits.gap',
+      'probs',
+    ];
     const model = await createSession({ arch, head: 'ca-stream', heads, weights, weightsFile: WEIGHTS, outputs, cacheDir: tmp });
     try {
       const x = exp.get('input')!;
@@ -64,7 +74,7 @@ function softmaxRows(x: ArrayLike<number>, n: number): Float64Array {
     let m = -Infinity;
     for (let j = 0; j < n; j++) m = Math.max(m, x[r * n + j]);
     let s = 0;
-    for (let j = 0; j < n; j++) s += (out[r * n + j] = Math.exp(x[r * n + j] - m));
+    for (let j = 0; j < n; j++) s += out[r * n + j] = Math.exp(x[r * n + j] - m);
     for (let j = 0; j < n; j++) out[r * n + j] /= s;
   }
   return out;
@@ -81,11 +91,18 @@ test('gap head and backbone-only graph: logits = fixture GAP logits, taps match,
     // One image alone gives the first row of the batch result.
     const one = (x.data as Float32Array).subarray(0, c * h * w);
     const r1 = await backbone.run(one, 1, h, w);
-    assert.deepEqual(backbone.outputs, TAP_NAMES.map((t) => `tap.${t}`));
+    assert.deepEqual(
+      backbone.outputs,
+      TAP_NAMES.map((t) => `tap.${t}`),
+    );
     for (const t of TAP_NAMES) {
       const ref = exp.get(`tap.${t}`)!;
       const per = ref.data.length / b;
-      assertClose(r1[`tap.${t}`], { shape: [1, ...ref.shape.slice(1)], data: (ref.data as Float32Array).subarray(0, per) }, `tap.${t} (batch 1)`);
+      assertClose(
+        r1[`tap.${t}`],
+        { shape: [1, ...ref.shape.slice(1)], data: (ref.data as Float32Array).subarray(0, per) },
+        `tap.${t} (batch 1)`,
+      );
     }
   } finally {
     await gap.release();
@@ -131,11 +148,12 @@ test('ca-final (projected and not) matches the block formula applied to the fixt
   }
   const linear = (x: Float64Array, Wm: ArrayLike<number>, bv: ArrayLike<number>, out: number) => {
     const y = new Float64Array(B * out);
-    for (let bi = 0; bi < B; bi++) for (let o = 0; o < out; o++) {
-      let s = bv[o];
-      for (let k = 0; k < C; k++) s += Wm[o * C + k] * x[bi * C + k];
-      y[bi * out + o] = s;
-    }
+    for (let bi = 0; bi < B; bi++)
+      for (let o = 0; o < out; o++) {
+        let s = bv[o];
+        for (let k = 0; k < C; k++) s += Wm[o * C + k] * x[bi * C + k];
+        y[bi * out + o] = s;
+      }
     return y;
   };
   const projected = linear(z, W, bias, C);
@@ -148,7 +166,14 @@ test('ca-final (projected and not) matches the block formula applied to the fixt
       weights.set('cls_surrogate.to_out.1.weight', { shape: [C, C], data: W });
       weights.set('cls_surrogate.to_out.1.bias', { shape: [C], data: bias });
     }
-    const model = await createSession({ arch, head: 'ca-final', heads, weights, outputs: ['attn.layer4', 'cls.final', 'logits'], cacheDir: tmp });
+    const model = await createSession({
+      arch,
+      head: 'ca-final',
+      heads,
+      weights,
+      outputs: ['attn.layer4', 'cls.final', 'logits'],
+      cacheDir: tmp,
+    });
     try {
       const x = exp.get('input')!;
       const r = await model.run(x.data as Float32Array, B, x.shape[2], x.shape[3]);
@@ -169,7 +194,16 @@ test('runForward writes every requested output (NCHW) to safetensors, in chunks'
   const outFile = join(tmp, 'out.safetensors');
   const x = exp.get('input')!;
   await writeSafetensors(inputFile, { input: { shape: x.shape, data: x.data as Float32Array } });
-  const res = await runForward({ arch: 'resnet-basic-1111', head: 'ca-stream', heads: 4, weightsFile: WEIGHTS, inputFile, outFile, cacheDir: tmp, batchSize: 1 });
+  const res = await runForward({
+    arch: 'resnet-basic-1111',
+    head: 'ca-stream',
+    heads: 4,
+    weightsFile: WEIGHTS,
+    inputFile,
+    outFile,
+    cacheDir: tmp,
+    batchSize: 1,
+  });
   const out = (await readSafetensors(outFile)).tensors;
   assert.deepEqual([...out.keys()].sort(), [...res.outputs].sort());
   assert.ok(res.outputs.includes('attn.layer1') && res.outputs.includes('probs'));

@@ -57,7 +57,9 @@ for (const c of cases) {
   test(`tensorflow ${c.name}: forward, input and filter gradients equal the cpu backend's`, async (t) => {
     if (skip) return t.skip(skip);
     const conv = (x: tf.Tensor, w: tf.Tensor): tf.Tensor =>
-      c.depthwise ? tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad) : tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad);
+      c.depthwise
+        ? tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad)
+        : tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad);
     const [tfOut, cpuOut] = await onBoth(
       (x, w) => {
         const y = conv(x!, w!);
@@ -95,13 +97,18 @@ test('tensorflow max pool 3×3/2 pad 1 (the ResNet stem): padded cells never win
     (x) => {
       const neg = tf.sub(tf.abs(x!), 10);
       const y = tf.maxPool(neg as tf.Tensor4D, 3, 2, 1);
-      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 3, 2, 1), tf.reshape(tf.range(1, 1 + y.size), y.shape))))(neg);
+      const g = tf.grad((v: tf.Tensor) =>
+        tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 3, 2, 1), tf.reshape(tf.range(1, 1 + y.size), y.shape))),
+      )(neg);
       return [y, g];
     },
     [[[2, 9, 9, 3], 6]],
   );
   assertClose(a[0]!, b[0]!, 'max pool forward');
-  assert.ok(a[0]!.every((v) => v < -5), 'every pooled value comes from the input, none from the padding');
+  assert.ok(
+    a[0]!.every((v) => v < -5),
+    'every pooled value comes from the input, none from the padding',
+  );
   assertClose(a[1]!, b[1]!, 'max pool gradient');
 });
 
@@ -110,19 +117,27 @@ test('the shim leaves no tensors behind', async (t) => {
   const x = tf.tensor(rand([1, 8, 8, 2], 7), [1, 8, 8, 2]);
   const w = tf.tensor(rand([3, 3, 2, 2], 8), [3, 3, 2, 2]);
   const before = tf.memory().numTensors;
-  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 1), 3, 2, 1)))([x, w]);
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 1), 3, 2, 1)))([
+    x,
+    w,
+  ]);
   tf.dispose(g);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, w]);
 });
 
-test('on tensorflow, training BatchNorm is TensorFlow\'s fused op: forward, statistics and gradients equal the tf-ops composition (with residual and ReLU)', async (t) => {
+test("on tensorflow, training BatchNorm is TensorFlow's fused op: forward, statistics and gradients equal the tf-ops composition (with residual and ReLU)", async (t) => {
   if (skip) return t.skip(skip);
   const { batchNormKernelAvailable } = await import('../../ml/backend/batchnorm-kernels.js');
   const { batchNormTrain, batchNormTrainComposite } = await import('../../ml/models/batchnorm.js');
   assert.equal(tf.getBackend(), 'tensorflow');
   assert.equal(batchNormKernelAvailable(), true, 'the fused kernel is registered for tensorflow');
-  for (const [residual, relu] of [[false, false], [true, true], [false, true], [true, false]] as const) {
+  for (const [residual, relu] of [
+    [false, false],
+    [true, true],
+    [false, true],
+    [true, false],
+  ] as const) {
     const x = tf.add(tf.mul(tf.tensor(rand([4, 5, 5, 6], 11), [4, 5, 5, 6]), 3), 1);
     const gamma = tf.tensor(rand([6], 12), [6]);
     const beta = tf.tensor(rand([6], 13), [6]);
@@ -134,7 +149,9 @@ test('on tensorflow, training BatchNorm is TensorFlow\'s fused op: forward, stat
         return tf.add(tf.sum(tf.mul(o.out, w)), tf.sum(tf.mul(o.mean, 0)));
       };
       const o = f(x, gamma, beta, { epsilon: 1e-5, relu, ...(residual && { residual: r }) });
-      const grads = residual ? tf.grads(loss)([x, gamma, beta, r]) : tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(a, g, b, r))([x, gamma, beta]);
+      const grads = residual
+        ? tf.grads(loss)([x, gamma, beta, r])
+        : tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(a, g, b, r))([x, gamma, beta]);
       return [o.out, o.mean, o.variance, ...grads].map((v) => v.dataSync() as Float32Array);
     };
     const fused = run(batchNormTrain);

@@ -33,7 +33,11 @@ test('Ablation-CAM: w_k = (y − y_k)/y; with a GAP-linear head y − y_k = v_k�
   const calls: number[] = [];
   const r = await ablationcam({ A, K, h: 2, w: 3, forwardFromLayer: head(calls), maxBatch: 2 });
   assert.ok(Math.abs(r.score - y) < 1e-5);
-  assertClose(r.weights, v.map((vk, k) => (vk * means[k]) / y), 1e-4);
+  assertClose(
+    r.weights,
+    v.map((vk, k) => (vk * means[k]) / y),
+    1e-4,
+  );
   const cam = Array.from({ length: hw }, (_, p) => v.reduce((s, vk, k) => s + ((vk * means[k]) / y) * A[k * hw + p], 0));
   assertClose(r.map, refReluMinMax(cam), 1e-4);
   // K ablations + the intact forward = 5 items in batches of 2.

@@ -8,7 +8,16 @@ import { saliencyParamsSchema } from '../../stages/saliency/schema.js';
 
 // The "module": a constant half map over the requested grid.
 const half = defineSaliencyMethod(
-  { name: 'half', title: 'Half baseline', needs: 'none', inputs: ['h', 'w'], resolution: 'any', classSpecific: false, caOnly: false, seeded: false },
+  {
+    name: 'half',
+    title: 'Half baseline',
+    needs: 'none',
+    inputs: ['h', 'w'],
+    resolution: 'any',
+    classSpecific: false,
+    caOnly: false,
+    seeded: false,
+  },
   (i) => ({ map: new Float32Array(i.h * i.w).fill(0.5), h: i.h, w: i.w, degenerate: true, reason: 'constant' }),
 );
 // The "table line".
@@ -27,6 +36,12 @@ test('a name registered twice is an error', () => {
 });
 
 test("the saliency schema's method list is the registry's, in table order", () => {
-  assert.deepEqual([...saliencyParamsSchema.properties.methods.items.enum], SALIENCY_METHOD_TABLE.map((m) => m.info.name));
-  assert.deepEqual(SALIENCY_METHOD_NAMES, SALIENCY_METHOD_TABLE.map((m) => m.info.name));
+  assert.deepEqual(
+    [...saliencyParamsSchema.properties.methods.items.enum],
+    SALIENCY_METHOD_TABLE.map((m) => m.info.name),
+  );
+  assert.deepEqual(
+    SALIENCY_METHOD_NAMES,
+    SALIENCY_METHOD_TABLE.map((m) => m.info.name),
+  );
 });

@@ -73,7 +73,11 @@ test('Grad-CAM of a GAP-linear model: weights are v_k/(hw) (gradient by finite d
     G[i] = (score(plus) - score(minus)) / (2 * d);
   }
   const r = gradcam(acts, G, K, h, w);
-  assertClose(r.weights!, v.map((vk) => vk / hw), 1e-7);
+  assertClose(
+    r.weights!,
+    v.map((vk) => vk / hw),
+    1e-7,
+  );
   const cam: number[] = [];
   for (let p = 0; p < hw; p++) {
     let s = 0;
@@ -138,5 +142,9 @@ test('Grad-CAM++ from logit gradients equals eq. 19 evaluated on Y = exp(S) (exp
   const cam = Array.from({ length: hw }, (_, p) => weights.reduce((s, wk, k) => s + wk * acts[k * hw + p], 0));
   const r = gradcampp(acts, G, K, 2, 3);
   assertClose(r.map, refReluMinMax(cam), 1e-6);
-  assertClose(r.weights!, weights.map((x) => x / e), 1e-6);
+  assertClose(
+    r.weights!,
+    weights.map((x) => x / e),
+    1e-6,
+  );
 });

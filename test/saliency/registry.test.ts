@@ -15,11 +15,14 @@ test('registry: every method has a valid need, and dispatch works with exactly i
   const all: SaliencyInputs = {
     A: testData(K * h * w, 1, 0, 1),
     G: testData(K * h * w, 2, -1, 1),
-    K, h, w,
+    K,
+    h,
+    w,
     dots: testData(2 * h * w, 3, -1, 1),
     heads: 2,
     image: testData(3 * H * W, 4, -1, 1),
-    H, W,
+    H,
+    W,
     mean: [0.485, 0.456, 0.406],
     std: [0.229, 0.224, 0.225],
     forwardProbs: async (b, n) => {
@@ -48,7 +51,10 @@ test('registry: every method has a valid need, and dispatch works with exactly i
     const r = await computeSaliency(name, only);
     const [eh, ew] = info.resolution === 'input' ? [H, W] : [h, w];
     assert.equal(r.map.length, eh * ew, name);
-    assert.ok(r.map.every((x) => x >= 0 && x <= 1), `${name} map within [0, 1]`);
+    assert.ok(
+      r.map.every((x) => x >= 0 && x <= 1),
+      `${name} map within [0, 1]`,
+    );
     // Removing any declared input must fail with a message naming it.
     for (const f of info.inputs) {
       const missing = { ...only, [f]: undefined };

@@ -124,11 +124,26 @@ test('Score-CAM: progress is reported per batch and an aborted signal stops the 
   };
   await assert.rejects(
     scorecam({
-      A, K: 3, h: 2, w: 2, image, H, W, mean, std, forwardProbs, target: 0, maxBatch: 1,
-      signal: ctl.signal, onProgress: (d, t) => progress.push([d, t]),
+      A,
+      K: 3,
+      h: 2,
+      w: 2,
+      image,
+      H,
+      W,
+      mean,
+      std,
+      forwardProbs,
+      target: 0,
+      maxBatch: 1,
+      signal: ctl.signal,
+      onProgress: (d, t) => progress.push([d, t]),
     }),
     /stop requested/,
   );
   assert.equal(calls, 2);
-  assert.deepEqual(progress, [[1, 3], [2, 3]]);
+  assert.deepEqual(progress, [
+    [1, 3],
+    [2, 3],
+  ]);
 });

@@ -40,9 +40,14 @@ async function scratchProject(): Promise<string> {
 
 function setup(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'setup', 'tensorflow', ...args], { env: { ...process.env, ...env }, timeout: 300_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, 'setup', 'tensorflow', ...args],
+      { env: { ...process.env, ...env }, timeout: 300_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+      },
+    );
   });
 }
 
@@ -66,7 +71,19 @@ test('setup tensorflow after node_modules lost the build (as after npm ci): rest
   assert.match(r.out, /restoring the build cached in/);
   assert.match(r.out, /loads \(restored\)/);
   assert.ok(Date.now() - started < 60_000, `restore took ${Date.now() - started} ms`);
-  assert.ok(existsSync(join(dir, 'node_modules', '@tensorflow', 'tfjs-node', 'lib', `napi-v${Math.min(8, Number(process.versions.napi))}`, 'tfjs_binding.node')));
+  assert.ok(
+    existsSync(
+      join(
+        dir,
+        'node_modules',
+        '@tensorflow',
+        'tfjs-node',
+        'lib',
+        `napi-v${Math.min(8, Number(process.versions.napi))}`,
+        'tfjs_binding.node',
+      ),
+    ),
+  );
   const again = await setup(['--root', dir]);
   assert.match(again.out, /nothing to do/, 'a second run changes nothing');
 });
@@ -90,7 +107,10 @@ test('setup tensorflow --from-wheel names every missing build tool before downlo
 
 test('the disk check names the directory, what is free and what is needed', async () => {
   await assert.rejects(checkFreeDisk(tmpdir(), 1e18, 'the test'), (e: Error) => {
-    assert.match(e.message, new RegExp(`not enough disk in ${tmpdir().replace(/[/\\]/g, '.')}: [0-9.]+ GB free, 1000000000.0 GB needed for the test`));
+    assert.match(
+      e.message,
+      new RegExp(`not enough disk in ${tmpdir().replace(/[/\\]/g, '.')}: [0-9.]+ GB free, 1000000000.0 GB needed for the test`),
+    );
     return true;
   });
 });

@@ -62,7 +62,11 @@ export function submissions(runDir: string): Journal[] {
   } catch {
     return [];
   }
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Journal).filter((l) => l.job);
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Journal)
+    .filter((l) => l.job);
 }
 
 /** The Slurm id tracking an instance in a submission ("12" or "12_3"). */
@@ -75,14 +79,22 @@ export function jobOf(s: Journal, instance: string): string | undefined {
 /** squeue's state of one job or array task ("" when squeue does not list it). */
 export function slurmState(job: string): string {
   try {
-    return execFileSync('squeue', ['-h', '-r', '-t', 'all', '-j', job, '-o', '%T'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync('squeue', ['-h', '-r', '-t', 'all', '-j', job, '-o', '%T'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   } catch {
     return '';
   }
 }
 
 /** Polls `probe` every 100 ms until it returns a value (not undefined/false). */
-export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  ms = 30_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await probe();

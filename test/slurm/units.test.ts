@@ -10,12 +10,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadExperiment } from '../../engine/config/index.js';
 import { dependencyArgs } from '../../engine/run/slurm/executor.js';
-import { checkResources, executorSettings, parsePartitions, parseQueue, resourceArgs, timeProblem, isTerminal } from '../../engine/run/slurm/index.js';
+import {
+  checkResources,
+  executorSettings,
+  parsePartitions,
+  parseQueue,
+  resourceArgs,
+  timeProblem,
+  isTerminal,
+} from '../../engine/run/slurm/index.js';
 import { testRegistry } from '../engine/helpers.js';
 import { posOf } from '../engine/kinds.js';
 
 test('Slurm time limits: every documented form is accepted, out-of-range fields and junk are not', () => {
-  for (const ok of ['30', '0', '90:00', '1:30:00', '100:00:00', '2-0', '2-12', '2-12:30', '2-12:30:59', 'UNLIMITED', 'infinite']) assert.equal(timeProblem(ok), undefined, ok);
+  for (const ok of ['30', '0', '90:00', '1:30:00', '100:00:00', '2-0', '2-12', '2-12:30', '2-12:30:59', 'UNLIMITED', 'infinite'])
+    assert.equal(timeProblem(ok), undefined, ok);
   const bad: Array<[string, RegExp]> = [
     ['1h', /malformed time limit "1h": use minutes/],
     ['', /malformed/],
@@ -44,9 +53,10 @@ test('dependency and resource arguments', () => {
   assert.deepEqual(dependencyArgs(['5', '6_1']), ['--dependency=afterok:5:6_1', '--kill-on-invalid-dep=yes']);
   assert.deepEqual(dependencyArgs(['5'], '9'), ['--dependency=afterok:5,aftercorr:9', '--kill-on-invalid-dep=yes']);
   assert.deepEqual(dependencyArgs([], '9'), ['--dependency=aftercorr:9', '--kill-on-invalid-dep=yes']);
-  assert.deepEqual(resourceArgs({ partition: 'gpu', time: '1:00:00', cpus: 4, mem: '8G', gpus: 'a100:1', sbatch: ['--qos=high', '--exclusive'] }), [
-    '--partition=gpu', '--time=1:00:00', '--cpus-per-task=4', '--mem=8G', '--gpus=a100:1', '--qos=high', '--exclusive',
-  ]);
+  assert.deepEqual(
+    resourceArgs({ partition: 'gpu', time: '1:00:00', cpus: 4, mem: '8G', gpus: 'a100:1', sbatch: ['--qos=high', '--exclusive'] }),
+    ['--partition=gpu', '--time=1:00:00', '--cpus-per-task=4', '--mem=8G', '--gpus=a100:1', '--qos=high', '--exclusive'],
+  );
   assert.deepEqual(resourceArgs({}), []);
 });
 
@@ -81,17 +91,35 @@ stages:
     assert.fail('expected a ConfigError');
   } catch (e) {
     const msg = (e as Error).message;
-    assert.match(msg, new RegExp(`exp\\.yaml:${posOf(yaml, 'gpu,')}: stages\\.b\\.resources\\.partition: unknown partition "gpu" \\(sinfo lists: debug, long\\)`));
+    assert.match(
+      msg,
+      new RegExp(
+        `exp\\.yaml:${posOf(yaml, 'gpu,')}: stages\\.b\\.resources\\.partition: unknown partition "gpu" \\(sinfo lists: debug, long\\)`,
+      ),
+    );
     assert.match(msg, new RegExp(`exp\\.yaml:${posOf(yaml, 'lots')}: stages\\.b\\.resources\\.mem: malformed memory "lots"`));
-    assert.match(msg, new RegExp(`exp\\.yaml:${posOf(yaml, 'qos]')}: stages\\.b\\.resources\\.sbatch\\[0\\]: extra sbatch argument "qos" is not an option`));
+    assert.match(
+      msg,
+      new RegExp(`exp\\.yaml:${posOf(yaml, 'qos]')}: stages\\.b\\.resources\\.sbatch\\[0\\]: extra sbatch argument "qos" is not an option`),
+    );
     assert.doesNotMatch(msg, /stages\.a/, 'stage a is fine');
   }
   const merged = checkResources(exp, ['a'], s.resources, undefined);
-  assert.deepEqual(merged.get('a'), { partition: 'debug', time: '1:00:00', mem: '2G', cpus: 2, sbatch: ['--qos=low'] }, "the stage's keys override the executor's");
+  assert.deepEqual(
+    merged.get('a'),
+    { partition: 'debug', time: '1:00:00', mem: '2G', cpus: 2, sbatch: ['--qos=low'] },
+    "the stage's keys override the executor's",
+  );
 
-  assert.deepEqual(executorSettings(await load('executor: child-process\nstages: { a: { kind: command, params: { cmd: ["true"] } } }\n')).type, 'child-process');
+  assert.deepEqual(
+    executorSettings(await load('executor: child-process\nstages: { a: { kind: command, params: { cmd: ["true"] } } }\n')).type,
+    'child-process',
+  );
   const bad = 'executor: slurmm\nstages: { a: { kind: command, params: { cmd: ["true"] } } }\n';
-  await assert.rejects(load(bad), /exp\.yaml:1:11: executor: expected one of "in-process", "child-process", "slurm", got string "slurmm" \(did you mean "slurm"\?\)/);
+  await assert.rejects(
+    load(bad),
+    /exp\.yaml:1:11: executor: expected one of "in-process", "child-process", "slurm", got string "slurmm" \(did you mean "slurm"\?\)/,
+  );
   const badKey = 'executor: { type: slurm, retires: 2 }\nstages: { a: { kind: command, params: { cmd: ["true"] } } }\n';
   await assert.rejects(load(badKey), /exp\.yaml:1:\d+: executor\.retires: unknown key "retires" \(did you mean "retries"\?\)/);
 });
@@ -103,7 +131,10 @@ test('without sbatch the Slurm tests skip with a printed reason, and fail when C
   const probe = fileURLToPath(new URL(`./probe.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
   const pre = import.meta.url.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
   const run = (env: Record<string, string>) =>
-    spawnSync(join(bin, 'node'), [...pre, '--test', '--test-reporter=tap', probe], { encoding: 'utf8', env: { PATH: bin, HOME: process.env.HOME ?? '/tmp', CA_PIPE_SLURM_PROBE: '1', ...env } });
+    spawnSync(join(bin, 'node'), [...pre, '--test', '--test-reporter=tap', probe], {
+      encoding: 'utf8',
+      env: { PATH: bin, HOME: process.env.HOME ?? '/tmp', CA_PIPE_SLURM_PROBE: '1', ...env },
+    });
   const skipped = run({});
   assert.equal(skipped.status, 0, skipped.stdout + skipped.stderr);
   assert.match(skipped.stdout, /# SKIP sbatch is not on PATH/);

@@ -33,11 +33,22 @@ before(async () => {
   process.env.CA_PIPE_CALIBRATION_DIR = join(root, 'calibration');
 });
 
-const EVAL = { protocol: 'ca-stream', protocol_overrides: {}, keep_constant: [], localisation: 'off', bootstrap: { samples: 20, seed: 0, level: 0.95 }, batch_size: 8 };
+const EVAL = {
+  protocol: 'ca-stream',
+  protocol_overrides: {},
+  keep_constant: [],
+  localisation: 'off',
+  bootstrap: { samples: 20, seed: 0, level: 0.95 },
+  batch_size: 8,
+};
 
 async function saliency(engine: 'onnx' | 'tfjs' | undefined, tag: string) {
   const params: SaliencyParams = { ...SALIENCY_TEST_PARAMS, methods: ['gradcam', 'scorecam'], ...(engine && { engine }) };
-  const ctx = testCtx(params, { model: caModel, data }, { outDir: join(root, tag, 'out'), scratchDir: join(root, 'scratch', tag), baseDir: root });
+  const ctx = testCtx(
+    params,
+    { model: caModel, data },
+    { outDir: join(root, tag, 'out'), scratchDir: join(root, 'scratch', tag), baseDir: root },
+  );
   await saliencyStage.run(ctx);
   return ctx;
 }
@@ -52,14 +63,20 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 test('saliency and evaluate with engine: tfjs and engine: onnx both run, record the engine, and agree', async () => {
   const onnx = await saliency('onnx', 'sal-onnx');
   const tfjs = await saliency('tfjs', 'sal-tfjs');
-  for (const [ctx, engine] of [[onnx, 'onnx'], [tfjs, 'tfjs']] as const) {
+  for (const [ctx, engine] of [
+    [onnx, 'onnx'],
+    [tfjs, 'tfjs'],
+  ] as const) {
     const c = ctx.provenance.engine_choice as { engine: string; setting: string; reason: string; ort_provider: string };
     assert.equal(c.engine, engine);
     assert.equal(c.setting, engine);
     assert.equal(c.reason, `engine: ${engine} in the stage params`);
     assert.equal(c.ort_provider, 'cpu');
     assert.equal(ctx.provenance.engine, engine === 'onnx' ? 'onnxruntime' : 'tfjs');
-    assert.ok(ctx.logs.some((l) => l.includes(`saliency: engine ${engine} (`)), ctx.logs.join('\n'));
+    assert.ok(
+      ctx.logs.some((l) => l.includes(`saliency: engine ${engine} (`)),
+      ctx.logs.join('\n'),
+    );
   }
   // Score-CAM's masked forwards and Grad-CAM's taps both went through the engine under test.
   for (const m of ['gradcam', 'scorecam']) {
@@ -68,7 +85,11 @@ test('saliency and evaluate with engine: tfjs and engine: onnx both run, record 
   }
   const summaries: Record<string, { accuracy: { top1: number }; methods: Record<string, { AD: { mean: number } }> }> = {};
   for (const engine of ['onnx', 'tfjs'] as const) {
-    const ctx = testCtx({ ...EVAL, engine }, { model: caModel, data, saliency: onnx.outDir }, { outDir: join(root, `ev-${engine}`, 'out'), scratchDir: join(root, 'scratch', `ev-${engine}`) });
+    const ctx = testCtx(
+      { ...EVAL, engine },
+      { model: caModel, data, saliency: onnx.outDir },
+      { outDir: join(root, `ev-${engine}`, 'out'), scratchDir: join(root, 'scratch', `ev-${engine}`) },
+    );
     await evaluateStage.run(ctx as never);
     assert.equal((ctx.provenance.engine_choice as { engine: string }).engine, engine);
     summaries[engine] = JSON.parse(readFileSync(join(ctx.outDir, EVALUATE_FILES.summary), 'utf8'));
@@ -81,7 +102,12 @@ test('saliency and evaluate with engine: tfjs and engine: onnx both run, record 
 test('auto: chosen by the rule for the backend under test, with the same choice on a rerun', async () => {
   const a = await saliency(undefined, 'sal-auto-1');
   const b = await saliency(undefined, 'sal-auto-2');
-  const ca = a.provenance.engine_choice as { engine: string; setting: string; reason: string; calibration?: { fresh: boolean; file: string } };
+  const ca = a.provenance.engine_choice as {
+    engine: string;
+    setting: string;
+    reason: string;
+    calibration?: { fresh: boolean; file: string };
+  };
   const cb = b.provenance.engine_choice as typeof ca;
   assert.equal(ca.setting, 'auto');
   assert.equal(cb.engine, ca.engine);
@@ -117,8 +143,20 @@ test('frozen training and the features stage run their backbone on tfjs when ask
   const tdata = await syntheticIndex(join(troot, 'data'), 4, 64);
   const init = await fakeInit(join(troot, 'init'), 'resnet-mini', 6, 64);
   const params = {
-    arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 1, batch_size: 8, input_size: 64, resize: 64, augment: false,
-    optimizer: 'adamw', lr: 0.01, weight_decay: 0.01, schedule: 'constant', workers: 0, log_every: 1,
+    arch: 'resnet-mini',
+    head: 'ca-stream',
+    mode: 'frozen',
+    epochs: 1,
+    batch_size: 8,
+    input_size: 64,
+    resize: 64,
+    augment: false,
+    optimizer: 'adamw',
+    lr: 0.01,
+    weight_decay: 0.01,
+    schedule: 'constant',
+    workers: 0,
+    log_every: 1,
   } as const;
   const results: Record<string, Record<string, { data: Float32Array }>> = {};
   for (const engine of ['onnx', 'tfjs'] as const) {
@@ -134,7 +172,11 @@ test('frozen training and the features stage run their backbone on tfjs when ask
   const d = maxDiff(results.tfjs.cls_token.data, results.onnx.cls_token.data);
   assert.ok(d < 1e-3, `cls_token differs by ${d}`);
 
-  const fctx = stageCtx({ arch: 'resnet-mini', input_size: 64, resize: 64, dtype: 'float32', workers: 0, engine: 'tfjs' }, { data: tdata, init }, join(troot, 'features'));
+  const fctx = stageCtx(
+    { arch: 'resnet-mini', input_size: 64, resize: 64, dtype: 'float32', workers: 0, engine: 'tfjs' },
+    { data: tdata, init },
+    join(troot, 'features'),
+  );
   await featuresStage.run(fctx as never);
   assert.equal((fctx.provenance.engine_choice as { engine: string }).engine, 'tfjs');
 

@@ -28,7 +28,10 @@ test('evaluate: NaN scores from overflowing weights count as wrong and are repor
   (tensors['fc.bias']!.data as Float32Array).fill(3e38);
   await writeFile(join(dir, 'w.safetensors'), serializeSafetensors(tensors));
   await put(dir, 'wrap.mjs', WRAP);
-  await put(dir, 'exp.yaml', `
+  await put(
+    dir,
+    'exp.yaml',
+    `
 stages:
   data:
     kind: index
@@ -44,7 +47,8 @@ stages:
     kind: evaluate
     needs: { model: weights, data: data, saliency: saliency }
     params: { bootstrap: { samples: 10 } }
-`);
+`,
+  );
   const r = await runCli(['run', 'exp.yaml', '--runs', 'runs', '--quiet'], dir);
   assert.equal(r.exitCode, 0, r.output);
   const summary = JSON.parse(await readFile(join(dir, 'runs/exp/latest/outputs/evaluate/evaluation.json'), 'utf8'));

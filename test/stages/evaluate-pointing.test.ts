@@ -28,14 +28,26 @@ for (const head of ['gap', 'ca-stream'] as const) {
     const model = smoothnessModelDir(join(root, 'model'), head, 3, 128);
     const methods = head === 'gap' ? ['gradcam', 'random', 'center'] : ['ca-attention', 'gradcam', 'random', 'center'];
     const sp: SaliencyParams = {
-      methods, target: 'gt', split: 'val', batch_size: 16, method_batch: 32, shard_size: 16, dtype: 'float32', overlays: 0, seed: 0,
+      methods,
+      target: 'gt',
+      split: 'val',
+      batch_size: 16,
+      method_batch: 32,
+      shard_size: 16,
+      dtype: 'float32',
+      overlays: 0,
+      seed: 0,
       rise: { masks: 16, cells: 2, p1: 0.5 },
     };
     const sctx = testCtx(sp, { model, data }, { outDir: join(root, 'sal'), scratchDir: join(root, 'scratch', 'sal') });
     await saliencyStage.run(sctx);
     const ep: EvaluateParams = {
-      protocol: 'ca-stream', protocol_overrides: {}, keep_constant: ['ones', 'center', 'random'], localisation: 'auto',
-      bootstrap: { samples: 200, seed: 0, level: 0.95 }, batch_size: 32,
+      protocol: 'ca-stream',
+      protocol_overrides: {},
+      keep_constant: ['ones', 'center', 'random'],
+      localisation: 'auto',
+      bootstrap: { samples: 200, seed: 0, level: 0.95 },
+      batch_size: 32,
     };
     const ectx = testCtx(ep, { model, data, saliency: sctx.outDir }, { outDir: join(root, 'ev'), scratchDir: join(root, 'scratch', 'ev') });
     await evaluateStage.run(ectx);

@@ -18,8 +18,12 @@ before(() => setBackendLogger(() => {}));
 
 const SAL: SaliencyParams = { ...SALIENCY_TEST_PARAMS, methods: ['gradcam', 'random', 'center', 'ones'] };
 const EV: EvaluateParams = {
-  protocol: 'ca-stream', protocol_overrides: {}, keep_constant: ['ones', 'center', 'random'], localisation: 'auto',
-  bootstrap: { samples: 200, seed: 0, level: 0.95 }, batch_size: 16,
+  protocol: 'ca-stream',
+  protocol_overrides: {},
+  keep_constant: ['ones', 'center', 'random'],
+  localisation: 'auto',
+  bootstrap: { samples: 200, seed: 0, level: 0.95 },
+  batch_size: 16,
 };
 
 let root = '';
@@ -36,11 +40,24 @@ before(async () => {
   sal = ctx.outDir;
 });
 
-async function evaluate(params: Partial<EvaluateParams>, tag: string, extra: { saliency?: string; scratch?: string; signal?: AbortSignal; onSet?: (d: number) => void } = {}) {
-  const ctx = testCtx({ ...EV, ...params }, { model, data, saliency: extra.saliency ?? sal }, { outDir: join(root, tag, 'out'), scratchDir: extra.scratch ?? join(root, 'scratch', tag), baseDir: root }, extra.signal, extra.onSet);
+async function evaluate(
+  params: Partial<EvaluateParams>,
+  tag: string,
+  extra: { saliency?: string; scratch?: string; signal?: AbortSignal; onSet?: (d: number) => void } = {},
+) {
+  const ctx = testCtx(
+    { ...EV, ...params },
+    { model, data, saliency: extra.saliency ?? sal },
+    { outDir: join(root, tag, 'out'), scratchDir: extra.scratch ?? join(root, 'scratch', tag), baseDir: root },
+    extra.signal,
+    extra.onSet,
+  );
   await evaluateStage.run(ctx);
   const summary = JSON.parse(readFileSync(join(ctx.outDir, 'evaluation.json'), 'utf8')) as EvaluateSummary & Record<string, any>;
-  const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const curves = JSON.parse(readFileSync(join(ctx.outDir, 'curves.json'), 'utf8'));
   return { ctx, summary, rows, curves };
 }
@@ -84,7 +101,11 @@ test('degenerate maps (constant, NaN) are counted per method and left out of the
   writeFileSync(join(dir, `${meta.ids[0]}.npy`), npyBytes([2, 2], Float32Array.from([0, 0.2, 1, 0.5])));
   writeFileSync(join(dir, `${meta.ids[1]}.npy`), npyBytes([2, 2], new Float32Array(4).fill(0.7)));
   writeFileSync(join(dir, `${meta.ids[2]}.npy`), npyBytes([2, 2], Float32Array.from([0, NaN, 1, 0])));
-  const imp = testCtx({ ...SAL, methods: ['gradcam'], import: { npy_dir: 'npy' } }, { model, data }, { outDir: join(root, 'imp', 'out'), scratchDir: join(root, 'scratch', 'imp'), baseDir: root });
+  const imp = testCtx(
+    { ...SAL, methods: ['gradcam'], import: { npy_dir: 'npy' } },
+    { model, data },
+    { outDir: join(root, 'imp', 'out'), scratchDir: join(root, 'scratch', 'imp'), baseDir: root },
+  );
   await saliencyStage.run(imp);
   const { summary, rows, ctx } = await evaluate({}, 'degenerate', { saliency: imp.outDir });
   const g = summary.methods.gradcam;
@@ -92,7 +113,10 @@ test('degenerate maps (constant, NaN) are counted per method and left out of the
   for (const k of ['AD', 'AI', 'AG', 'insertion', 'deletion'] as const) assert.equal(g[k]!.n, 1, k);
   const ok = rows.find((r) => r.id === meta.ids[0])!;
   assert.equal(g.AD!.mean, ok.AD);
-  assert.deepEqual(rows.map((r) => r.status), ['ok', 'constant', 'nan']);
+  assert.deepEqual(
+    rows.map((r) => r.status),
+    ['ok', 'constant', 'nan'],
+  );
   assert.match(ctx.logs.join('\n'), /gradcam: left out of the means: 1 constant map\(s\), 1 non-finite map\(s\)/);
   assert.deepEqual(summary.saliency_degenerate.gradcam, { constant: 1, 'non-finite': 1 });
 });
@@ -101,7 +125,10 @@ test('an interrupted evaluation reuses its finished shard and ends with the same
   const full = await evaluate({}, 'ev-full');
   const scratch = join(root, 'scratch', 'ev-resume');
   const ac = new AbortController();
-  await assert.rejects(evaluate({}, 'ev-resume-1', { scratch, signal: ac.signal, onSet: (d) => d >= 2 && ac.abort(new Error('stop')) }), /stop/);
+  await assert.rejects(
+    evaluate({}, 'ev-resume-1', { scratch, signal: ac.signal, onSet: (d) => d >= 2 && ac.abort(new Error('stop')) }),
+    /stop/,
+  );
   const first = join(scratch, 'evaluate-shards', 'shard-00000.json');
   assert.ok(existsSync(first) && !existsSync(join(scratch, 'evaluate-shards', 'shard-00001.json')));
   const t0 = statSync(first).mtimeMs;
@@ -118,8 +145,14 @@ test('an interrupted evaluation reuses its finished shard and ends with the same
 });
 
 test('an unknown or invalid protocol override names the field', async () => {
-  await assert.rejects(evaluate({ protocol_overrides: { insdel: { stepz: 3 } } }, 'bad1'), /protocol_overrides.*unknown protocol field "insdel\.stepz"/);
-  await assert.rejects(evaluate({ protocol_overrides: { insdel: { blur: { size: 4 } } } }, 'bad2'), /"insdel\.blur\.size": expected an odd positive integer/);
+  await assert.rejects(
+    evaluate({ protocol_overrides: { insdel: { stepz: 3 } } }, 'bad1'),
+    /protocol_overrides.*unknown protocol field "insdel\.stepz"/,
+  );
+  await assert.rejects(
+    evaluate({ protocol_overrides: { insdel: { blur: { size: 4 } } } }, 'bad2'),
+    /"insdel\.blur\.size": expected an odd positive integer/,
+  );
 });
 
 test('a protocol knob changes the evaluate key only', async () => {
@@ -139,14 +172,24 @@ test('without masks the boxes define the object: every energy share is at least 
   const { cpSync } = await import('node:fs');
   const boxData = join(root, 'index-boxes');
   cpSync(data, boxData, { recursive: true });
-  const recs = readFileSync(join(boxData, 'index.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const recs = readFileSync(join(boxData, 'index.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   writeFileSync(join(boxData, 'index.jsonl'), recs.map(({ mask: _m, ...r }) => JSON.stringify(r)).join('\n') + '\n');
   const ds = JSON.parse(readFileSync(join(boxData, 'dataset.json'), 'utf8'));
   writeFileSync(join(boxData, 'dataset.json'), JSON.stringify({ ...ds, masks: false }));
   const withMasks = await evaluate({}, 'loc-mask');
-  const ctx = testCtx({ ...EV }, { model, data: boxData, saliency: sal }, { outDir: join(root, 'loc-box', 'out'), scratchDir: join(root, 'scratch', 'loc-box'), baseDir: root });
+  const ctx = testCtx(
+    { ...EV },
+    { model, data: boxData, saliency: sal },
+    { outDir: join(root, 'loc-box', 'out'), scratchDir: join(root, 'scratch', 'loc-box'), baseDir: root },
+  );
   await evaluateStage.run(ctx);
-  const boxRows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const boxRows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   let strictly = 0;
   for (const r of withMasks.rows) {
     const b = boxRows.find((x) => x.id === r.id && x.method === r.method)!;

@@ -12,11 +12,25 @@ const iv = (mean: number) => ({ mean, lo: mean - 1, hi: mean + 1, n: 3 });
 async function evaluation(dir: string, pooling: 'gap' | 'ca', perImage: Array<{ id: number; AD: number }>) {
   await mkdir(dir, { recursive: true });
   const ad = perImage.reduce((s, r) => s + r.AD, 0) / perImage.length;
-  await writeFile(join(dir, 'evaluation.json'), JSON.stringify({
-    format: 'ca-pipe.evaluate/1', protocol: { name: 'ca-stream' }, pooling,
-    accuracy: { top1: pooling === 'ca' ? 0.9 : 0.88, top5: 1, n: 3 },
-    methods: { '<gradcam>': { AD: iv(ad), AI: iv(40), AG: iv(10), insertion: iv(0.7), deletion: iv(0.1), excluded: { constant: pooling === 'gap' ? 1 : 0 } } },
-  }));
+  await writeFile(
+    join(dir, 'evaluation.json'),
+    JSON.stringify({
+      format: 'ca-pipe.evaluate/1',
+      protocol: { name: 'ca-stream' },
+      pooling,
+      accuracy: { top1: pooling === 'ca' ? 0.9 : 0.88, top5: 1, n: 3 },
+      methods: {
+        '<gradcam>': {
+          AD: iv(ad),
+          AI: iv(40),
+          AG: iv(10),
+          insertion: iv(0.7),
+          deletion: iv(0.1),
+          excluded: { constant: pooling === 'gap' ? 1 : 0 },
+        },
+      },
+    }),
+  );
   await writeFile(join(dir, 'per_image.jsonl'), perImage.map((r) => JSON.stringify({ method: '<gradcam>', ...r })).join('\n') + '\n');
   await writeFile(join(dir, 'curves.json'), JSON.stringify({ '<gradcam>': { insertion: [0.1, 0.5, 0.9], deletion: [0.9, 0.3, 0.1] } }));
 }
@@ -29,34 +43,74 @@ async function saliency(dir: string, pooling: string, ids: number[]) {
     const px = Buffer.alloc(64 * 64 * 3);
     let x = (id + 1) * 0x9e3779b9;
     for (let i = 0; i < px.length; i++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       px[i] = x & 255;
     }
-    await sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(dir, 'overlays', `${id}-gradcam.png`));
+    await sharp(px, { raw: { width: 64, height: 64, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'overlays', `${id}-gradcam.png`));
     overlays.push({ id, method: 'gradcam', file: `overlays/${id}-gradcam.png` });
   }
-  await writeFile(join(dir, 'saliency.json'), JSON.stringify({ format: 'ca-pipe.saliency/1', methods: ['gradcam'], h: 2, w: 2, split: 'val', target: 'gt', pooling, ids, targets: ids.map(() => 0), shards: [], degenerate: {}, overlays }));
+  await writeFile(
+    join(dir, 'saliency.json'),
+    JSON.stringify({
+      format: 'ca-pipe.saliency/1',
+      methods: ['gradcam'],
+      h: 2,
+      w: 2,
+      split: 'val',
+      target: 'gt',
+      pooling,
+      ids,
+      targets: ids.map(() => 0),
+      shards: [],
+      degenerate: {},
+      overlays,
+    }),
+  );
 }
 
 function ctxFor(root: string, variantInputs: Record<string, VariantInput[]>, params: Record<string, unknown>): StageContext<any> {
   const noop = () => {};
   return {
     params: { gallery_images: 6, max_bytes: 5_000_000, bootstrap: 200, seed: 0, ...params },
-    inputs: {}, variantInputs, outDir: join(root, 'out'), scratchDir: join(root, 'scratch'), baseDir: root,
+    inputs: {},
+    variantInputs,
+    outDir: join(root, 'out'),
+    scratchDir: join(root, 'scratch'),
+    baseDir: root,
     progress: { total: noop, tick: noop, set: noop, message: noop },
     log: { info: noop, warn: noop, error: noop, debug: noop },
     signal: new AbortController().signal,
     stage: { name: 'report', variantId: '', alias: '', key: 'k' },
     provenance: {},
-    experiment: { name: 'exp<1>', file: '/x/exp.yaml', resolved: { stages: { '<script>': 1 } }, variants: [], instances: [{ id: 'a', stage: 'a', kind: 'index', variant: '', status: 'cached', seconds: 0.1 }], toolVersion: '0.1.0' },
+    experiment: {
+      name: 'exp<1>',
+      file: '/x/exp.yaml',
+      resolved: { stages: { '<script>': 1 } },
+      variants: [],
+      instances: [{ id: 'a', stage: 'a', kind: 'index', variant: '', status: 'cached', seconds: 0.1 }],
+      toolVersion: '0.1.0',
+    },
   };
 }
 
 test('report pairs GAP and CA per image, escapes every string, and writes the three files', async () => {
   const root = await mkdtemp(join(tmpdir(), 'report-'));
-  await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }, { id: 2, AD: 20 }, { id: 3, AD: 30 }]);
+  await evaluation(join(root, 'eg'), 'gap', [
+    { id: 1, AD: 10 },
+    { id: 2, AD: 20 },
+    { id: 3, AD: 30 },
+  ]);
   // CA has an extra image (4) that GAP lacks: pairing must use only the common ids 1..3.
-  await evaluation(join(root, 'ec'), 'ca', [{ id: 1, AD: 8 }, { id: 2, AD: 17 }, { id: 3, AD: 26 }, { id: 4, AD: 99 }]);
+  await evaluation(join(root, 'ec'), 'ca', [
+    { id: 1, AD: 8 },
+    { id: 2, AD: 17 },
+    { id: 3, AD: 26 },
+    { id: 4, AD: 99 },
+  ]);
   await saliency(join(root, 'sg'), 'gap', [1, 2]);
   await saliency(join(root, 'sc'), 'ca', [2, 3]);
   await mkdir(join(root, 'out'));
@@ -107,12 +161,21 @@ test('gallery rows follow the saliency stage order (class-interleaved), not sort
 
 test('the report does not depend on timings, cache status (run.json has them) or the checkout path, only on its inputs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'report-det-'));
-  await evaluation(join(root, 'eg'), 'gap', [{ id: 1, AD: 10 }, { id: 2, AD: 20 }]);
-  await evaluation(join(root, 'ec'), 'ca', [{ id: 1, AD: 8 }, { id: 2, AD: 17 }]);
+  await evaluation(join(root, 'eg'), 'gap', [
+    { id: 1, AD: 10 },
+    { id: 2, AD: 20 },
+  ]);
+  await evaluation(join(root, 'ec'), 'ca', [
+    { id: 1, AD: 8 },
+    { id: 2, AD: 17 },
+  ]);
   const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
   const inputs = { eg: v('eg', 'k1'), ec: v('ec', 'k2') };
   const outputs: string[][] = [];
-  for (const [k, history] of [{ status: 'executed', seconds: 4321.25 }, { status: 'cached', seconds: undefined }].entries()) {
+  for (const [k, history] of [
+    { status: 'executed', seconds: 4321.25 },
+    { status: 'cached', seconds: undefined },
+  ].entries()) {
     const ctx = ctxFor(root, inputs, {});
     ctx.outDir = join(root, `out${k}`);
     await mkdir(ctx.outDir);
@@ -128,5 +191,8 @@ test('the report does not depend on timings, cache status (run.json has them) or
   assert.match(html, /<td>pretrain<\/td><td>train<\/td><td>–<\/td><td>wasm-backend-x<\/td>/, 'instance table: id, kind, variant, backend');
   assert.ok(!html.includes('4321') && !html.includes('executed'), 'no seconds, no status');
   assert.match(html, /run\.json/, 'points to run.json for timings');
-  assert.ok(html.includes('(exp.yaml)') && !html.includes('/srv/b') && !html.includes('/home/a'), 'experiment file named without its directory');
+  assert.ok(
+    html.includes('(exp.yaml)') && !html.includes('/srv/b') && !html.includes('/home/a'),
+    'experiment file named without its directory',
+  );
 });

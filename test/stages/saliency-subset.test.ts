@@ -38,7 +38,11 @@ before(async () => {
 let runs = 0;
 async function saliency(params: Partial<SaliencyParams>, model = gapModel): Promise<{ dir: string; meta: SaliencyMeta }> {
   const tag = `run-${runs++}`;
-  const ctx = testCtx({ ...BASE, ...params }, { model, data }, { outDir: join(root, tag, 'out'), scratchDir: join(root, tag, 'scratch'), baseDir: root });
+  const ctx = testCtx(
+    { ...BASE, ...params },
+    { model, data },
+    { outDir: join(root, tag, 'out'), scratchDir: join(root, tag, 'scratch'), baseDir: root },
+  );
   await saliencyStage.run(ctx);
   return { dir: ctx.outDir, meta: JSON.parse(readFileSync(join(ctx.outDir, 'saliency.json'), 'utf8')) as SaliencyMeta };
 }
@@ -68,7 +72,10 @@ test('limit and overlays take a class-balanced subset; overlays are the first ex
   assert.deepEqual(stored, meta.ids);
   // Without a limit every val image is explained, and the order still interleaves classes.
   const all = (await saliency({})).meta.ids;
-  assert.deepEqual([...all].sort((a, b) => a - b), [...val].sort((a, b) => a - b));
+  assert.deepEqual(
+    [...all].sort((a, b) => a - b),
+    [...val].sort((a, b) => a - b),
+  );
   assert.equal(classesOf(all.slice(0, 3)).size, 3);
   assert.deepEqual(all.slice(0, 3), meta.ids, 'a limit is a prefix of the unlimited order');
 });
@@ -79,7 +86,10 @@ test('the same seed picks the same images for a GAP and a CA model; other seeds 
   assert.deepEqual((await saliency({ limit: 4 }, caModel)).meta.ids, gap);
   const others = [];
   for (const seed of [1, 2, 3]) others.push((await saliency({ limit: 4, seed })).meta.ids);
-  assert.ok(others.some((ids) => JSON.stringify(ids) !== JSON.stringify(gap)), `seeds 1–3 all gave ${gap}`);
+  assert.ok(
+    others.some((ids) => JSON.stringify(ids) !== JSON.stringify(gap)),
+    `seeds 1–3 all gave ${gap}`,
+  );
   for (const ids of others) assert.equal(classesOf(ids.slice(0, 3)).size, 3);
 });
 
@@ -116,24 +126,41 @@ test('evaluate pairs maps with images by id: shards stored in another order give
     const part = ids.slice(s * 3, s * 3 + 3);
     const name = `maps/shard-${String(s).padStart(5, '0')}.safetensors`;
     const hw = meta.h * meta.w;
-    const shardMaps = Object.fromEntries(methods.map((m) => {
-      const d = new Float32Array(part.length * hw);
-      part.forEach((id, i) => d.set(maps[id][m], i * hw));
-      return [m, { h: meta.h, w: meta.w, data: d }];
-    }));
-    await writeMapShard(join(moved, name), { ids: part, targets: part.map((id) => target.get(id)!), maps: shardMaps, degenerate: {} }, 'float32');
+    const shardMaps = Object.fromEntries(
+      methods.map((m) => {
+        const d = new Float32Array(part.length * hw);
+        part.forEach((id, i) => d.set(maps[id][m], i * hw));
+        return [m, { h: meta.h, w: meta.w, data: d }];
+      }),
+    );
+    await writeMapShard(
+      join(moved, name),
+      { ids: part, targets: part.map((id) => target.get(id)!), maps: shardMaps, degenerate: {} },
+      'float32',
+    );
     shards.push(name);
   }
   writeFileSync(join(moved, 'saliency.json'), JSON.stringify({ ...meta, ids, targets: ids.map((id) => target.get(id)!), shards }));
 
   const ep: EvaluateParams = {
-    protocol: 'ca-stream', protocol_overrides: {}, keep_constant: ['random'], localisation: 'auto',
-    bootstrap: { samples: 50, seed: 0, level: 0.95 }, batch_size: 16,
+    protocol: 'ca-stream',
+    protocol_overrides: {},
+    keep_constant: ['random'],
+    localisation: 'auto',
+    bootstrap: { samples: 50, seed: 0, level: 0.95 },
+    batch_size: 16,
   };
   const rowsOf = async (sal: string, tag: string) => {
-    const ctx = testCtx(ep, { model: gapModel, data, saliency: sal }, { outDir: join(root, tag, 'out'), scratchDir: join(root, tag, 'scratch'), baseDir: root });
+    const ctx = testCtx(
+      ep,
+      { model: gapModel, data, saliency: sal },
+      { outDir: join(root, tag, 'out'), scratchDir: join(root, tag, 'scratch'), baseDir: root },
+    );
     await evaluateStage.run(ctx);
-    const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     return new Map(rows.map((r) => [`${r.id}:${r.method}`, r]));
   };
   const before = await rowsOf(dir, 'ev-orig');

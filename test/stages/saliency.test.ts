@@ -24,8 +24,19 @@ before(async () => {
   ({ root, data, caModel, gapModel } = await fixtureWorld('ca-pipe-saliency-', { classes: 2, per_class: 3 })); // 3 val images, layer4 grid 2×2
 });
 
-async function run(params: Partial<SaliencyParams>, model: string, tag: string, extra: { signal?: AbortSignal; onSet?: (d: number) => void; scratch?: string } = {}) {
-  const ctx = testCtx({ ...BASE, ...params }, { model, data }, { outDir: join(root, tag, 'out'), scratchDir: extra.scratch ?? join(root, 'scratch', tag), baseDir: root }, extra.signal, extra.onSet);
+async function run(
+  params: Partial<SaliencyParams>,
+  model: string,
+  tag: string,
+  extra: { signal?: AbortSignal; onSet?: (d: number) => void; scratch?: string } = {},
+) {
+  const ctx = testCtx(
+    { ...BASE, ...params },
+    { model, data },
+    { outDir: join(root, tag, 'out'), scratchDir: extra.scratch ?? join(root, 'scratch', tag), baseDir: root },
+    extra.signal,
+    extra.onSet,
+  );
   await saliencyStage.run(ctx);
   return ctx;
 }
@@ -33,7 +44,20 @@ async function run(params: Partial<SaliencyParams>, model: string, tag: string, 
 const readMeta = (dir: string) => JSON.parse(readFileSync(join(dir, 'saliency.json'), 'utf8')) as SaliencyMeta;
 
 test('every method runs on a CA model; maps at their resolution, in [0, 1], with overlays', async () => {
-  const methods = ['ca-attention', 'gradcam', 'gradcampp', 'scorecam', 'xgradcam', 'layercam', 'eigencam', 'ablationcam', 'rise', 'random', 'center', 'ones'];
+  const methods = [
+    'ca-attention',
+    'gradcam',
+    'gradcampp',
+    'scorecam',
+    'xgradcam',
+    'layercam',
+    'eigencam',
+    'ablationcam',
+    'rise',
+    'random',
+    'center',
+    'ones',
+  ];
   const ctx = await run({ methods, overlays: 2, limit: 2, shard_size: 1 }, caModel, 'all');
   const meta = readMeta(ctx.outDir);
   assert.equal(meta.format, 'ca-pipe.saliency/1');
@@ -73,7 +97,10 @@ test('an interrupted run reuses its finished shard; the result equals an uninter
   const ac = new AbortController();
   const scratch = join(root, 'scratch', 'resume');
   // Abort as soon as the first shard is done (progress.set is reported after each shard).
-  await assert.rejects(run(params, gapModel, 'resume-1', { scratch, signal: ac.signal, onSet: (d) => d >= 2 && ac.abort(new Error('stop')) }), /stop/);
+  await assert.rejects(
+    run(params, gapModel, 'resume-1', { scratch, signal: ac.signal, onSet: (d) => d >= 2 && ac.abort(new Error('stop')) }),
+    /stop/,
+  );
   const first = join(scratch, 'saliency-shards', 'shard-00000.safetensors');
   assert.ok(existsSync(first));
   assert.ok(!existsSync(join(scratch, 'saliency-shards', 'shard-00001.safetensors')));
@@ -81,7 +108,8 @@ test('an interrupted run reuses its finished shard; the result equals an uninter
   const again = await run(params, gapModel, 'resume-2', { scratch });
   assert.match(again.logs.join('\n'), /reused 1 finished shard/);
   assert.equal(statSync(first).mtimeMs, before);
-  for (const s of readMeta(full.outDir).shards) assert.ok(readFileSync(join(full.outDir, s)).equals(readFileSync(join(again.outDir, s))), s);
+  for (const s of readMeta(full.outDir).shards)
+    assert.ok(readFileSync(join(full.outDir, s)).equals(readFileSync(join(again.outDir, s))), s);
   assert.deepEqual(readMeta(full.outDir), readMeta(again.outDir));
 });
 
@@ -101,11 +129,17 @@ test('import from .npy: validated per file; wrong size or a missing image names 
   assert.deepEqual(Array.from(f.tensors.get('map.gradcam')!.data as Float32Array).slice(0, 4), [0, 0.5, 1, 0.25]);
 
   writeFileSync(join(dir, `${meta.ids[1]}.npy`), npyBytes([3, 3], new Float32Array(9)));
-  await assert.rejects(run({ methods: ['gradcam'], import: { npy_dir: 'npy' } }, gapModel, 'imp-size'), (e: Error) => e.message.includes(join(dir, `${meta.ids[1]}.npy`)) && /feature grid is 2×2/.test(e.message));
+  await assert.rejects(
+    run({ methods: ['gradcam'], import: { npy_dir: 'npy' } }, gapModel, 'imp-size'),
+    (e: Error) => e.message.includes(join(dir, `${meta.ids[1]}.npy`)) && /feature grid is 2×2/.test(e.message),
+  );
   writeFileSync(join(dir, `${meta.ids[1]}.npy`), npyBytes([2, 2], new Float32Array(4)));
   const { unlinkSync } = await import('node:fs');
   unlinkSync(join(dir, `${meta.ids[2]}.npy`));
-  await assert.rejects(run({ methods: ['gradcam'], import: { npy_dir: 'npy' } }, gapModel, 'imp-miss'), (e: Error) => e.message.includes(join(dir, `${meta.ids[2]}.npy`)) && /missing/.test(e.message));
+  await assert.rejects(
+    run({ methods: ['gradcam'], import: { npy_dir: 'npy' } }, gapModel, 'imp-miss'),
+    (e: Error) => e.message.includes(join(dir, `${meta.ids[2]}.npy`)) && /missing/.test(e.message),
+  );
 });
 
 test('import from safetensors (our shard layout) and float16 storage; a missing id names the file', async () => {
@@ -126,8 +160,18 @@ test('import from safetensors (our shard layout) and float16 storage; a missing 
   for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-3, `${i}: ${got[i]} vs ${want[i]}`);
   // float16 rounding really happened: 0.1 comes back as 0.0999755859375, not float32's 0.10000000149.
   assert.equal(got[0], 0.0999755859375);
-  await writeMapShard(file, { ids: ids.slice(1), targets: [], maps: { scorecam: { h: 2, w: 2, data: data.slice(4) } }, degenerate: {} }, 'float32');
-  await assert.rejects(run({ methods: ['scorecam'], import: { safetensors: 'maps.safetensors' } }, gapModel, 'imp-st-miss'), (e: Error) => e.message.includes(file) && new RegExp(`no map for image ${ids[0]}`).test(e.message));
+  await writeMapShard(
+    file,
+    { ids: ids.slice(1), targets: [], maps: { scorecam: { h: 2, w: 2, data: data.slice(4) } }, degenerate: {} },
+    'float32',
+  );
+  await assert.rejects(
+    run({ methods: ['scorecam'], import: { safetensors: 'maps.safetensors' } }, gapModel, 'imp-st-miss'),
+    (e: Error) => e.message.includes(file) && new RegExp(`no map for image ${ids[0]}`).test(e.message),
+  );
   await writeMapShard(file, { ids, targets: [], maps: { scorecam: { h: 1, w: 4, data } }, degenerate: {} }, 'float32');
-  await assert.rejects(run({ methods: ['scorecam'], import: { safetensors: 'maps.safetensors' } }, gapModel, 'imp-st-size'), (e: Error) => e.message.includes(file) && /1×4.*feature grid is 2×2/.test(e.message));
+  await assert.rejects(
+    run({ methods: ['scorecam'], import: { safetensors: 'maps.safetensors' } }, gapModel, 'imp-st-size'),
+    (e: Error) => e.message.includes(file) && /1×4.*feature grid is 2×2/.test(e.message),
+  );
 });

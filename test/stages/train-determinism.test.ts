@@ -17,13 +17,39 @@ import { sha256File, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
 
 const SIZE = 24;
 const PRETRAIN = {
-  arch: 'resnet-mini', head: 'gap', mode: 'scratch', epochs: 2, batch_size: 6, input_size: SIZE, resize: SIZE,
-  augment: true, crop_scale: [0.5, 1], optimizer: 'adamw', lr: 0.003, schedule: 'cosine', schedule_per: 'iter',
-  checkpoint_every_iters: 3, workers: 0, log_every: 1,
+  arch: 'resnet-mini',
+  head: 'gap',
+  mode: 'scratch',
+  epochs: 2,
+  batch_size: 6,
+  input_size: SIZE,
+  resize: SIZE,
+  augment: true,
+  crop_scale: [0.5, 1],
+  optimizer: 'adamw',
+  lr: 0.003,
+  schedule: 'cosine',
+  schedule_per: 'iter',
+  checkpoint_every_iters: 3,
+  workers: 0,
+  log_every: 1,
 };
 const CA = {
-  arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 2, batch_size: 6, input_size: SIZE, resize: SIZE,
-  augment: false, optimizer: 'adamw', lr: 0.01, dropout: 0.1, schedule: 'cosine', schedule_per: 'iter', workers: 0, log_every: 1,
+  arch: 'resnet-mini',
+  head: 'ca-stream',
+  mode: 'frozen',
+  epochs: 2,
+  batch_size: 6,
+  input_size: SIZE,
+  resize: SIZE,
+  augment: false,
+  optimizer: 'adamw',
+  lr: 0.01,
+  dropout: 0.1,
+  schedule: 'cosine',
+  schedule_per: 'iter',
+  workers: 0,
+  log_every: 1,
 };
 
 let data = '';
@@ -73,15 +99,26 @@ test('two runs of scratch + frozen CA training leave byte-identical output trees
     // What moved: no clock reading in the metrics or the summary, all of it in the provenance.
     const out = a[stage].outDir;
     const records = readJsonl(join(out, 'metrics.jsonl'));
-    for (const r of records) assert.deepEqual(Object.keys(r).filter((k) => ['img_s', 'time'].includes(k)), [], `metrics record ${JSON.stringify(r)}`);
+    for (const r of records)
+      assert.deepEqual(
+        Object.keys(r).filter((k) => ['img_s', 'time'].includes(k)),
+        [],
+        `metrics record ${JSON.stringify(r)}`,
+      );
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     assert.equal(summary.train_images_per_s, undefined);
     assert.equal(summary.resumed_from_step, undefined);
     const prov = a[stage].provenance.train as Record<string, unknown>;
     assert.ok(typeof prov.train_images_per_s === 'number' && prov.train_images_per_s > 0, `provenance.train ${JSON.stringify(prov)}`);
-    assert.deepEqual((prov.epochs_images_per_s as Array<{ epoch: number }>).map((e) => e.epoch), [0, 1]);
+    assert.deepEqual(
+      (prov.epochs_images_per_s as Array<{ epoch: number }>).map((e) => e.epoch),
+      [0, 1],
+    );
     assert.equal(prov.resumed_from_step, null);
-    assert.ok(a[stage].logs.some((l) => /epoch 2\/2: .* img\/s$/.test(l)), `the stage log shows throughput: ${a[stage].logs.join(' | ')}`);
+    assert.ok(
+      a[stage].logs.some((l) => /epoch 2\/2: .* img\/s$/.test(l)),
+      `the stage log shows throughput: ${a[stage].logs.join(' | ')}`,
+    );
 
     // TensorBoard wall_time = optimizer steps done when the scalar was logged (the metrics' `step`).
     const { events, scalars } = readEventFile(join(out, 'tb', OUTPUT_TB_FILE));
@@ -92,6 +129,9 @@ test('two runs of scratch + frozen CA training leave byte-identical output trees
     assert.equal(loss.length, iters.length);
     for (const s of loss) assert.equal(s.wallTime, s.step);
     const val = scalars.filter((s) => s.tag === 'epoch/val_loss');
-    assert.deepEqual(val.map((s) => [s.step, s.wallTime]), epochs.map((r) => [Number(r.epoch) + 1, r.step]));
+    assert.deepEqual(
+      val.map((s) => [s.step, s.wallTime]),
+      epochs.map((r) => [Number(r.epoch) + 1, r.step]),
+    );
   }
 });

@@ -24,7 +24,23 @@ before(async () => {
 
 test('finetune with backbone_lr_mult 0: classifier moves, backbone weights do not, BN statistics do', async () => {
   const ctx = stageCtx(
-    { arch: 'resnet-mini', head: 'gap', mode: 'finetune', epochs: 1, batch_size: 6, input_size: 32, resize: 32, augment: false, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weight_decay: 1e-4, schedule: 'constant', backbone_lr_mult: 0, workers: 0 },
+    {
+      arch: 'resnet-mini',
+      head: 'gap',
+      mode: 'finetune',
+      epochs: 1,
+      batch_size: 6,
+      input_size: 32,
+      resize: 32,
+      augment: false,
+      optimizer: 'sgd',
+      lr: 0.05,
+      momentum: 0.9,
+      weight_decay: 1e-4,
+      schedule: 'constant',
+      backbone_lr_mult: 0,
+      workers: 0,
+    },
     { data, init },
     tmp('finetune-run'),
   );
@@ -34,7 +50,9 @@ test('finetune with backbone_lr_mult 0: classifier moves, backbone weights do no
   assert.ok(!summary.trainable_parameters.some((n: string) => n.includes('running_')), 'BN buffers are not optimizer parameters');
   const a = (await readSafetensors(join(init, 'final.safetensors'))).tensors;
   const b = (await readSafetensors(join(ctx.outDir, 'final.safetensors'))).tensors;
-  const same = (k: string) => Buffer.from((a.get(k)!.data as Float32Array).buffer).equals(Buffer.from((b.get(k)!.data as Float32Array).buffer));
-  for (const k of ['conv1.weight', 'bn1.weight', 'bn1.bias', 'layer3.0.conv2.weight', 'layer4.0.downsample.0.weight']) assert.ok(same(k), `${k} unchanged`);
+  const same = (k: string) =>
+    Buffer.from((a.get(k)!.data as Float32Array).buffer).equals(Buffer.from((b.get(k)!.data as Float32Array).buffer));
+  for (const k of ['conv1.weight', 'bn1.weight', 'bn1.bias', 'layer3.0.conv2.weight', 'layer4.0.downsample.0.weight'])
+    assert.ok(same(k), `${k} unchanged`);
   for (const k of ['fc.weight', 'fc.bias', 'bn1.running_mean', 'layer2.0.bn1.running_var']) assert.ok(!same(k), `${k} changed`);
 });

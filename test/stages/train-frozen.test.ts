@@ -26,8 +26,20 @@ let init = '';
 let frozenOut = '';
 
 const frozenParams = {
-  arch: ARCH, head: 'ca-stream', mode: 'frozen', epochs: 2, batch_size: 8, input_size: SIZE, resize: SIZE, augment: false,
-  optimizer: 'adamw', lr: 0.01, weight_decay: 0.01, schedule: 'constant', workers: 0, log_every: 1,
+  arch: ARCH,
+  head: 'ca-stream',
+  mode: 'frozen',
+  epochs: 2,
+  batch_size: 8,
+  input_size: SIZE,
+  resize: SIZE,
+  augment: false,
+  optimizer: 'adamw',
+  lr: 0.01,
+  weight_decay: 0.01,
+  schedule: 'constant',
+  workers: 0,
+  log_every: 1,
 } as const;
 
 before(async () => {
@@ -54,7 +66,11 @@ test('frozen CA-Stream: trains exactly cls_token + the five to_out.1 projections
   for (const [k, t] of before) {
     const a = after.get(k);
     assert.ok(a, `final weights keep ${k}`);
-    assert.deepEqual(Buffer.from((a.data as Float32Array).buffer), Buffer.from((t.data as Float32Array).buffer), `${k} unchanged by frozen training`);
+    assert.deepEqual(
+      Buffer.from((a.data as Float32Array).buffer),
+      Buffer.from((t.data as Float32Array).buffer),
+      `${k} unchanged by frozen training`,
+    );
   }
   // The head did train: its token moved away from its initial value (same seed, fresh model).
   const fresh = createModel({ arch: ARCH, head: 'ca-stream', numClasses: 6, seed: 0 });
@@ -72,7 +88,11 @@ test('frozen CA-Stream: trains exactly cls_token + the five to_out.1 projections
   assert.equal(tbFiles.length, 1);
   const { scalars } = readEventFile(join(ctx.outDir, 'tb', tbFiles[0]));
   for (const tag of ['epoch/train_loss', 'epoch/val_loss', 'epoch/val_acc', 'epoch/lr']) {
-    assert.deepEqual(scalars.filter((s) => s.tag === tag).map((s) => s.step), [1, 2], tag);
+    assert.deepEqual(
+      scalars.filter((s) => s.tag === tag).map((s) => s.step),
+      [1, 2],
+      tag,
+    );
   }
   const metrics = readJsonl(join(ctx.outDir, 'metrics.jsonl'));
   const epochs = metrics.filter((r) => r.type === 'epoch');
@@ -95,10 +115,13 @@ test('frozen CA-Stream: trains exactly cls_token + the five to_out.1 projections
     if (pred === r.label) hits++;
   }
   m.dispose();
-  assert.ok(Math.abs(summary.gap_val_acc - hits / idx.splits.val.length) < 1e-9, `gap_val_acc ${summary.gap_val_acc} vs tfjs ${hits}/${idx.splits.val.length}`);
+  assert.ok(
+    Math.abs(summary.gap_val_acc - hits / idx.splits.val.length) < 1e-9,
+    `gap_val_acc ${summary.gap_val_acc} vs tfjs ${hits}/${idx.splits.val.length}`,
+  );
 });
 
-test('a features stage feeds frozen training: same final weights as the stage\'s own feature cache', async () => {
+test("a features stage feeds frozen training: same final weights as the stage's own feature cache", async () => {
   assert.ok(frozenOut, 'runs after the first test');
   const fRoot = tmp('features');
   const fctx = stageCtx({ arch: ARCH, input_size: SIZE, resize: SIZE, dtype: 'float16', workers: 0 }, { data, init }, fRoot);

@@ -11,7 +11,17 @@ import { fakeInit, stageCtx, syntheticIndex, tmp } from './train-helpers.js';
 
 let data = '';
 let init6 = '';
-const base = { arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 1, batch_size: 4, input_size: 32, resize: 32, augment: false, workers: 0 } as const;
+const base = {
+  arch: 'resnet-mini',
+  head: 'ca-stream',
+  mode: 'frozen',
+  epochs: 1,
+  batch_size: 4,
+  input_size: 32,
+  resize: 32,
+  augment: false,
+  workers: 0,
+} as const;
 
 before(async () => {
   setBackendLogger(() => undefined);
@@ -62,7 +72,10 @@ test('a diverging run stops at the first non-finite loss with iteration, lr and 
   const msg = await rejects(
     { ...base, mode: 'scratch', head: 'gap', optimizer: 'sgd', lr: 1e38, momentum: 0, weight_decay: 0, schedule: 'constant', epochs: 3 },
     { data },
-    /loss is (NaN|-?Infinity)/, /iteration \d+/, /last lr 1\.000e\+38/, /learning rate/,
+    /loss is (NaN|-?Infinity)/,
+    /iteration \d+/,
+    /last lr 1\.000e\+38/,
+    /learning rate/,
   );
   assert.doesNotMatch(msg, /iteration 0\b/, 'the first step cannot have diverged yet');
 });

@@ -18,7 +18,10 @@ export function tmp(prefix: string): string {
 /** A synthetic index (6 shape classes) with `perClass` images of side `size`. */
 export async function syntheticIndex(dir: string, perClass: number, size = 64, classes = 6): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const built = await buildIndex({ source: 'synthetic', synthetic: { per_class: perClass, size, classes, seed: 3 }, split: { fraction: 0.25, seed: 0 } }, { baseDir: dir, outDir: dir });
+  const built = await buildIndex(
+    { source: 'synthetic', synthetic: { per_class: perClass, size, classes, seed: 3 }, split: { fraction: 0.25, seed: 0 } },
+    { baseDir: dir, outDir: dir },
+  );
   await writeIndexFiles(dir, built);
   return dir;
 }
@@ -43,8 +46,16 @@ export async function fakeInit(dir: string, arch: string, numClasses: number, si
   m.dispose();
   await writeSafetensors(join(dir, 'final.safetensors'), tensors);
   const card = {
-    format: 'ca-pipe.model/1', arch, head: 'gap', heads: 1, num_classes: numClasses, input_size: size,
-    mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], classes: Array.from({ length: numClasses }, (_, i) => `c${i}`), weights: 'final.safetensors',
+    format: 'ca-pipe.model/1',
+    arch,
+    head: 'gap',
+    heads: 1,
+    num_classes: numClasses,
+    input_size: size,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+    classes: Array.from({ length: numClasses }, (_, i) => `c${i}`),
+    weights: 'final.safetensors',
   };
   writeFileSync(join(dir, 'model.json'), JSON.stringify(card));
   return dir;
@@ -54,7 +65,12 @@ export function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-export function stageCtx<P>(params: P, inputs: Record<string, string>, root: string, signal?: AbortSignal): StageContext<P> & { logs: string[] } {
+export function stageCtx<P>(
+  params: P,
+  inputs: Record<string, string>,
+  root: string,
+  signal?: AbortSignal,
+): StageContext<P> & { logs: string[] } {
   const logs: string[] = [];
   const outDir = join(root, 'out');
   const scratchDir = join(root, 'scratch');

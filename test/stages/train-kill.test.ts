@@ -103,7 +103,10 @@ function lastStep(scratch: string): number {
 function newestCheckpoint(scratch: string): number {
   const dir = join(scratch, 'checkpoints');
   if (!existsSync(dir)) return 0;
-  const its = readdirSync(dir).map((f) => /^ckpt-(\d{12})\.safetensors$/.exec(f)).filter((m) => m !== null).map((m) => Number(m![1]));
+  const its = readdirSync(dir)
+    .map((f) => /^ckpt-(\d{12})\.safetensors$/.exec(f))
+    .filter((m) => m !== null)
+    .map((m) => Number(m![1]));
   return its.length ? Math.max(...its) : 0;
 }
 
@@ -120,135 +123,175 @@ interface Landing {
 /** Relative path → sha256 of every file under `dir`. */
 function tree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) out[relative(dir, join(e.parentPath, e.name))] = sha256File(join(e.parentPath, e.name));
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) out[relative(dir, join(e.parentPath, e.name))] = sha256File(join(e.parentPath, e.name));
   return out;
 }
 
 /** Newest run directory of the experiment (run ids sort by start time). */
 function newestRunDir(dir: string): string {
   const runs = join(dir, 'runs', 'kill');
-  const ids = readdirSync(runs).filter((d) => /^\d{8}-/.test(d)).sort();
+  const ids = readdirSync(runs)
+    .filter((d) => /^\d{8}-/.test(d))
+    .sort();
   return join(runs, ids.at(-1)!);
 }
 
-test('SIGKILL twice in scratch and twice in frozen training: the restarted runs end with the uninterrupted outputs, byte for byte', { timeout: 240_000 }, async (t) => {
-  const dirs: string[] = [];
-  let passed = false;
-  t.after(() => {
-    for (const pid of live) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* already gone */
+test(
+  'SIGKILL twice in scratch and twice in frozen training: the restarted runs end with the uninterrupted outputs, byte for byte',
+  { timeout: 240_000 },
+  async (t) => {
+    const dirs: string[] = [];
+    let passed = false;
+    t.after(() => {
+      for (const pid of live) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
       }
+      // Kept after a failure, for a look at the stores and logs.
+      if (passed) for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+    t.diagnostic(`seed ${SEED} (rerun with CA_PIPE_KILL_SEED=${SEED})`);
+    const rng = new Rng(SEED, 0x6b1);
+    const pick = (values: number[], what: string): number => {
+      assert.ok(values.length > 0, `seed ${SEED}: no step left for ${what} (an earlier kill landed too late)`);
+      return values[rng.int(values.length)];
+    };
+    const range = (lo: number, hi: number) => Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
+
+    const straight = tmp('kill-straight');
+    dirs.push(straight);
+    writeFileSync(join(straight, 'kill.yaml'), EXPERIMENT);
+    const ref = launch(straight);
+    const refEnd = await ref.done;
+    assert.equal(refEnd.code, 0, `uninterrupted run failed:\n${ref.output()}`);
+    const keyIn = (d: string, id: string): string => {
+      const run = JSON.parse(readFileSync(join(d, 'runs', 'kill', 'latest', 'run.json'), 'utf8')) as {
+        instances: Array<{ id: string; key: string }>;
+      };
+      return run.instances.find((i) => i.id === id)!.key;
+    };
+    /** Resume history of a committed entry: the provenance the engine stored with it. */
+    const resumedFromIn = (d: string, id: string): unknown => {
+      const meta = JSON.parse(readFileSync(join(d, 'runs', '.store', 'entries', keyIn(d, id), 'meta.json'), 'utf8')) as {
+        provenance?: { train?: { resumed_from_step?: unknown } };
+      };
+      return meta.provenance?.train?.resumed_from_step;
+    };
+    const pretrainKey = keyIn(straight, 'pretrain');
+
+    const dir = tmp('kill-resumed');
+    dirs.push(dir);
+    writeFileSync(join(dir, 'kill.yaml'), EXPERIMENT);
+    const store = join(dir, 'runs', '.store');
+    const scratchOf = (stage: string): string | null => {
+      if (stage === 'pretrain') return join(store, 'scratch', pretrainKey);
+      const others = existsSync(join(store, 'scratch'))
+        ? readdirSync(join(store, 'scratch'), { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== pretrainKey)
+        : [];
+      return others.length === 1 ? join(store, 'scratch', others[0].name) : null;
+    };
+    const dataKey = keyIn(straight, 'data');
+    const committed = (stage: string): boolean => {
+      const entries = existsSync(join(store, 'entries')) ? readdirSync(join(store, 'entries')) : [];
+      return stage === 'pretrain' ? entries.includes(pretrainKey) : entries.some((k) => k !== dataKey && k !== pretrainKey);
+    };
+
+    const landings: Landing[] = [];
+    let previous: Landing | null = null;
+    /** Starts a run (resuming `previous`), kills it once `trigger` is met in `stage`. */
+    async function runAndKill(stage: string, trigger: Trigger): Promise<Landing> {
+      const run = launch(dir);
+      const t0 = Date.now();
+      let scratch: string | null = null;
+      const met = () =>
+        (scratch ??= scratchOf(stage)) !== null &&
+        (trigger.after === 'checkpoint' ? newestCheckpoint(scratch) >= trigger.at : lastStep(scratch) >= trigger.at);
+      while (!met()) {
+        assert.ok(!run.exited, `seed ${SEED}: the run ended before ${stage} reached ${JSON.stringify(trigger)}:\n${run.output()}`);
+        assert.ok(
+          Date.now() - t0 < 90_000,
+          `seed ${SEED}: ${stage} did not reach ${JSON.stringify(trigger)} in 90 s (scratch ${scratch}):\n${run.output()}`,
+        );
+        await sleep(3);
+      }
+      process.kill(-run.pid, 'SIGKILL');
+      const end = await run.done;
+      assert.equal(end.signal, 'SIGKILL', run.output());
+      const landing: Landing = { stage, trigger, step: lastStep(scratch!), checkpoint: newestCheckpoint(scratch!) };
+      t.diagnostic(
+        `killed ${stage} on ${trigger.after} ${trigger.at} after ${((Date.now() - t0) / 1000).toFixed(1)} s: last logged step ${landing.step}, newest checkpoint ${landing.checkpoint}`,
+      );
+      assert.ok(
+        !committed(stage),
+        `seed ${SEED}: ${stage} finished before the kill landed (${JSON.stringify(landing)}); nothing was interrupted`,
+      );
+      assert.ok(landing.checkpoint > 0, `seed ${SEED}: no checkpoint before the kill (${JSON.stringify(landing)})`);
+      checkResumedFrom(previous);
+      landings.push(landing);
+      previous = landing;
+      return landing;
     }
-    // Kept after a failure, for a look at the stores and logs.
-    if (passed) for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-  t.diagnostic(`seed ${SEED} (rerun with CA_PIPE_KILL_SEED=${SEED})`);
-  const rng = new Rng(SEED, 0x6b1);
-  const pick = (values: number[], what: string): number => {
-    assert.ok(values.length > 0, `seed ${SEED}: no step left for ${what} (an earlier kill landed too late)`);
-    return values[rng.int(values.length)];
-  };
-  const range = (lo: number, hi: number) => Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
-
-  const straight = tmp('kill-straight');
-  dirs.push(straight);
-  writeFileSync(join(straight, 'kill.yaml'), EXPERIMENT);
-  const ref = launch(straight);
-  const refEnd = await ref.done;
-  assert.equal(refEnd.code, 0, `uninterrupted run failed:\n${ref.output()}`);
-  const keyIn = (d: string, id: string): string => {
-    const run = JSON.parse(readFileSync(join(d, 'runs', 'kill', 'latest', 'run.json'), 'utf8')) as { instances: Array<{ id: string; key: string }> };
-    return run.instances.find((i) => i.id === id)!.key;
-  };
-  /** Resume history of a committed entry: the provenance the engine stored with it. */
-  const resumedFromIn = (d: string, id: string): unknown => {
-    const meta = JSON.parse(readFileSync(join(d, 'runs', '.store', 'entries', keyIn(d, id), 'meta.json'), 'utf8')) as { provenance?: { train?: { resumed_from_step?: unknown } } };
-    return meta.provenance?.train?.resumed_from_step;
-  };
-  const pretrainKey = keyIn(straight, 'pretrain');
-
-  const dir = tmp('kill-resumed');
-  dirs.push(dir);
-  writeFileSync(join(dir, 'kill.yaml'), EXPERIMENT);
-  const store = join(dir, 'runs', '.store');
-  const scratchOf = (stage: string): string | null => {
-    if (stage === 'pretrain') return join(store, 'scratch', pretrainKey);
-    const others = existsSync(join(store, 'scratch')) ? readdirSync(join(store, 'scratch'), { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== pretrainKey) : [];
-    return others.length === 1 ? join(store, 'scratch', others[0].name) : null;
-  };
-  const dataKey = keyIn(straight, 'data');
-  const committed = (stage: string): boolean => {
-    const entries = existsSync(join(store, 'entries')) ? readdirSync(join(store, 'entries')) : [];
-    return stage === 'pretrain' ? entries.includes(pretrainKey) : entries.some((k) => k !== dataKey && k !== pretrainKey);
-  };
-
-  const landings: Landing[] = [];
-  let previous: Landing | null = null;
-  /** Starts a run (resuming `previous`), kills it once `trigger` is met in `stage`. */
-  async function runAndKill(stage: string, trigger: Trigger): Promise<Landing> {
-    const run = launch(dir);
-    const t0 = Date.now();
-    let scratch: string | null = null;
-    const met = () => (scratch ??= scratchOf(stage)) !== null && (trigger.after === 'checkpoint' ? newestCheckpoint(scratch) >= trigger.at : lastStep(scratch) >= trigger.at);
-    while (!met()) {
-      assert.ok(!run.exited, `seed ${SEED}: the run ended before ${stage} reached ${JSON.stringify(trigger)}:\n${run.output()}`);
-      assert.ok(Date.now() - t0 < 90_000, `seed ${SEED}: ${stage} did not reach ${JSON.stringify(trigger)} in 90 s (scratch ${scratch}):\n${run.output()}`);
-      await sleep(3);
+    /** The run that just ended must have resumed `from` (its stage log names the checkpoint). */
+    function checkResumedFrom(from: Landing | null): void {
+      if (!from) return;
+      const log = readFileSync(join(newestRunDir(dir), 'logs', `${from.stage}.log`), 'utf8');
+      const ckpt = `ckpt-${String(from.checkpoint).padStart(12, '0')}.safetensors`;
+      assert.match(
+        log,
+        new RegExp(`resuming from \\S*${ckpt}`),
+        `seed ${SEED}: the restart after ${JSON.stringify(from)} did not resume from ${ckpt}:\n${log}`,
+      );
     }
-    process.kill(-run.pid, 'SIGKILL');
-    const end = await run.done;
-    assert.equal(end.signal, 'SIGKILL', run.output());
-    const landing: Landing = { stage, trigger, step: lastStep(scratch!), checkpoint: newestCheckpoint(scratch!) };
-    t.diagnostic(`killed ${stage} on ${trigger.after} ${trigger.at} after ${((Date.now() - t0) / 1000).toFixed(1)} s: last logged step ${landing.step}, newest checkpoint ${landing.checkpoint}`);
-    assert.ok(!committed(stage), `seed ${SEED}: ${stage} finished before the kill landed (${JSON.stringify(landing)}); nothing was interrupted`);
-    assert.ok(landing.checkpoint > 0, `seed ${SEED}: no checkpoint before the kill (${JSON.stringify(landing)})`);
+
+    // Scratch pretraining: checkpoints every 4 steps and at epoch ends (9, 18).
+    const epochEnd = (s: number) => s % PER_EPOCH === 0;
+    const k1 = await runAndKill('pretrain', { after: 'checkpoint', at: pick([4, 8, 12], 'kill 1') });
+    // Triggers stay well before the last step: under load the test may look a few steps late.
+    const between1 = range(k1.step + 2, STEPS - 7).filter((s) => s % CKPT_EVERY !== 0 && !epochEnd(s));
+    await runAndKill('pretrain', { after: 'step', at: pick(between1, 'kill 2') });
+    // Frozen CA-Stream training: checkpoints every 4 steps only; the first epoch ends at step 9.
+    const k3 = await runAndKill('ca', { after: 'step', at: pick([5, 6, 7, 9, 10, 11], 'kill 3') });
+    await runAndKill('ca', {
+      after: 'checkpoint',
+      at: pick(
+        range(k3.step + 1, 16).filter((s) => s % CKPT_EVERY === 0),
+        'kill 4',
+      ),
+    });
+
+    const last = launch(dir);
+    const lastEnd = await last.done;
+    assert.equal(lastEnd.code, 0, `seed ${SEED}: the final restart failed:\n${last.output()}`);
     checkResumedFrom(previous);
-    landings.push(landing);
-    previous = landing;
-    return landing;
-  }
-  /** The run that just ended must have resumed `from` (its stage log names the checkpoint). */
-  function checkResumedFrom(from: Landing | null): void {
-    if (!from) return;
-    const log = readFileSync(join(newestRunDir(dir), 'logs', `${from.stage}.log`), 'utf8');
-    const ckpt = `ckpt-${String(from.checkpoint).padStart(12, '0')}.safetensors`;
-    assert.match(log, new RegExp(`resuming from \\S*${ckpt}`), `seed ${SEED}: the restart after ${JSON.stringify(from)} did not resume from ${ckpt}:\n${log}`);
-  }
+    assert.ok(
+      landings.some((l) => l.step > l.checkpoint),
+      `seed ${SEED}: no kill fell between checkpoints: ${JSON.stringify(landings)}`,
+    );
 
-  // Scratch pretraining: checkpoints every 4 steps and at epoch ends (9, 18).
-  const epochEnd = (s: number) => s % PER_EPOCH === 0;
-  const k1 = await runAndKill('pretrain', { after: 'checkpoint', at: pick([4, 8, 12], 'kill 1') });
-  // Triggers stay well before the last step: under load the test may look a few steps late.
-  const between1 = range(k1.step + 2, STEPS - 7).filter((s) => s % CKPT_EVERY !== 0 && !epochEnd(s));
-  await runAndKill('pretrain', { after: 'step', at: pick(between1, 'kill 2') });
-  // Frozen CA-Stream training: checkpoints every 4 steps only; the first epoch ends at step 9.
-  const k3 = await runAndKill('ca', { after: 'step', at: pick([5, 6, 7, 9, 10, 11], 'kill 3') });
-  await runAndKill('ca', { after: 'checkpoint', at: pick(range(k3.step + 1, 16).filter((s) => s % CKPT_EVERY === 0), 'kill 4') });
-
-  const last = launch(dir);
-  const lastEnd = await last.done;
-  assert.equal(lastEnd.code, 0, `seed ${SEED}: the final restart failed:\n${last.output()}`);
-  checkResumedFrom(previous);
-  assert.ok(landings.some((l) => l.step > l.checkpoint), `seed ${SEED}: no kill fell between checkpoints: ${JSON.stringify(landings)}`);
-
-  for (const stage of ['pretrain', 'ca']) {
-    const where = `seed ${SEED}, ${stage}, kills ${JSON.stringify(landings.filter((l) => l.stage === stage))}`;
-    // Equal keys: for ca, the resumed pretraining's output digest is the uninterrupted one's.
-    assert.equal(keyIn(dir, stage), keyIn(straight, stage), `key: ${where}`);
-    const mine = join(store, 'entries', keyIn(dir, stage), 'out');
-    const theirs = join(straight, 'runs', '.store', 'entries', keyIn(straight, stage), 'out');
-    for (const f of ['final.safetensors', 'best.safetensors']) assert.equal(sha256File(join(mine, f)), sha256File(join(theirs, f)), `${f}: ${where}`);
-    // Every step logged once, with the uninterrupted run's loss; epochs with its validation results.
-    const steps = (d: string) => readJsonl(join(d, 'metrics.jsonl')).map((r) => (r.type === 'iter' ? `${r.step}:${r.loss}` : `epoch ${r.epoch}:${r.val_loss}:${r.val_acc}`));
-    assert.deepEqual(steps(mine), steps(theirs), `metrics.jsonl: ${where}`);
-    // The rest of the tree too (metrics.jsonl above first, for a readable diff when it differs).
-    assert.deepEqual(tree(mine), tree(theirs), `output tree: ${where}`);
-    // Resume history is provenance, stored with the entry, outside its output tree.
-    assert.equal(resumedFromIn(dir, stage), landings.filter((l) => l.stage === stage).at(-1)!.checkpoint, `provenance: ${where}`);
-    assert.equal(resumedFromIn(straight, stage), null, `uninterrupted provenance: ${where}`);
-  }
-  passed = true;
-});
+    for (const stage of ['pretrain', 'ca']) {
+      const where = `seed ${SEED}, ${stage}, kills ${JSON.stringify(landings.filter((l) => l.stage === stage))}`;
+      // Equal keys: for ca, the resumed pretraining's output digest is the uninterrupted one's.
+      assert.equal(keyIn(dir, stage), keyIn(straight, stage), `key: ${where}`);
+      const mine = join(store, 'entries', keyIn(dir, stage), 'out');
+      const theirs = join(straight, 'runs', '.store', 'entries', keyIn(straight, stage), 'out');
+      for (const f of ['final.safetensors', 'best.safetensors'])
+        assert.equal(sha256File(join(mine, f)), sha256File(join(theirs, f)), `${f}: ${where}`);
+      // Every step logged once, with the uninterrupted run's loss; epochs with its validation results.
+      const steps = (d: string) =>
+        readJsonl(join(d, 'metrics.jsonl')).map((r) =>
+          r.type === 'iter' ? `${r.step}:${r.loss}` : `epoch ${r.epoch}:${r.val_loss}:${r.val_acc}`,
+        );
+      assert.deepEqual(steps(mine), steps(theirs), `metrics.jsonl: ${where}`);
+      // The rest of the tree too (metrics.jsonl above first, for a readable diff when it differs).
+      assert.deepEqual(tree(mine), tree(theirs), `output tree: ${where}`);
+      // Resume history is provenance, stored with the entry, outside its output tree.
+      assert.equal(resumedFromIn(dir, stage), landings.filter((l) => l.stage === stage).at(-1)!.checkpoint, `provenance: ${where}`);
+      assert.equal(resumedFromIn(straight, stage), null, `uninterrupted provenance: ${where}`);
+    }
+    passed = true;
+  },
+);

@@ -106,7 +106,20 @@ before(async () => {
 test('frozen mode without augmentation: an image phase for feature extraction, then one batch bar per epoch', async () => {
   const rec = new Recorder();
   const ctx = stageCtx(
-    { arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 2, batch_size: 6, input_size: 32, resize: 32, augment: false, optimizer: 'adamw', lr: 0.01, workers: 0, log_every: 0 },
+    {
+      arch: 'resnet-mini',
+      head: 'ca-stream',
+      mode: 'frozen',
+      epochs: 2,
+      batch_size: 6,
+      input_size: 32,
+      resize: 32,
+      augment: false,
+      optimizer: 'adamw',
+      lr: 0.01,
+      workers: 0,
+      log_every: 0,
+    },
     { data, init },
     tmp('progress-frozen'),
   );
@@ -126,21 +139,44 @@ test('frozen mode without augmentation: an image phase for feature extraction, t
   // The extraction counted every image before the first epoch began.
   const firstEpoch = rec.snaps.findIndex((s) => s.call === 'total' && s.unit === 'batch');
   const imgTicks = rec.ticks('img', rec.snaps.slice(0, firstEpoch));
-  assert.ok(imgTicks.every((d, i) => i === 0 || d > imgTicks[i - 1]), `image count rises: ${imgTicks}`);
+  assert.ok(
+    imgTicks.every((d, i) => i === 0 || d > imgTicks[i - 1]),
+    `image count rises: ${imgTicks}`,
+  );
   assert.equal(imgTicks.at(-1), TRAIN + VAL);
   assert.deepEqual(rec.ticks('img', rec.snaps.slice(firstEpoch)), [], 'no image ticks during the epochs');
   // Each epoch ticks its batches one by one up to the total.
   assert.deepEqual(rec.ticks('batch'), [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6]);
 
-  assertConsistent(rec.snaps.filter((s) => s.call === 'total'), 'declared phase');
-  assert.ok(rec.snaps.every((s) => s.total === undefined || s.done <= s.total), 'no snapshot counts past its total');
+  assertConsistent(
+    rec.snaps.filter((s) => s.call === 'total'),
+    'declared phase',
+  );
+  assert.ok(
+    rec.snaps.every((s) => s.total === undefined || s.done <= s.total),
+    'no snapshot counts past its total',
+  );
   assertConsistent(rec.emitted, 'emitted update');
   assert.equal(rec.emitted.at(-1)!.done, BATCHES);
 });
 
 test('a resumed epoch starts its batch bar at the checkpointed batch', async () => {
   const root = tmp('progress-resume');
-  const params = { arch: 'resnet-mini', head: 'gap', mode: 'scratch', epochs: 2, batch_size: 6, input_size: 32, resize: 32, augment: false, optimizer: 'sgd', lr: 0.01, checkpoint_every_iters: 1, workers: 0, log_every: 0 };
+  const params = {
+    arch: 'resnet-mini',
+    head: 'gap',
+    mode: 'scratch',
+    epochs: 2,
+    batch_size: 6,
+    input_size: 32,
+    resize: 32,
+    augment: false,
+    optimizer: 'sgd',
+    lr: 0.01,
+    checkpoint_every_iters: 1,
+    workers: 0,
+    log_every: 0,
+  };
   const stopAt = BATCHES + 2; // two batches into the second epoch
   const ac = new AbortController();
   const first = new Recorder();
@@ -150,7 +186,11 @@ test('a resumed epoch starts its batch bar at the checkpointed batch', async () 
   const c1 = stageCtx(params, { data }, root, ac.signal);
   c1.progress = first;
   await assert.rejects(trainStage.run(c1 as never), /stop/);
-  assert.deepEqual(first.phases().map((p) => p.unit), ['batch', 'batch'], 'scratch mode has no extraction phase');
+  assert.deepEqual(
+    first.phases().map((p) => p.unit),
+    ['batch', 'batch'],
+    'scratch mode has no extraction phase',
+  );
 
   const second = new Recorder();
   const c2 = stageCtx(params, { data }, root);
@@ -176,7 +216,8 @@ test('the features stage reports one image phase over its train and val images',
   assert.match(phases[0].message!, /extracting/);
   assert.equal(rec.ticks('img').at(-1), TRAIN + VAL);
   assertConsistent(rec.emitted, 'emitted update');
-  assert.deepEqual(rec.snaps.filter((s) => s.call === 'message').map((s) => s.message), [
-    'extracting backbone features', 'extracting backbone features (train)', 'extracting backbone features (val)',
-  ]);
+  assert.deepEqual(
+    rec.snaps.filter((s) => s.call === 'message').map((s) => s.message),
+    ['extracting backbone features', 'extracting backbone features (train)', 'extracting backbone features (val)'],
+  );
 });

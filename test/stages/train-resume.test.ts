@@ -13,9 +13,22 @@ import { fakeInit, sha256File, stageCtx, syntheticIndex, tmp } from './train-hel
 
 let data = '';
 const params = {
-  arch: 'resnet-mini', head: 'gap', mode: 'scratch', epochs: 3, batch_size: 6, input_size: 32, resize: 32,
-  recipe: 'vit', lr: 0.003, warmup_epochs: 1, ema_every: 2, augment: true, crop_scale: [0.5, 1],
-  checkpoint_every_iters: 2, workers: 0, log_every: 1,
+  arch: 'resnet-mini',
+  head: 'gap',
+  mode: 'scratch',
+  epochs: 3,
+  batch_size: 6,
+  input_size: 32,
+  resize: 32,
+  recipe: 'vit',
+  lr: 0.003,
+  warmup_epochs: 1,
+  ema_every: 2,
+  augment: true,
+  crop_scale: [0.5, 1],
+  checkpoint_every_iters: 2,
+  workers: 0,
+  log_every: 1,
 } as const;
 
 before(async () => {
@@ -24,7 +37,12 @@ before(async () => {
   data = await syntheticIndex(join(tmp('resume-data'), 'idx'), 8, 32);
 });
 
-async function runUntil(root: string, stopAfterBatches: number | null, p: Record<string, unknown> = params, inputs: Record<string, string> = { data }): Promise<'done' | 'aborted'> {
+async function runUntil(
+  root: string,
+  stopAfterBatches: number | null,
+  p: Record<string, unknown> = params,
+  inputs: Record<string, string> = { data },
+): Promise<'done' | 'aborted'> {
   const ac = new AbortController();
   const ctx = stageCtx({ ...p }, inputs, root, ac.signal);
   let ticks = 0;
@@ -78,9 +96,28 @@ test('a different seed gives different weights (the digest comparison can fail)'
 test('frozen mode with augmentation and mixup (ONNX backbone per step): resumed run gives identical weights', async () => {
   const init = await fakeInit(join(tmp('resume-init'), 'm'), 'resnet-mini', 6, 32);
   const p = {
-    arch: 'resnet-mini', head: 'ca-stream', mode: 'frozen', epochs: 2, batch_size: 6, input_size: 32, resize: 32, augment: true,
-    crop_scale: [0.5, 1], optimizer: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true, schedule: 'step', step_size: 1, gamma: 0.5,
-    mixup: 0.4, cutmix: 1.0, dropout: 0.1, checkpoint_every_iters: 1, workers: 0, log_every: 1,
+    arch: 'resnet-mini',
+    head: 'ca-stream',
+    mode: 'frozen',
+    epochs: 2,
+    batch_size: 6,
+    input_size: 32,
+    resize: 32,
+    augment: true,
+    crop_scale: [0.5, 1],
+    optimizer: 'sgd',
+    lr: 0.05,
+    momentum: 0.9,
+    nesterov: true,
+    schedule: 'step',
+    step_size: 1,
+    gamma: 0.5,
+    mixup: 0.4,
+    cutmix: 1.0,
+    dropout: 0.1,
+    checkpoint_every_iters: 1,
+    workers: 0,
+    log_every: 1,
   };
   const inputs = { data, init };
   const straight = tmp('resume-frozen-straight');
@@ -89,5 +126,9 @@ test('frozen mode with augmentation and mixup (ONNX backbone per step): resumed 
   const kill = 2 + Math.floor(Math.random() * 8);
   assert.equal(await runUntil(resumed, kill, p, inputs), 'aborted');
   assert.equal(await runUntil(resumed, null, p, inputs), 'done');
-  assert.equal(sha256File(join(resumed, 'out', 'final.safetensors')), sha256File(join(straight, 'out', 'final.safetensors')), `killed after batch ${kill}`);
+  assert.equal(
+    sha256File(join(resumed, 'out', 'final.safetensors')),
+    sha256File(join(straight, 'out', 'final.safetensors')),
+    `killed after batch ${kill}`,
+  );
 });

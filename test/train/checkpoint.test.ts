@@ -12,8 +12,11 @@ function sample(iteration: number, ema: boolean): CheckpointData {
     optimizer: { 'exp_avg/cls_token': f(4, 3), 'step/cls_token': new Float32Array([0, iteration]) },
     ema: ema ? { 'avg/cls_token': f(4, 5), updates: new Float32Array([0, 3]) } : null,
     meta: {
-      epoch: Math.floor(iteration / 10), batchInEpoch: iteration % 10, iteration,
-      rng: { mixup: [1, 2, 3, iteration] }, best: { metric: 'val/top1', value: 0.5, epoch: 1 },
+      epoch: Math.floor(iteration / 10),
+      batchInEpoch: iteration % 10,
+      iteration,
+      rng: { mixup: [1, 2, 3, iteration] },
+      best: { metric: 'val/top1', value: 0.5, epoch: 1 },
       metrics: [{ epoch: 0, 'train/loss': 2.5 }],
     },
   };
@@ -61,5 +64,8 @@ test('a corrupt byte that still parses is caught by the checksum; all corrupt â†
   assert.match(warnings[0], /SHA-256/);
   writeFileSync(older, 'garbage');
   assert.equal(await loadLatestCheckpoint(dir, { warn: () => undefined }), null);
-  assert.deepEqual((await listCheckpoints(dir)).map((p) => p.slice(-30)), [newest.slice(-30), older.slice(-30)]);
+  assert.deepEqual(
+    (await listCheckpoints(dir)).map((p) => p.slice(-30)),
+    [newest.slice(-30), older.slice(-30)],
+  );
 });

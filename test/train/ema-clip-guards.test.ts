@@ -12,8 +12,12 @@ test('EMA: e ← d·e + (1−d)·w, with warm-up d = min(decay, (1+n)/(10+n))', 
   const w = tf.variable(tf.tensor1d([1, -2]), true, 'ema_w');
   const plain = new Ema({ w }, { decay: 0.9 });
   const warm = new Ema({ w }, { decay: 0.9, warmup: true });
-  const seq = [[3, 0], [5, 4]];
-  let e1 = [1, -2], e2 = [1, -2];
+  const seq = [
+    [3, 0],
+    [5, 4],
+  ];
+  let e1 = [1, -2],
+    e2 = [1, -2];
   seq.forEach((vals, n) => {
     w.assign(tf.tensor1d(vals));
     plain.update({ w });
@@ -32,7 +36,7 @@ test('EMA: e ← d·e + (1−d)·w, with warm-up d = min(decay, (1+n)/(10+n))', 
   assert.deepEqual(Array.from(restored.weights().w.dataSync()), got2);
   assert.throws(() => restored.loadState({ updates: new Float32Array([0, 1]) }), /lacks 'avg\/w'/);
   // torchvision's adjustment: α = (1 − 0.99998)·batch·every/epochs.
-  assert.ok(Math.abs(emaDecayForRun(0.99998, 32, 32, 90) - (1 - 2e-5 * 32 * 32 / 90)) < 1e-12);
+  assert.ok(Math.abs(emaDecayForRun(0.99998, 32, 32, 90) - (1 - (2e-5 * 32 * 32) / 90)) < 1e-12);
   assert.equal(emaDecayForRun(0.9, 1024, 32, 1), 0);
 });
 
@@ -53,11 +57,17 @@ test('clip by global norm: ‖(3,4,12)‖ = 13; scaled by max/(13 + 1e-6) only w
 
 test('non-finite loss guard names the iteration, the lr and a hint', () => {
   assert.equal(assertFinite(0.25, { iteration: 3 }), 0.25);
-  assert.throws(() => assertFinite(NaN, { iteration: 1234, epoch: 3, batch: 17, lr: 0.1 }), (e: unknown) => {
-    assert.ok(e instanceof NonFiniteLossError);
-    assert.match(e.message, /loss is NaN at iteration 1234, epoch 3, batch 17, last lr 0\.1000: .*learning rate/);
-    assert.equal(e.iteration, 1234);
-    return true;
-  });
-  assert.throws(() => assertFinite(Infinity, { iteration: 9, what: 'gradient norm' }), /gradient norm is Infinity at iteration 9: training diverged/);
+  assert.throws(
+    () => assertFinite(NaN, { iteration: 1234, epoch: 3, batch: 17, lr: 0.1 }),
+    (e: unknown) => {
+      assert.ok(e instanceof NonFiniteLossError);
+      assert.match(e.message, /loss is NaN at iteration 1234, epoch 3, batch 17, last lr 0\.1000: .*learning rate/);
+      assert.equal(e.iteration, 1234);
+      return true;
+    },
+  );
+  assert.throws(
+    () => assertFinite(Infinity, { iteration: 9, what: 'gradient norm' }),
+    /gradient norm is Infinity at iteration 9: training diverged/,
+  );
 });

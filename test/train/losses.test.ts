@@ -6,7 +6,11 @@ import { crossEntropy, softTargetCrossEntropy, bceWithLogits, topkCorrect, argma
 
 before(useCpu);
 
-const LOGITS = [[1, 2, 3, -1], [0, -1, 5, 2], [0.5, 0.5, 0.5, 0.5]];
+const LOGITS = [
+  [1, 2, 3, -1],
+  [0, -1, 5, 2],
+  [0.5, 0.5, 0.5, 0.5],
+];
 const LABELS = [2, 0, 3];
 
 function logSoftmax(row: number[]): number[] {
@@ -37,7 +41,11 @@ test('cross-entropy with label smoothing = −Σ ((1−ε)·onehot + ε/K)·log 
 });
 
 test('soft-target cross-entropy matches the hand sum', () => {
-  const targets = [[0.7, 0.3, 0, 0], [0, 0, 0.25, 0.75], [0.25, 0.25, 0.25, 0.25]];
+  const targets = [
+    [0.7, 0.3, 0, 0],
+    [0, 0, 0.25, 0.75],
+    [0.25, 0.25, 0.25, 0.25],
+  ];
   const got = scalar(softTargetCrossEntropy(tf.tensor2d(LOGITS), tf.tensor2d(targets)));
   assert.ok(Math.abs(got - handCE(targets)) < 1e-5);
 });
@@ -58,11 +66,7 @@ test('BCE with logits is finite and exact at |x| = 100, and matches the textbook
 
 test('top-1 / top-5 counts; ties rank the lower class first', () => {
   // 6 classes. Row 0: label 1 is the max. Row 1: label 0 ranks 6th. Row 2: label 4 ranks 5th.
-  const logits = new Float32Array([
-    0, 9, 1, 2, 3, 4,
-    0, 1, 2, 3, 4, 5,
-    5, 4, 3, 2, 1, 0,
-  ]);
+  const logits = new Float32Array([0, 9, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0]);
   assert.deepEqual(topkCorrect(logits, 6, [1, 0, 4], [1, 5]), [1, 2]);
   // All-equal logits: only label 0 counts as top-1.
   assert.deepEqual(topkCorrect(new Float32Array(8).fill(1), 4, [0, 3], [1]), [1]);

@@ -23,7 +23,11 @@ test('Gamma (Marsaglia–Tsang) and Beta samples have the right mean and varianc
     assert.ok(Math.abs(mean - a) < 5 * Math.sqrt(a / n), `gamma(${a}) mean ${mean}`);
     assert.ok(Math.abs(variance - a) < 0.1 * a, `gamma(${a}) variance ${variance}`);
   }
-  for (const [a, b] of [[0.2, 0.2], [1, 1], [2, 5]]) {
+  for (const [a, b] of [
+    [0.2, 0.2],
+    [1, 1],
+    [2, 5],
+  ]) {
     const xs = Array.from({ length: n }, () => sampleBeta(a, b, rand));
     assert.ok(xs.every((x) => x >= 0 && x <= 1));
     const { mean, variance } = moments(xs);
@@ -34,7 +38,11 @@ test('Gamma (Marsaglia–Tsang) and Beta samples have the right mean and varianc
   }
 });
 
-const B = 4, H = 8, W = 6, C = 3, K = 5;
+const B = 4,
+  H = 8,
+  W = 6,
+  C = 3,
+  K = 5;
 const LABELS = [0, 3, 1, 4];
 
 function randomImages(seed: number): Float32Array {
@@ -103,15 +111,24 @@ test('deterministic per seed; switch probability picks cutmix about half the tim
     const rand = randOf(seed);
     return Array.from({ length: 5 }, () => mixBatch(x, [B, H, W, C], LABELS, cfg, rand));
   };
-  const a = run(99), b = run(99), c = run(100);
-  assert.deepEqual(a.map((r) => [r.mode, r.lambda, Array.from(r.images), Array.from(r.targets)]), b.map((r) => [r.mode, r.lambda, Array.from(r.images), Array.from(r.targets)]));
-  assert.notDeepEqual(a.map((r) => r.lambda), c.map((r) => r.lambda));
+  const a = run(99),
+    b = run(99),
+    c = run(100);
+  assert.deepEqual(
+    a.map((r) => [r.mode, r.lambda, Array.from(r.images), Array.from(r.targets)]),
+    b.map((r) => [r.mode, r.lambda, Array.from(r.images), Array.from(r.targets)]),
+  );
+  assert.notDeepEqual(
+    a.map((r) => r.lambda),
+    c.map((r) => r.lambda),
+  );
 
   const tiny = new Float32Array(2);
   const rand = randOf(4);
   let cut = 0;
   const n = 2000;
-  for (let i = 0; i < n; i++) if (mixBatch(tiny, [2, 1, 1, 1], [0, 1], { mixup: 0.2, cutmix: 1, classes: 2 }, rand).mode === 'cutmix') cut++;
+  for (let i = 0; i < n; i++)
+    if (mixBatch(tiny, [2, 1, 1, 1], [0, 1], { mixup: 0.2, cutmix: 1, classes: 2 }, rand).mode === 'cutmix') cut++;
   assert.ok(Math.abs(cut / n - 0.5) < 5 * Math.sqrt(0.25 / n), `cutmix share ${cut / n}`);
 
   const none = mixBatch(x, [B, H, W, C], LABELS, { ...cfg, prob: 0 }, randOf(1));

@@ -32,7 +32,9 @@ function runTf(make: (vars: Record<string, tf.Variable>) => Optimizer, steps: nu
 }
 
 test('SGD with momentum and weight decay follows torch.optim.SGD', () => {
-  const lr = 0.1, mu = 0.9, wd = 0.01;
+  const lr = 0.1,
+    mu = 0.9,
+    wd = 0.01;
   let p = [...P0];
   let buf: number[] | null = null;
   for (let s = 0; s < 6; s++) {
@@ -45,7 +47,9 @@ test('SGD with momentum and weight decay follows torch.optim.SGD', () => {
 });
 
 test('SGD nesterov follows torch (g + μ·buf)', () => {
-  const lr = 0.05, mu = 0.8, wd = 0.1;
+  const lr = 0.05,
+    mu = 0.8,
+    wd = 0.1;
   let p = [...P0];
   let buf: number[] | null = null;
   for (let s = 0; s < 5; s++) {
@@ -82,7 +86,8 @@ function adamRef(steps: number, lr: number, wd: number, decoupled: boolean, b1 =
 }
 
 test('Adam first step closed form: p − lr·sign(g) (|g| ≫ ε), L2 decay in the gradient', () => {
-  const lr = 0.01, wd = 0.1;
+  const lr = 0.01,
+    wd = 0.1;
   const got = runTf((v) => new Adam(v, { lr, weightDecay: wd }), 1);
   const want = P0.map((x, i) => {
     const g = A[i] * (x - C[i]) + wd * x;
@@ -92,7 +97,10 @@ test('Adam first step closed form: p − lr·sign(g) (|g| ≫ ε), L2 decay in t
 });
 
 test('Adam and AdamW over 7 steps match the written-out torch equations', () => {
-  for (const [decoupled, Ctor] of [[false, Adam], [true, AdamW]] as const) {
+  for (const [decoupled, Ctor] of [
+    [false, Adam],
+    [true, AdamW],
+  ] as const) {
     const want = adamRef(7, 0.05, 0.3, decoupled);
     const got = runTf((v) => new Ctor(v, { lr: 0.05, weightDecay: 0.3 }), 7);
     assert.ok(maxRelErr(got, want) < 1e-5, `${decoupled ? 'AdamW' : 'Adam'}: got ${Array.from(got)} want ${want}`);
@@ -100,7 +108,8 @@ test('Adam and AdamW over 7 steps match the written-out torch equations', () => 
 });
 
 test('AdamW first step: decoupled decay p(1 − lr·wd) − lr·sign(g)', () => {
-  const lr = 0.1, wd = 0.3;
+  const lr = 0.1,
+    wd = 0.3;
   const got = runTf((v) => new AdamW(v, { lr, weightDecay: wd }), 1);
   const want = P0.map((x, i) => {
     const g = A[i] * (x - C[i]);

@@ -18,7 +18,11 @@ import { captureTrainState, restoreTrainState } from '../../ml/train/train-state
 
 before(useCpu);
 
-const B = 6, D = 3, K = 4, ITERS_PER_EPOCH = 4, EPOCHS = 3;
+const B = 6,
+  D = 3,
+  K = 4,
+  ITERS_PER_EPOCH = 4,
+  EPOCHS = 3;
 const data = (() => {
   const r = new Rng(2024);
   return { x: Float32Array.from({ length: 5 * B * D }, () => r.normal()), y: Int32Array.from({ length: 5 * B }, () => r.int(K)) };
@@ -35,10 +39,23 @@ interface TrainerState {
 function fresh(cfg: OptimizerConfig): TrainerState {
   const init = new Rng(7);
   const vars = {
-    w: tf.variable(tf.tensor2d(Float32Array.from({ length: D * K }, () => init.normal() * 0.1), [D, K]), true, `w${Math.random()}`),
+    w: tf.variable(
+      tf.tensor2d(
+        Float32Array.from({ length: D * K }, () => init.normal() * 0.1),
+        [D, K],
+      ),
+      true,
+      `w${Math.random()}`,
+    ),
     b: tf.variable(tf.zeros([K]), true, `b${Math.random()}`),
   };
-  return { vars, opt: createOptimizer(vars, cfg, [{ names: ['w'] }, { names: ['b'], weightDecay: 0 }]), ema: new Ema(vars, { decay: 0.9, warmup: true }), rng: new Rng(99), iteration: 0 };
+  return {
+    vars,
+    opt: createOptimizer(vars, cfg, [{ names: ['w'] }, { names: ['b'], weightDecay: 0 }]),
+    ema: new Ema(vars, { decay: 0.9, warmup: true }),
+    rng: new Rng(99),
+    iteration: 0,
+  };
 }
 
 /** One step of softmax regression on mixed inputs; gradient written out: dL/dlogits = (p − t)/B. */
@@ -46,7 +63,13 @@ function trainStep(s: TrainerState, sched: LrSchedule): void {
   const epoch = Math.floor(s.iteration / ITERS_PER_EPOCH);
   const iter = s.iteration % ITERS_PER_EPOCH;
   const k = s.iteration % 5;
-  const mixed = mixBatch(data.x.slice(k * B * D, (k + 1) * B * D), [B, 1, 1, D], data.y.slice(k * B, (k + 1) * B), { mixup: 0.4, cutmix: 0, classes: K, labelSmoothing: 0.1 }, () => s.rng.float());
+  const mixed = mixBatch(
+    data.x.slice(k * B * D, (k + 1) * B * D),
+    [B, 1, 1, D],
+    data.y.slice(k * B, (k + 1) * B),
+    { mixup: 0.4, cutmix: 0, classes: K, labelSmoothing: 0.1 },
+    () => s.rng.float(),
+  );
   const grads = tf.tidy(() => {
     const x = tf.tensor2d(mixed.images, [B, D]);
     const t = tf.tensor2d(mixed.targets, [B, K]);
@@ -64,13 +87,18 @@ function trainStep(s: TrainerState, sched: LrSchedule): void {
 
 function snapshot(s: TrainerState): Record<string, number[]> {
   const out: Record<string, number[]> = {};
-  for (const [n, v] of Object.entries(s.vars)) out[`w/${n}`] = Array.from(new Uint32Array(Float32Array.from(v.dataSync() as Float32Array).buffer));
-  for (const [n, a] of Object.entries({ ...s.ema.state(), ...s.opt.state() })) out[n] = Array.from(new Uint32Array(Float32Array.from(a).buffer));
+  for (const [n, v] of Object.entries(s.vars))
+    out[`w/${n}`] = Array.from(new Uint32Array(Float32Array.from(v.dataSync() as Float32Array).buffer));
+  for (const [n, a] of Object.entries({ ...s.ema.state(), ...s.opt.state() }))
+    out[n] = Array.from(new Uint32Array(Float32Array.from(a).buffer));
   out.rng = s.rng.state();
   return out;
 }
 
-for (const cfg of [{ kind: 'adamw', lr: 0.05, weightDecay: 0.3 }, { kind: 'sgd', lr: 0.5, momentum: 0.9, nesterov: true, weightDecay: 1e-3 }] as OptimizerConfig[]) {
+for (const cfg of [
+  { kind: 'adamw', lr: 0.05, weightDecay: 0.3 },
+  { kind: 'sgd', lr: 0.5, momentum: 0.9, nesterov: true, weightDecay: 1e-3 },
+] as OptimizerConfig[]) {
   test(`${cfg.kind}: save → load → continue is bit-identical to an uninterrupted run`, async () => {
     const schedCfg: ScheduleConfig = { kind: 'cosine', granularity: 'iter', warmup: 1, warmupUnit: 'epoch', warmupStartFactor: 0.1 };
     const sched = new LrSchedule(schedCfg, cfg.lr, { epochs: EPOCHS, itersPerEpoch: ITERS_PER_EPOCH });
@@ -82,16 +110,28 @@ for (const cfg of [{ kind: 'adamw', lr: 0.05, weightDecay: 0.3 }, { kind: 'sgd',
     const dir = mkdtempSync(join(tmpdir(), 'resume-'));
     const first = fresh(cfg);
     for (let i = 0; i < 7; i++) trainStep(first, sched);
-    await saveCheckpoint(dir, captureTrainState(
-      { vars: first.vars, optimizer: first.opt, ema: first.ema, rngs: { mixup: first.rng } },
-      { epoch: Math.floor(first.iteration / ITERS_PER_EPOCH), batchInEpoch: first.iteration % ITERS_PER_EPOCH, iteration: first.iteration, best: null, metrics: [] },
-    ));
+    await saveCheckpoint(
+      dir,
+      captureTrainState(
+        { vars: first.vars, optimizer: first.opt, ema: first.ema, rngs: { mixup: first.rng } },
+        {
+          epoch: Math.floor(first.iteration / ITERS_PER_EPOCH),
+          batchInEpoch: first.iteration % ITERS_PER_EPOCH,
+          iteration: first.iteration,
+          best: null,
+          metrics: [],
+        },
+      ),
+    );
     // Keep training the first process a little (state that must NOT leak into the resumed one).
     trainStep(first, sched);
 
     const ck = (await loadLatestCheckpoint(dir))!;
     const resumed = fresh(cfg);
-    resumed.iteration = restoreTrainState({ vars: resumed.vars, optimizer: resumed.opt, ema: resumed.ema, rngs: { mixup: resumed.rng } }, ck).iteration;
+    resumed.iteration = restoreTrainState(
+      { vars: resumed.vars, optimizer: resumed.opt, ema: resumed.ema, rngs: { mixup: resumed.rng } },
+      ck,
+    ).iteration;
     assert.equal(ck.meta.epoch * ITERS_PER_EPOCH + ck.meta.batchInEpoch, 7);
     for (let i = resumed.iteration; i < total; i++) trainStep(resumed, sched);
 

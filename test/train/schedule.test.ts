@@ -8,7 +8,16 @@ const close = (a: number, b: number, msg = '') => assert.ok(Math.abs(a - b) <= 1
 test('multistep per epoch: 0.1 → 0.01 at epoch 30 → 0.001 at 60 (torch counts milestones ≤ epoch)', () => {
   const cfg: ScheduleConfig = { kind: 'multistep', granularity: 'epoch', milestones: [30, 60, 90], gamma: 0.1 };
   const run = { epochs: 100, itersPerEpoch: 7 };
-  const want: Array<[number, number]> = [[0, 0.1], [29, 0.1], [30, 0.01], [59, 0.01], [60, 0.001], [89, 0.001], [90, 0.0001], [99, 0.0001]];
+  const want: Array<[number, number]> = [
+    [0, 0.1],
+    [29, 0.1],
+    [30, 0.01],
+    [59, 0.01],
+    [60, 0.001],
+    [89, 0.001],
+    [90, 0.0001],
+    [99, 0.0001],
+  ];
   for (const [e, lr] of want) close(lrAt(cfg, 0.1, { epoch: e, iter: 5 }, run), lr, `epoch ${e}`);
 });
 
@@ -26,12 +35,12 @@ test('cosine with linear warm-up per iteration (SequentialLR of LinearLR and Cos
   const cfg: ScheduleConfig = { kind: 'cosine', granularity: 'iter', warmup: 2, warmupUnit: 'epoch', warmupStartFactor: 0.01, etaMin: 0 };
   const s = new LrSchedule(cfg, 1, { epochs: 10, itersPerEpoch: 100 });
   close(s.at({ epoch: 0, iter: 0 }), 0.01);
-  close(s.at({ epoch: 0, iter: 50 }), 0.01 + 0.99 * 50 / 200);
+  close(s.at({ epoch: 0, iter: 50 }), 0.01 + (0.99 * 50) / 200);
   close(s.at({ epoch: 1, iter: 0 }), 0.505);
   close(s.at({ epoch: 2, iter: 0 }), 1);
   close(s.at({ epoch: 6, iter: 0 }), 0.5); // 400 of 800 cosine iterations: (1 + cos(π/2))/2
   close(s.at({ epoch: 4, iter: 0 }), (1 + Math.SQRT1_2) / 2); // 200/800 → cos(π/4)
-  close(s.at({ epoch: 9, iter: 99 }), (1 + Math.cos(Math.PI * 799 / 800)) / 2);
+  close(s.at({ epoch: 9, iter: 99 }), (1 + Math.cos((Math.PI * 799) / 800)) / 2);
 });
 
 test('cosine per epoch to eta_min, warm-up in iterations, and invalid configurations', () => {
@@ -40,9 +49,15 @@ test('cosine per epoch to eta_min, warm-up in iterations, and invalid configurat
   const warmIters: ScheduleConfig = { kind: 'constant', granularity: 'iter', warmup: 4, warmupUnit: 'iter', warmupStartFactor: 0.2 };
   close(lrAt(warmIters, 1, { epoch: 0, iter: 2 }, { epochs: 1, itersPerEpoch: 10 }), 0.2 + 0.8 * 0.5);
   close(lrAt(warmIters, 1, { epoch: 0, iter: 4 }, { epochs: 1, itersPerEpoch: 10 }), 1);
-  assert.throws(() => lrAt({ ...warmIters, granularity: 'epoch' }, 1, { epoch: 0, iter: 0 }, { epochs: 2, itersPerEpoch: 3 }), /needs granularity 'iter'/);
+  assert.throws(
+    () => lrAt({ ...warmIters, granularity: 'epoch' }, 1, { epoch: 0, iter: 0 }, { epochs: 2, itersPerEpoch: 3 }),
+    /needs granularity 'iter'/,
+  );
   assert.throws(() => lrAt({ ...cfg, warmup: 100 }, 1, { epoch: 0, iter: 0 }, { epochs: 100, itersPerEpoch: 3 }), /shorter than the run/);
-  assert.throws(() => lrAt({ kind: 'multistep', granularity: 'epoch', milestones: [5, 3] }, 1, { epoch: 0, iter: 0 }, { epochs: 9, itersPerEpoch: 1 }), /milestones must be increasing/);
+  assert.throws(
+    () => lrAt({ kind: 'multistep', granularity: 'epoch', milestones: [5, 3] }, 1, { epoch: 0, iter: 0 }, { epochs: 9, itersPerEpoch: 1 }),
+    /milestones must be increasing/,
+  );
 });
 
 test('recipe resnet: SGD 0.1 / 0.9 / 1e-4, multistep ×0.1 at 30/60/90', () => {
@@ -51,7 +66,10 @@ test('recipe resnet: SGD 0.1 / 0.9 / 1e-4, multistep ×0.1 at 30/60/90', () => {
   assert.deepEqual(r.schedule.milestones, [30, 60, 90]);
   close(lrAt(r.schedule, r.optimizer.lr, { epoch: 75, iter: 0 }, { epochs: 90, itersPerEpoch: 10 }), 0.001);
   assert.equal(r.ema, null);
-  assert.ok(r.notes.some((n) => /90/.test(n)), 'milestone 90 never applies in a 90-epoch run: noted');
+  assert.ok(
+    r.notes.some((n) => /90/.test(n)),
+    'milestone 90 never applies in a 90-epoch run: noted',
+  );
 });
 
 test('recipe vit: AdamW 9e-3 / 0.3, 10 warm-up epochs, cosine over the remaining epochs', () => {
@@ -62,7 +80,7 @@ test('recipe vit: AdamW 9e-3 / 0.3, 10 warm-up epochs, cosine over the remaining
   assert.ok(r.ema);
   close(lrAt(r.schedule, 9e-3, { epoch: 10, iter: 0 }, run), 9e-3);
   close(lrAt(r.schedule, 9e-3, { epoch: 55, iter: 0 }, run), 4.5e-3); // 45 of 90 cosine epochs
-  close(lrAt(r.schedule, 9e-3, { epoch: 5, iter: 0 }, run), 9e-3 * (0.01 + 0.99 * 250 / 500));
+  close(lrAt(r.schedule, 9e-3, { epoch: 5, iter: 0 }, run), 9e-3 * (0.01 + (0.99 * 250) / 500));
   // A 20-epoch run: the preset warm-up shrinks to a fifth of it, and the cosine spans the other 16.
   const short = resolveRecipe('vit', {}, 20, 10);
   assert.equal(short.schedule.warmup, 4);

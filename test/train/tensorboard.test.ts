@@ -28,7 +28,10 @@ message Event { double wall_time = 1; int64 step = 2; string file_version = 3; S
 
 test('event proto bytes decode with protobufjs as Event{wall_time, step, summary{tag, simple_value}}', () => {
   const Event = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('Event');
-  const bytes = encodeScalarEvent(1700000000.25, 123456789012, [{ tag: 'loss/train', value: 0.5 }, { tag: 'lr', value: 1e-3 }]);
+  const bytes = encodeScalarEvent(1700000000.25, 123456789012, [
+    { tag: 'loss/train', value: 0.5 },
+    { tag: 'lr', value: 1e-3 },
+  ]);
   const ev = Event.toObject(Event.decode(bytes), { longs: Number }) as any;
   assert.equal(ev.wall_time, 1700000000.25);
   assert.equal(ev.step, 123456789012);
@@ -58,14 +61,27 @@ test('TensorBoard file: name, version record, purge marker, scalars read back wi
   assert.equal(events[1].sessionStatus, 1);
   assert.equal(events[1].step, 3);
   const loss = scalars.filter((s) => s.tag === 'loss/train');
-  assert.deepEqual(loss.map((s) => s.step), [3, 4, 5]);
-  assert.deepEqual(loss.map((s) => s.value), [1 / 4, 1 / 5, 1 / 6].map(Math.fround));
-  assert.deepEqual(loss.map((s) => s.wallTime), [1700000001, 1700000002, 1700000003]);
-  assert.deepEqual(scalars.find((s) => s.tag === 'lr'), { tag: 'lr', step: 5, value: Math.fround(0.1), wallTime: 1700000003 });
+  assert.deepEqual(
+    loss.map((s) => s.step),
+    [3, 4, 5],
+  );
+  assert.deepEqual(
+    loss.map((s) => s.value),
+    [1 / 4, 1 / 5, 1 / 6].map(Math.fround),
+  );
+  assert.deepEqual(
+    loss.map((s) => s.wallTime),
+    [1700000001, 1700000002, 1700000003],
+  );
+  assert.deepEqual(
+    scalars.find((s) => s.tag === 'lr'),
+    { tag: 'lr', step: 5, value: Math.fround(0.1), wallTime: 1700000003 },
+  );
 
   // Independent framing check: every record is len | masked crc(len) | data | masked crc(data).
   const buf = readFileSync(w.path);
-  let off = 0, records = 0;
+  let off = 0,
+    records = 0;
   while (off < buf.length) {
     const len = Number(buf.readBigUInt64LE(off));
     assert.equal(buf.readUInt32LE(off + 8), maskedCrc32c(buf.subarray(off, off + 8)));
@@ -94,12 +110,18 @@ test('metrics JSONL: one flushed line per record, torn tail dropped, resume keep
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 7);
   w.close();
   appendFileSync(file, '{"iteration": 6, "lo'); // a crash mid-line
-  assert.deepEqual(readJsonl(file).map((r) => r.iteration), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    readJsonl(file).map((r) => r.iteration),
+    [0, 1, 2, 3, 4, 5],
+  );
   assert.equal(readJsonl(file)[5].loss, 'NaN');
   const resumed = new JsonlWriter(file, { keep: (r) => (r.iteration as number) <= 2 });
   resumed.write({ iteration: 3, loss: 0.3 });
   resumed.close();
-  assert.deepEqual(readJsonl(file).map((r) => r.iteration), [0, 1, 2, 3]);
+  assert.deepEqual(
+    readJsonl(file).map((r) => r.iteration),
+    [0, 1, 2, 3],
+  );
   writeFileSync(file, '{"a":1}\nnot json\n{"b":2}\n');
   assert.throws(() => readJsonl(file), /metrics\.jsonl:2: invalid JSON/);
 });

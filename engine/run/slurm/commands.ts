@@ -11,7 +11,19 @@ export interface JobState {
 }
 
 /** States after which a job will not run again (squeue/sacct spelling; sacct adds "by <uid>"). */
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'SPECIAL_EXIT', 'REVOKED']);
+const TERMINAL = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'OUT_OF_MEMORY',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'SPECIAL_EXIT',
+  'REVOKED',
+]);
 
 export function isTerminal(state: string): boolean {
   return TERMINAL.has(state.split(' ')[0]!);
@@ -27,7 +39,7 @@ async function run(cmd: string, args: string[], what: string): Promise<string> {
   } catch (e) {
     throw new SlurmError(`${what}: cannot run ${cmd} (${(e as Error).message})`);
   }
-  if ((res as { code?: string }).code === 'ENOENT' || res.failed && res.exitCode === undefined) {
+  if ((res as { code?: string }).code === 'ENOENT' || (res.failed && res.exitCode === undefined)) {
     throw new SlurmError(`${what}: cannot run ${cmd} (${res.shortMessage ?? 'not found'}); is Slurm installed and on PATH?`);
   }
   if (res.exitCode !== 0) {

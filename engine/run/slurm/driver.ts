@@ -72,7 +72,10 @@ export function planDigest(plan: Plan): string {
 
 function logName(output: string, job: string): string {
   const [a, t] = job.split('_');
-  return output.replace(/%A/g, a!).replace(/%a/g, t ?? '').replace(/%j/g, a!);
+  return output
+    .replace(/%A/g, a!)
+    .replace(/%a/g, t ?? '')
+    .replace(/%j/g, a!);
 }
 
 /** afterok on whole jobs or tasks, aftercorr on an array; Slurm cancels jobs whose dependency fails. */
@@ -88,7 +91,15 @@ async function adoptable(plan: Plan, opts: RunOptions, digest: string): Promise<
   if (!dir) return undefined;
   const prev = await readRun(dir).catch(() => undefined);
   const cancelledBefore = !!(await stat(cancelMarker(dir)).catch(() => undefined));
-  if (!prev || prev.executor !== 'slurm' || prev.planDigest !== digest || prev.status === 'succeeded' || prev.status === 'failed' || cancelledBefore) return undefined;
+  if (
+    !prev ||
+    prev.executor !== 'slurm' ||
+    prev.planDigest !== digest ||
+    prev.status === 'succeeded' ||
+    prev.status === 'failed' ||
+    cancelledBefore
+  )
+    return undefined;
   if (effectiveStatus(prev) === 'running' && prev.pid !== process.pid) {
     throw new Error(
       `run ${prev.runId} of ${exp.name} is still driven by process ${prev.pid} on ${prev.host}: stop that one first (its jobs keep running), or cancel it with \`ca-pipe cancel ${dir}\``,
@@ -123,7 +134,9 @@ export class SlurmRun {
     this.slurmDir = join(rec.dir, 'slurm');
     // Deaths an earlier driver of this run already counted stay counted.
     const deathsBefore = (id: string): number => (adopted ? (rec.instance(id).job?.history?.length ?? 0) : 0);
-    this.tracks = new Map(plan.instances.map((i) => [i.id, { inst: i, phase: 'todo', deaths: deathsBefore(i.id), started: false, strange: 0 }]));
+    this.tracks = new Map(
+      plan.instances.map((i) => [i.id, { inst: i, phase: 'todo', deaths: deathsBefore(i.id), started: false, strange: 0 }]),
+    );
     this.order = plan.instances.map((i) => this.tracks.get(i.id)!);
     for (const i of plan.instances) for (const d of uniqueDeps(i)) this.dependents.set(d, [...(this.dependents.get(d) ?? []), i.id]);
   }
@@ -188,7 +201,8 @@ export class SlurmRun {
 
   private async recover(): Promise<void> {
     const lines = this.adopted ? await readJournal(this.rec.dir) : [];
-    for (const n of await readdir(join(this.files.dir, 'tasks')).catch(() => [] as string[])) this.seq = Math.max(this.seq, Number.parseInt(n, 10) + 1 || 0);
+    for (const n of await readdir(join(this.files.dir, 'tasks')).catch(() => [] as string[]))
+      this.seq = Math.max(this.seq, Number.parseInt(n, 10) + 1 || 0);
     for (const l of lines) this.seq = Math.max(this.seq, l.seq + 1);
     if (lines.length) {
       this.snapshot = await this.s.commands.queue();
@@ -260,7 +274,8 @@ export class SlurmRun {
     ir.digest = r.digest;
     ir.material = t.inst.material;
     if (r.status === 'executed') {
-      if (!t.started) this.emit({ type: 'instance-start', id: t.inst.id, key: r.key!, attempt: r.attempt ?? 1, log: this.rec.logFile(t.inst.id) });
+      if (!t.started)
+        this.emit({ type: 'instance-start', id: t.inst.id, key: r.key!, attempt: r.attempt ?? 1, log: this.rec.logFile(t.inst.id) });
       ir.status = 'executed';
       ir.start = r.start;
       ir.end = r.end;
@@ -311,7 +326,8 @@ export class SlurmRun {
       await this.fail(t, `${what} (retried ${retries} time(s))`);
       return;
     }
-    if (upstreamDone) this.emit({ type: 'progress', id: t.inst.id, done: 0, message: `${what}: resubmitting (retry ${t.deaths}/${retries})` });
+    if (upstreamDone)
+      this.emit({ type: 'progress', id: t.inst.id, done: 0, message: `${what}: resubmitting (retry ${t.deaths}/${retries})` });
     // Its dependents wait on a job that will never succeed: they go again with it.
     const down = this.cone(t.inst.id).filter((d) => d.phase === 'queued');
     await this.cancelJobs(down);
@@ -463,7 +479,13 @@ export class SlurmRun {
     this.snapshot = await this.s.commands.queue();
     const records = await this.files.readAllDone();
     const missing = this.order
-      .filter((t) => t.phase === 'queued' && records.get(t.inst.id)?.status !== 'executed' && records.get(t.inst.id)?.status !== 'cached' && !this.snapshot.has(t.job!))
+      .filter(
+        (t) =>
+          t.phase === 'queued' &&
+          records.get(t.inst.id)?.status !== 'executed' &&
+          records.get(t.inst.id)?.status !== 'cached' &&
+          !this.snapshot.has(t.job!),
+      )
       .map((t) => t.job!);
     const acct = missing.length ? await this.s.commands.accounting(missing) : undefined;
     for (const t of this.order) {
@@ -491,7 +513,10 @@ export class SlurmRun {
     }
     const ir = this.rec.instance(t.inst.id);
     if (ir.job) ir.job.state = st?.state ?? 'FAILED';
-    await this.fail(t, `job ${r.job ?? t.job} FAILED (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)}): ${r.error ?? 'no message'}`);
+    await this.fail(
+      t,
+      `job ${r.job ?? t.job} FAILED (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)}): ${r.error ?? 'no message'}`,
+    );
   }
 
   /** No record yet: follow the job's Slurm state. */
@@ -524,7 +549,11 @@ export class SlurmRun {
     const late = await this.files.readDone(t.inst.id);
     if (late && !(late.status === 'failed' && killed(st.state))) {
       records.set(t.inst.id, late);
-      if (late.status === 'failed') await this.fail(t, `job ${t.job} ${st.state} (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)}): ${late.error ?? 'no message'}`);
+      if (late.status === 'failed')
+        await this.fail(
+          t,
+          `job ${t.job} ${st.state} (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)}): ${late.error ?? 'no message'}`,
+        );
       else this.settleDone(t, late);
       return;
     }
@@ -583,7 +612,16 @@ export class SlurmRun {
 
   private async finish(): Promise<RunResult> {
     const { record, rec } = this;
-    const counts: Record<InstanceStatus, number> = { pending: 0, waiting: 0, running: 0, cached: 0, executed: 0, failed: 0, interrupted: 0, skipped: 0 };
+    const counts: Record<InstanceStatus, number> = {
+      pending: 0,
+      waiting: 0,
+      running: 0,
+      cached: 0,
+      executed: 0,
+      failed: 0,
+      interrupted: 0,
+      skipped: 0,
+    };
     for (const i of record.instances) counts[i.status]++;
     const status: RunStatus = this.opts.signal?.aborted || this.cancelled ? 'interrupted' : this.failures.length ? 'failed' : 'succeeded';
     record.status = status;

@@ -60,7 +60,8 @@ export class SlurmExecutor implements PlanExecutor {
   async runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
     const { store } = opts;
     const resources = await this.validate(plan.experiment, [...new Set(plan.instances.map((i) => i.stage))]);
-    if (store.readOnly) throw new Error(`the store ${store.root} is read-only (${store.readOnly}): Slurm jobs commit into it, so it must be writable`);
+    if (store.readOnly)
+      throw new Error(`the store ${store.root} is read-only (${store.readOnly}): Slurm jobs commit into it, so it must be writable`);
     const run = await SlurmRun.open(plan, opts, {
       retries: this.o.retries ?? 1,
       pollMs: Math.max(100, this.o.pollMs ?? opts.pollMs ?? 1000),

@@ -44,7 +44,10 @@ export interface CompletionRecord {
 
 export class RunFiles {
   readonly dir: string;
-  constructor(storeRoot: string, readonly runId: string) {
+  constructor(
+    storeRoot: string,
+    readonly runId: string,
+  ) {
     this.dir = join(storeRoot, 'slurm', runId);
   }
   get planFile(): string {
@@ -67,7 +70,10 @@ export class RunFiles {
     await mkdir(join(this.dir, 'tasks'), { recursive: true });
     await mkdir(this.doneDir, { recursive: true });
     await atomicWrite(this.planFile, JSON.stringify(plan) + '\n');
-    await writeFile(this.script, '#!/bin/sh\n# ca-pipe Slurm job: runs its arguments as they are (no shell words are built from user values).\nexec "$@"\n');
+    await writeFile(
+      this.script,
+      '#!/bin/sh\n# ca-pipe Slurm job: runs its arguments as they are (no shell words are built from user values).\nexec "$@"\n',
+    );
     await chmod(this.script, 0o755);
   }
 

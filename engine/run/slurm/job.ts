@@ -48,7 +48,13 @@ function progressWriter(file: string): (p: ProgressUpdate) => void {
   };
 }
 
-export async function execSlurmTask(store: Store, tasksFile: string, registry: Registry, signal: AbortSignal, taskIndex = process.env.SLURM_ARRAY_TASK_ID ?? '0'): Promise<CompletionRecord> {
+export async function execSlurmTask(
+  store: Store,
+  tasksFile: string,
+  registry: Registry,
+  signal: AbortSignal,
+  taskIndex = process.env.SLURM_ARRAY_TASK_ID ?? '0',
+): Promise<CompletionRecord> {
   const tasks = await readJson<TasksFile>(tasksFile, 'task list');
   const id = tasks.tasks[taskIndex];
   if (!id) throw new Error(`${tasksFile}: no task ${taskIndex} (tasks: ${Object.keys(tasks.tasks).join(', ')})`);
@@ -106,15 +112,35 @@ export async function execSlurmTask(store: Store, tasksFile: string, registry: R
         });
       } else inputs[name] = dirs.get(dep)!;
     }
-    const spec = jobSpecFor(inst, { key, inputs, variantInputs, outDir: staging.outDir, scratchDir: await store.scratchDir(key), baseDir: plan.experiment.baseDir, logFile: join(plan.logsDir, `${safeName(id)}.log`) });
+    const spec = jobSpecFor(inst, {
+      key,
+      inputs,
+      variantInputs,
+      outDir: staging.outDir,
+      scratchDir: await store.scratchDir(key),
+      baseDir: plan.experiment.baseDir,
+      logFile: join(plan.logsDir, `${safeName(id)}.log`),
+    });
     if (inst.scope === 'experiment') spec.experiment = await experimentInfo(plan, inst, files, store);
     await mkdir(join(files.dir, 'progress'), { recursive: true });
     const t0 = Date.now();
-    const provenance = await runJob(spec, registry, { progress: progressWriter(join(files.dir, 'progress', `${safeName(id)}.json`)) }, signal);
+    const provenance = await runJob(
+      spec,
+      registry,
+      { progress: progressWriter(join(files.dir, 'progress', `${safeName(id)}.json`)) },
+      signal,
+    );
     signal.throwIfAborted();
     const full = { executor: 'slurm', ...(job ? { slurmJob: job } : {}), ...provenance };
     const seconds = (Date.now() - t0) / 1000;
-    const committed = await store.commit(staging, { stage: inst.stage, instance: id, kind: inst.kind, material: inst.material, provenance: full, seconds });
+    const committed = await store.commit(staging, {
+      stage: inst.stage,
+      instance: id,
+      kind: inst.kind,
+      material: inst.material,
+      provenance: full,
+      seconds,
+    });
     staging = undefined;
     return await settle({ status: 'executed', digest: committed.digest, dir: committed.dir, provenance: full, seconds, attempt });
   } catch (e) {
@@ -130,8 +156,13 @@ export async function execSlurmTask(store: Store, tasksFile: string, registry: R
 
 /** What a `scope: experiment` stage is told: its upstream cone with this run's statuses. */
 function experimentInfo(plan: SlurmPlanFile, inst: StageInstance, files: RunFiles, store: Store): Promise<ExperimentInfo> {
-  return buildExperimentInfo(plan, inst, async (id) => {
-    const r = await files.readDone(id);
-    return r ? { status: r.status, seconds: r.seconds, provenance: r.provenance, key: r.key } : undefined;
-  }, store);
+  return buildExperimentInfo(
+    plan,
+    inst,
+    async (id) => {
+      const r = await files.readDone(id);
+      return r ? { status: r.status, seconds: r.seconds, provenance: r.provenance, key: r.key } : undefined;
+    },
+    store,
+  );
 }

@@ -56,7 +56,10 @@ function normalise(r: Record<string, unknown>): Resources {
 /** A stage's resources: the executor's defaults overridden key by key by the stage's own. */
 export function stageResources(exp: Experiment, stage: string, defaults: Resources): Resources {
   const stages = exp.resolved.stages;
-  const own = isMap(stages) && isMap(stages[stage]) && isMap((stages[stage] as Record<string, unknown>).resources) ? normalise((stages[stage] as Record<string, unknown>).resources as Record<string, unknown>) : {};
+  const own =
+    isMap(stages) && isMap(stages[stage]) && isMap((stages[stage] as Record<string, unknown>).resources)
+      ? normalise((stages[stage] as Record<string, unknown>).resources as Record<string, unknown>)
+      : {};
   return { ...defaults, ...own };
 }
 
@@ -67,7 +70,8 @@ const MEM = /^\d+(?:\.\d+)?[KMGT]?B?$/i;
 const GPUS = /^(?:[A-Za-z0-9_.-]+:)?\d+$/;
 
 export function timeProblem(v: string): string | undefined {
-  if (!TIME.test(v)) return `malformed time limit "${v}": use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. "90", "1:30:00", "2-00:00:00")`;
+  if (!TIME.test(v))
+    return `malformed time limit "${v}": use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. "90", "1:30:00", "2-00:00:00")`;
   if (/^(UNLIMITED|INFINITE)$/i.test(v)) return undefined;
   // The leading field is unbounded; the ones after it are hours, minutes or seconds.
   const dash = v.indexOf('-');
@@ -93,7 +97,12 @@ function sourceOf(exp: Experiment, stage: string, key: string): FieldPath {
  * Checks every stage's resources. `partitions` is what sinfo lists (undefined: not checked).
  * Throws one ConfigError holding every problem.
  */
-export function checkResources(exp: Experiment, stages: string[], defaults: Resources, partitions: string[] | undefined): Map<string, Resources> {
+export function checkResources(
+  exp: Experiment,
+  stages: string[],
+  defaults: Resources,
+  partitions: string[] | undefined,
+): Map<string, Resources> {
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
   const add = (p: FieldPath, msg: string): void => {
@@ -110,13 +119,22 @@ export function checkResources(exp: Experiment, stages: string[], defaults: Reso
       const why = timeProblem(r.time);
       if (why) add(sourceOf(exp, stage, 'time'), why);
     }
-    if (r.mem !== undefined && !MEM.test(r.mem)) add(sourceOf(exp, stage, 'mem'), `malformed memory "${r.mem}": use megabytes or a number with K, M, G or T (e.g. 4G)`);
-    if (r.gpus !== undefined && !GPUS.test(r.gpus)) add(sourceOf(exp, stage, 'gpus'), `malformed gpus "${r.gpus}": use a count or type:count (e.g. 2, a100:1)`);
+    if (r.mem !== undefined && !MEM.test(r.mem))
+      add(sourceOf(exp, stage, 'mem'), `malformed memory "${r.mem}": use megabytes or a number with K, M, G or T (e.g. 4G)`);
+    if (r.gpus !== undefined && !GPUS.test(r.gpus))
+      add(sourceOf(exp, stage, 'gpus'), `malformed gpus "${r.gpus}": use a count or type:count (e.g. 2, a100:1)`);
     if (r.partition !== undefined && partitions && !partitions.includes(r.partition)) {
-      add(sourceOf(exp, stage, 'partition'), `unknown partition "${r.partition}"${didYouMean(r.partition, partitions)} (sinfo lists: ${partitions.join(', ') || 'none'})`);
+      add(
+        sourceOf(exp, stage, 'partition'),
+        `unknown partition "${r.partition}"${didYouMean(r.partition, partitions)} (sinfo lists: ${partitions.join(', ') || 'none'})`,
+      );
     }
     for (const [i, a] of (r.sbatch ?? []).entries()) {
-      if (!a.startsWith('-')) add([...sourceOf(exp, stage, 'sbatch'), i], `extra sbatch argument "${a}" is not an option (each item is one argument such as "--qos=high")`);
+      if (!a.startsWith('-'))
+        add(
+          [...sourceOf(exp, stage, 'sbatch'), i],
+          `extra sbatch argument "${a}" is not an option (each item is one argument such as "--qos=high")`,
+        );
     }
   }
   if (issues.length) throw new ConfigError(issues);

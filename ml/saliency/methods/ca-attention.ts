@@ -4,8 +4,14 @@ import { defineSaliencyMethod } from '../method.js';
 
 export default defineSaliencyMethod(
   {
-    name: 'ca-attention', title: 'CA attention (l4)', needs: 'dots', inputs: ['dots', 'heads', 'h', 'w'],
-    resolution: 'feature', classSpecific: false, caOnly: true, seeded: false,
+    name: 'ca-attention',
+    title: 'CA attention (l4)',
+    needs: 'dots',
+    inputs: ['dots', 'heads', 'h', 'w'],
+    resolution: 'feature',
+    classSpecific: false,
+    caOnly: true,
+    seeded: false,
   },
   (i) => caAttention(i.dots, i.heads, i.h, i.w),
 );

@@ -4,8 +4,14 @@ import { defineSaliencyMethod } from '../method.js';
 
 export default defineSaliencyMethod(
   {
-    name: 'center', title: 'Centre Gaussian baseline', needs: 'none', inputs: ['h', 'w'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: false,
+    name: 'center',
+    title: 'Centre Gaussian baseline',
+    needs: 'none',
+    inputs: ['h', 'w'],
+    resolution: 'any',
+    classSpecific: false,
+    caOnly: false,
+    seeded: false,
   },
   (i) => centerBaseline(i.h, i.w),
 );

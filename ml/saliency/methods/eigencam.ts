@@ -4,8 +4,14 @@ import { defineSaliencyMethod, FEATURE_INPUTS } from '../method.js';
 
 export default defineSaliencyMethod(
   {
-    name: 'eigencam', title: 'Eigen-CAM', needs: 'activations', inputs: [...FEATURE_INPUTS],
-    resolution: 'feature', classSpecific: false, caOnly: false, seeded: false,
+    name: 'eigencam',
+    title: 'Eigen-CAM',
+    needs: 'activations',
+    inputs: [...FEATURE_INPUTS],
+    resolution: 'feature',
+    classSpecific: false,
+    caOnly: false,
+    seeded: false,
   },
   (i) => eigencam(i.A, i.K, i.h, i.w, i.eigen),
 );

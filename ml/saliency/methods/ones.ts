@@ -4,8 +4,14 @@ import { defineSaliencyMethod } from '../method.js';
 
 export default defineSaliencyMethod(
   {
-    name: 'ones', title: 'All-ones baseline', needs: 'none', inputs: ['h', 'w'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: false,
+    name: 'ones',
+    title: 'All-ones baseline',
+    needs: 'none',
+    inputs: ['h', 'w'],
+    resolution: 'any',
+    classSpecific: false,
+    caOnly: false,
+    seeded: false,
   },
   (i) => onesBaseline(i.h, i.w),
 );

@@ -4,8 +4,14 @@ import { defineSaliencyMethod } from '../method.js';
 
 export default defineSaliencyMethod(
   {
-    name: 'random', title: 'Random baseline', needs: 'none', inputs: ['h', 'w', 'seed'],
-    resolution: 'any', classSpecific: false, caOnly: false, seeded: true,
+    name: 'random',
+    title: 'Random baseline',
+    needs: 'none',
+    inputs: ['h', 'w', 'seed'],
+    resolution: 'any',
+    classSpecific: false,
+    caOnly: false,
+    seeded: true,
   },
   (i) => randomBaseline(i.h, i.w, i.seed),
 );
