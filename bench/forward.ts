@@ -17,7 +17,8 @@ import { encodeModel, valueInfo, type ModelMsg } from '../ml/onnx/proto.js';
 import { createSession, defaultSessionOptions, DEFAULT_CACHE_DIR } from '../ml/onnx/runtime.js';
 import { expectedWeights, type HeadKind, type WeightMap } from '../ml/onnx/weights.js';
 import { backboneSpec } from '../ml/models/resnet-backbone.js';
-import { graphMacs, measureFamily } from './forward-families.js';
+import { graphMacs, measureFamily, randomFamilyWeights } from './forward-families.js';
+import { getBackbone } from '../ml/models/backbones.js';
 import { mulberry32 } from '../ml/random/mulberry32.js';
 
 const BATCH = 8;
@@ -225,17 +226,17 @@ type TfjsResult =
  * chosen once per process and peak RSS only grows. Measures the tfjs ForwardSession, the same
  * code a frozen job with `engine: tfjs` runs (NCHW in, logits out), and prints one JSON line.
  */
-async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array): Promise<TfjsResult> {
+async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array, archName = 'resnet50'): Promise<TfjsResult> {
   const { initBackend, setBackendLogger } = await import('../ml/backend/index.js');
   const { TfjsSession } = await import('../ml/forward/tfjs-session.js');
   setBackendLogger(() => {});
   const choice = await initBackend(backend);
   if (choice.name !== backend) return { skipped: `${backend} does not load here (${choice.reason})` };
-  const arch = getArch('resnet50');
+  const arch = archName === 'resnet50' ? getArch('resnet50') : getBackbone(archName);
   const session = new TfjsSession({
     arch,
     head: 'gap',
-    weights: randomResNetWeights(arch, 'gap', 1000),
+    weights: archName === 'resnet50' ? randomResNetWeights(getArch('resnet50'), 'gap', 1000) : randomFamilyWeights(archName, 'gap', 1000),
     weightsFile: 'bench random weights',
     outputs: ['logits'],
   });
@@ -266,12 +267,16 @@ async function tfjsChild(backend: 'tensorflow' | 'wasm', input: Float32Array): P
   };
 }
 
-function tfjsLine(backend: 'tensorflow' | 'wasm'): void {
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--tfjs-child', backend], {
-    encoding: 'utf8',
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
-    maxBuffer: 1 << 24,
-  });
+function tfjsLine(backend: 'tensorflow' | 'wasm', arch = 'resnet50'): void {
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--tfjs-child', backend, '--arch', arch],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+      maxBuffer: 1 << 24,
+    },
+  );
   const last = child.stdout.trim().split('\n').pop() ?? '';
   let r: TfjsResult;
   try {
@@ -286,7 +291,7 @@ function tfjsLine(backend: 'tensorflow' | 'wasm'): void {
   }
   const load = r.othersCores === undefined ? '' : `; other processes used ${r.othersCores.toFixed(2)} cores meanwhile`;
   console.log(
-    `${`tfjs resnet50 gap (${r.backend})`.padEnd(44)} ${r.imgPerSec.toFixed(1).padStart(6)} img/s  (${r.msPerBatch.toFixed(0)} ms/batch of ${BATCH}, median of ${r.runs}${load}; ${r.coreMsPerImg.toFixed(0)} core-ms/img; peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`,
+    `${`tfjs ${arch} gap (${r.backend})`.padEnd(44)} ${r.imgPerSec.toFixed(1).padStart(6)} img/s  (${r.msPerBatch.toFixed(0)} ms/batch of ${BATCH}, median of ${r.runs}${load}; ${r.coreMsPerImg.toFixed(0)} core-ms/img; peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`,
   );
 }
 
@@ -365,6 +370,8 @@ async function familiesSection(peak: number, input: Float32Array): Promise<void>
         `${m.label.padEnd(44)} ${m.imgPerSec.toFixed(1).padStart(6)} img/s  (median; best batch ${m.bestMs.toFixed(0)} ms = ${rate.toFixed(0)} GFLOP/s, ${((100 * rate) / peak).toFixed(0)}% of the MatMul rate)`,
       );
     }
+    // The native TensorFlow binding on the same model (wasm would take minutes per batch here).
+    if (!process.argv.includes('--no-tfjs')) tfjsLine('tensorflow', arch);
   }
 }
 
@@ -375,6 +382,12 @@ function benchInput(): Float32Array {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const child = process.argv.indexOf('--tfjs-child');
-  if (child > 0) console.log(JSON.stringify(await tfjsChild(process.argv[child + 1] as 'tensorflow' | 'wasm', benchInput())));
+  const archAt = process.argv.indexOf('--arch');
+  if (child > 0)
+    console.log(
+      JSON.stringify(
+        await tfjsChild(process.argv[child + 1] as 'tensorflow' | 'wasm', benchInput(), archAt > 0 ? process.argv[archAt + 1] : undefined),
+      ),
+    );
   else await main();
 }
