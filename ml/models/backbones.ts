@@ -1,30 +1,24 @@
 // The backbone registry: a family module plus one line here is all a new backbone needs.
 import { ARCHS, type ResNetArch } from './arch.js';
 import type { Backbone } from './backbone.js';
+import { backboneNames } from './backbone-names.js';
 import { ResNetBackbone } from './resnet-backbone.js';
 import { CONVNEXT_ARCHS, ConvNeXtBackbone } from './convnext.js';
 import { EFFICIENTNET_ARCHS, EfficientNetBackbone } from './efficientnet.js';
 
 interface Family {
-  names(): string[];
   create(name: string): Backbone | undefined;
 }
 
 const FAMILIES: Family[] = [
-  { names: () => Object.keys(ARCHS), create: (n) => (ARCHS[n] ? new ResNetBackbone(ARCHS[n]) : undefined) },
-  { names: () => Object.keys(CONVNEXT_ARCHS), create: (n) => (CONVNEXT_ARCHS[n] ? new ConvNeXtBackbone(CONVNEXT_ARCHS[n]) : undefined) },
-  {
-    names: () => Object.keys(EFFICIENTNET_ARCHS),
-    create: (n) => (EFFICIENTNET_ARCHS[n] ? new EfficientNetBackbone(EFFICIENTNET_ARCHS[n]) : undefined),
-  },
+  { create: (n) => (ARCHS[n] ? new ResNetBackbone(ARCHS[n]) : undefined) },
+  { create: (n) => (CONVNEXT_ARCHS[n] ? new ConvNeXtBackbone(CONVNEXT_ARCHS[n]) : undefined) },
+  { create: (n) => (EFFICIENTNET_ARCHS[n] ? new EfficientNetBackbone(EFFICIENTNET_ARCHS[n]) : undefined) },
 ];
 
 const cache = new Map<string, Backbone>();
 
-/** Every architecture name the registry knows. */
-export function backboneNames(): string[] {
-  return FAMILIES.flatMap((f) => f.names());
-}
+export { backboneNames };
 
 function isBackbone(a: unknown): a is Backbone {
   return typeof a === 'object' && a !== null && typeof (a as Backbone).emitOnnx === 'function';

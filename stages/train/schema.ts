@@ -1,6 +1,6 @@
 // Params schema of the `train` kind. Fields marked "default: from the recipe" have no schema
 // default on purpose: absent means the recipe's value, present overrides it.
-import { backboneNames } from '../../ml/models/backbones.js';
+import { backboneNames } from '../../ml/models/backbone-names.js';
 import { preprocessingParam, UNSET_FROM_INDEX } from '../preprocessing-param.js';
 import { engineParamSchema } from '../engine-param.js';
 
