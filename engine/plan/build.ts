@@ -42,9 +42,65 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     const { stage, input } = topo.closing;
     throw configErrorAt(exp, ['stages', stage, 'needs'], `dependency cycle: ${topo.cycle.join(' -> ')} (input "${input}")`);
   }
+  const expansion = expandInstances(exp, registry, topo.order, variants);
+  const { instances, servedBy } = expansion;
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  await checkPlanInputs(exp, expansion, byId);
+  assignPlanKeys(instances, byId);
 
-  // Which swept values land in which stage's params.
-  const axesByStage = new Map<string, { path: string; paramPath: FieldPath }[]>();
+  const byVariant: Record<string, Record<string, string>> = {};
+  variants.forEach((v, vi) => {
+    const m: Record<string, string> = {};
+    for (const spec of topo.order) m[spec.name] = servedBy.get(spec.name)![vi]!.id;
+    byVariant[v.id] = m;
+  });
+  return { experiment: exp, variants, instances, byVariant };
+}
+
+interface SweptParam {
+  path: string;
+  paramPath: FieldPath;
+}
+
+interface Expansion {
+  instances: StageInstance[];
+  /** stage name → instance serving it, per variant index. */
+  servedBy: Map<string, StageInstance[]>;
+  kindOf: Map<StageInstance, StageKind>;
+}
+
+/** Where each variant's params come from. */
+interface VariantSource {
+  variants: Variant[];
+  axesByStage: Map<string, SweptParam[]>;
+  templatedStages: Set<string>;
+  variantDoc: (vi: number) => Record<string, unknown>;
+}
+
+/** Stage instances in dependency order: one per distinct (params, upstream instances) across variants. */
+function expandInstances(exp: Experiment, registry: Registry, order: StageSpec[], variants: Variant[]): Expansion {
+  const axesByStage = sweptParamsByStage(exp, registry);
+  const templates = exp.variantTemplates ?? [];
+  const src: VariantSource = {
+    variants,
+    axesByStage,
+    templatedStages: new Set(templates.filter((t) => t.path[0] === 'stages' && t.path[2] === 'params').map((t) => String(t.path[1]))),
+    variantDoc: variantDocuments(exp, registry, variants, axesByStage),
+  };
+  const out: Expansion = { instances: [], servedBy: new Map(), kindOf: new Map() };
+  for (const spec of order) {
+    const kind = registry.get(spec.kind);
+    if (!kind) throw configErrorAt(exp, ['stages', spec.name, 'kind'], `unknown stage kind "${spec.kind}"`);
+    const served =
+      spec.scope === 'experiment' ? experimentInstance(exp, out, spec, kind, variants) : variantInstances(exp, out, spec, kind, src);
+    out.servedBy.set(spec.name, served);
+  }
+  return out;
+}
+
+/** Which swept values land in which stage's params. */
+function sweptParamsByStage(exp: Experiment, registry: Registry): Map<string, SweptParam[]> {
+  const axesByStage = new Map<string, SweptParam[]>();
   for (const axis of [...exp.sweep, ...exp.zip]) {
     const [stage, ...rest] = axis.path.split('.');
     const spec = exp.stages.find((s) => s.name === stage);
@@ -56,13 +112,22 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     list.push({ path: axis.path, paramPath: rp.path });
     axesByStage.set(spec.name, list);
   }
+  return axesByStage;
+}
 
-  // Fields computed from swept values (`${stages.train.params.lr}` elsewhere): each variant
-  // evaluates them against its own document.
+/**
+ * Fields computed from swept values (`${stages.train.params.lr}` elsewhere): each variant
+ * evaluates them against its own document, built on first use.
+ */
+function variantDocuments(
+  exp: Experiment,
+  registry: Registry,
+  variants: Variant[],
+  axesByStage: Map<string, SweptParam[]>,
+): (vi: number) => Record<string, unknown> {
   const templates = exp.variantTemplates ?? [];
-  const templatedStages = new Set(templates.filter((t) => t.path[0] === 'stages' && t.path[2] === 'params').map((t) => String(t.path[1])));
   const variantDocs = new Map<number, Record<string, unknown>>();
-  const variantDoc = (vi: number): Record<string, unknown> => {
+  return (vi) => {
     let doc = variantDocs.get(vi);
     if (doc) return doc;
     doc = structuredClone(exp.resolved);
@@ -82,111 +147,102 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     variantDocs.set(vi, doc);
     return doc;
   };
+}
 
-  const instances: StageInstance[] = [];
-  /** stage name → instance serving it, per variant index. */
-  const servedBy = new Map<string, StageInstance[]>();
-  const kindOf = new Map<StageInstance, StageKind>();
+function addInstance(
+  out: Expansion,
+  spec: StageSpec,
+  kind: StageKind,
+  at: { id: string; variant: Variant; params: Record<string, unknown>; deps: StageInstance['deps']; users: string[] },
+): StageInstance {
+  const nonKey = kind.nonKeyParams ?? [];
+  const { params } = at;
+  const inst: StageInstance = {
+    id: at.id,
+    stage: spec.name,
+    kind: kind.kind,
+    variant: at.variant,
+    params,
+    nonKeyParams: nonKey.filter((k) => k in params),
+    deps: at.deps,
+    scope: spec.scope,
+    material: { kind: kind.kind, version: kind.version, params: keyParams(params, nonKey), inputs: {}, external: {} },
+    variants: at.users,
+  };
+  out.kindOf.set(inst, kind);
+  out.instances.push(inst);
+  return inst;
+}
 
-  for (const spec of topo.order) {
-    const kind = registry.get(spec.kind);
-    if (!kind) throw configErrorAt(exp, ['stages', spec.name, 'kind'], `unknown stage kind "${spec.kind}"`);
-    const nonKey = kind.nonKeyParams ?? [];
-    const make = (
-      id: string,
-      variant: Variant,
-      params: Record<string, unknown>,
-      deps: StageInstance['deps'],
-      users: string[],
-    ): StageInstance => {
-      const inst: StageInstance = {
-        id,
-        stage: spec.name,
-        kind: kind.kind,
-        variant,
-        params,
-        nonKeyParams: nonKey.filter((k) => k in params),
-        deps,
-        scope: spec.scope,
-        material: { kind: kind.kind, version: kind.version, params: keyParams(params, nonKey), inputs: {}, external: {} },
-        variants: users,
-      };
-      kindOf.set(inst, kind);
-      instances.push(inst);
-      return inst;
-    };
+/** A stage that compares variants: one instance, seeing every variant's upstream. */
+function experimentInstance(exp: Experiment, out: Expansion, spec: StageSpec, kind: StageKind, variants: Variant[]): StageInstance[] {
+  const deps: Record<string, string[]> = {};
+  for (const [input, up] of Object.entries(spec.needs)) deps[input] = out.servedBy.get(up)!.map((i) => i.id);
+  const inst = addInstance(out, spec, kind, {
+    id: spec.name,
+    variant: NO_VARIANT,
+    params: defaulted(exp, spec, kind, spec.params),
+    deps,
+    users: variants.map((v) => v.id),
+  });
+  return variants.map(() => inst);
+}
 
-    if (spec.scope === 'experiment') {
-      const deps: Record<string, string[]> = {};
-      for (const [input, up] of Object.entries(spec.needs)) deps[input] = servedBy.get(up)!.map((i) => i.id);
-      const inst = make(
-        spec.name,
-        NO_VARIANT,
-        defaulted(exp, spec, kind, spec.params),
-        deps,
-        variants.map((v) => v.id),
-      );
-      servedBy.set(
-        spec.name,
-        variants.map(() => inst),
-      );
-      continue;
+/** A per-variant stage: the instance serving each variant, shared where params and upstream agree. */
+function variantInstances(exp: Experiment, out: Expansion, spec: StageSpec, kind: StageKind, src: VariantSource): StageInstance[] {
+  const { variants } = src;
+  const axes = src.axesByStage.get(spec.name) ?? [];
+  const templated = src.templatedStages.has(spec.name);
+  const varies = axes.length > 0 || templated;
+  const paramsCache = new Map<string, Record<string, unknown>>();
+  const groups = new Map<string, { params: Record<string, unknown>; deps: Record<string, string>; members: number[] }>();
+  const groupOf: string[] = [];
+  variants.forEach((v, vi) => {
+    let raw = spec.params;
+    if (templated) raw = structuredClone(getAt(src.variantDoc(vi), ['stages', spec.name, 'params']).value as Record<string, unknown>);
+    else if (axes.length) {
+      raw = structuredClone(spec.params);
+      for (const a of axes) if (a.path in v.values) setAt(raw, a.paramPath, structuredClone(v.values[a.path]));
     }
-
-    const axes = axesByStage.get(spec.name) ?? [];
-    const templated = templatedStages.has(spec.name);
-    const varies = axes.length > 0 || templated;
-    const paramsCache = new Map<string, Record<string, unknown>>();
-    const groups = new Map<string, { params: Record<string, unknown>; deps: Record<string, string>; members: number[] }>();
-    const groupOf: string[] = [];
-    variants.forEach((v, vi) => {
-      let raw = spec.params;
-      if (templated) raw = structuredClone(getAt(variantDoc(vi), ['stages', spec.name, 'params']).value as Record<string, unknown>);
-      else if (axes.length) {
-        raw = structuredClone(spec.params);
-        for (const a of axes) if (a.path in v.values) setAt(raw, a.paramPath, structuredClone(v.values[a.path]));
-      }
-      const rawKey = varies ? canonicalJson(raw) : '';
-      let params = paramsCache.get(rawKey);
-      if (!params) {
-        params = defaulted(exp, spec, kind, raw);
-        paramsCache.set(rawKey, params);
-      }
-      const deps: Record<string, string> = {};
-      for (const [input, up] of Object.entries(spec.needs)) deps[input] = servedBy.get(up)![vi]!.id;
-      // Same params and same upstream instances → the same instance (shared across variants).
-      const ident = `${rawKey}\u0000${canonicalJson(deps)}`;
-      const g = groups.get(ident);
-      if (g) g.members.push(vi);
-      // Each instance owns its params object (the cache may serve several instances).
-      else groups.set(ident, { params: structuredClone(params), deps, members: [vi] });
-      groupOf.push(ident);
-    });
-    const shared = groups.size === 1;
-    const byIdent = new Map<string, StageInstance>();
-    for (const [ident, g] of groups) {
-      const first = variants[g.members[0]!]!;
-      const id = shared ? spec.name : `${spec.name}@${first.id}`;
-      byIdent.set(
-        ident,
-        make(
-          id,
-          shared ? NO_VARIANT : first,
-          g.params,
-          g.deps,
-          g.members.map((m) => variants[m]!.id),
-        ),
-      );
+    const rawKey = varies ? canonicalJson(raw) : '';
+    let params = paramsCache.get(rawKey);
+    if (!params) {
+      params = defaulted(exp, spec, kind, raw);
+      paramsCache.set(rawKey, params);
     }
-    servedBy.set(
-      spec.name,
-      groupOf.map((ident) => byIdent.get(ident)!),
+    const deps: Record<string, string> = {};
+    for (const [input, up] of Object.entries(spec.needs)) deps[input] = out.servedBy.get(up)![vi]!.id;
+    // Same params and same upstream instances → the same instance (shared across variants).
+    const ident = `${rawKey}\u0000${canonicalJson(deps)}`;
+    const g = groups.get(ident);
+    if (g) g.members.push(vi);
+    // Each instance owns its params object (the cache may serve several instances).
+    else groups.set(ident, { params: structuredClone(params), deps, members: [vi] });
+    groupOf.push(ident);
+  });
+  const shared = groups.size === 1;
+  const byIdent = new Map<string, StageInstance>();
+  for (const [ident, g] of groups) {
+    const first = variants[g.members[0]!]!;
+    byIdent.set(
+      ident,
+      addInstance(out, spec, kind, {
+        id: shared ? spec.name : `${spec.name}@${first.id}`,
+        variant: shared ? NO_VARIANT : first,
+        params: g.params,
+        deps: g.deps,
+        users: g.members.map((m) => variants[m]!.id),
+      }),
     );
   }
+  return groupOf.map((ident) => byIdent.get(ident)!);
+}
 
-  // External content (dependency files, folder listings), then provisional keys in order. What
-  // goes wrong here is the user's input, found before any work: a located error (exit code 2).
-  const byId = new Map(instances.map((i) => [i.id, i]));
+/**
+ * External content (dependency files, folder listings) and the stage kinds' input checks. What
+ * goes wrong here is the user's input, found before any work: a located error (exit code 2).
+ */
+async function checkPlanInputs(exp: Experiment, { instances, kindOf }: Expansion, byId: Map<string, StageInstance>): Promise<void> {
   const upstreamOf = (inst: StageInstance): Array<[string, StageInstance]> =>
     Object.entries(inst.deps).flatMap(([input, dep]) => (Array.isArray(dep) ? [] : [[input, byId.get(dep)!] as [string, StageInstance]]));
   const factsWanted = new Set(
@@ -220,6 +276,10 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
       throw userError(inst, 'needs', e);
     }
   }
+}
+
+/** Provisional keys, in dependency order: upstream outputs enter as their plan keys. */
+function assignPlanKeys(instances: StageInstance[], byId: Map<string, StageInstance>): void {
   for (const inst of instances) {
     const inputs: KeyMaterial['inputs'] = {};
     for (const [input, dep] of Object.entries(inst.deps)) {
@@ -229,14 +289,6 @@ export async function buildPlan(exp: Experiment, registry: Registry): Promise<Pl
     inst.planKey = computeKey(inst.material);
     if (Object.keys(inst.deps).length === 0) inst.key = inst.planKey;
   }
-
-  const byVariant: Record<string, Record<string, string>> = {};
-  variants.forEach((v, vi) => {
-    const m: Record<string, string> = {};
-    for (const spec of topo.order) m[spec.name] = servedBy.get(spec.name)![vi]!.id;
-    byVariant[v.id] = m;
-  });
-  return { experiment: exp, variants, instances, byVariant };
 }
 
 /**

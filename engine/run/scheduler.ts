@@ -5,12 +5,12 @@
 import type { ExperimentInfo, VariantInput } from '../contract.js';
 import type { Registry } from '../registry.js';
 import { finaliseKey } from '../plan/index.js';
-import type { HeldLock, Staging, Store } from '../store/index.js';
+import type { Entry, HeldLock, Staging, Store } from '../store/index.js';
 import type { Plan, StageInstance } from '../types.js';
 import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
-import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type PlanExecutor } from './executor.js';
+import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type JobSpec, type PlanExecutor } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
-import { RunRecorder, planRecord, type RunRecord } from './records.js';
+import { RunRecorder, planRecord, type InstanceRecord, type RunRecord } from './records.js';
 import { buildExperimentInfo, depIds } from './experiment-info.js';
 import { describeSystemError } from './system-errors.js';
 
@@ -54,72 +54,322 @@ function errorText(e: unknown): string {
 
 export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> {
   if (isPlanExecutor(opts.executor)) return opts.executor.runPlan(plan, opts);
-  const { store } = opts;
-  const jobs = Math.max(1, opts.jobs ?? 1);
-  const executor = opts.executor ?? new InProcessExecutor(opts.registry);
-  const exp = plan.experiment;
-  const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const rec = new RunRecorder(opts.runsDir, planRecord(plan, store.root, opts.argv));
-  await rec.init();
-  await store.registerRunsDir(opts.runsDir);
-  // The journal keeps at most one progress event per instance per second, always ending with the
-  // latest state (the UI gets every event).
-  type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
-  const journaled = new Map<string, { at: number; pending?: ProgressEvent; timer?: NodeJS.Timeout }>();
-  const journalProgress = (e: ProgressEvent): void => {
-    const j = journaled.get(e.id) ?? { at: 0 };
-    journaled.set(e.id, j);
+  const run = await LocalRun.open(plan, opts, opts.executor ?? new InProcessExecutor(opts.registry));
+  return run.drive();
+}
+
+type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
+
+/**
+ * The journal keeps at most one progress event per instance per second, always ending with the
+ * latest state (the UI gets every event).
+ */
+class ProgressThrottle {
+  private readonly journaled = new Map<string, { at: number; pending?: ProgressEvent; timer?: NodeJS.Timeout }>();
+
+  constructor(private readonly write: (e: ProgressEvent) => void) {}
+
+  add(e: ProgressEvent): void {
+    const j = this.journaled.get(e.id) ?? { at: 0 };
+    this.journaled.set(e.id, j);
     const wait = 1000 - (Date.now() - j.at);
     if (wait <= 0) {
       if (j.timer) clearTimeout(j.timer);
       j.timer = undefined;
       j.pending = undefined;
       j.at = Date.now();
-      rec.event(e);
+      this.write(e);
       return;
     }
     j.pending = e;
     j.timer ??= setTimeout(() => {
       j.timer = undefined;
-      if (j.pending) journalProgress(j.pending);
+      if (j.pending) this.add(j.pending);
     }, wait);
-  };
-  const flushProgress = (id: string): void => {
-    const j = journaled.get(id);
+  }
+
+  flush(id: string): void {
+    const j = this.journaled.get(id);
     if (!j) return;
     if (j.timer) clearTimeout(j.timer);
-    if (j.pending) rec.event(j.pending);
-    journaled.delete(id);
-  };
-  const emit = (e: RunEventInput): void => {
-    const full = { ...e, t: now() } as RunEvent;
-    if (full.type === 'progress') journalProgress(full);
-    else {
-      if ('id' in full) flushProgress(full.id);
-      rec.event(full);
+    if (j.pending) this.write(j.pending);
+    this.journaled.delete(id);
+  }
+}
+
+/** What one instance holds while it is processed: released however its processing ends. */
+interface Hold {
+  lock?: HeldLock;
+  staging?: Staging;
+  outDir?: string;
+}
+
+/**
+ * One local run of a plan. Its steps: open (record, run-start), then drive { start ready instances
+ * up to `jobs`, each looked up, waited for or executed; settle its downstream } and finish.
+ */
+class LocalRun {
+  private readonly store: Store;
+  private readonly signal: AbortSignal | undefined;
+  private readonly jobs: number;
+  private readonly exp: Plan['experiment'];
+  private readonly byId: Map<string, StageInstance>;
+  private readonly progress: ProgressThrottle;
+  private readonly digests = new Map<string, string>();
+  private readonly dirs = new Map<string, string>();
+  private readonly executions = new Map<string, Execution>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly failures: RunFailure[] = [];
+  private stopping = false;
+  // Dependency counting: an instance becomes ready when its last upstream commits; a failed or
+  // skipped upstream skips its whole downstream cone. Ready instances start in plan order.
+  private readonly order: Map<string, number>;
+  private readonly dependents = new Map<string, string[]>();
+  private readonly unresolved = new Map<string, number>();
+  private readonly ready: StageInstance[] = [];
+
+  private constructor(
+    private readonly plan: Plan,
+    private readonly opts: RunOptions,
+    private readonly executor: Executor,
+    private readonly rec: RunRecorder,
+  ) {
+    this.store = opts.store;
+    this.signal = opts.signal;
+    this.jobs = Math.max(1, opts.jobs ?? 1);
+    this.exp = plan.experiment;
+    this.byId = new Map(plan.instances.map((i) => [i.id, i]));
+    this.order = new Map(plan.instances.map((inst, i) => [inst.id, i]));
+    this.progress = new ProgressThrottle((e) => rec.event(e));
+  }
+
+  static async open(plan: Plan, opts: RunOptions, executor: Executor): Promise<LocalRun> {
+    const rec = new RunRecorder(opts.runsDir, planRecord(plan, opts.store.root, opts.argv));
+    await rec.init();
+    await opts.store.registerRunsDir(opts.runsDir);
+    const run = new LocalRun(plan, opts, executor, rec);
+    run.emit({
+      type: 'run-start',
+      runId: rec.record.runId,
+      experiment: plan.experiment.name,
+      runDir: rec.dir,
+      instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variantId: i.variant.id, alias: i.variant.alias })),
+    });
+    return run;
+  }
+
+  async drive(): Promise<RunResult> {
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.countDependencies();
+    await this.schedule();
+    for (const inst of this.plan.instances) {
+      if (this.rec.instance(inst.id).status === 'pending')
+        this.skip(inst, this.signal?.aborted ? 'run interrupted' : 'run stopped after a failure');
     }
-    opts.onEvent?.(full);
-  };
-  emit({
-    type: 'run-start',
-    runId: rec.record.runId,
-    experiment: exp.name,
-    runDir: rec.dir,
-    instances: plan.instances.map((i) => ({ id: i.id, stage: i.stage, kind: i.kind, variantId: i.variant.id, alias: i.variant.alias })),
-  });
+    this.signal?.removeEventListener('abort', this.onAbort);
+    return this.finish();
+  }
 
-  const digests = new Map<string, string>();
-  const dirs = new Map<string, string>();
-  const executions = new Map<string, Execution>();
-  const failures: RunFailure[] = [];
-  let stopping = false;
-  const signal = opts.signal;
-  const onAbort = (): void => {
-    for (const ex of executions.values()) ex.cancel();
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  private emit(e: RunEventInput): void {
+    const full = { ...e, t: now() } as RunEvent;
+    if (full.type === 'progress') this.progress.add(full);
+    else {
+      if ('id' in full) this.progress.flush(full.id);
+      this.rec.event(full);
+    }
+    this.opts.onEvent?.(full);
+  }
 
-  const inputsOf = (inst: StageInstance): { inputs: Record<string, string>; variantInputs: Record<string, VariantInput[]> } => {
+  private readonly onAbort = (): void => {
+    for (const ex of this.executions.values()) ex.cancel();
+  };
+
+  // ---- schedule: dependency order, bounded concurrency ----
+
+  private countDependencies(): void {
+    for (const inst of this.plan.instances) {
+      const deps = [...new Set(depIds(inst))];
+      this.unresolved.set(inst.id, deps.length);
+      for (const d of deps) {
+        if (!this.dependents.has(d)) this.dependents.set(d, []);
+        this.dependents.get(d)!.push(inst.id);
+      }
+      if (deps.length === 0) this.pushReady(inst);
+    }
+  }
+
+  private pushReady(inst: StageInstance): void {
+    const at = this.order.get(inst.id)!;
+    let lo = 0;
+    let hi = this.ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.order.get(this.ready[mid].id)! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.ready.splice(lo, 0, inst);
+  }
+
+  private async schedule(): Promise<void> {
+    const { ready, running } = this;
+    while (ready.length || running.size) {
+      while (!this.stopping && !this.signal?.aborted && running.size < this.jobs && ready.length) {
+        const inst = ready.shift()!;
+        running.set(
+          inst.id,
+          this.processInstance(inst).finally(() => {
+            running.delete(inst.id);
+            this.settle(inst.id);
+          }),
+        );
+      }
+      if (running.size === 0) break;
+      await Promise.race(running.values());
+    }
+  }
+
+  /** Passes a finished instance's outcome on to its dependents. */
+  private settle(id: string): void {
+    const status = this.rec.instance(id).status;
+    for (const down of this.dependents.get(id) ?? []) {
+      const inst = this.byId.get(down)!;
+      if (this.rec.instance(down).status !== 'pending') continue;
+      if (status === 'interrupted') {
+        this.skip(inst, 'run interrupted');
+        this.settle(down);
+      } else if (status === 'failed' || status === 'skipped') {
+        this.skip(inst, `upstream ${id} ${status}`);
+        this.settle(down);
+      } else {
+        const n = this.unresolved.get(down)! - 1;
+        this.unresolved.set(down, n);
+        if (n === 0) this.pushReady(inst);
+      }
+    }
+  }
+
+  private skip(inst: StageInstance, reason: string): void {
+    const r = this.rec.instance(inst.id);
+    r.status = 'skipped';
+    r.error = reason;
+    this.emit({ type: 'instance-skipped', id: inst.id, reason });
+  }
+
+  // ---- one instance: cached, waited for, or executed ----
+
+  private async processInstance(inst: StageInstance): Promise<void> {
+    const r = this.rec.instance(inst.id);
+    const hold: Hold = {};
+    try {
+      const key = finaliseKey(inst, this.digests);
+      if (!key) throw new Error(`internal error: the key of ${inst.id} is not final although its inputs are committed`);
+      inst.key = key;
+      r.key = key;
+      r.material = inst.material;
+      const found = await this.lookup(inst, r, key, hold);
+      if (found) this.adoptCached(inst, r, key, found.entry, found.by);
+      else await this.execute(inst, r, key, hold);
+    } catch (e) {
+      this.settleError(inst, r, e, hold.outDir);
+    } finally {
+      this.executions.delete(inst.id);
+      if (hold.staging) await this.store.discard(hold.staging).catch(() => undefined);
+      if (hold.lock) await hold.lock.release();
+    }
+  }
+
+  /** The committed entry of `key`, here or from another process; otherwise `hold` gets its lock. */
+  private async lookup(
+    inst: StageInstance,
+    r: InstanceRecord,
+    key: string,
+    hold: Hold,
+  ): Promise<{ entry: Entry; by: 'store' | 'other-process' } | undefined> {
+    const { store } = this;
+    const hit = await store.checkedLookup(key, this.opts.verifyHits ? 'full' : 'cheap');
+    if (hit.damaged) this.emit({ type: 'instance-damaged', id: inst.id, key, why: hit.damaged.why, movedTo: hit.damaged.movedTo });
+    if (hit.entry) return { entry: hit.entry, by: 'store' };
+    if (store.readOnly) {
+      throw new Error(
+        `not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`,
+      );
+    }
+    const got = await store.acquire(key, {
+      signal: this.signal,
+      pollMs: this.opts.pollMs,
+      onWait: (owner) => {
+        r.status = 'waiting';
+        this.emit({ type: 'instance-waiting', id: inst.id, key, owner: owner && { pid: owner.pid, host: owner.host } });
+      },
+    });
+    if (got.entry) return { entry: got.entry, by: 'other-process' };
+    hold.lock = got.lock;
+    return undefined;
+  }
+
+  private adoptCached(inst: StageInstance, r: InstanceRecord, key: string, entry: Entry, by: 'store' | 'other-process'): void {
+    this.digests.set(inst.id, entry.digest);
+    this.dirs.set(inst.id, entry.dir);
+    r.status = 'cached';
+    r.digest = entry.digest;
+    this.emit({ type: 'instance-cached', id: inst.id, key, by });
+  }
+
+  private async execute(inst: StageInstance, r: InstanceRecord, key: string, hold: Hold): Promise<void> {
+    const { store, signal } = this;
+    const attempt = await store.nextAttempt(key);
+    const staging = await store.newStaging(key);
+    hold.staging = staging;
+    hold.outDir = staging.outDir;
+    const spec = await this.jobSpec(inst, key, staging.outDir);
+    const started = Date.now();
+    r.status = 'running';
+    r.start = new Date(started).toISOString();
+    r.attempt = attempt;
+    r.log = spec.logFile;
+    this.emit({ type: 'instance-start', id: inst.id, key, attempt, log: spec.logFile });
+    const execution = this.executor.submit(spec, { progress: (p) => this.emit({ type: 'progress', id: inst.id, ...p }) });
+    this.executions.set(inst.id, execution);
+    if (signal?.aborted) execution.cancel();
+    const result = await execution.done;
+    signal?.throwIfAborted();
+    const seconds = (Date.now() - started) / 1000;
+    const committed = await store.commit(staging, {
+      stage: inst.stage,
+      instance: inst.id,
+      kind: inst.kind,
+      material: inst.material,
+      provenance: result.provenance,
+      seconds,
+    });
+    hold.staging = undefined;
+    this.digests.set(inst.id, committed.digest);
+    this.dirs.set(inst.id, committed.dir);
+    r.status = 'executed';
+    r.digest = committed.digest;
+    r.end = now();
+    r.provenance = result.provenance;
+    this.emit({ type: 'instance-done', id: inst.id, key, digest: committed.digest, ms: Date.now() - started });
+    // Journal the key before the lock goes: from then on only run records protect it from gc.
+    await this.rec.flush(true);
+  }
+
+  private async jobSpec(inst: StageInstance, key: string, outDir: string): Promise<JobSpec> {
+    const { inputs, variantInputs } = this.inputsOf(inst);
+    const spec = jobSpecFor(inst, {
+      key,
+      inputs,
+      variantInputs,
+      outDir,
+      scratchDir: await this.store.scratchDir(key),
+      baseDir: this.exp.baseDir,
+      logFile: this.rec.logFile(inst.id),
+    });
+    if (inst.scope === 'experiment') spec.experiment = await this.experimentInfo(inst);
+    return spec;
+  }
+
+  private inputsOf(inst: StageInstance): { inputs: Record<string, string>; variantInputs: Record<string, VariantInput[]> } {
     const inputs: Record<string, string> = {};
     const variantInputs: Record<string, VariantInput[]> = {};
     for (const [name, dep] of Object.entries(inst.deps)) {
@@ -127,222 +377,68 @@ export async function runPlan(plan: Plan, opts: RunOptions): Promise<RunResult> 
         // Entry i serves plan.variants[i]; a shared upstream instance repeats, carrying each
         // variant's own identity (its own `variant` is the first/empty one).
         variantInputs[name] = dep.map((id, i) => {
-          const up = byId.get(id)!;
-          const v = plan.variants[i] ?? up.variant;
-          return { variantId: v.id, alias: v.alias, values: v.values, dir: dirs.get(id)!, key: up.key! };
+          const up = this.byId.get(id)!;
+          const v = this.plan.variants[i] ?? up.variant;
+          return { variantId: v.id, alias: v.alias, values: v.values, dir: this.dirs.get(id)!, key: up.key! };
         });
-      } else inputs[name] = dirs.get(dep)!;
+      } else inputs[name] = this.dirs.get(dep)!;
     }
     return { inputs, variantInputs };
-  };
+  }
 
   /** Every instance upstream of `inst` (transitively), in plan order. */
-  const experimentInfo = (inst: StageInstance): Promise<ExperimentInfo> =>
-    buildExperimentInfo(
-      plan,
+  private experimentInfo(inst: StageInstance): Promise<ExperimentInfo> {
+    return buildExperimentInfo(
+      this.plan,
       inst,
       async (id) => {
-        const r = rec.instance(id);
+        const r = this.rec.instance(id);
         const seconds = r.start && r.end ? (Date.parse(r.end) - Date.parse(r.start)) / 1000 : undefined;
         return { status: r.status, seconds, provenance: r.provenance, key: r.key };
       },
-      store,
+      this.store,
     );
-
-  const processInstance = async (inst: StageInstance): Promise<void> => {
-    const r = rec.instance(inst.id);
-    let lock: HeldLock | undefined;
-    let staging: Staging | undefined;
-    let outDir: string | undefined;
-    try {
-      const key = finaliseKey(inst, digests);
-      if (!key) throw new Error(`internal error: the key of ${inst.id} is not final although its inputs are committed`);
-      inst.key = key;
-      r.key = key;
-      r.material = inst.material;
-      const hit = await store.checkedLookup(key, opts.verifyHits ? 'full' : 'cheap');
-      if (hit.damaged) emit({ type: 'instance-damaged', id: inst.id, key, why: hit.damaged.why, movedTo: hit.damaged.movedTo });
-      let entry = hit.entry;
-      let by: 'store' | 'other-process' = 'store';
-      if (!entry && store.readOnly) {
-        throw new Error(
-          `not in the store, and the store ${store.root} cannot record new results (${store.readOnly}): run with --store DIR on a writable directory to compute it`,
-        );
-      }
-      if (!entry) {
-        const got = await store.acquire(key, {
-          signal,
-          pollMs: opts.pollMs,
-          onWait: (owner) => {
-            r.status = 'waiting';
-            emit({ type: 'instance-waiting', id: inst.id, key, owner: owner && { pid: owner.pid, host: owner.host } });
-          },
-        });
-        if (got.entry) {
-          entry = got.entry;
-          by = 'other-process';
-        } else lock = got.lock;
-      }
-      if (entry) {
-        digests.set(inst.id, entry.digest);
-        dirs.set(inst.id, entry.dir);
-        r.status = 'cached';
-        r.digest = entry.digest;
-        emit({ type: 'instance-cached', id: inst.id, key, by });
-        return;
-      }
-      const attempt = await store.nextAttempt(key);
-      staging = await store.newStaging(key);
-      outDir = staging.outDir;
-      const { inputs, variantInputs } = inputsOf(inst);
-      const spec = jobSpecFor(inst, {
-        key,
-        inputs,
-        variantInputs,
-        outDir: staging.outDir,
-        scratchDir: await store.scratchDir(key),
-        baseDir: exp.baseDir,
-        logFile: rec.logFile(inst.id),
-      });
-      if (inst.scope === 'experiment') spec.experiment = await experimentInfo(inst);
-      const started = Date.now();
-      r.status = 'running';
-      r.start = new Date(started).toISOString();
-      r.attempt = attempt;
-      r.log = spec.logFile;
-      emit({ type: 'instance-start', id: inst.id, key, attempt, log: spec.logFile });
-      const execution = executor.submit(spec, { progress: (p) => emit({ type: 'progress', id: inst.id, ...p }) });
-      executions.set(inst.id, execution);
-      if (signal?.aborted) execution.cancel();
-      const result = await execution.done;
-      signal?.throwIfAborted();
-      const seconds = (Date.now() - started) / 1000;
-      const committed = await store.commit(staging, {
-        stage: inst.stage,
-        instance: inst.id,
-        kind: inst.kind,
-        material: inst.material,
-        provenance: result.provenance,
-        seconds,
-      });
-      staging = undefined;
-      digests.set(inst.id, committed.digest);
-      dirs.set(inst.id, committed.dir);
-      r.status = 'executed';
-      r.digest = committed.digest;
-      r.end = now();
-      r.provenance = result.provenance;
-      emit({ type: 'instance-done', id: inst.id, key, digest: committed.digest, ms: Date.now() - started });
-      // Journal the key before the lock goes: from then on only run records protect it from gc.
-      await rec.flush(true);
-    } catch (e) {
-      r.end = now();
-      if (signal?.aborted) {
-        r.status = 'interrupted';
-        r.error = `interrupted (${errorText(signal.reason ?? e)})`;
-        emit({ type: 'instance-interrupted', id: inst.id, key: r.key, log: r.log });
-      } else {
-        const msg =
-          describeSystemError(e, { scratchDir: r.key ? store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
-        r.status = 'failed';
-        r.error = msg;
-        failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });
-        emit({ type: 'instance-failed', id: inst.id, key: r.key, error: msg, log: r.log });
-        if (!opts.keepGoing) stopping = true;
-      }
-    } finally {
-      executions.delete(inst.id);
-      if (staging) await store.discard(staging).catch(() => undefined);
-      if (lock) await lock.release();
-    }
-  };
-
-  const running = new Map<string, Promise<void>>();
-  const skip = (inst: StageInstance, reason: string): void => {
-    const r = rec.instance(inst.id);
-    r.status = 'skipped';
-    r.error = reason;
-    emit({ type: 'instance-skipped', id: inst.id, reason });
-  };
-
-  // Dependency counting: an instance becomes ready when its last upstream commits; a failed or
-  // skipped upstream skips its whole downstream cone. Ready instances start in plan order.
-  const order = new Map(plan.instances.map((inst, i) => [inst.id, i]));
-  const dependents = new Map<string, string[]>();
-  const unresolved = new Map<string, number>();
-  const ready: StageInstance[] = [];
-  const pushReady = (inst: StageInstance): void => {
-    const at = order.get(inst.id)!;
-    let lo = 0;
-    let hi = ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (order.get(ready[mid].id)! < at) lo = mid + 1;
-      else hi = mid;
-    }
-    ready.splice(lo, 0, inst);
-  };
-  for (const inst of plan.instances) {
-    const deps = [...new Set(depIds(inst))];
-    unresolved.set(inst.id, deps.length);
-    for (const d of deps) {
-      if (!dependents.has(d)) dependents.set(d, []);
-      dependents.get(d)!.push(inst.id);
-    }
-    if (deps.length === 0) pushReady(inst);
   }
-  const settle = (id: string): void => {
-    const status = rec.instance(id).status;
-    for (const down of dependents.get(id) ?? []) {
-      const inst = byId.get(down)!;
-      if (rec.instance(down).status !== 'pending') continue;
-      if (status === 'interrupted') {
-        skip(inst, 'run interrupted');
-        settle(down);
-      } else if (status === 'failed' || status === 'skipped') {
-        skip(inst, `upstream ${id} ${status}`);
-        settle(down);
-      } else {
-        const n = unresolved.get(down)! - 1;
-        unresolved.set(down, n);
-        if (n === 0) pushReady(inst);
-      }
-    }
-  };
-  while (ready.length || running.size) {
-    while (!stopping && !signal?.aborted && running.size < jobs && ready.length) {
-      const inst = ready.shift()!;
-      running.set(
-        inst.id,
-        processInstance(inst).finally(() => {
-          running.delete(inst.id);
-          settle(inst.id);
-        }),
-      );
-    }
-    if (running.size === 0) break;
-    await Promise.race(running.values());
-  }
-  for (const inst of plan.instances) {
-    if (rec.instance(inst.id).status === 'pending') skip(inst, signal?.aborted ? 'run interrupted' : 'run stopped after a failure');
-  }
-  signal?.removeEventListener('abort', onAbort);
 
-  const counts: Record<InstanceStatus, number> = {
-    pending: 0,
-    waiting: 0,
-    running: 0,
-    cached: 0,
-    executed: 0,
-    failed: 0,
-    interrupted: 0,
-    skipped: 0,
-  };
-  for (const i of rec.record.instances) counts[i.status]++;
-  const status: RunStatus = signal?.aborted ? 'interrupted' : failures.length ? 'failed' : 'succeeded';
-  rec.record.status = status;
-  rec.record.endedAt = now();
-  emit({ type: 'run-end', status, counts, runDir: rec.dir });
-  await rec.flush();
-  return { status, runDir: rec.dir, record: rec.record, failures, counts };
+  /** An abort interrupts the instance; anything else fails it (and stops the run unless keepGoing). */
+  private settleError(inst: StageInstance, r: InstanceRecord, e: unknown, outDir: string | undefined): void {
+    const { signal } = this;
+    r.end = now();
+    if (signal?.aborted) {
+      r.status = 'interrupted';
+      r.error = `interrupted (${errorText(signal.reason ?? e)})`;
+      this.emit({ type: 'instance-interrupted', id: inst.id, key: r.key, log: r.log });
+      return;
+    }
+    const msg =
+      describeSystemError(e, { scratchDir: r.key ? this.store.scratchPath(r.key) : undefined, outDir, stage: inst.id }) ?? errorText(e);
+    r.status = 'failed';
+    r.error = msg;
+    this.failures.push({ id: inst.id, stage: inst.stage, error: msg, log: r.log });
+    this.emit({ type: 'instance-failed', id: inst.id, key: r.key, error: msg, log: r.log });
+    if (!this.opts.keepGoing) this.stopping = true;
+  }
+
+  // ---- finish ----
+
+  private async finish(): Promise<RunResult> {
+    const { rec, signal } = this;
+    const counts: Record<InstanceStatus, number> = {
+      pending: 0,
+      waiting: 0,
+      running: 0,
+      cached: 0,
+      executed: 0,
+      failed: 0,
+      interrupted: 0,
+      skipped: 0,
+    };
+    for (const i of rec.record.instances) counts[i.status]++;
+    const status: RunStatus = signal?.aborted ? 'interrupted' : this.failures.length ? 'failed' : 'succeeded';
+    rec.record.status = status;
+    rec.record.endedAt = now();
+    this.emit({ type: 'run-end', status, counts, runDir: rec.dir });
+    await rec.flush();
+    return { status, runDir: rec.dir, record: rec.record, failures: this.failures, counts };
+  }
 }
