@@ -104,148 +104,202 @@ const INS = 1;
 /** Insertion and deletion curves and AUCs for a set of images (see the file header). */
 export async function insertionDeletion(o: InsDelOptions): Promise<InsDelResult> {
   const { c, h, w } = o.dims;
-  const hw = h * w;
-  const chw = c * hw;
-  const N = o.images.length / chw;
+  const N = o.images.length / (c * h * w);
   if (!Number.isInteger(N) || N < 1)
     throw new Error(`insertionDeletion: ${o.images.length} image values are not whole ${c}×${h}×${w} images`);
   const proto = o.protocol;
   const sal = prepareSaliency(o, N, h, w);
   if (proto.target === 'gt' && (!o.targets || o.targets.length !== N))
     throw new Error(`insertionDeletion: protocol "${proto.name}" scores the ground truth, so ${N} targets are needed`);
+  const run = new InsDelRun(o, N, sal);
+  await run.scoreAll();
+  return run.result();
+}
 
-  const step = stepPixels(proto, h, w);
-  const n = stepCount(proto, h, w);
-  const statuses: MapStatus[] = [];
-  for (let i = 0; i < N; i++) statuses.push(classifyMap(sal, proto.degenerate.constantRelTol, i * hw, hw));
+/** Which image, curve and step each slot of a batch holds. */
+interface BatchMeta {
+  img: Int32Array;
+  kind: Uint8Array;
+  t: Int32Array;
+  count: number;
+}
 
-  const targets = new Int32Array(N).fill(-1);
-  if (proto.target === 'gt') for (let i = 0; i < N; i++) targets[i] = Number(o.targets![i]);
-  const p = new Float64Array(N).fill(NaN);
-  const del = new Float64Array(N * (n + 1)).fill(NaN);
-  const ins = new Float64Array(N * (n + 1)).fill(NaN);
-
-  const substrates = new SubstrateMaker(proto, o.dims, o.mean, o.std);
-  const order = new Uint32Array(hw);
-
-  // Work list: for each image with a usable map, deletion t = 0..n then insertion t = 0..n−1.
-  const todo: number[] = [];
-  for (let i = 0; i < N; i++) if (statuses[i] !== 'nan') todo.push(i);
-  const perImage = 2 * n + 1;
-  const total = todo.length * perImage;
-
-  const cap = Math.max(1, Math.min(Math.floor(o.maxBatch ?? 32), total || 1));
-  const bufs = [new Float32Array(cap * chw), new Float32Array(cap * chw)];
-  const metas = [0, 1].map(() => ({ img: new Int32Array(cap), kind: new Uint8Array(cap), t: new Int32Array(cap), count: 0 }));
+/** One call's state: the work list, the two batch buffers, the cursor over states and the curves filled so far. */
+class InsDelRun {
+  private readonly c: number;
+  private readonly hw: number;
+  private readonly chw: number;
+  private readonly N: number;
+  private readonly step: number;
+  private readonly n: number;
+  private readonly statuses: MapStatus[] = [];
+  private readonly targets: Int32Array;
+  private readonly p: Float64Array;
+  private readonly del: Float64Array;
+  private readonly ins: Float64Array;
+  private readonly substrates: SubstrateMaker;
+  private readonly order: Uint32Array;
+  /** Images with a usable map: for each, deletion t = 0..n then insertion t = 0..n−1. */
+  private readonly todo: number[] = [];
+  private readonly total: number;
+  private readonly cap: number;
+  private readonly bufs: Float32Array[];
+  private readonly metas: BatchMeta[];
 
   // Cursor over the work list; `prev` is the last built state (it may live in the other buffer, which
   // is never overwritten before the batch built after it has been handed to the score function).
-  let ti = 0;
-  let kind = DEL;
-  let t = 0;
-  let prev: Float32Array | null = null;
-  let startIns: Float32Array | null = null;
-  let finishDel: Float32Array | null = null;
-  let image: Float32Array | null = null;
+  private ti = 0;
+  private kind = DEL;
+  private t = 0;
+  private prev: Float32Array | null = null;
+  private startIns: Float32Array | null = null;
+  private finishDel: Float32Array | null = null;
+  private image: Float32Array | null = null;
+  private done = 0;
 
-  const beginImage = (i: number) => {
-    image = o.images.subarray(i * chw, (i + 1) * chw);
-    pixelOrder(sal, i * hw, hw, order);
-    const s = substrates.forImage(image);
-    startIns = s.get(proto.insdel.insertionStart);
-    finishDel = s.get(proto.insdel.deletionSubstrate);
-  };
+  constructor(
+    private readonly o: InsDelOptions,
+    N: number,
+    private readonly sal: Float32Array,
+  ) {
+    const { c, h, w } = o.dims;
+    const proto = o.protocol;
+    this.c = c;
+    this.hw = h * w;
+    this.chw = c * this.hw;
+    this.N = N;
+    this.step = stepPixels(proto, h, w);
+    const n = (this.n = stepCount(proto, h, w));
+    for (let i = 0; i < N; i++) this.statuses.push(classifyMap(sal, proto.degenerate.constantRelTol, i * this.hw, this.hw));
 
-  const build = (buf: Float32Array, meta: (typeof metas)[number]): void => {
+    this.targets = new Int32Array(N).fill(-1);
+    if (proto.target === 'gt') for (let i = 0; i < N; i++) this.targets[i] = Number(o.targets![i]);
+    this.p = new Float64Array(N).fill(NaN);
+    this.del = new Float64Array(N * (n + 1)).fill(NaN);
+    this.ins = new Float64Array(N * (n + 1)).fill(NaN);
+
+    this.substrates = new SubstrateMaker(proto, o.dims, o.mean, o.std);
+    this.order = new Uint32Array(this.hw);
+
+    for (let i = 0; i < N; i++) if (this.statuses[i] !== 'nan') this.todo.push(i);
+    const perImage = 2 * n + 1;
+    this.total = this.todo.length * perImage;
+
+    const cap = (this.cap = Math.max(1, Math.min(Math.floor(o.maxBatch ?? 32), this.total || 1)));
+    this.bufs = [new Float32Array(cap * this.chw), new Float32Array(cap * this.chw)];
+    this.metas = [0, 1].map(() => ({ img: new Int32Array(cap), kind: new Uint8Array(cap), t: new Int32Array(cap), count: 0 }));
+  }
+
+  /** One score call in flight at a time; the next batch is built into the other buffer meanwhile. */
+  async scoreAll(): Promise<void> {
+    const { bufs, metas } = this;
+    let which = 0;
+    if (this.ti < this.todo.length) {
+      this.build(bufs[which], metas[which]);
+      let res = this.launch(which);
+      for (;;) {
+        const more = this.ti < this.todo.length;
+        if (more) this.build(bufs[which ^ 1], metas[which ^ 1]);
+        this.consume(await res, metas[which]);
+        if (!more) break;
+        which ^= 1;
+        res = this.launch(which);
+      }
+    }
+  }
+
+  result(): InsDelResult {
+    const { N, n, p, del, ins } = this;
+    const delAuc = new Float64Array(N).fill(NaN);
+    const insAuc = new Float64Array(N).fill(NaN);
+    for (const i of this.todo) {
+      ins[i * (n + 1) + n] = p[i];
+      delAuc[i] = trapezoidAuc(del, i * (n + 1), n + 1);
+      insAuc[i] = trapezoidAuc(ins, i * (n + 1), n + 1);
+    }
+    return {
+      step: this.step,
+      steps: n,
+      targets: this.targets,
+      p,
+      statuses: this.statuses,
+      deletion: { curves: del, auc: delAuc },
+      insertion: { curves: ins, auc: insAuc },
+    };
+  }
+
+  private beginImage(i: number): void {
+    const { chw, hw } = this;
+    const insdel = this.o.protocol.insdel;
+    const image = (this.image = this.o.images.subarray(i * chw, (i + 1) * chw));
+    pixelOrder(this.sal, i * hw, hw, this.order);
+    const s = this.substrates.forImage(image);
+    this.startIns = s.get(insdel.insertionStart);
+    this.finishDel = s.get(insdel.deletionSubstrate);
+  }
+
+  private build(buf: Float32Array, meta: BatchMeta): void {
+    const { c, hw, chw, step, n, cap, todo, order } = this;
     let slot = 0;
-    while (slot < cap && ti < todo.length) {
-      const i = todo[ti];
-      if (kind === DEL && t === 0) beginImage(i);
+    while (slot < cap && this.ti < todo.length) {
+      const i = todo[this.ti];
+      const { kind, t } = this;
+      if (kind === DEL && t === 0) this.beginImage(i);
       const dst = buf.subarray(slot * chw, (slot + 1) * chw);
-      if (t === 0) dst.set(kind === DEL ? image! : startIns!);
+      if (t === 0) dst.set(kind === DEL ? this.image! : this.startIns!);
       else {
-        dst.set(prev!);
-        const fin = kind === DEL ? finishDel! : image!;
+        dst.set(this.prev!);
+        const fin = kind === DEL ? this.finishDel! : this.image!;
         const end = Math.min(t * step, hw);
         for (let q = (t - 1) * step; q < end; q++) {
           const px = order[q];
           for (let ch = 0, off = px; ch < c; ch++, off += hw) dst[off] = fin[off];
         }
       }
-      prev = dst;
+      this.prev = dst;
       meta.img[slot] = i;
       meta.kind[slot] = kind;
       meta.t[slot] = t;
       slot++;
       // Advance: deletion 0..n, insertion 0..n−1 (insertion's state n is the clean image).
-      t++;
-      if (kind === DEL && t > n) {
-        kind = INS;
-        t = 0;
-      } else if (kind === INS && t >= n) {
-        kind = DEL;
-        t = 0;
-        ti++;
+      this.t++;
+      if (this.kind === DEL && this.t > n) {
+        this.kind = INS;
+        this.t = 0;
+      } else if (this.kind === INS && this.t >= n) {
+        this.kind = DEL;
+        this.t = 0;
+        this.ti++;
       }
     }
     meta.count = slot;
-  };
+  }
 
-  let done = 0;
-  const consume = (probs: Float32Array, meta: (typeof metas)[number]): void => {
+  private launch(which: number): Promise<Float32Array> {
+    const { o, metas } = this;
+    o.signal?.throwIfAborted();
+    const res = o.score(this.bufs[which].subarray(0, metas[which].count * this.chw), metas[which].count);
+    res.catch(() => {}); // rethrown when awaited below; avoids an unhandled rejection while building
+    return res;
+  }
+
+  private consume(probs: Float32Array, meta: BatchMeta): void {
+    const { n, targets, p } = this;
     const k = classesOf(probs, meta.count);
     for (let r = 0; r < meta.count; r++) {
       const i = meta.img[r];
       const tt = meta.t[r];
       if (meta.kind[r] === DEL && tt === 0) {
-        if (proto.target === 'pred') targets[i] = argmaxRow(probs, r, k);
+        if (this.o.protocol.target === 'pred') targets[i] = argmaxRow(probs, r, k);
         checkTarget(targets[i], k, i);
         p[i] = probs[r * k + targets[i]];
       }
       const v = probs[r * k + targets[i]];
-      (meta.kind[r] === DEL ? del : ins)[i * (n + 1) + tt] = v;
+      (meta.kind[r] === DEL ? this.del : this.ins)[i * (n + 1) + tt] = v;
     }
-    done += meta.count;
-    o.onProgress?.(done, total);
-  };
-
-  // One score call in flight at a time; the next batch is built into the other buffer meanwhile.
-  const launch = (which: number) => {
-    o.signal?.throwIfAborted();
-    const res = o.score(bufs[which].subarray(0, metas[which].count * chw), metas[which].count);
-    res.catch(() => {}); // rethrown when awaited below; avoids an unhandled rejection while building
-    return res;
-  };
-  let which = 0;
-  if (ti < todo.length) {
-    build(bufs[which], metas[which]);
-    let res = launch(which);
-    for (;;) {
-      const more = ti < todo.length;
-      if (more) build(bufs[which ^ 1], metas[which ^ 1]);
-      consume(await res, metas[which]);
-      if (!more) break;
-      which ^= 1;
-      res = launch(which);
-    }
+    this.done += meta.count;
+    this.o.onProgress?.(this.done, this.total);
   }
-
-  const delAuc = new Float64Array(N).fill(NaN);
-  const insAuc = new Float64Array(N).fill(NaN);
-  for (const i of todo) {
-    ins[i * (n + 1) + n] = p[i];
-    delAuc[i] = trapezoidAuc(del, i * (n + 1), n + 1);
-    insAuc[i] = trapezoidAuc(ins, i * (n + 1), n + 1);
-  }
-  return {
-    step,
-    steps: n,
-    targets,
-    p,
-    statuses,
-    deletion: { curves: del, auc: delAuc },
-    insertion: { curves: ins, auc: insAuc },
-  };
 }
 
 /**

@@ -3,7 +3,7 @@
 // ONNX Runtime sees Conv(+bias) → activation, which it fuses; the CA score scale 1/√C is folded
 // into the token that enters each block.
 import { endianness } from 'node:os';
-import { lastReading, type GraphEmitter, type OnnxAttrs } from '../models/backbone.js';
+import { lastReading, type Backbone, type GraphEmitter, type OnnxAttrs, type Reading } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
 import {
   AttrType,
@@ -16,7 +16,7 @@ import {
   type NodeMsg,
   type TensorMsg,
 } from './proto.js';
-import { WeightsError, checkWeights, inferNumClasses, type ArchLike, type HeadKind, type WeightMap } from './weights.js';
+import { WeightsError, checkWeights, inferNumClasses, type ArchLike, type HeadKind, type WeightMap, type WeightTensor } from './weights.js';
 
 export { foldBatchNorm, BN_EPS } from '../models/layers.js';
 
@@ -125,8 +125,22 @@ export function resolveNumClasses(opts: Pick<ExportOptions, 'numClasses' | 'weig
   return n;
 }
 
-/** Builds the ModelProto bytes. Weights are checked strictly first (see weights.ts). */
-export function exportModel(opts: ExportOptions): Uint8Array {
+/** What an export needs once its options are checked: the backbone, the head and the weights. */
+interface ExportPlan {
+  bb: Backbone;
+  head: HeadKind;
+  heads: number;
+  numClasses: number;
+  outputs: string[];
+  /** Channels of each tap. */
+  ch: Map<string, number>;
+  last: Reading;
+  w: WeightMap;
+  weight: (k: string) => WeightTensor;
+}
+
+/** Checks the options (in the order their errors are reported) and the weights, strictly. */
+function planExport(opts: ExportOptions): ExportPlan {
   if (endianness() !== 'LE') throw new Error('ONNX export needs a little-endian host (raw_data is little-endian)');
   const { head } = opts;
   const bb = getBackbone(opts.arch);
@@ -152,8 +166,13 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     if (!t) throw new Error(`exporter asked for weight "${k}", which ${bb.name} does not declare`);
     return t;
   };
-  const get = (k: string) => weight(k).data;
+  return { bb, head, heads, numClasses, outputs, ch, last, w, weight };
+}
 
+/** Builds the ModelProto bytes. Weights are checked strictly first (see weights.ts). */
+export function exportModel(opts: ExportOptions): Uint8Array {
+  const plan = planExport(opts);
+  const { bb, head, weight, last } = plan;
   const g = new GraphBuilder();
   bb.emitOnnx(g, weight, 'input');
 
@@ -161,11 +180,60 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [`tap.${last.tap}`])], { axis: 1 });
     bb.emitClassifier(g, weight, pooled, 'logits.gap');
   }
+  new CaHeadEmitter(g, plan).emit();
+  if (head === 'ca-stream' || head === 'ca-final') {
+    bb.emitClassifier(g, weight, 'cls.final', 'logits');
+  } else if (head === 'gap') {
+    g.node('Identity', ['logits.gap'], {}, 'logits');
+  }
+  if (head !== 'none') g.node('Softmax', ['logits'], { axis: -1 }, 'probs');
+
+  const { nodes, inits } = prune(g.nodes, g.inits, plan.outputs);
+  return encodeModel(modelProto(plan, nodes, inits, opts.inputSize));
+}
+
+/** The CA-Stream / CA-final blocks between the taps and `cls.final` (nothing for 'gap' and 'none'). */
+class CaHeadEmitter {
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly plan: ExportPlan,
+  ) {}
+
+  private get(k: string): Float32Array {
+    return this.plan.weight(k).data;
+  }
+
+  emit(): void {
+    const { head, bb, last, w } = this.plan;
+    if (head === 'ca-stream') {
+      const proj = bb.caStream();
+      let q = this.scaledToken(proj[0].inDim);
+      for (let i = 0; i < proj.length; i++) {
+        const z = this.caBlock(proj[i].tap, q, i === 0);
+        const lastBlock = i === proj.length - 1;
+        q = this.project(
+          z,
+          `${proj[i].block}.to_out.1`,
+          lastBlock ? 1 : 1 / Math.sqrt(proj[i + 1].inDim),
+          lastBlock ? 'cls.final' : undefined,
+        );
+      }
+    } else if (head === 'ca-final' && bb.caFinalKind === 'kv') {
+      this.kvBlock(bb.caFinalBlock!);
+    } else if (head === 'ca-final') {
+      const z = this.caBlock(last.tap, this.scaledToken(last.channels), true);
+      const block = bb.caFinalBlock!;
+      if (w.has(`${block}.to_out.1.weight`)) this.project(z, `${block}.to_out.1`, 1, 'cls.final');
+      else this.g.node('Identity', [z], {}, 'cls.final');
+    }
+  }
 
   // CA blocks: F (B×C×H×W) split into h groups of d = C/h channels; q (B×C, already scaled by
   // 1/√C) → dots = q_gᵀF_g, a = softmax_N(dots), z_g = F_g a_g, q' = W concat(z) + b.
-  const caBlock = (tap: string, q: string, qIsConstant: boolean): string => {
-    const C = ch.get(tap)!;
+  private caBlock(tap: string, q: string, qIsConstant: boolean): string {
+    const { g } = this;
+    const { heads } = this.plan;
+    const C = this.plan.ch.get(tap)!;
     const d = C / heads;
     const F = g.node('Reshape', [`tap.${tap}`, g.int64(`ca.${tap}.groups_shape`, [0, heads, d, -1])]);
     const qg = qIsConstant ? q : g.node('Reshape', [q, g.int64(`ca.${tap}.q_shape`, [0, heads, 1, d])]);
@@ -177,29 +245,36 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     const aCol = g.node('Reshape', [a, g.int64(`ca.${tap}.col_shape`, [0, heads, -1, 1])]);
     const z = g.node('MatMul', [F, aCol]); // B×h×d×1
     return g.node('Reshape', [z, g.int64(`ca.${tap}.flat_shape`, [0, C])]);
-  };
+  }
+
   /** Linear projection, with the next block's 1/√C folded in when there is one. */
-  const project = (z: string, key: string, scale: number, out?: string): string => {
-    const W = get(`${key}.weight`);
-    const B = get(`${key}.bias`);
+  private project(z: string, key: string, scale: number, out?: string): string {
+    const { g } = this;
+    const { w } = this.plan;
+    const W = this.get(`${key}.weight`);
+    const B = this.get(`${key}.bias`);
     const Ws = scale === 1 ? W : W.map((v) => v * scale);
     const Bs = scale === 1 ? B : B.map((v) => v * scale);
     const wName = g.float(scale === 1 ? `${key}.weight` : `${key}.weight:scaled`, w.get(`${key}.weight`)!.shape, Ws);
     const bName = g.float(scale === 1 ? `${key}.bias` : `${key}.bias:scaled`, w.get(`${key}.bias`)!.shape, Bs);
     return g.node('Gemm', [z, wName, bName], { transB: 1 }, out);
-  };
-  const scaledToken = (C: number) => {
-    const t = get('cls_token');
+  }
+
+  private scaledToken(C: number): string {
+    const { heads } = this.plan;
+    const t = this.get('cls_token');
     const s = 1 / Math.sqrt(C);
-    return g.float(
+    return this.g.float(
       'cls_token:scaled',
       [1, heads, 1, C / heads],
       t.map((v) => v * s),
     );
-  };
+  }
 
   /** CLS_KV (ConvNeXt's ca-final, one head): K, V = Linear maps of the feature tokens, LayerNorm output. */
-  const kvBlock = (block: string): void => {
+  private kvBlock(block: string): void {
+    const { g } = this;
+    const { bb, heads, last, weight } = this.plan;
     if (heads !== 1) throw new Error(`${bb.name}: the CLS_KV ca-final block has one head, got heads=${heads}`);
     const C = last.channels;
     const tap = `tap.${last.tap}`;
@@ -210,12 +285,12 @@ export function exportModel(opts: ExportOptions): Uint8Array {
       for (let o = 0; o < C; o++) for (let i = 0; i < C; i++) wt[i * C + o] = W.data[o * C + i];
       return g.node('Add', [
         g.node('MatMul', [tokens, g.float(`${prefix}.weight:t`, [C, C], wt)]),
-        g.float(`${prefix}.bias`, [C], get(`${prefix}.bias`)),
+        g.float(`${prefix}.bias`, [C], this.get(`${prefix}.bias`)),
       ]);
     };
     const K = linearLast(`${block}.to_k.1`);
     const V = linearLast(`${block}.to_v.1`);
-    const t = get('cls_token');
+    const t = this.get('cls_token');
     const q = g.float(
       'cls_token:scaled',
       [C, 1],
@@ -233,34 +308,14 @@ export function exportModel(opts: ExportOptions): Uint8Array {
       { axis: -1, epsilon: { float: 1e-5 } },
       'cls.final',
     );
-  };
-
-  if (head === 'ca-stream') {
-    const proj = bb.caStream();
-    let q = scaledToken(proj[0].inDim);
-    for (let i = 0; i < proj.length; i++) {
-      const z = caBlock(proj[i].tap, q, i === 0);
-      const lastBlock = i === proj.length - 1;
-      q = project(z, `${proj[i].block}.to_out.1`, lastBlock ? 1 : 1 / Math.sqrt(proj[i + 1].inDim), lastBlock ? 'cls.final' : undefined);
-    }
-  } else if (head === 'ca-final' && bb.caFinalKind === 'kv') {
-    kvBlock(bb.caFinalBlock!);
-  } else if (head === 'ca-final') {
-    const z = caBlock(last.tap, scaledToken(last.channels), true);
-    const block = bb.caFinalBlock!;
-    if (w.has(`${block}.to_out.1.weight`)) project(z, `${block}.to_out.1`, 1, 'cls.final');
-    else g.node('Identity', [z], {}, 'cls.final');
   }
-  if (head === 'ca-stream' || head === 'ca-final') {
-    bb.emitClassifier(g, weight, 'cls.final', 'logits');
-  } else if (head === 'gap') {
-    g.node('Identity', ['logits.gap'], {}, 'logits');
-  }
-  if (head !== 'none') g.node('Softmax', ['logits'], { axis: -1 }, 'probs');
+}
 
-  const { nodes, inits } = prune(g.nodes, g.inits, outputs);
-  const side: Dim = opts.inputSize ?? 'height';
-  const sizes = opts.inputSize ? bb.readingSizes(opts.inputSize) : undefined;
+/** The model message: metadata, the pruned graph, and its input and output shapes (fixed when `inputSize` is). */
+function modelProto(plan: ExportPlan, nodes: NodeMsg[], inits: TensorMsg[], inputSize: number | undefined): ModelMsg {
+  const { bb, head, heads, numClasses, outputs, ch, last } = plan;
+  const side: Dim = inputSize ?? 'height';
+  const sizes = inputSize ? bb.readingSizes(inputSize) : undefined;
   const outDims = (o: string): Dim[] => {
     const dot = o.indexOf('.');
     const kind = o.slice(0, dot);
@@ -271,7 +326,7 @@ export function exportModel(opts: ExportOptions): Uint8Array {
     if (o === 'cls.final') return ['batch', head === 'ca-stream' ? bb.caStream().at(-1)!.outDim : last.channels];
     return ['batch', numClasses];
   };
-  const model: ModelMsg = {
+  return {
     irVersion: 8,
     producerName: 'ca-pipe',
     producerVersion: EXPORTER_VERSION,
@@ -286,11 +341,10 @@ export function exportModel(opts: ExportOptions): Uint8Array {
       name: `${bb.name}-${head}`,
       node: nodes,
       initializer: inits,
-      input: [valueInfo('input', ['batch', 3, side, opts.inputSize ?? 'width'])],
+      input: [valueInfo('input', ['batch', 3, side, inputSize ?? 'width'])],
       output: outputs.map((o) => valueInfo(o, outDims(o))),
     },
   };
-  return encodeModel(model);
 }
 
 /** Keeps only the nodes and initializers that the requested outputs depend on. */

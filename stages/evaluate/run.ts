@@ -8,6 +8,12 @@ import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, ty
 import { METRICS } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 import { recordEngine } from '../engine-choice.js';
+import type { Protocol } from '../../ml/metrics/protocol.js';
+import type { LoadedModel } from '../../ml/explain/model-dir.js';
+import type { LoadedIndex } from '../../ml/data/index-file.js';
+import type { ModelRunner } from '../../ml/explain/runner.js';
+import type { MapShard } from '../../ml/explain/shards.js';
+import type { Preprocessing } from '../../ml/data/preprocessing.js';
 
 type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
 type Curves = import('../../ml/explain/evaluate-batch.js').CurveSums;
@@ -38,15 +44,52 @@ function revive(rows: Row[], metrics: readonly string[]): Row[] {
 export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<void> {
   const p = ctx.params;
   for (const name of ['model', 'data', 'saliency']) if (!ctx.inputs[name]) throw new Error(`evaluate: input "${name}" is required`);
-  const { resolveProtocol } = await import('../../ml/metrics/protocol.js');
-  const { summarise } = await import('../../ml/metrics/stats.js');
-  const { readModelDir } = await import('../../ml/explain/model-dir.js');
   const { ModelRunner } = await import('../../ml/explain/runner.js');
-  const { loadEvalBatch, loadEvalMask, boxToEval } = await import('../../ml/explain/images.js');
-  const { boxesToMask } = await import('../../ml/metrics/localisation.js');
-  const { imageSize } = await import('../../ml/io/image.js');
-  const { scoreBatch } = await import('../../ml/explain/evaluate-batch.js');
-  const shards = await import('../../ml/explain/shards.js');
+  const inp = await openInputs(ctx);
+  const scratch = join(ctx.scratchDir, 'evaluate-shards');
+  await mkdir(scratch, { recursive: true });
+  const runner = new ModelRunner(inp.model, {
+    batchSize: p.batch_size,
+    cacheDir: onnxCacheDir(ctx.scratchDir),
+    engine: p.engine ?? 'auto',
+    onCalibrate: (what) => ctx.log.info(`evaluate: engine calibration: ${what}`),
+  });
+  ctx.progress.total(inp.meta.ids.length, 'img');
+  await recordEngine(ctx, runner, 'evaluate');
+
+  const t0 = performance.now();
+  let scored: { results: ShardResult[]; reused: number };
+  try {
+    scored = await scoreShards(ctx, inp, runner, scratch);
+  } finally {
+    await runner.release();
+  }
+  const { results, reused } = scored;
+  ctx.provenance.evaluate = { seconds: (performance.now() - t0) / 1000, forward_images: runner.forwardImages, reused_shards: reused };
+  if (reused) ctx.log.info(`evaluate: reused ${reused} finished shard(s) from an interrupted run`);
+  await writeEvaluation(ctx, inp, results);
+}
+
+/** The checked inputs and settings that scoring and the summary share. */
+interface EvaluateInputs {
+  protocol: Protocol;
+  model: LoadedModel;
+  index: LoadedIndex;
+  meta: SaliencyMeta;
+  metaFile: string;
+  pooling: 'gap' | 'ca';
+  methods: string[];
+  rec: (id: number) => LoadedIndex['records'][number];
+  localise: boolean;
+  preprocessing: Preprocessing;
+  tf: { size: number; resize: LoadedModel['card']['resize']; preprocessing: Preprocessing };
+}
+
+/** Reads the model, index and saliency inputs, checks they fit together and warns where they disagree. */
+async function openInputs(ctx: StageContext<EvaluateParams>): Promise<EvaluateInputs> {
+  const p = ctx.params;
+  const { resolveProtocol } = await import('../../ml/metrics/protocol.js');
+  const { readModelDir } = await import('../../ml/explain/model-dir.js');
   const { readIndex } = await import('../../ml/data/index-file.js');
   const { readFile } = await import('node:fs/promises');
 
@@ -82,7 +125,19 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     return r;
   };
   const localise = p.localisation === 'auto' && (index.meta.masks || index.records.some((r) => r.box !== undefined));
-  const size = model.card.input_size;
+  const preprocessing = await checkPreprocessing(ctx, model, index, meta);
+  const tf = { size: model.card.input_size, resize: model.card.resize, preprocessing };
+  return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf };
+}
+
+/** The pixel convention to score with, warning when it differs from the model's or the maps'. */
+async function checkPreprocessing(
+  ctx: StageContext<EvaluateParams>,
+  model: LoadedModel,
+  index: LoadedIndex,
+  meta: SaliencyMeta,
+): Promise<Preprocessing> {
+  const p = ctx.params;
   const { preprocessingForModel, conventionMismatch, unrecordedNote } = await import('../../ml/data/preprocessing.js');
   const preprocessing = preprocessingForModel(p.preprocessing, model.card, index.meta.preprocessing);
   const mismatch =
@@ -93,92 +148,110 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
     ctx.log.warn(
       `evaluate: the maps were computed on '${meta.preprocessing ?? 'fast'}' pixels but this stage scores '${preprocessing}' pixels (set the same preprocessing on both stages)`,
     );
-  const tf = { size, resize: model.card.resize, preprocessing };
-  const scratch = join(ctx.scratchDir, 'evaluate-shards');
-  await mkdir(scratch, { recursive: true });
-  const runner = new ModelRunner(model, {
-    batchSize: p.batch_size,
-    cacheDir: onnxCacheDir(ctx.scratchDir),
-    engine: p.engine ?? 'auto',
-    onCalibrate: (what) => ctx.log.info(`evaluate: engine calibration: ${what}`),
-  });
-  ctx.progress.total(meta.ids.length, 'img');
-  await recordEngine(ctx, runner, 'evaluate');
+  return preprocessing;
+}
 
+/** Every saliency shard's per-image results: from the scratch directory when a finished one fits, else scored now. */
+async function scoreShards(
+  ctx: StageContext<EvaluateParams>,
+  inp: EvaluateInputs,
+  runner: ModelRunner,
+  scratch: string,
+): Promise<{ results: ShardResult[]; reused: number }> {
+  const shards = await import('../../ml/explain/shards.js');
+  const { meta, methods } = inp;
+  const results: ShardResult[] = [];
+  let done = 0;
+  let reused = 0;
+  const protoJson = JSON.stringify(inp.protocol);
+  for (let s = 0; s < meta.shards.length; s++) {
+    ctx.signal.throwIfAborted();
+    const file = join(ctx.inputs.saliency, meta.shards[s]);
+    const cache = join(scratch, shards.shardName(s, 'json'));
+    const shard = await shards.readMapShard(file, methods);
+    let res = await shards.readJsonIfValid<ShardResult>(
+      cache,
+      (v) =>
+        JSON.stringify(v.ids) === JSON.stringify(shard.ids) &&
+        JSON.stringify(v.methods) === JSON.stringify(methods) &&
+        JSON.stringify(v.protocol) === protoJson &&
+        // A shard scored before a metric was added lacks it: score it again.
+        v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
+    );
+    if (res) {
+      reused++;
+      revive(
+        res.rows,
+        METRICS.map((m) => m.key),
+      );
+    } else {
+      res = await scoreShard(ctx, inp, runner, shard, s);
+      await shards.writeJsonAtomic(cache, res);
+    }
+    results.push(res);
+    done += shard.ids.length;
+    ctx.progress.set(done);
+  }
+  return { results, reused };
+}
+
+/** Scores one shard's maps on its images (and object regions, when localising). */
+async function scoreShard(
+  ctx: StageContext<EvaluateParams>,
+  inp: EvaluateInputs,
+  runner: ModelRunner,
+  shard: MapShard,
+  s: number,
+): Promise<ShardResult> {
+  const p = ctx.params;
+  const { loadEvalBatch, loadEvalMask, boxToEval } = await import('../../ml/explain/images.js');
+  const { boxesToMask } = await import('../../ml/metrics/localisation.js');
+  const { imageSize } = await import('../../ml/io/image.js');
+  const { scoreBatch } = await import('../../ml/explain/evaluate-batch.js');
+  const { model, index, tf, protocol, methods } = inp;
+  const size = tf.size;
   /** The object region on the eval grid: the mask if the index has one, else the box (source pixels). */
-  const regionOf = async (r: (typeof index.records)[number]): Promise<Uint8Array | null> => {
+  const regionOf = async (r: LoadedIndex['records'][number]): Promise<Uint8Array | null> => {
     const mp = index.maskPath(r);
     if (mp) return loadEvalMask(mp, tf);
     if (!r.box) return null;
     // PIL does not apply EXIF orientation, so under torchvision boxes refer to the stored pixels.
-    const source = await imageSize(index.imagePath(r), undefined, { autoOrient: preprocessing !== 'torchvision' });
+    const source = await imageSize(index.imagePath(r), undefined, { autoOrient: inp.preprocessing !== 'torchvision' });
     return boxesToMask([boxToEval(r.box, source, tf)], size, size);
   };
-  const t0 = performance.now();
-  const results: ShardResult[] = [];
-  let done = 0;
-  let reused = 0;
-  const protoJson = JSON.stringify(protocol);
-  try {
-    for (let s = 0; s < meta.shards.length; s++) {
-      ctx.signal.throwIfAborted();
-      const file = join(ctx.inputs.saliency, meta.shards[s]);
-      const cache = join(scratch, shards.shardName(s, 'json'));
-      const shard = await shards.readMapShard(file, methods);
-      let res = await shards.readJsonIfValid<ShardResult>(
-        cache,
-        (v) =>
-          JSON.stringify(v.ids) === JSON.stringify(shard.ids) &&
-          JSON.stringify(v.methods) === JSON.stringify(methods) &&
-          JSON.stringify(v.protocol) === protoJson &&
-          // A shard scored before a metric was added lacks it: score it again.
-          v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
-      );
-      if (res) {
-        reused++;
-        revive(
-          res.rows,
-          METRICS.map((m) => m.key),
-        );
-      } else {
-        const recs = shard.ids.map(rec);
-        const images = await loadEvalBatch(
-          recs.map((r) => index.imagePath(r)),
-          tf,
-          model.card.mean,
-          model.card.std,
-          ctx.signal,
-        );
-        const regions = localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
-        const scored = await scoreBatch({
-          images,
-          size,
-          ids: shard.ids,
-          labels: recs.map((r) => r.label),
-          maps: shard.maps,
-          regions,
-          protocol,
-          mean: model.card.mean,
-          std: model.card.std,
-          score: runner.probs,
-          maxBatch: p.batch_size,
-          keepConstant: p.keep_constant,
-          signal: ctx.signal,
-          onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
-        });
-        res = { ids: shard.ids, methods, protocol, ...scored };
-        await shards.writeJsonAtomic(cache, res);
-      }
-      results.push(res);
-      done += shard.ids.length;
-      ctx.progress.set(done);
-    }
-  } finally {
-    await runner.release();
-  }
-  ctx.provenance.evaluate = { seconds: (performance.now() - t0) / 1000, forward_images: runner.forwardImages, reused_shards: reused };
-  if (reused) ctx.log.info(`evaluate: reused ${reused} finished shard(s) from an interrupted run`);
+  const recs = shard.ids.map(inp.rec);
+  const images = await loadEvalBatch(
+    recs.map((r) => index.imagePath(r)),
+    tf,
+    model.card.mean,
+    model.card.std,
+    ctx.signal,
+  );
+  const regions = inp.localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
+  const scored = await scoreBatch({
+    images,
+    size,
+    ids: shard.ids,
+    labels: recs.map((r) => r.label),
+    maps: shard.maps,
+    regions,
+    protocol,
+    mean: model.card.mean,
+    std: model.card.std,
+    score: runner.probs,
+    maxBatch: p.batch_size,
+    keepConstant: p.keep_constant,
+    signal: ctx.signal,
+    onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${inp.meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
+  });
+  return { ids: shard.ids, methods, protocol, ...scored };
+}
 
+/** Aggregates the shards' results and writes per_image.jsonl, the mean curves and evaluation.json. */
+async function writeEvaluation(ctx: StageContext<EvaluateParams>, inp: EvaluateInputs, results: ShardResult[]): Promise<void> {
+  const p = ctx.params;
+  const { summarise } = await import('../../ml/metrics/stats.js');
+  const { protocol, meta, methods } = inp;
   const rows = results.flatMap((r) => r.rows);
   const top1 = results.flatMap((r) => r.top1);
   const top5 = results.flatMap((r) => r.top5);
@@ -188,7 +261,7 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const summary: EvaluateSummary & Record<string, unknown> = {
     format: 'ca-pipe.evaluate/1',
     protocol: protocol as unknown as Record<string, unknown>,
-    pooling,
+    pooling: inp.pooling,
     accuracy: { top1: mean(top1), top5: mean(top5), n: top1.length, non_finite: nonFiniteScores },
     methods: {},
     split: meta.split,

@@ -7,6 +7,13 @@ import { SALIENCY_FILES, type SaliencyMeta } from '../artifacts.js';
 import { balancedSubset } from '../../ml/explain/subset.js';
 import { recordEngine } from '../engine-choice.js';
 import type { SaliencyParams } from './schema.js';
+import type { LoadedModel } from '../../ml/explain/model-dir.js';
+import type { LoadedIndex } from '../../ml/data/index-file.js';
+import type { ModelRunner } from '../../ml/explain/runner.js';
+import type { MapShard } from '../../ml/explain/shards.js';
+import type { ImportedMaps } from '../../ml/explain/import-maps.js';
+import type { BatchMaps } from '../../ml/explain/saliency-batch.js';
+import type { Preprocessing } from '../../ml/data/preprocessing.js';
 
 /**
  * The images to explain, in the order they are stored: the split's ids in a seeded class-balanced
@@ -27,13 +34,59 @@ export function selectIds(
 export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<void> {
   const p = ctx.params;
   const { initBackend, setBackendLogger } = await import('../../ml/backend/index.js');
-  const { readModelDir } = await import('../../ml/explain/model-dir.js');
   const { ModelRunner } = await import('../../ml/explain/runner.js');
-  const { computeBatchMaps, checkMethods } = await import('../../ml/explain/saliency-batch.js');
-  const { loadEvalBatch } = await import('../../ml/explain/images.js');
   const shards = await import('../../ml/explain/shards.js');
+
+  const inp = await openInputs(ctx);
+  const plan = shards.planShards(inp.ids, p.shard_size);
+  const scratch = join(ctx.scratchDir, 'saliency-shards');
+  await mkdir(scratch, { recursive: true });
+  ctx.progress.total(inp.ids.length, 'img');
+
+  setBackendLogger((line) => ctx.log.debug(line));
+  const backend = p.import ? undefined : await initBackend();
+  if (backend) ctx.provenance.backend = backend.name;
+  const runner = new ModelRunner(inp.model, {
+    batchSize: p.batch_size,
+    cacheDir: onnxCacheDir(ctx.scratchDir),
+    engine: p.engine ?? 'auto',
+    onCalibrate: (what) => ctx.log.info(`saliency: engine calibration: ${what}`),
+  });
+  const imported = p.import ? await importMaps(ctx, inp) : undefined;
+  // Imported maps need no forward pass unless the target is the model's prediction.
+  if (!p.import || p.target === 'pred') await recordEngine(ctx, runner, 'saliency');
+
+  let made: ShardsMade;
+  try {
+    made = await makeShards(ctx, inp, runner, plan, scratch, imported);
+  } finally {
+    await runner.release();
+  }
+  if (imported) for (const m of inp.methods) made.degenerate[m] = imported.degenerate[m];
+  if (made.reused) ctx.log.info(`saliency: reused ${made.reused} finished shard(s) from an interrupted run`);
+  await writeOutputs(ctx, inp, made, scratch);
+}
+
+/** The checked inputs and settings that every shard and the outputs share. */
+interface SaliencyInputs {
+  model: LoadedModel;
+  index: LoadedIndex;
+  isCa: boolean;
+  methods: string[];
+  rec: (id: number) => LoadedIndex['records'][number];
+  ids: number[];
+  h: number;
+  w: number;
+  preprocessing: Preprocessing;
+  tf: { size: number; resize?: number; preprocessing: Preprocessing };
+}
+
+/** Reads the model and index inputs, checks the methods suit the model, and selects the images. */
+async function openInputs(ctx: StageContext<SaliencyParams>): Promise<SaliencyInputs> {
+  const p = ctx.params;
+  const { readModelDir } = await import('../../ml/explain/model-dir.js');
+  const { checkMethods } = await import('../../ml/explain/saliency-batch.js');
   const { readIndex } = await import('../../ml/data/index-file.js');
-  const imports = await import('../../ml/explain/import-maps.js');
 
   if (!ctx.inputs.model) throw new Error('saliency: input "model" (a train stage) is required');
   if (!ctx.inputs.data) throw new Error('saliency: input "data" (an index stage) is required');
@@ -66,148 +119,184 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
     unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   const tf = { size, resize: model.card.resize, preprocessing };
-  const plan = shards.planShards(ids, p.shard_size);
-  const scratch = join(ctx.scratchDir, 'saliency-shards');
-  await mkdir(scratch, { recursive: true });
-  ctx.progress.total(ids.length, 'img');
+  return { model, index, isCa, methods, rec, ids, h, w, preprocessing, tf };
+}
 
-  setBackendLogger((line) => ctx.log.debug(line));
-  const backend = p.import ? undefined : await initBackend();
-  if (backend) ctx.provenance.backend = backend.name;
-  const runner = new ModelRunner(model, {
-    batchSize: p.batch_size,
-    cacheDir: onnxCacheDir(ctx.scratchDir),
-    engine: p.engine ?? 'auto',
-    onCalibrate: (what) => ctx.log.info(`saliency: engine calibration: ${what}`),
-  });
-  const imported = p.import ? await importAll() : undefined;
-  // Imported maps need no forward pass unless the target is the model's prediction.
-  if (!p.import || p.target === 'pred') await recordEngine(ctx, runner, 'saliency');
-
-  async function importAll() {
-    const imp = p.import!;
-    if (imp.npy_dir) {
-      if (methods.length !== 1)
-        throw new Error(`saliency: import.npy_dir holds one method's maps; list exactly one name in methods (got ${methods.join(', ')})`);
-      return imports.importNpyDir(resolve(ctx.baseDir, imp.npy_dir), methods[0], ids, h, w);
-    }
-    return imports.importSafetensors(resolve(ctx.baseDir, imp.safetensors!), methods, ids, h, w);
+async function importMaps(ctx: StageContext<SaliencyParams>, inp: SaliencyInputs): Promise<ImportedMaps> {
+  const imports = await import('../../ml/explain/import-maps.js');
+  const { methods, ids, h, w } = inp;
+  const imp = ctx.params.import!;
+  if (imp.npy_dir) {
+    if (methods.length !== 1)
+      throw new Error(`saliency: import.npy_dir holds one method's maps; list exactly one name in methods (got ${methods.join(', ')})`);
+    return imports.importNpyDir(resolve(ctx.baseDir, imp.npy_dir), methods[0], ids, h, w);
   }
+  return imports.importSafetensors(resolve(ctx.baseDir, imp.safetensors!), methods, ids, h, w);
+}
 
-  const degenerate: Record<string, Record<string, number>> = Object.fromEntries(methods.map((m) => [m, {}]));
-  const targets: number[] = [];
-  const names: string[] = [];
-  const sizes: Record<string, { h: number; w: number }> = {};
+/** What the shards add up to, for saliency.json. */
+interface ShardsMade {
+  degenerate: Record<string, Record<string, number>>;
+  targets: number[];
+  /** Shard files relative to the output directory. */
+  names: string[];
+  sizes: Record<string, { h: number; w: number }>;
+  reused: number;
+}
+
+/** Writes every shard into the scratch directory: a finished one from an interrupted run is kept, the rest imported or computed. */
+async function makeShards(
+  ctx: StageContext<SaliencyParams>,
+  inp: SaliencyInputs,
+  runner: ModelRunner,
+  plan: number[][],
+  scratch: string,
+  imported: ImportedMaps | undefined,
+): Promise<ShardsMade> {
+  const p = ctx.params;
+  const shards = await import('../../ml/explain/shards.js');
+  const { methods } = inp;
+  const made: ShardsMade = { degenerate: Object.fromEntries(methods.map((m) => [m, {}])), targets: [], names: [], sizes: {}, reused: 0 };
   let done = 0;
-  let reused = 0;
-  try {
-    for (let s = 0; s < plan.length; s++) {
-      ctx.signal.throwIfAborted();
-      const sIds = plan[s];
-      const name = shards.shardName(s, 'safetensors');
-      const file = join(scratch, name);
-      let shard = await shards.reusableMapShard(file, sIds, methods);
-      if (shard) reused++;
-      else if (imported) {
-        const off = done;
-        const hw = h * w;
-        // The class the imported maps explain: the label, or (target: pred) the model's prediction.
-        let tgt = sIds.map((id) => rec(id).label);
-        if (p.target === 'pred') {
-          const images = await loadEvalBatch(
-            sIds.map((id) => index.imagePath(rec(id))),
-            tf,
-            model.card.mean,
-            model.card.std,
-            ctx.signal,
-          );
-          const probs = await runner.probs(images, sIds.length);
-          const C = model.card.num_classes;
-          tgt = sIds.map((_, i) => {
-            let best = 0;
-            for (let j = 1; j < C; j++) if (probs[i * C + j] > probs[i * C + best]) best = j;
-            return best;
-          });
-        }
-        shard = {
-          ids: sIds,
-          targets: tgt,
-          maps: Object.fromEntries(methods.map((m) => [m, { h, w, data: imported.maps[m].slice(off * hw, (off + sIds.length) * hw) }])),
-          degenerate: {},
-        };
-        await shards.writeMapShard(file, shard, p.dtype);
-      } else {
-        const paths = sIds.map((id) => index.imagePath(rec(id)));
-        const labels = sIds.map((id) => rec(id).label);
-        shard = { ids: sIds, targets: [], maps: {}, degenerate: {} };
-        // Images are loaded and explained batch_size at a time; the shard is written once whole.
-        const parts: Awaited<ReturnType<typeof computeBatchMaps>>[] = [];
-        for (let b = 0; b < sIds.length; b += p.batch_size) {
-          const bIds = sIds.slice(b, b + p.batch_size);
-          const images = await loadEvalBatch(paths.slice(b, b + p.batch_size), tf, model.card.mean, model.card.std, ctx.signal);
-          parts.push(
-            await computeBatchMaps(
-              runner,
-              images,
-              bIds,
-              labels.slice(b, b + p.batch_size),
-              p.target,
-              methods,
-              {
-                maxBatch: p.method_batch,
-                rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 },
-                seed: p.seed,
-              },
-              { signal: ctx.signal, onImage: () => ctx.progress.tick() },
-            ),
-          );
-        }
-        for (const part of parts) shard.targets.push(...part.targets);
-        for (const m of methods) {
-          const first = parts[0].maps[m];
-          const data = new Float32Array(sIds.length * first.h * first.w);
-          let o = 0;
-          for (const part of parts) {
-            data.set(part.maps[m].data, o);
-            o += part.maps[m].data.length;
-          }
-          shard.maps[m] = { h: first.h, w: first.w, data };
-          shard.degenerate[m] = {};
-          for (const part of parts)
-            for (const [why, c] of Object.entries(part.degenerate[m])) shard.degenerate[m][why] = (shard.degenerate[m][why] ?? 0) + c;
-        }
-        await shards.writeMapShard(file, shard, p.dtype);
-      }
-      for (const m of methods) {
-        sizes[m] = { h: shard.maps[m].h, w: shard.maps[m].w };
-        for (const [why, c] of Object.entries(shard.degenerate[m] ?? {})) degenerate[m][why] = (degenerate[m][why] ?? 0) + c;
-      }
-      targets.push(...shard.targets);
-      names.push(`${SALIENCY_FILES.shardDir}/${name}`);
-      done += sIds.length;
-      ctx.progress.set(done);
+  for (let s = 0; s < plan.length; s++) {
+    ctx.signal.throwIfAborted();
+    const sIds = plan[s];
+    const name = shards.shardName(s, 'safetensors');
+    const file = join(scratch, name);
+    let shard = await shards.reusableMapShard(file, sIds, methods);
+    if (shard) made.reused++;
+    else {
+      shard = imported ? await importedShard(ctx, inp, runner, sIds, imported, done) : await computedShard(ctx, inp, runner, sIds);
+      await shards.writeMapShard(file, shard, p.dtype);
     }
-  } finally {
-    await runner.release();
+    for (const m of methods) {
+      made.sizes[m] = { h: shard.maps[m].h, w: shard.maps[m].w };
+      for (const [why, c] of Object.entries(shard.degenerate[m] ?? {})) made.degenerate[m][why] = (made.degenerate[m][why] ?? 0) + c;
+    }
+    made.targets.push(...shard.targets);
+    made.names.push(`${SALIENCY_FILES.shardDir}/${name}`);
+    done += sIds.length;
+    ctx.progress.set(done);
   }
-  if (imported) for (const m of methods) degenerate[m] = imported.degenerate[m];
-  if (reused) ctx.log.info(`saliency: reused ${reused} finished shard(s) from an interrupted run`);
+  return made;
+}
 
+/** A shard of imported maps; `off` is the position of its first image in the import. */
+async function importedShard(
+  ctx: StageContext<SaliencyParams>,
+  inp: SaliencyInputs,
+  runner: ModelRunner,
+  sIds: number[],
+  imported: ImportedMaps,
+  off: number,
+): Promise<MapShard> {
+  const p = ctx.params;
+  const { loadEvalBatch } = await import('../../ml/explain/images.js');
+  const { model, index, rec, methods, h, w } = inp;
+  const hw = h * w;
+  // The class the imported maps explain: the label, or (target: pred) the model's prediction.
+  let tgt = sIds.map((id) => rec(id).label);
+  if (p.target === 'pred') {
+    const images = await loadEvalBatch(
+      sIds.map((id) => index.imagePath(rec(id))),
+      inp.tf,
+      model.card.mean,
+      model.card.std,
+      ctx.signal,
+    );
+    const probs = await runner.probs(images, sIds.length);
+    const C = model.card.num_classes;
+    tgt = sIds.map((_, i) => {
+      let best = 0;
+      for (let j = 1; j < C; j++) if (probs[i * C + j] > probs[i * C + best]) best = j;
+      return best;
+    });
+  }
+  return {
+    ids: sIds,
+    targets: tgt,
+    maps: Object.fromEntries(methods.map((m) => [m, { h, w, data: imported.maps[m].slice(off * hw, (off + sIds.length) * hw) }])),
+    degenerate: {},
+  };
+}
+
+/** A shard of maps computed now; images are loaded and explained batch_size at a time, the shard is written once whole. */
+async function computedShard(
+  ctx: StageContext<SaliencyParams>,
+  inp: SaliencyInputs,
+  runner: ModelRunner,
+  sIds: number[],
+): Promise<MapShard> {
+  const p = ctx.params;
+  const { computeBatchMaps } = await import('../../ml/explain/saliency-batch.js');
+  const { loadEvalBatch } = await import('../../ml/explain/images.js');
+  const { model, index, rec, methods } = inp;
+  const paths = sIds.map((id) => index.imagePath(rec(id)));
+  const labels = sIds.map((id) => rec(id).label);
+  const parts: BatchMaps[] = [];
+  for (let b = 0; b < sIds.length; b += p.batch_size) {
+    const bIds = sIds.slice(b, b + p.batch_size);
+    const images = await loadEvalBatch(paths.slice(b, b + p.batch_size), inp.tf, model.card.mean, model.card.std, ctx.signal);
+    parts.push(
+      await computeBatchMaps(
+        runner,
+        images,
+        bIds,
+        labels.slice(b, b + p.batch_size),
+        p.target,
+        methods,
+        {
+          maxBatch: p.method_batch,
+          rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 },
+          seed: p.seed,
+        },
+        { signal: ctx.signal, onImage: () => ctx.progress.tick() },
+      ),
+    );
+  }
+  return joinBatches(sIds, methods, parts);
+}
+
+/** Concatenates the batches' maps per method and sums their degenerate counts. */
+function joinBatches(sIds: number[], methods: string[], parts: BatchMaps[]): MapShard {
+  const shard: MapShard = { ids: sIds, targets: [], maps: {}, degenerate: {} };
+  for (const part of parts) shard.targets.push(...part.targets);
+  for (const m of methods) {
+    const first = parts[0].maps[m];
+    const data = new Float32Array(sIds.length * first.h * first.w);
+    let o = 0;
+    for (const part of parts) {
+      data.set(part.maps[m].data, o);
+      o += part.maps[m].data.length;
+    }
+    shard.maps[m] = { h: first.h, w: first.w, data };
+    shard.degenerate[m] = {};
+    for (const part of parts)
+      for (const [why, c] of Object.entries(part.degenerate[m])) shard.degenerate[m][why] = (shard.degenerate[m][why] ?? 0) + c;
+  }
+  return shard;
+}
+
+/** Copies the shards to the output, then writes the overlays and saliency.json, and warns of degenerate maps. */
+async function writeOutputs(ctx: StageContext<SaliencyParams>, inp: SaliencyInputs, made: ShardsMade, scratch: string): Promise<void> {
+  const p = ctx.params;
+  const { ids, methods, index, rec, tf } = inp;
+  const { names, degenerate } = made;
   await mkdir(join(ctx.outDir, SALIENCY_FILES.shardDir), { recursive: true });
   for (const n of names) await copyFile(join(scratch, n.slice(SALIENCY_FILES.shardDir.length + 1)), join(ctx.outDir, n));
   const overlays = await writeOverlays(ctx, ids.slice(0, p.overlays), methods, (id) => index.imagePath(rec(id)), tf, names);
   const meta: SaliencyMeta = {
     format: 'ca-pipe.saliency/1',
     methods,
-    h,
-    w,
-    sizes,
+    h: inp.h,
+    w: inp.w,
+    sizes: made.sizes,
     split: p.split,
     target: p.target,
-    preprocessing,
-    pooling: isCa ? 'ca' : 'gap',
+    preprocessing: inp.preprocessing,
+    pooling: inp.isCa ? 'ca' : 'gap',
     ids,
-    targets,
+    targets: made.targets,
     shards: names,
     degenerate,
     overlays,
