@@ -5,7 +5,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger } from '../../ml/backend/index.js';
+import { setBackendLogger } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { PoolingHeadRunner } from '../../ml/explain/head.js';
 import type { FloatTensor } from '../../ml/explain/model-dir.js';
@@ -13,7 +14,7 @@ import { fixturesDir } from '../ml/fixtures.js';
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 for (const arch of ['convnext-mini', 'efficientnet-mini']) {

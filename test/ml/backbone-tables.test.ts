@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
+import { setBackendLogger, tf } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { createModel, getBackbone, paramSpecs, type ResNetArch } from '../../ml/models/index.js';
 import { makeDivisible } from '../../ml/models/efficientnet.js';
 import { createSession } from '../../ml/onnx/runtime.js';
@@ -14,7 +15,7 @@ import { Rng } from '../../ml/data/rng.js';
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 function counts(arch: string): { torchvision: number; stream: number } {

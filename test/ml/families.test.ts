@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, setBackendLogger, tf } from '../../ml/backend/index.js';
+import { setBackendLogger, tf } from '../../ml/backend/index.js';
+import { initTestBackend } from '../support/backend.js';
 import { readSafetensors } from '../../ml/io/safetensors.js';
 import { createModel, getBackbone } from '../../ml/models/index.js';
 import { createSession } from '../../ml/onnx/runtime.js';
@@ -14,7 +15,7 @@ import { fixturesDir } from './fixtures.js';
 
 before(async () => {
   setBackendLogger(() => {});
-  await initBackend('wasm');
+  await initTestBackend();
 });
 
 /** Worst |a − r| / max(1, |r|) over the tensor. */
