@@ -5,6 +5,8 @@
 import { tf } from '../backend/index.js';
 import { createModel, type CaPipeModel } from '../models/index.js';
 import { availableOutputs, defaultOutputs, resolveNumClasses, type ExportOptions } from '../onnx/export.js';
+import { familyKeys } from '../onnx/weights.js';
+import { getBackbone } from '../models/backbones.js';
 import type { OutputTensor } from '../onnx/runtime.js';
 import { runInChunks } from './chunked.js';
 import type { ForwardSession } from './session.js';
@@ -18,15 +20,19 @@ function hasKey(weights: ExportOptions['weights'], name: string): boolean {
   return weights.has(name) || weights.has(`module.${name}`);
 }
 
-const CA_FAMILY = /^(?:module\.)?(?:(?:base|l[1-4]|cls_surrogate)\.to_out\.1\.(?:weight|bias)|cls_token)$/;
-
 /**
  * Like the ONNX exporter's check, a CA-Stream checkpoint also serves a GAP model: CA weights the
  * model has no place for are left out before the strict load, which still rejects anything else.
  */
-function weightsFor(model: CaPipeModel, weights: ExportOptions['weights']): ExportOptions['weights'] {
+function weightsFor(model: CaPipeModel, arch: ExportOptions['arch'], weights: ExportOptions['weights']): ExportOptions['weights'] {
   const names = new Set(model.specs.map((s) => s.name));
-  return new Map([...weights].filter(([k]) => !CA_FAMILY.test(k) || names.has(k.replace(/^module\./, ''))));
+  const family = familyKeys(getBackbone(arch));
+  return new Map(
+    [...weights].filter(([k]) => {
+      const bare = k.replace(/^module\./, '');
+      return !family.has(bare) || names.has(bare);
+    }),
+  );
 }
 
 /** Pixels per tfjs forward call: 8 images at 224 px. */
@@ -41,16 +47,20 @@ export class TfjsSession implements ForwardSession {
 
   constructor(o: TfjsSessionOptions) {
     if (o.head === 'none') throw new Error("the tfjs engine has no backbone-only model: use head 'gap' and the tap outputs");
-    this.available = availableOutputs(o.head);
+    this.available = availableOutputs(o.head, o.arch);
     this.slicePixels = o.slicePixels ?? TFJS_SLICE_PIXELS;
-    this.outputs = o.outputs ?? defaultOutputs(o.head);
+    this.outputs = o.outputs ?? defaultOutputs(o.head, o.arch);
     this.checkOutputs(this.outputs);
     const numClasses = resolveNumClasses(o);
     // The ONNX exporter reads the optional ca-final projection off the weights; so does this.
-    const project = o.head === 'ca-final' && hasKey(o.weights, 'cls_surrogate.to_out.1.weight');
+    const finalBlock = getBackbone(o.arch).caFinalBlock;
+    const project = o.head === 'ca-final' && finalBlock !== undefined && hasKey(o.weights, `${finalBlock}.to_out.1.weight`);
     const model = createModel({ arch: o.arch, head: o.head, heads: o.heads ?? 1, numClasses, project });
     try {
-      model.loadWeights(weightsFor(model, o.weights) as Parameters<CaPipeModel['loadWeights']>[0], { strict: true, file: o.weightsFile });
+      model.loadWeights(weightsFor(model, o.arch, o.weights) as Parameters<CaPipeModel['loadWeights']>[0], {
+        strict: true,
+        file: o.weightsFile,
+      });
     } catch (e) {
       model.dispose();
       throw e;

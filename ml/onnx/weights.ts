@@ -47,7 +47,7 @@ function optionalWeights(bb: Backbone, head: HeadKind): Map<string, number[]> {
  * Parameters of the same model family that a graph with a narrower head simply does not use
  * (a CA-Stream checkpoint feeding a backbone-only graph, say): tolerated, not loaded.
  */
-function familyKeys(bb: Backbone): Set<string> {
+export function familyKeys(bb: Backbone): Set<string> {
   const keys = new Set<string>();
   for (const head of ['ca-stream', 'ca-final'] as const) {
     if (head === 'ca-final' && !bb.caFinalBlock) continue;

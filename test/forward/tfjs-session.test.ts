@@ -75,6 +75,31 @@ for (const [head, heads] of [
   });
 }
 
+for (const family of ['convnext-mini', 'efficientnet-mini'] as const) {
+  test(`${family} ca-stream: tfjs session and ONNX Runtime agree within 1e-4 on every output, and a CA checkpoint also serves the GAP twin`, async () => {
+    const file = join(fixturesDir(), `${family}.weights.safetensors`);
+    const w = (await readSafetensors(file)).tensors as typeof weights;
+    const x = input(2, 64);
+    for (const head of ['ca-stream', 'gap'] as const) {
+      const outputs = availableOutputs(head, family);
+      const onnx = await createSession({ arch: family, head, heads: 1, weights: w, weightsFile: file, outputs, cacheDir, inputSize: 64 });
+      const tfjs = new TfjsSession({ arch: family, head, heads: 1, weights: w, weightsFile: file, outputs });
+      try {
+        const ref = await onnx.run(x, 2, 64, 64);
+        const got = await tfjs.run(x, 2, 64, 64);
+        assert.deepEqual(Object.keys(got).sort(), [...outputs].sort());
+        for (const o of outputs) {
+          const e = relErr(got[o].data, ref[o].data);
+          assert.ok(e < 1e-4, `${family} ${head} ${o}: relative error ${e}`);
+        }
+      } finally {
+        await onnx.release();
+        await tfjs.release();
+      }
+    }
+  });
+}
+
 test('tfjs session: chunked and sliced runs equal one run, a rerun is bit-identical, bad outputs and use after release are errors', async () => {
   const outputs = ['tap.layer4', 'logits'];
   const tfjs = new TfjsSession({ arch, head: 'gap', weights, weightsFile: WEIGHTS, outputs });
