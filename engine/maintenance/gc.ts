@@ -102,8 +102,19 @@ async function pinnedBlobs(store: Store, clean: boolean): Promise<Set<string>> {
  * commit that looks for the object while it is aside stores it again itself (store.ts storeBlob).
  */
 async function dropUnpinned(store: Store, blobs: string[], pinnedAtStart: Set<string>, entriesAtStart: Set<string>): Promise<void> {
+  const aside = await moveAside(store, blobs, pinnedAtStart);
+  await restoreClaimed(store, aside, entriesAtStart);
+}
+
+interface AsideBlob {
+  p: string;
+  tmp: string;
+  sha: string;
+}
+
+async function moveAside(store: Store, blobs: string[], pinnedAtStart: Set<string>): Promise<AsideBlob[]> {
   const before = await pinnedBlobs(store, true);
-  const aside: Array<{ p: string; tmp: string; sha: string }> = [];
+  const aside: AsideBlob[] = [];
   for (const p of blobs) {
     const sha = basename(p);
     if (before.has(sha) || pinnedAtStart.has(sha)) continue;
@@ -115,6 +126,11 @@ async function dropUnpinned(store: Store, blobs: string[], pinnedAtStart: Set<st
       /* gone already */
     }
   }
+  return aside;
+}
+
+/** Only read once every blob is aside: a pin or entry written after that cannot be missed. */
+async function restoreClaimed(store: Store, aside: AsideBlob[], entriesAtStart: Set<string>): Promise<void> {
   const keep = await pinnedBlobs(store, false);
   for (const key of await store.listEntries()) {
     if (entriesAtStart.has(key)) continue;
@@ -152,132 +168,186 @@ export async function gcStore(
   opts: GcOptions = {},
 ): Promise<GcReport> {
   const pinnedAtStart = await pinnedBlobs(store, false);
-  const force = opts.force ?? false;
+  const gc = new StoreGc(store, opts);
+  const { entriesAtStart, claimed } = await gc.planEntries(references);
+  const dropBlobs = await gc.planBlobs();
+  if (gc.force) {
+    await gc.removeEntries();
+    await dropUnpinned(store, dropBlobs, pinnedAtStart, entriesAtStart);
+  } else {
+    gc.report.objects = gc.report.objects.filter((sha) => !pinnedAtStart.has(sha));
+  }
+  await gc.sweepScratch(claimed);
+  await gc.sweepStaging();
+  await gc.sweepSpecs(claimed);
+  await gc.sweepQuarantine();
+  await gc.sweepLocks();
+  gc.report.slurmRuns = await gcSlurmRuns(store, { ...opts, now: gc.now });
+  return gc.report;
+}
+
+/** One gc pass over a store: fills `report`, removes only when `force`. */
+class StoreGc {
+  readonly force: boolean;
   // A blob linked in the last few minutes may belong to a commit in progress (its entry not yet
   // renamed into place): it is left for a later gc.
-  const graceMs = opts.graceMs ?? 0;
-  const now = Date.now();
-  const report: GcReport = {
-    dryRun: !force,
-    keptEntries: 0,
-    entries: [],
-    objects: [],
-    scratch: [],
-    staging: [],
-    specs: [],
-    locks: [],
-    quarantine: [],
-    bytes: 0,
-    slurmRuns: [],
-    slurmKeys: 0,
-  };
-  const lockedCache = new Map<string, boolean>();
-  const locked = async (key: string): Promise<boolean> => {
-    if (!lockedCache.has(key)) lockedCache.set(key, await store.isLocked(key));
-    return lockedCache.get(key)!;
-  };
-  const keepBlobs = new Set<string>();
-  const keep = async (key: string): Promise<void> => {
-    report.keptEntries++;
-    const mf = join(store.entryDir(key), 'manifest.json');
+  readonly graceMs: number;
+  readonly now = Date.now();
+  readonly report: GcReport;
+  private readonly lockedCache = new Map<string, boolean>();
+  private readonly keepBlobs = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: GcOptions,
+  ) {
+    this.force = opts.force ?? false;
+    this.graceMs = opts.graceMs ?? 0;
+    this.report = {
+      dryRun: !this.force,
+      keptEntries: 0,
+      entries: [],
+      objects: [],
+      scratch: [],
+      staging: [],
+      specs: [],
+      locks: [],
+      quarantine: [],
+      bytes: 0,
+      slurmRuns: [],
+      slurmKeys: 0,
+    };
+  }
+
+  private async locked(key: string): Promise<boolean> {
+    if (!this.lockedCache.has(key)) this.lockedCache.set(key, await this.store.isLocked(key));
+    return this.lockedCache.get(key)!;
+  }
+
+  private async keep(key: string): Promise<void> {
+    this.report.keptEntries++;
+    const mf = join(this.store.entryDir(key), 'manifest.json');
     try {
-      for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) keepBlobs.add(f.sha256);
+      for (const f of parseManifest(await readFile(mf, 'utf8'), mf).files) this.keepBlobs.add(f.sha256);
     } catch {
       /* a damaged entry keeps nothing alive; `verify` reports it */
     }
-  };
-  const unclaimed: string[] = [];
-  const entriesAtStart = new Set(await store.listEntries());
-  const unlocked: string[] = [];
-  for (const key of entriesAtStart) {
-    if (await locked(key)) await keep(key);
-    else unlocked.push(key);
-  }
-  const referenced = typeof references === 'function' ? await references() : references;
-  for (const key of unlocked) {
-    if (referenced.has(key)) await keep(key);
-    else unclaimed.push(key);
-  }
-  // A Slurm job commits, writes its completion record, then releases the key's lock; its driver
-  // copies the key into run.json later. Reading the records only now, after the lock checks,
-  // closes that window: an entry found unlocked above has its record written already.
-  const slurm = await slurmReferences(store);
-  for (const key of unclaimed) {
-    if (slurm.has(key)) {
-      report.slurmKeys++;
-      await keep(key);
-    } else report.entries.push(key);
-  }
-  const claimed = (key: string): boolean => referenced.has(key) || slurm.has(key);
-  // Blob ages are read before any entry is removed: unlinking an entry's file changes the
-  // blob's ctime (same inode).
-  const dropBlobs: string[] = [];
-  for (const prefix of await ls(join(store.root, 'objects'))) {
-    for (const name of await ls(join(store.root, 'objects', prefix))) {
-      if (keepBlobs.has(name)) continue;
-      const p = join(store.root, 'objects', prefix, name);
-      const st = await stat(p).catch(() => undefined);
-      if (!st || now - st.ctimeMs < graceMs) continue;
-      // A temporary file is a blob being stored (or one a killed commit left): only old ones go.
-      if (name.includes('.tmp.') && now - st.mtimeMs < Math.max(graceMs, TMP_BLOB_MS)) continue;
-      report.objects.push(name);
-      report.bytes += st.size;
-      dropBlobs.push(p);
-    }
-  }
-  if (force) {
-    for (const key of report.entries) await rm(store.entryDir(key), { recursive: true, force: true });
-    await dropUnpinned(store, dropBlobs, pinnedAtStart, entriesAtStart);
-  } else {
-    report.objects = report.objects.filter((sha) => !pinnedAtStart.has(sha));
   }
 
-  for (const name of await ls(join(store.root, 'scratch'))) {
-    if (opts.sharedScratch?.includes(name)) continue;
-    const key = name.replace(/\.attempt$/, '');
-    if (claimed(key) && !(await store.lookup(key))) continue; // interrupted work a run may resume
-    if (await locked(key)) continue;
-    report.scratch.push(name);
-    if (force) await rm(join(store.root, 'scratch', name), { recursive: true, force: true });
+  /** Sorts entries into kept and `report.entries`; the lock checks come before any record read. */
+  async planEntries(
+    references: Set<string> | (() => Promise<Set<string>>),
+  ): Promise<{ entriesAtStart: Set<string>; claimed: (key: string) => boolean }> {
+    const unclaimed: string[] = [];
+    const entriesAtStart = new Set(await this.store.listEntries());
+    const unlocked: string[] = [];
+    for (const key of entriesAtStart) {
+      if (await this.locked(key)) await this.keep(key);
+      else unlocked.push(key);
+    }
+    const referenced = typeof references === 'function' ? await references() : references;
+    for (const key of unlocked) {
+      if (referenced.has(key)) await this.keep(key);
+      else unclaimed.push(key);
+    }
+    // A Slurm job commits, writes its completion record, then releases the key's lock; its driver
+    // copies the key into run.json later. Reading the records only now, after the lock checks,
+    // closes that window: an entry found unlocked above has its record written already.
+    const slurm = await slurmReferences(this.store);
+    for (const key of unclaimed) {
+      if (slurm.has(key)) {
+        this.report.slurmKeys++;
+        await this.keep(key);
+      } else this.report.entries.push(key);
+    }
+    return { entriesAtStart, claimed: (key) => referenced.has(key) || slurm.has(key) };
   }
-  for (const name of await ls(join(store.root, 'staging'))) {
-    const key = name.split('.')[0];
-    if (await locked(key)) continue;
-    report.staging.push(name);
-    if (force) await rm(join(store.root, 'staging', name), { recursive: true, force: true });
+
+  /**
+   * Blobs no kept entry lists, past their grace. Blob ages are read before any entry is removed:
+   * unlinking an entry's file changes the blob's ctime (same inode).
+   */
+  async planBlobs(): Promise<string[]> {
+    const { store, now, graceMs, report } = this;
+    const dropBlobs: string[] = [];
+    for (const prefix of await ls(join(store.root, 'objects'))) {
+      for (const name of await ls(join(store.root, 'objects', prefix))) {
+        if (this.keepBlobs.has(name)) continue;
+        const p = join(store.root, 'objects', prefix, name);
+        const st = await stat(p).catch(() => undefined);
+        if (!st || now - st.ctimeMs < graceMs) continue;
+        // A temporary file is a blob being stored (or one a killed commit left): only old ones go.
+        if (name.includes('.tmp.') && now - st.mtimeMs < Math.max(graceMs, TMP_BLOB_MS)) continue;
+        report.objects.push(name);
+        report.bytes += st.size;
+        dropBlobs.push(p);
+      }
+    }
+    return dropBlobs;
   }
-  for (const name of await ls(join(store.root, 'specs'))) {
-    if (!name.endsWith('.json')) continue;
-    const key = name.replace(/\.json$/, '');
-    if (claimed(key) || (await locked(key))) continue;
-    report.specs.push(name);
-    if (force) await rm(join(store.root, 'specs', name), { force: true });
+
+  async removeEntries(): Promise<void> {
+    for (const key of this.report.entries) await rm(this.store.entryDir(key), { recursive: true, force: true });
   }
-  // Corrupt entries and blobs moved aside by runs: kept for a look, not for ever.
-  for (const sub of ['entries', 'objects']) {
-    const qdir = join(store.root, 'quarantine', sub);
-    for (const name of await ls(qdir)) {
-      const st = await stat(join(qdir, name)).catch(() => undefined);
-      if (!st || now - st.mtimeMs < graceMs) continue;
-      report.quarantine.push(`${sub}/${name}`);
-      if (force) await rm(join(qdir, name), { recursive: true, force: true });
+
+  async sweepScratch(claimed: (key: string) => boolean): Promise<void> {
+    for (const name of await ls(join(this.store.root, 'scratch'))) {
+      if (this.opts.sharedScratch?.includes(name)) continue;
+      const key = name.replace(/\.attempt$/, '');
+      if (claimed(key) && !(await this.store.lookup(key))) continue; // interrupted work a run may resume
+      if (await this.locked(key)) continue;
+      this.report.scratch.push(name);
+      if (this.force) await rm(join(this.store.root, 'scratch', name), { recursive: true, force: true });
     }
   }
-  // Leftovers of broken locks, and locks whose owner died (e.g. killed right after its commit).
-  for (const name of await ls(join(store.root, 'locks'))) {
-    const p = join(store.root, 'locks', name);
-    if (name.includes('.lock.broken.')) {
-      if (force) await rm(p, { force: true });
-    } else if (name.endsWith('.lock')) {
-      const stale = await staleOwner(p, store.timing);
-      if (stale && stale !== 'gone') {
-        report.locks.push(name);
-        if (force) await breakStale(p, stale);
+
+  async sweepStaging(): Promise<void> {
+    for (const name of await ls(join(this.store.root, 'staging'))) {
+      const key = name.split('.')[0];
+      if (await this.locked(key)) continue;
+      this.report.staging.push(name);
+      if (this.force) await rm(join(this.store.root, 'staging', name), { recursive: true, force: true });
+    }
+  }
+
+  async sweepSpecs(claimed: (key: string) => boolean): Promise<void> {
+    for (const name of await ls(join(this.store.root, 'specs'))) {
+      if (!name.endsWith('.json')) continue;
+      const key = name.replace(/\.json$/, '');
+      if (claimed(key) || (await this.locked(key))) continue;
+      this.report.specs.push(name);
+      if (this.force) await rm(join(this.store.root, 'specs', name), { force: true });
+    }
+  }
+
+  /** Corrupt entries and blobs moved aside by runs: kept for a look, not for ever. */
+  async sweepQuarantine(): Promise<void> {
+    for (const sub of ['entries', 'objects']) {
+      const qdir = join(this.store.root, 'quarantine', sub);
+      for (const name of await ls(qdir)) {
+        const st = await stat(join(qdir, name)).catch(() => undefined);
+        if (!st || this.now - st.mtimeMs < this.graceMs) continue;
+        this.report.quarantine.push(`${sub}/${name}`);
+        if (this.force) await rm(join(qdir, name), { recursive: true, force: true });
       }
     }
   }
-  report.slurmRuns = await gcSlurmRuns(store, { ...opts, now });
-  return report;
+
+  /** Leftovers of broken locks, and locks whose owner died (e.g. killed right after its commit). */
+  async sweepLocks(): Promise<void> {
+    for (const name of await ls(join(this.store.root, 'locks'))) {
+      const p = join(this.store.root, 'locks', name);
+      if (name.includes('.lock.broken.')) {
+        if (this.force) await rm(p, { force: true });
+      } else if (name.endsWith('.lock')) {
+        const stale = await staleOwner(p, this.store.timing);
+        if (stale && stale !== 'gone') {
+          this.report.locks.push(name);
+          if (this.force) await breakStale(p, stale);
+        }
+      }
+    }
+  }
 }
 
 /** Every key named by a completion record under slurm/<run>/done/. */
