@@ -129,7 +129,7 @@ async function moveAside(store: Store, blobs: string[], pinnedAtStart: Set<strin
   return aside;
 }
 
-/** Only read once every blob is aside: a pin or entry written after that cannot be missed. */
+/** Read only once every blob is aside: a commit that pins after this read finds its blob gone and stores it again. */
 async function restoreClaimed(store: Store, aside: AsideBlob[], entriesAtStart: Set<string>): Promise<void> {
   const keep = await pinnedBlobs(store, false);
   for (const key of await store.listEntries()) {
