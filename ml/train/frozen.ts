@@ -108,11 +108,9 @@ export async function openBackboneSession(o: BackboneSessionOptions): Promise<{ 
   return { session: await openForwardSession(choice.engine, spec), choice };
 }
 
-function tapTensors(
-  taps: Partial<Record<string, Float32Array>>,
-  shapes: Partial<Record<string, [number, number, number]>>,
-  n: number,
-): Taps {
+type TapShapes = Partial<Record<string, [number, number, number]>>;
+
+function tapTensors(taps: Partial<Record<string, Float32Array>>, shapes: TapShapes, n: number): Taps {
   const out: Taps = {};
   for (const [t, data] of Object.entries(taps) as Array<[string, Float32Array]>) {
     const [h, w, c] = shapes[t]!;
@@ -121,9 +119,64 @@ function tapTensors(
   return out;
 }
 
+/**
+ * The backbone session, opened on first use: with a features input and augment: false, training
+ * never runs the backbone, so it is never exported or calibrated.
+ */
+class LazyBackboneSession {
+  private session: ForwardSession | null = null;
+
+  constructor(
+    private readonly o: FrozenTaskOptions,
+    private readonly taps: string[],
+    private readonly batch: number,
+  ) {}
+
+  async open(): Promise<ForwardSession> {
+    if (this.session) return this.session;
+    const { o } = this;
+    const opened = await openBackboneSession({
+      arch: o.arch,
+      init: o.init,
+      numClasses: o.numClasses,
+      taps: this.taps,
+      cacheDir: join(o.scratchDir, 'onnx'),
+      inputSize: o.params.input_size,
+      engine: o.params.engine ?? 'auto',
+      batch: this.batch,
+      log: o.log,
+    });
+    if (o.provenance) o.provenance.engine_choice = opened.choice;
+    return (this.session = opened.session);
+  }
+
+  /** The session open() returned; only the augmented path, which opened it, runs it. */
+  get opened(): ForwardSession {
+    return this.session!;
+  }
+
+  async release(): Promise<void> {
+    if (this.session) await this.session.release();
+  }
+}
+
+/** What the parts of a frozen task share. */
+interface FrozenContext {
+  o: FrozenTaskOptions;
+  taps: string[];
+  shapes: TapShapes;
+  useCacheForTrain: boolean;
+  backbone: LazyBackboneSession;
+}
+
+/** Where the cached taps live: a features stage's output, or our own scratch directory. */
+interface FeatureCache {
+  dir: string;
+  meta: FeaturesMeta;
+}
+
 export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask> {
   const p = o.params;
-  const { model } = o.base;
   const taps = neededTaps(p.head, o.arch);
   const shapes = tapShapes(o.arch, p.input_size, taps);
   const useCacheForTrain = !p.augment;
@@ -132,169 +185,203 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
       'train params: mixup/cutmix mix images, but with augment: false frozen training reads cached backbone features (no images); set augment: true or mixup: 0 and cutmix: 0',
     );
   }
-  let session: ForwardSession | null = null;
-  const getSession = async (): Promise<ForwardSession> => {
-    if (session) return session;
-    const opened = await openBackboneSession({
-      arch: o.arch,
-      init: o.init,
-      numClasses: o.numClasses,
-      taps,
-      cacheDir: join(o.scratchDir, 'onnx'),
-      inputSize: p.input_size,
-      engine: p.engine ?? 'auto',
-      batch: useCacheForTrain ? FEATURE_BATCH : p.batch_size,
-      log: o.log,
-    });
-    if (o.provenance) o.provenance.engine_choice = opened.choice;
-    return (session = opened.session);
-  };
+  const backbone = new LazyBackboneSession(o, taps, useCacheForTrain ? FEATURE_BATCH : p.batch_size);
+  const ctx: FrozenContext = { o, taps, shapes, useCacheForTrain, backbone };
 
-  // Where the cached taps live: a features stage's output, or our own scratch directory.
-  let cacheDir: string;
-  let meta: FeaturesMeta;
-  if (o.features) {
-    cacheDir = o.features;
-    meta = await readFeaturesMeta(cacheDir);
-    const where = join(cacheDir, 'features.json');
-    if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
-    if (meta.input_size !== p.input_size)
-      throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
-    if ((meta.resize ?? null) !== (p.resize ?? null))
-      throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
-    if ((meta.preprocessing ?? 'fast') !== o.preprocessing)
-      throw new Error(
-        `${where}: features of '${meta.preprocessing ?? 'fast'}' pixels, this stage uses the '${o.preprocessing}' preprocessing convention (set the same preprocessing on both stages)`,
-      );
-    if (meta.init_digest !== o.init.digest)
-      throw new Error(
-        `${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`,
-      );
-  } else {
-    const t0 = performance.now();
-    cacheDir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);
-    meta = {
-      format: 'ca-pipe.features/1',
-      arch: o.arch.name,
-      input_size: p.input_size,
-      resize: p.resize ?? null,
-      preprocessing: o.preprocessing,
-      dtype: p.feature_dtype,
-      taps,
-      tap_shapes: shapes,
-      num_classes: o.numClasses,
-      init_digest: o.init.digest,
-      splits: {},
-    };
-    o.progress?.message('preparing the backbone');
-    const session = await getSession();
-    extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
-    const common = {
-      session,
-      arch: o.arch,
-      dir: cacheDir,
-      size: p.input_size,
-      resize: p.resize,
-      preprocessing: o.preprocessing,
-      dtype: p.feature_dtype,
-      taps,
-      numClasses: o.numClasses,
-      workers: p.workers,
-      progress: o.progress,
-      sharedPhase: true,
-      signal: o.signal,
-    };
-    meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
-    if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
-    await writeFeaturesMeta(cacheDir, meta);
-    o.log.info(
-      `train: backbone features computed through ${session.engine === 'onnx' ? 'ONNX Runtime' : 'tfjs'} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`,
-    );
-  }
+  const cache: FeatureCache = o.features
+    ? { dir: o.features, meta: await readFeaturesInput(o, o.features) }
+    : await computeFeatureCache(ctx);
   o.progress?.message('loading cached features');
-  const val = await loadFeatureSplit(cacheDir, meta, 'val', taps, o.val);
+  const { valSource, gapValAcc } = await loadValidation(ctx, cache);
+  const trainSource = await createTrainSource(ctx, cache);
+
+  const { meta } = cache;
+  const featuresDigest =
+    idsDigest([meta.splits.val?.count ?? 0, ...o.train.map((i) => i.id)]) + `:${meta.init_digest}:${meta.dtype}:${useCacheForTrain}`;
+  return {
+    // Only the head changes; checkpointing the backbone would copy it every time for nothing.
+    task: {
+      stateVars: o.base.trainable,
+      optimizer: o.base.optimizer,
+      ema: o.base.ema,
+      train: trainSource,
+      step: headStep(ctx),
+      evaluate: headEvaluation(ctx, valSource),
+      exportWeights: () => exportModelWeights(o.base),
+    },
+    summary: {
+      gap_val_acc: gapValAcc,
+      feature_cache: { source: o.features ? 'features input' : 'computed', dtype: meta.dtype, train_from_cache: useCacheForTrain, taps },
+    },
+    featuresDigest,
+    close: () => backbone.release(),
+  };
+}
+
+/** A features stage's output, refused unless it was computed exactly as this stage would. */
+async function readFeaturesInput(o: FrozenTaskOptions, dir: string): Promise<FeaturesMeta> {
+  const p = o.params;
+  const meta = await readFeaturesMeta(dir);
+  const where = join(dir, 'features.json');
+  if (meta.arch !== o.arch.name) throw new Error(`${where}: features of a ${meta.arch}, this stage trains a ${o.arch.name}`);
+  if (meta.input_size !== p.input_size)
+    throw new Error(`${where}: features at input size ${meta.input_size}, this stage uses ${p.input_size}`);
+  if ((meta.resize ?? null) !== (p.resize ?? null))
+    throw new Error(`${where}: features with resize ${meta.resize}, this stage uses ${p.resize ?? 'the default'}`);
+  if ((meta.preprocessing ?? 'fast') !== o.preprocessing)
+    throw new Error(
+      `${where}: features of '${meta.preprocessing ?? 'fast'}' pixels, this stage uses the '${o.preprocessing}' preprocessing convention (set the same preprocessing on both stages)`,
+    );
+  if (meta.init_digest !== o.init.digest)
+    throw new Error(
+      `${where}: features were computed from other init weights than ${o.init.name}; both inputs must come from the same train stage`,
+    );
+  return meta;
+}
+
+/** Val taps always (and train taps without augmentation), computed into the scratch directory. */
+async function computeFeatureCache(ctx: FrozenContext): Promise<FeatureCache> {
+  const { o, taps, useCacheForTrain } = ctx;
+  const p = o.params;
+  const t0 = performance.now();
+  const dir = join(o.scratchDir, `features-${p.feature_dtype}-${p.input_size}-${p.resize ?? 'd'}`);
+  const meta: FeaturesMeta = {
+    format: 'ca-pipe.features/1',
+    arch: o.arch.name,
+    input_size: p.input_size,
+    resize: p.resize ?? null,
+    preprocessing: o.preprocessing,
+    dtype: p.feature_dtype,
+    taps,
+    tap_shapes: ctx.shapes,
+    num_classes: o.numClasses,
+    init_digest: o.init.digest,
+    splits: {},
+  };
+  o.progress?.message('preparing the backbone');
+  const session = await ctx.backbone.open();
+  extractionPhase(o.progress, useCacheForTrain ? [o.val, o.train] : [o.val]);
+  const common = {
+    session,
+    arch: o.arch,
+    dir,
+    size: p.input_size,
+    resize: p.resize,
+    preprocessing: o.preprocessing,
+    dtype: p.feature_dtype,
+    taps,
+    numClasses: o.numClasses,
+    workers: p.workers,
+    progress: o.progress,
+    sharedPhase: true,
+    signal: o.signal,
+  };
+  meta.splits.val = await computeFeatures({ ...common, items: o.val, split: 'val' });
+  if (useCacheForTrain) meta.splits.train = await computeFeatures({ ...common, items: o.train, split: 'train' });
+  await writeFeaturesMeta(dir, meta);
+  o.log.info(
+    `train: backbone features computed through ${session.engine === 'onnx' ? 'ONNX Runtime' : 'tfjs'} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${p.feature_dtype}${useCacheForTrain ? ', train + val' : ', val'})`,
+  );
+  return { dir, meta };
+}
+
+/** The val batches, and the init's own GAP accuracy on them (the baseline the head is compared with). */
+async function loadValidation(ctx: FrozenContext, cache: FeatureCache): Promise<{ valSource: BatchSource; gapValAcc: number }> {
+  const { o } = ctx;
+  const val = await loadFeatureSplit(cache.dir, cache.meta, 'val', ctx.taps, o.val);
   const gapCorrect = topkCorrect(val.gapLogits, o.numClasses, val.labels, [1])[0];
   const gapValAcc = gapCorrect / val.labels.length;
   o.log.info(`train: GAP accuracy of the init backbone on val: ${(100 * gapValAcc).toFixed(2)}%`);
-  const valSource = createTapSource(val, { batchSize: p.batch_size, seed: p.seed, train: false });
+  const valSource = createTapSource(val, { batchSize: o.params.batch_size, seed: o.params.seed, train: false });
+  return { valSource, gapValAcc };
+}
 
-  let trainSource: BatchSource;
-  if (useCacheForTrain) {
-    const tr = await loadFeatureSplit(cacheDir, meta, 'train', taps, o.train);
-    trainSource = createTapSource(tr, { batchSize: p.batch_size, seed: p.seed, train: true });
-  } else {
-    await getSession();
-    o.progress?.message('loading images');
-    trainSource = await createImageSource({
-      items: o.train,
-      batchSize: p.batch_size,
-      size: p.input_size,
-      layout: 'NHWC',
-      seed: p.seed,
-      augment: true,
-      train: true,
-      resize: p.resize,
-      scale: p.crop_scale,
-      workers: p.workers,
-      signal: o.signal,
-      preprocessing: o.preprocessing,
-    });
+async function createTrainSource(ctx: FrozenContext, cache: FeatureCache): Promise<BatchSource> {
+  const { o } = ctx;
+  const p = o.params;
+  if (ctx.useCacheForTrain) {
+    const tr = await loadFeatureSplit(cache.dir, cache.meta, 'train', ctx.taps, o.train);
+    return createTapSource(tr, { batchSize: p.batch_size, seed: p.seed, train: true });
   }
-  const trainable = o.base.trainable;
-  const varList = Object.values(trainable);
-  const S = p.input_size;
+  await ctx.backbone.open();
+  o.progress?.message('loading images');
+  return createImageSource({
+    items: o.train,
+    batchSize: p.batch_size,
+    size: p.input_size,
+    layout: 'NHWC',
+    seed: p.seed,
+    augment: true,
+    train: true,
+    resize: p.resize,
+    scale: p.crop_scale,
+    workers: p.workers,
+    signal: o.signal,
+    preprocessing: o.preprocessing,
+  });
+}
 
-  async function batchTaps(
-    batch: SourceBatch,
-    pos: StepPosition,
-  ): Promise<{ taps: Partial<Record<string, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
-    if (batch.taps) return { taps: batch.taps, prep: prepareBatch(o.base.objective, undefined, null, batch.labels, pos.epoch, pos.iter) };
-    const prep = prepareBatch(o.base.objective, batch.x, [batch.n, S, S, 3], batch.labels, pos.epoch, pos.iter);
-    const res = await session!.run(
-      nhwcToNchw(prep.images!, batch.n, S, S),
-      batch.n,
-      S,
-      S,
-      taps.map((t) => `tap.${t}`),
-    );
-    const out: Partial<Record<string, Float32Array>> = {};
-    for (const t of taps) {
-      const [h, w, c] = shapes[t]!;
-      out[t] = nchwToNhwc(res[`tap.${t}`].data, batch.n, c, h, w);
-    }
-    return { taps: out, prep };
+/** A batch's taps: cached ones as they are, else the backbone's on the prepared (mixed) images. */
+async function batchTaps(
+  ctx: FrozenContext,
+  batch: SourceBatch,
+  pos: StepPosition,
+): Promise<{ taps: Partial<Record<string, Float32Array>>; prep: ReturnType<typeof prepareBatch> }> {
+  const { objective } = ctx.o.base;
+  const S = ctx.o.params.input_size;
+  if (batch.taps) return { taps: batch.taps, prep: prepareBatch(objective, undefined, null, batch.labels, pos.epoch, pos.iter) };
+  const prep = prepareBatch(objective, batch.x, [batch.n, S, S, 3], batch.labels, pos.epoch, pos.iter);
+  const res = await ctx.backbone.opened.run(
+    nhwcToNchw(prep.images!, batch.n, S, S),
+    batch.n,
+    S,
+    S,
+    ctx.taps.map((t) => `tap.${t}`),
+  );
+  const out: Partial<Record<string, Float32Array>> = {};
+  for (const t of ctx.taps) {
+    const [h, w, c] = ctx.shapes[t]!;
+    out[t] = nchwToNhwc(res[`tap.${t}`].data, batch.n, c, h, w);
   }
+  return { taps: out, prep };
+}
 
-  async function step(batch: SourceBatch, pos: StepPosition): Promise<StepResult> {
-    const { taps: data, prep } = await batchTaps(batch, pos);
-    const t = tapTensors(data, shapes, batch.n);
+function headStep(ctx: FrozenContext): TrainTask['step'] {
+  const { base, params: p } = ctx.o;
+  const varList = Object.values(base.trainable);
+  return async function step(batch: SourceBatch, pos: StepPosition): Promise<StepResult> {
+    const { taps: data, prep } = await batchTaps(ctx, batch, pos);
+    const t = tapTensors(data, ctx.shapes, batch.n);
     let logits: tf.Tensor2D | null = null;
     try {
       const { value, grads } = tf.variableGrads(() => {
-        const out = model.head(t, { training: true, tapGrad: false, seed: dropoutSeed(p.seed, pos) });
+        const out = base.model.head(t, { training: true, tapGrad: false, seed: dropoutSeed(p.seed, pos) });
         logits = tf.keep(out.logits);
-        return batchLoss(o.base.objective, out.logits, prep);
+        return batchLoss(base.objective, out.logits, prep);
       }, varList);
       const loss = value.dataSync()[0];
       value.dispose();
       const correct = countCorrect(logits!, prep.accLabels);
-      applyGradients(o.base, grads, pos);
+      applyGradients(base, grads, pos);
       return { loss, correct, n: batch.n };
     } finally {
       tf.dispose(Object.values(t));
       (logits as tf.Tensor | null)?.dispose();
     }
-  }
+  };
+}
 
-  async function evaluate(): Promise<EvalResult> {
-    const restore = swapInEma(trainable, o.base.ema);
+function headEvaluation(ctx: FrozenContext, valSource: BatchSource): TrainTask['evaluate'] {
+  const { base } = ctx.o;
+  return async function evaluate(): Promise<EvalResult> {
+    const restore = swapInEma(base.trainable, base.ema);
     try {
       let lossSum = 0;
       let correct = 0;
       let count = 0;
       for await (const b of valSource.batches(0)) {
-        const t = tapTensors(b.taps!, shapes, b.n);
-        const logits = tf.tidy(() => model.head(t, { training: false, tapGrad: false }).logits);
+        const t = tapTensors(b.taps!, ctx.shapes, b.n);
+        const logits = tf.tidy(() => base.model.head(t, { training: false, tapGrad: false }).logits);
         const r = evalBatch(logits, b.labels);
         tf.dispose([logits, ...Object.values(t)]);
         lossSum += r.lossSum;
@@ -305,28 +392,5 @@ export async function createFrozenTask(o: FrozenTaskOptions): Promise<FrozenTask
     } finally {
       restore();
     }
-  }
-
-  const featuresDigest =
-    idsDigest([meta.splits.val?.count ?? 0, ...o.train.map((i) => i.id)]) + `:${meta.init_digest}:${meta.dtype}:${useCacheForTrain}`;
-  return {
-    // Only the head changes; checkpointing the backbone would copy it every time for nothing.
-    task: {
-      stateVars: trainable,
-      optimizer: o.base.optimizer,
-      ema: o.base.ema,
-      train: trainSource,
-      step,
-      evaluate,
-      exportWeights: () => exportModelWeights(o.base),
-    },
-    summary: {
-      gap_val_acc: gapValAcc,
-      feature_cache: { source: o.features ? 'features input' : 'computed', dtype: meta.dtype, train_from_cache: useCacheForTrain, taps },
-    },
-    featuresDigest,
-    async close() {
-      if (session) await (session as ForwardSession).release();
-    },
   };
 }

@@ -138,169 +138,269 @@ function rate(images: number, seconds: number): number {
   return images / Math.max(seconds, 1e-9);
 }
 
+interface LoopFiles {
+  ckptDir: string;
+  metricsFile: string;
+  bestFile: string;
+}
+
+/** What a checkpoint holds besides the weights and optimizer/EMA state. */
+interface LoopState {
+  epoch: number;
+  batchInEpoch: number;
+  iteration: number;
+  best: { metric: string; value: number; epoch: number } | null;
+  epochRecords: EpochRecord[];
+  lossMeter: MeanMeter;
+  accMeter: MeanMeter;
+  resumedFrom: number | null;
+}
+
+interface MetricsLogs {
+  metrics: JsonlWriter;
+  tb: TensorBoardWriter;
+}
+
+/** The steps of the current epoch that this process ran, and the lr its record reports. */
+interface EpochSteps {
+  images: number;
+  seconds: number;
+  lr: number;
+}
+
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
-  const { task, epochs } = o;
-  const perEpoch = task.train.numBatches;
-  const ckptDir = join(o.scratchDir, 'checkpoints');
-  const metricsFile = join(o.scratchDir, 'metrics.jsonl');
-  const bestFile = join(o.scratchDir, 'best.safetensors');
-  await mkdir(ckptDir, { recursive: true });
+  const files: LoopFiles = {
+    ckptDir: join(o.scratchDir, 'checkpoints'),
+    metricsFile: join(o.scratchDir, 'metrics.jsonl'),
+    bestFile: join(o.scratchDir, 'best.safetensors'),
+  };
+  await mkdir(files.ckptDir, { recursive: true });
   const log = o.log ?? { info() {}, warn() {} };
+  const state = await resumeOrStartFresh(o, files, log);
+  const logs = await openMetricsLogs(o.scratchDir, files.metricsFile, state.resumedFrom);
+  const run = new LoopRun(o, files, log, state, logs);
+  try {
+    while (state.epoch < o.epochs) await run.runEpoch();
+  } finally {
+    logs.metrics.close();
+    logs.tb.close();
+  }
+  return run.result();
+}
 
-  let epoch = 0;
-  let batchInEpoch = 0;
-  let iteration = 0;
-  let best: { metric: string; value: number; epoch: number } | null = null;
-  let epochRecords: EpochRecord[] = [];
-  const lossMeter = new MeanMeter();
-  const accMeter = new MeanMeter();
-  let resumedFrom: number | null = null;
-
-  const ck = await loadLatestCheckpoint(ckptDir, { warn: (m) => log.warn(m) });
+async function resumeOrStartFresh(o: LoopOptions, files: LoopFiles, log: LoopLogger): Promise<LoopState> {
+  const { task } = o;
+  const state: LoopState = {
+    epoch: 0,
+    batchInEpoch: 0,
+    iteration: 0,
+    best: null,
+    epochRecords: [],
+    lossMeter: new MeanMeter(),
+    accMeter: new MeanMeter(),
+    resumedFrom: null,
+  };
+  const ck = await loadLatestCheckpoint(files.ckptDir, { warn: (m) => log.warn(m) });
   if (ck && ck.meta.extra?.config !== o.configDigest) {
     // Stale state of another configuration (e.g. an older version of this code): start over.
     log.warn(`ignoring checkpoint ${ck.path}: it was written for another configuration; training starts from the beginning`);
-    await rm(ckptDir, { recursive: true, force: true });
-    await rm(bestFile, { force: true });
-    await mkdir(ckptDir, { recursive: true });
+    await rm(files.ckptDir, { recursive: true, force: true });
+    await rm(files.bestFile, { force: true });
+    await mkdir(files.ckptDir, { recursive: true });
   } else if (ck) {
     const meta = restoreTrainState({ vars: task.stateVars, optimizer: task.optimizer, ema: task.ema }, ck);
-    epoch = meta.epoch;
-    batchInEpoch = meta.batchInEpoch;
-    iteration = meta.iteration;
-    best = meta.best;
-    epochRecords = meta.metrics as EpochRecord[];
+    state.epoch = meta.epoch;
+    state.batchInEpoch = meta.batchInEpoch;
+    state.iteration = meta.iteration;
+    state.best = meta.best;
+    state.epochRecords = meta.metrics as EpochRecord[];
     const meters = meta.extra?.meters as { loss: { sum: number; count: number }; acc: { sum: number; count: number } } | undefined;
     if (meters) {
-      lossMeter.load(meters.loss);
-      accMeter.load(meters.acc);
+      state.lossMeter.load(meters.loss);
+      state.accMeter.load(meters.acc);
     }
-    resumedFrom = iteration;
-    log.info(`resuming from ${ck.path}: epoch ${epoch + 1}/${epochs}, batch ${batchInEpoch}/${perEpoch}, step ${iteration}`);
-  }
-  if (best && !existsSync(bestFile)) {
-    log.warn(
-      `${bestFile} is missing although epoch ${best.epoch + 1} was the best so far; the best weights will be those of a later epoch`,
+    state.resumedFrom = state.iteration;
+    log.info(
+      `resuming from ${ck.path}: epoch ${state.epoch + 1}/${o.epochs}, batch ${state.batchInEpoch}/${task.train.numBatches}, step ${state.iteration}`,
     );
-    best = null;
   }
+  if (state.best && !existsSync(files.bestFile)) {
+    log.warn(
+      `${files.bestFile} is missing although epoch ${state.best.epoch + 1} was the best so far; the best weights will be those of a later epoch`,
+    );
+    state.best = null;
+  }
+  return state;
+}
+
+async function openMetricsLogs(scratchDir: string, metricsFile: string, resumedFrom: number | null): Promise<MetricsLogs> {
   // Records past the checkpoint were logged by the interrupted process and will be logged again.
   const metrics = new JsonlWriter(metricsFile, {
     keep: (r: JsonRecord) => resumedFrom !== null && typeof r.step === 'number' && r.step <= resumedFrom,
   });
-  const tbDir = join(o.scratchDir, 'tb-live');
+  const tbDir = join(scratchDir, 'tb-live');
   await mkdir(tbDir, { recursive: true });
   const tb = new TensorBoardWriter(tbDir, resumedFrom !== null ? { purgeStep: resumedFrom + 1 } : {});
+  return { metrics, tb };
+}
 
-  const save = async (): Promise<void> => {
+/**
+ * Epochs from the (possibly resumed) state to the end. A class because stepping, validation and
+ * checkpointing all move the one position a checkpoint must capture whole.
+ */
+class LoopRun {
+  private stepSeconds = 0;
+  private stepImages = 0;
+  private readonly epochTimes: Throughput['epochs'] = [];
+  private readonly perEpoch: number;
+
+  constructor(
+    private readonly o: LoopOptions,
+    private readonly files: LoopFiles,
+    private readonly log: LoopLogger,
+    private readonly state: LoopState,
+    private readonly logs: MetricsLogs,
+  ) {
+    this.perEpoch = o.task.train.numBatches;
+  }
+
+  async runEpoch(): Promise<void> {
+    const { o, state } = this;
+    beginPhase(o.progress, {
+      total: this.perEpoch,
+      unit: 'batch',
+      message: `epoch ${state.epoch + 1}/${o.epochs}`,
+      done: state.batchInEpoch,
+    });
+    const steps = await this.stepThroughEpoch();
+    if (o.signal?.aborted) throw abortError(o.signal);
+    if (state.batchInEpoch < this.perEpoch)
+      throw new Error(`epoch ${state.epoch + 1}: the data source produced ${state.batchInEpoch} of ${this.perEpoch} batches`);
+    await this.validateAndRecord(steps);
+    await this.advanceEpoch();
+  }
+
+  private async stepThroughEpoch(): Promise<EpochSteps> {
+    const { o, state } = this;
+    const steps: EpochSteps = { images: 0, seconds: 0, lr: o.schedule.at({ epoch: state.epoch, iter: state.batchInEpoch }) };
+    for await (const batch of o.task.train.batches(state.epoch, state.batchInEpoch)) {
+      if (o.signal?.aborted) throw abortError(o.signal);
+      await this.step(batch, steps);
+    }
+    return steps;
+  }
+
+  private async step(batch: SourceBatch, steps: EpochSteps): Promise<void> {
+    const { o, state } = this;
+    const { epoch } = state;
+    const lr = o.schedule.at({ epoch, iter: batch.index });
+    steps.lr = lr;
+    const pos: StepPosition = { epoch, iter: batch.index, iteration: state.iteration, lr };
+    const t0 = performance.now();
+    const r = await o.task.step(batch, pos);
+    const dt = (performance.now() - t0) / 1000;
+    assertFinite(r.loss, { iteration: state.iteration, epoch, batch: batch.index, lr });
+    this.stepSeconds += dt;
+    this.stepImages += r.n;
+    steps.seconds += dt;
+    steps.images += r.n;
+    state.lossMeter.add(r.loss, r.n);
+    state.accMeter.add(r.correct / r.n, r.n);
+    state.iteration++;
+    state.batchInEpoch = batch.index + 1;
+    if (o.logEvery > 0 && state.iteration % o.logEvery === 0) {
+      this.logs.metrics.write({ type: 'iter', epoch, iter: batch.index, step: state.iteration, loss: r.loss, acc: r.correct / r.n, lr });
+      this.logs.tb.scalars(state.iteration, { 'train/iter_loss': r.loss, 'train/iter_acc': r.correct / r.n, 'train/lr': lr });
+    }
+    o.progress?.tick(1);
+    o.progress?.message(
+      `epoch ${epoch + 1}/${o.epochs} · loss ${state.lossMeter.mean.toFixed(4)} · acc ${(100 * state.accMeter.mean).toFixed(1)}% · ${rate(steps.images, steps.seconds).toFixed(1)} img/s`,
+    );
+    o.onStep?.(pos);
+    if (o.checkpointEveryIters > 0 && state.iteration % o.checkpointEveryIters === 0 && state.batchInEpoch < this.perEpoch)
+      await this.save();
+  }
+
+  private async validateAndRecord(steps: EpochSteps): Promise<void> {
+    const { o, state } = this;
+    const { epoch } = state;
+    const { lr } = steps;
+    o.progress?.message(`epoch ${epoch + 1}/${o.epochs} · validating`);
+    const v = await o.task.evaluate();
+    const rec: EpochRecord = {
+      type: 'epoch',
+      epoch,
+      step: state.iteration,
+      loss: state.lossMeter.mean,
+      acc: state.accMeter.mean,
+      lr,
+      val_loss: v.loss,
+      val_acc: v.acc,
+    };
+    state.epochRecords.push(rec);
+    this.logs.metrics.write(rec);
+    this.logs.tb.scalars(epoch + 1, {
+      'epoch/train_loss': rec.loss,
+      'epoch/train_acc': rec.acc,
+      'epoch/val_loss': v.loss,
+      'epoch/val_acc': v.acc,
+      'epoch/lr': lr,
+    });
+    if (steps.images > 0)
+      this.epochTimes.push({ epoch, images: steps.images, seconds: steps.seconds, imagesPerSecond: rate(steps.images, steps.seconds) });
+    const speed = steps.images > 0 ? `, ${rate(steps.images, steps.seconds).toFixed(1)} img/s` : '';
+    this.log.info(
+      `epoch ${epoch + 1}/${o.epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%${speed}`,
+    );
+    if (Number.isFinite(v.loss) && (state.best === null || v.loss < state.best.value)) {
+      await writeSafetensors(this.files.bestFile, o.task.exportWeights(), { epoch: String(epoch) });
+      state.best = { metric: META_BEST, value: v.loss, epoch };
+    }
+  }
+
+  private async advanceEpoch(): Promise<void> {
+    const { o, state } = this;
+    state.epoch++;
+    state.batchInEpoch = 0;
+    state.lossMeter.reset();
+    state.accMeter.reset();
+    const every = o.checkpointEveryEpochs;
+    if (state.epoch === o.epochs || (every > 0 && state.epoch % every === 0)) await this.save();
+  }
+
+  private async save(): Promise<void> {
+    const { o, state } = this;
     const data = captureTrainState(
-      { vars: task.stateVars, optimizer: task.optimizer, ema: task.ema },
+      { vars: o.task.stateVars, optimizer: o.task.optimizer, ema: o.task.ema },
       {
-        epoch,
-        batchInEpoch,
-        iteration,
-        best,
-        metrics: epochRecords,
-        extra: { config: o.configDigest, meters: { loss: lossMeter.state(), acc: accMeter.state() } },
+        epoch: state.epoch,
+        batchInEpoch: state.batchInEpoch,
+        iteration: state.iteration,
+        best: state.best,
+        metrics: state.epochRecords,
+        extra: { config: o.configDigest, meters: { loss: state.lossMeter.state(), acc: state.accMeter.state() } },
       },
     );
-    await saveCheckpoint(ckptDir, data, { keep: 2 });
-  };
-
-  let stepSeconds = 0;
-  let stepImages = 0;
-  const epochTimes: Throughput['epochs'] = [];
-  try {
-    while (epoch < epochs) {
-      beginPhase(o.progress, { total: perEpoch, unit: 'batch', message: `epoch ${epoch + 1}/${epochs}`, done: batchInEpoch });
-      let epochImages = 0;
-      let epochSeconds = 0;
-      let lr = o.schedule.at({ epoch, iter: batchInEpoch });
-      for await (const batch of task.train.batches(epoch, batchInEpoch)) {
-        if (o.signal?.aborted) throw abortError(o.signal);
-        lr = o.schedule.at({ epoch, iter: batch.index });
-        const pos: StepPosition = { epoch, iter: batch.index, iteration, lr };
-        const t0 = performance.now();
-        const r = await task.step(batch, pos);
-        const dt = (performance.now() - t0) / 1000;
-        assertFinite(r.loss, { iteration, epoch, batch: batch.index, lr });
-        stepSeconds += dt;
-        stepImages += r.n;
-        epochSeconds += dt;
-        epochImages += r.n;
-        lossMeter.add(r.loss, r.n);
-        accMeter.add(r.correct / r.n, r.n);
-        iteration++;
-        batchInEpoch = batch.index + 1;
-        if (o.logEvery > 0 && iteration % o.logEvery === 0) {
-          metrics.write({ type: 'iter', epoch, iter: batch.index, step: iteration, loss: r.loss, acc: r.correct / r.n, lr });
-          tb.scalars(iteration, { 'train/iter_loss': r.loss, 'train/iter_acc': r.correct / r.n, 'train/lr': lr });
-        }
-        o.progress?.tick(1);
-        o.progress?.message(
-          `epoch ${epoch + 1}/${epochs} · loss ${lossMeter.mean.toFixed(4)} · acc ${(100 * accMeter.mean).toFixed(1)}% · ${rate(epochImages, epochSeconds).toFixed(1)} img/s`,
-        );
-        o.onStep?.(pos);
-        if (o.checkpointEveryIters > 0 && iteration % o.checkpointEveryIters === 0 && batchInEpoch < perEpoch) await save();
-      }
-      if (o.signal?.aborted) throw abortError(o.signal);
-      if (batchInEpoch < perEpoch) throw new Error(`epoch ${epoch + 1}: the data source produced ${batchInEpoch} of ${perEpoch} batches`);
-
-      o.progress?.message(`epoch ${epoch + 1}/${epochs} · validating`);
-      const v = await task.evaluate();
-      const rec: EpochRecord = {
-        type: 'epoch',
-        epoch,
-        step: iteration,
-        loss: lossMeter.mean,
-        acc: accMeter.mean,
-        lr,
-        val_loss: v.loss,
-        val_acc: v.acc,
-      };
-      epochRecords.push(rec);
-      metrics.write(rec);
-      tb.scalars(epoch + 1, {
-        'epoch/train_loss': rec.loss,
-        'epoch/train_acc': rec.acc,
-        'epoch/val_loss': v.loss,
-        'epoch/val_acc': v.acc,
-        'epoch/lr': lr,
-      });
-      if (epochImages > 0)
-        epochTimes.push({ epoch, images: epochImages, seconds: epochSeconds, imagesPerSecond: rate(epochImages, epochSeconds) });
-      const speed = epochImages > 0 ? `, ${rate(epochImages, epochSeconds).toFixed(1)} img/s` : '';
-      log.info(
-        `epoch ${epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, acc ${(100 * rec.acc).toFixed(2)}%, val loss ${v.loss.toFixed(4)}, val acc ${(100 * v.acc).toFixed(2)}%${speed}`,
-      );
-      if (Number.isFinite(v.loss) && (best === null || v.loss < best.value)) {
-        await writeSafetensors(bestFile, task.exportWeights(), { epoch: String(epoch) });
-        best = { metric: META_BEST, value: v.loss, epoch };
-      }
-      epoch++;
-      batchInEpoch = 0;
-      lossMeter.reset();
-      accMeter.reset();
-      const every = o.checkpointEveryEpochs;
-      if (epoch === epochs || (every > 0 && epoch % every === 0)) await save();
-    }
-  } finally {
-    metrics.close();
-    tb.close();
+    await saveCheckpoint(this.files.ckptDir, data, { keep: 2 });
   }
-  return {
-    epochs: epochRecords,
-    best: best ? { epoch: best.epoch, value: best.value } : null,
-    resumedFrom,
-    // A run resumed after its last step (crash while writing outputs) did no steps of its own.
-    throughput: {
-      images: stepImages,
-      seconds: stepSeconds,
-      imagesPerSecond: stepImages > 0 ? rate(stepImages, stepSeconds) : null,
-      epochs: epochTimes,
-    },
-    files: { metrics: metricsFile, best: best ? bestFile : null },
-  };
+
+  result(): LoopResult {
+    const { best } = this.state;
+    const { stepImages, stepSeconds } = this;
+    return {
+      epochs: this.state.epochRecords,
+      best: best ? { epoch: best.epoch, value: best.value } : null,
+      resumedFrom: this.state.resumedFrom,
+      // A run resumed after its last step (crash while writing outputs) did no steps of its own.
+      throughput: {
+        images: stepImages,
+        seconds: stepSeconds,
+        imagesPerSecond: stepImages > 0 ? rate(stepImages, stepSeconds) : null,
+        epochs: this.epochTimes,
+      },
+      files: { metrics: this.files.metricsFile, best: best ? this.files.bestFile : null },
+    };
+  }
 }
 
 /** File name of the output event file: fixed, since TensorBoard's time.host naming would vary. */

@@ -29,8 +29,16 @@ import { paramSpecs } from '../models/params.js';
 import { createModel, type CaPipeModel } from '../models/model.js';
 import { getBackbone } from '../models/backbones.js';
 import { Ema, emaDecayForRun } from './ema.js';
-import { createEndToEndTask, exportModelWeights } from './end-to-end.js';
-import { copyOut, trainLoop, writeTensorBoardFromMetrics, type LoopLogger, type LoopProgress, type TrainTask } from './loop.js';
+import { createEndToEndTask, exportModelWeights, type WeightsTaskBase } from './end-to-end.js';
+import {
+  copyOut,
+  trainLoop,
+  writeTensorBoardFromMetrics,
+  type LoopLogger,
+  type LoopProgress,
+  type LoopResult,
+  type TrainTask,
+} from './loop.js';
 import type { ObjectiveConfig } from './objective.js';
 import { createOptimizer, type ParamGroupSpec } from './optim.js';
 import { recipeOverrides, type TrainParams } from './params.js';
@@ -197,21 +205,70 @@ function loadInit(model: CaPipeModel, init: InitModel): void {
   model.loadWeights(all, { file: init.name });
 }
 
+type Cleanups = Array<() => Promise<void> | void>;
+
+/** What the task, the loop and the outputs of one run share once the data and recipe are resolved. */
+interface TrainingPlan {
+  o: RunTrainingOptions;
+  p: TrainParams;
+  log: LoopLogger;
+  prov: Record<string, unknown>;
+  arch: Backbone;
+  init: InitModel | undefined;
+  data: DataPlan;
+  preprocessing: Preprocessing;
+  itersPerEpoch: number;
+  recipe: Recipe;
+  emaDecay: number;
+}
+
+interface ModeTask {
+  task: TrainTask;
+  extraSummary: Record<string, unknown>;
+}
+
 export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> {
+  const plan = await planTraining(o);
+  const { p, data } = plan;
+  const model = createModel({
+    arch: plan.arch,
+    head: p.head,
+    heads: p.heads,
+    numClasses: data.numClasses,
+    seed: p.seed,
+    dropout: p.dropout,
+    project: p.project,
+  });
+  const cleanups: Cleanups = [() => model.dispose()];
+  try {
+    if (plan.init) loadInit(model, plan.init);
+    const base = createWeightsBase(plan, model, cleanups);
+    const digestExtra: Record<string, unknown> = {
+      data: data.index.meta.records_digest,
+      init: plan.init?.digest ?? null,
+      train: data.train.map((i) => i.id).join(','),
+    };
+    const { task, extraSummary } =
+      p.mode === 'frozen' ? await frozenModeTask(plan, base, cleanups, digestExtra) : await imageModeTask(plan, base);
+    const result = await runLoopWithProvenance(plan, task, digestExtra);
+    await writeWeightsAndMetrics(o.outDir, base, result, p.epochs);
+    const card = modelCard(plan);
+    const summary = trainSummary(plan, result, extraSummary, base.trainable);
+    await writeFile(join(o.outDir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
+    await writeFile(join(o.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    return { summary, card };
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+  }
+}
+
+/** Every check that needs no model: inputs against the mode, the init, the data, the recipe. */
+async function planTraining(o: RunTrainingOptions): Promise<TrainingPlan> {
   const p = o.params;
   const log = o.log ?? silentLog;
   const prov = o.provenance ?? {};
   const arch = getBackbone(p.arch);
-  if (p.mode === 'frozen' && !o.init)
-    throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
-  if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
-  if (p.engine !== undefined && p.mode !== 'frozen')
-    throw new Error(
-      `train: "engine" chooses how a frozen backbone runs; mode "${p.mode}" trains the backbone in tfjs, so remove engine: ${p.engine}`,
-    );
-  if (o.features && p.mode !== 'frozen')
-    throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
-  if (p.mode === 'frozen' && p.head === 'gap') log.info('train: frozen mode with the gap head trains the classifier only (a linear probe)');
+  checkInputsForMode(o, log);
   const init = o.init && p.mode !== 'scratch' ? await readInit(o.init, arch, 'backbone+fc') : undefined;
   if (p.mode === 'finetune' && !init) log.warn('train: mode "finetune" without "init" starts from random weights (like scratch)');
 
@@ -224,204 +281,225 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainOutcome> 
   const itersPerEpoch = Math.floor(data.train.length / p.batch_size);
   const recipe = resolveTrainRecipe(p, itersPerEpoch);
   for (const n of recipe.notes) log.info(n);
-  const emaEvery = recipe.ema?.every ?? 1;
   const emaDecay = recipe.ema
     ? recipe.ema.scaleWithBatch
-      ? emaDecayForRun(recipe.ema.decay, p.batch_size, emaEvery, p.epochs)
+      ? emaDecayForRun(recipe.ema.decay, p.batch_size, recipe.ema.every ?? 1, p.epochs)
       : recipe.ema.decay
     : 0;
+  return { o, p, log, prov, arch, init, data, preprocessing, itersPerEpoch, recipe, emaDecay };
+}
 
+function checkInputsForMode(o: RunTrainingOptions, log: LoopLogger): void {
+  const p = o.params;
+  if (p.mode === 'frozen' && !o.init)
+    throw new Error('train: mode "frozen" needs the input "init" (a train output whose final weights hold the backbone and classifier)');
+  if (p.mode === 'scratch' && o.init) log.warn('train: mode "scratch" ignores the input "init" (random initialisation)');
+  if (p.engine !== undefined && p.mode !== 'frozen')
+    throw new Error(
+      `train: "engine" chooses how a frozen backbone runs; mode "${p.mode}" trains the backbone in tfjs, so remove engine: ${p.engine}`,
+    );
+  if (o.features && p.mode !== 'frozen')
+    throw new Error('train: the input "features" (cached backbone taps) only applies to mode "frozen"');
+  if (p.mode === 'frozen' && p.head === 'gap') log.info('train: frozen mode with the gap head trains the classifier only (a linear probe)');
+}
+
+/** The trainable variables of the mode with their optimizer, EMA and objective. */
+function createWeightsBase(plan: TrainingPlan, model: CaPipeModel, cleanups: Cleanups): WeightsTaskBase {
+  const { p, recipe } = plan;
+  const trainable = Object.fromEntries(model.trainableVariables(p.mode === 'scratch' ? 'scratch' : p.mode));
+  const groups: ParamGroupSpec[] | undefined =
+    p.mode === 'finetune' && p.backbone_lr_mult !== 1
+      ? [
+          {
+            names: model.specs.filter((s) => s.group === 'backbone' && s.name in trainable).map((s) => s.name),
+            lrMult: p.backbone_lr_mult,
+          },
+          { names: model.specs.filter((s) => s.group !== 'backbone' && s.name in trainable).map((s) => s.name) },
+        ]
+      : undefined;
+  const optimizer = createOptimizer(trainable, recipe.optimizer, groups);
+  const ema = recipe.ema ? new Ema(trainable, { decay: plan.emaDecay, warmup: recipe.ema.warmup }) : null;
+  cleanups.push(
+    () => optimizer.dispose(),
+    () => ema?.dispose(),
+  );
   const objective: ObjectiveConfig = {
     criterion: p.criterion,
     labelSmoothing: recipe.labelSmoothing,
     mixup: recipe.mixup,
     cutmix: recipe.cutmix,
     mixSwitchProb: recipe.mixSwitchProb,
-    classes: data.numClasses,
+    classes: plan.data.numClasses,
     seed: p.seed,
   };
-  const model = createModel({
-    arch,
+  const emaEvery = recipe.ema?.every ?? 1;
+  return { model, trainable, optimizer, ema, emaEvery, clipGradNorm: recipe.clipGradNorm, objective };
+}
+
+async function frozenModeTask(
+  plan: TrainingPlan,
+  base: WeightsTaskBase,
+  cleanups: Cleanups,
+  digestExtra: Record<string, unknown>,
+): Promise<ModeTask> {
+  const { o, data } = plan;
+  const { createFrozenTask } = await import('./frozen.js');
+  const frozen = await createFrozenTask({
+    base,
+    params: plan.p,
+    arch: plan.arch,
+    init: plan.init!,
+    train: data.train,
+    val: data.val,
+    numClasses: data.numClasses,
+    features: o.features,
+    preprocessing: plan.preprocessing,
+    scratchDir: o.scratchDir,
+    log: plan.log,
+    progress: o.progress,
+    signal: o.signal,
+    provenance: plan.prov,
+  });
+  cleanups.push(() => frozen.close());
+  digestExtra.features = frozen.featuresDigest;
+  return { task: frozen.task, extraSummary: frozen.summary };
+}
+
+/** Scratch and finetune: the whole model trains in tfjs on decoded images. */
+async function imageModeTask(plan: TrainingPlan, base: WeightsTaskBase): Promise<ModeTask> {
+  const { o, p, data, preprocessing } = plan;
+  const layout = 'NHWC' as const;
+  const t0 = performance.now();
+  o.progress?.message('loading images');
+  const train = await createImageSource({
+    items: data.train,
+    batchSize: p.batch_size,
+    size: p.input_size,
+    layout,
+    seed: p.seed,
+    augment: p.augment,
+    train: true,
+    resize: p.resize,
+    scale: p.crop_scale,
+    workers: p.workers,
+    signal: o.signal,
+    preprocessing,
+  });
+  const val = await createImageSource({
+    items: data.val,
+    batchSize: p.batch_size,
+    size: p.input_size,
+    layout,
+    seed: p.seed,
+    augment: false,
+    train: false,
+    resize: p.resize,
+    workers: p.workers,
+    signal: o.signal,
+    preprocessing,
+  });
+  plan.prov.data_load_s = (performance.now() - t0) / 1000;
+  return { task: createEndToEndTask({ ...base, train, val, size: p.input_size, seed: p.seed }), extraSummary: {} };
+}
+
+async function runLoopWithProvenance(plan: TrainingPlan, task: TrainTask, digestExtra: Record<string, unknown>): Promise<LoopResult> {
+  const { o, p, recipe, prov } = plan;
+  const schedule = new LrSchedule(recipe.schedule, recipe.optimizer.lr, { epochs: p.epochs, itersPerEpoch: plan.itersPerEpoch });
+  const t0 = performance.now();
+  const result = await trainLoop({
+    task,
+    epochs: p.epochs,
+    schedule,
+    scratchDir: o.scratchDir,
+    checkpointEveryEpochs: p.checkpoint_every_epochs,
+    checkpointEveryIters: p.checkpoint_every_iters,
+    logEvery: p.log_every,
+    configDigest: configDigest(p, digestExtra),
+    progress: o.progress,
+    log: plan.log,
+    signal: o.signal,
+    onStep: o.onStep,
+  });
+  prov.train_loop_s = (performance.now() - t0) / 1000;
+  prov.train_images_per_s = result.throughput.imagesPerSecond;
+  prov.train_step_images = result.throughput.images;
+  prov.train_step_s = result.throughput.seconds;
+  prov.epochs_images_per_s = result.throughput.epochs.map((e) => ({ epoch: e.epoch, images: e.images, images_per_s: e.imagesPerSecond }));
+  prov.resumed_from_step = result.resumedFrom;
+  return result;
+}
+
+/** final/best weights, metrics.jsonl and tb/ (the card and summary are written after). */
+async function writeWeightsAndMetrics(outDir: string, base: WeightsTaskBase, result: LoopResult, epochs: number): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const finalWeights = exportModelWeights(base);
+  await writeSafetensors(join(outDir, 'final.safetensors'), finalWeights, { epoch: String(epochs - 1) });
+  if (result.files.best) await copyOut(result.files.best, join(outDir, 'best.safetensors'));
+  else await writeSafetensors(join(outDir, 'best.safetensors'), finalWeights, { epoch: String(epochs - 1) });
+  await copyOut(result.files.metrics, join(outDir, 'metrics.jsonl'));
+  const tbDir = join(outDir, 'tb');
+  // A leftover event file would make the writer pick another name (and leave two files).
+  await rm(tbDir, { recursive: true, force: true });
+  await mkdir(tbDir, { recursive: true });
+  writeTensorBoardFromMetrics(result.files.metrics, tbDir);
+}
+
+function modelCard(plan: TrainingPlan): Record<string, unknown> {
+  const { p, data } = plan;
+  return {
+    format: 'ca-pipe.model/1',
+    arch: plan.arch.name,
     head: p.head,
     heads: p.heads,
-    numClasses: data.numClasses,
-    seed: p.seed,
-    dropout: p.dropout,
-    project: p.project,
-  });
-  let task: TrainTask | undefined;
-  let extraSummary: Record<string, unknown> = {};
-  const cleanups: Array<() => Promise<void> | void> = [() => model.dispose()];
-  try {
-    if (init) loadInit(model, init);
-    const trainable = Object.fromEntries(model.trainableVariables(p.mode === 'scratch' ? 'scratch' : p.mode));
-    const groups: ParamGroupSpec[] | undefined =
-      p.mode === 'finetune' && p.backbone_lr_mult !== 1
-        ? [
-            {
-              names: model.specs.filter((s) => s.group === 'backbone' && s.name in trainable).map((s) => s.name),
-              lrMult: p.backbone_lr_mult,
-            },
-            { names: model.specs.filter((s) => s.group !== 'backbone' && s.name in trainable).map((s) => s.name) },
-          ]
-        : undefined;
-    const optimizer = createOptimizer(trainable, recipe.optimizer, groups);
-    const ema = recipe.ema ? new Ema(trainable, { decay: emaDecay, warmup: recipe.ema.warmup }) : null;
-    cleanups.push(
-      () => optimizer.dispose(),
-      () => ema?.dispose(),
-    );
-    const base = { model, trainable, optimizer, ema, emaEvery, clipGradNorm: recipe.clipGradNorm, objective };
-    const digestExtra: Record<string, unknown> = {
-      data: data.index.meta.records_digest,
-      init: init?.digest ?? null,
-      train: data.train.map((i) => i.id).join(','),
-    };
-
-    if (p.mode === 'frozen') {
-      const { createFrozenTask } = await import('./frozen.js');
-      const frozen = await createFrozenTask({
-        base,
-        params: p,
-        arch,
-        init: init!,
-        train: data.train,
-        val: data.val,
-        numClasses: data.numClasses,
-        features: o.features,
-        preprocessing,
-        scratchDir: o.scratchDir,
-        log,
-        progress: o.progress,
-        signal: o.signal,
-        provenance: prov,
-      });
-      cleanups.push(() => frozen.close());
-      task = frozen.task;
-      extraSummary = frozen.summary;
-      digestExtra.features = frozen.featuresDigest;
-    } else {
-      const layout = 'NHWC' as const;
-      const t0 = performance.now();
-      o.progress?.message('loading images');
-      const train = await createImageSource({
-        items: data.train,
-        batchSize: p.batch_size,
-        size: p.input_size,
-        layout,
-        seed: p.seed,
-        augment: p.augment,
-        train: true,
-        resize: p.resize,
-        scale: p.crop_scale,
-        workers: p.workers,
-        signal: o.signal,
-        preprocessing,
-      });
-      const val = await createImageSource({
-        items: data.val,
-        batchSize: p.batch_size,
-        size: p.input_size,
-        layout,
-        seed: p.seed,
-        augment: false,
-        train: false,
-        resize: p.resize,
-        workers: p.workers,
-        signal: o.signal,
-        preprocessing,
-      });
-      prov.data_load_s = (performance.now() - t0) / 1000;
-      task = createEndToEndTask({ ...base, train, val, size: p.input_size, seed: p.seed });
-    }
-
-    const schedule = new LrSchedule(recipe.schedule, recipe.optimizer.lr, { epochs: p.epochs, itersPerEpoch });
-    const t0 = performance.now();
-    const result = await trainLoop({
-      task: task!,
-      epochs: p.epochs,
-      schedule,
-      scratchDir: o.scratchDir,
-      checkpointEveryEpochs: p.checkpoint_every_epochs,
-      checkpointEveryIters: p.checkpoint_every_iters,
-      logEvery: p.log_every,
-      configDigest: configDigest(p, digestExtra),
-      progress: o.progress,
-      log,
-      signal: o.signal,
-      onStep: o.onStep,
-    });
-    prov.train_loop_s = (performance.now() - t0) / 1000;
-    prov.train_images_per_s = result.throughput.imagesPerSecond;
-    prov.train_step_images = result.throughput.images;
-    prov.train_step_s = result.throughput.seconds;
-    prov.epochs_images_per_s = result.throughput.epochs.map((e) => ({ epoch: e.epoch, images: e.images, images_per_s: e.imagesPerSecond }));
-    prov.resumed_from_step = result.resumedFrom;
-
-    // Outputs.
-    await mkdir(o.outDir, { recursive: true });
-    const finalWeights = exportModelWeights(base);
-    await writeSafetensors(join(o.outDir, 'final.safetensors'), finalWeights, { epoch: String(p.epochs - 1) });
-    if (result.files.best) await copyOut(result.files.best, join(o.outDir, 'best.safetensors'));
-    else await writeSafetensors(join(o.outDir, 'best.safetensors'), finalWeights, { epoch: String(p.epochs - 1) });
-    await copyOut(result.files.metrics, join(o.outDir, 'metrics.jsonl'));
-    const tbDir = join(o.outDir, 'tb');
-    // A leftover event file would make the writer pick another name (and leave two files).
-    await rm(tbDir, { recursive: true, force: true });
-    await mkdir(tbDir, { recursive: true });
-    writeTensorBoardFromMetrics(result.files.metrics, tbDir);
-
-    const last = result.epochs[result.epochs.length - 1];
-    const card = {
-      format: 'ca-pipe.model/1',
-      arch: arch.name,
-      head: p.head,
-      heads: p.heads,
-      num_classes: data.numClasses,
-      input_size: p.input_size,
-      mean: [...IMAGENET_MEAN],
-      std: [...IMAGENET_STD],
-      classes: data.index.classes
-        .slice(0, data.numClasses)
-        .concat(
-          Array.from(
-            { length: Math.max(0, data.numClasses - data.index.classes.length) },
-            (_, i) => `class_${data.index.classes.length + i}`,
-          ),
+    num_classes: data.numClasses,
+    input_size: p.input_size,
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
+    classes: data.index.classes
+      .slice(0, data.numClasses)
+      .concat(
+        Array.from(
+          { length: Math.max(0, data.numClasses - data.index.classes.length) },
+          (_, i) => `class_${data.index.classes.length + i}`,
         ),
-      weights: 'final.safetensors',
-      ...(p.resize !== undefined && { resize: p.resize }),
-      preprocessing,
-    };
-    const summary = {
-      mode: p.mode,
-      epochs: p.epochs,
-      best_epoch: result.best?.epoch ?? p.epochs - 1,
-      best_val_loss: result.best?.value ?? last.val_loss,
-      final_val_acc: last.val_acc,
-      final_val_loss: last.val_loss,
-      ...extraSummary,
-      trainable_parameters: Object.keys(trainable).sort(),
-      train_images: data.train.length,
-      val_images: data.val.length,
-      iterations: p.epochs * itersPerEpoch,
-      recipe: {
-        name: recipe.name,
-        optimizer: recipe.optimizer,
-        schedule: recipe.schedule,
-        mixup: recipe.mixup,
-        cutmix: recipe.cutmix,
-        label_smoothing: recipe.labelSmoothing,
-        ema: recipe.ema ? { ...recipe.ema, effective_decay: emaDecay } : null,
-        clip_grad_norm: recipe.clipGradNorm,
-      },
-    };
-    await writeFile(join(o.outDir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
-    await writeFile(join(o.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    return { summary, card };
-  } finally {
-    for (const c of cleanups.reverse()) await c();
-  }
+      ),
+    weights: 'final.safetensors',
+    ...(p.resize !== undefined && { resize: p.resize }),
+    preprocessing: plan.preprocessing,
+  };
+}
+
+function trainSummary(
+  plan: TrainingPlan,
+  result: LoopResult,
+  extraSummary: Record<string, unknown>,
+  trainable: Record<string, unknown>,
+): Record<string, unknown> {
+  const { p, data, recipe } = plan;
+  const last = result.epochs[result.epochs.length - 1];
+  return {
+    mode: p.mode,
+    epochs: p.epochs,
+    best_epoch: result.best?.epoch ?? p.epochs - 1,
+    best_val_loss: result.best?.value ?? last.val_loss,
+    final_val_acc: last.val_acc,
+    final_val_loss: last.val_loss,
+    ...extraSummary,
+    trainable_parameters: Object.keys(trainable).sort(),
+    train_images: data.train.length,
+    val_images: data.val.length,
+    iterations: p.epochs * plan.itersPerEpoch,
+    recipe: {
+      name: recipe.name,
+      optimizer: recipe.optimizer,
+      schedule: recipe.schedule,
+      mixup: recipe.mixup,
+      cutmix: recipe.cutmix,
+      label_smoothing: recipe.labelSmoothing,
+      ema: recipe.ema ? { ...recipe.ema, effective_decay: plan.emaDecay } : null,
+      clip_grad_norm: recipe.clipGradNorm,
+    },
+  };
 }
 
 export interface FeaturesParams {
