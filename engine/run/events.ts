@@ -32,3 +32,19 @@ export type RunEventInput = RunEvent extends infer E ? (E extends RunEvent ? Omi
 export function now(): string {
   return new Date().toISOString();
 }
+
+/** How many instances are in each status (every status present, zeros included: run-end's shape). */
+export function countStatuses(instances: readonly { status: InstanceStatus }[]): Record<InstanceStatus, number> {
+  const counts: Record<InstanceStatus, number> = {
+    pending: 0,
+    waiting: 0,
+    running: 0,
+    cached: 0,
+    executed: 0,
+    failed: 0,
+    interrupted: 0,
+    skipped: 0,
+  };
+  for (const i of instances) counts[i.status]++;
+  return counts;
+}

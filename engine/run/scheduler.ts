@@ -7,7 +7,7 @@ import type { Registry } from '../registry.js';
 import { finaliseKey } from '../plan/index.js';
 import type { Entry, HeldLock, Staging, Store } from '../store/index.js';
 import type { Plan, StageInstance } from '../types.js';
-import { type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
+import { countStatuses, type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
 import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type JobSpec, type PlanExecutor } from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
 import { RunRecorder, planRecord, type InstanceRecord, type RunRecord } from './records.js';
@@ -423,17 +423,7 @@ class LocalRun {
 
   private async finish(): Promise<RunResult> {
     const { rec, signal } = this;
-    const counts: Record<InstanceStatus, number> = {
-      pending: 0,
-      waiting: 0,
-      running: 0,
-      cached: 0,
-      executed: 0,
-      failed: 0,
-      interrupted: 0,
-      skipped: 0,
-    };
-    for (const i of rec.record.instances) counts[i.status]++;
+    const counts = countStatuses(rec.record.instances);
     const status: RunStatus = signal?.aborted ? 'interrupted' : this.failures.length ? 'failed' : 'succeeded';
     rec.record.status = status;
     rec.record.endedAt = now();

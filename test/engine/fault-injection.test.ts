@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO } from '../e2e/helpers.js';
 import { cli, executions, startCli, tempDir, writeExp } from './helpers.js';
+import { mulberry32 } from '../../ml/random/mulberry32.js';
 
 const QUICKSTART = join(REPO, 'experiments', 'quickstart.yaml');
 /** Every stage of the quickstart, each as small as it goes (about 15 s on one busy core). */
@@ -28,18 +29,6 @@ const TINY = [
   'saliency_ca.overlays=2',
 ].flatMap((s) => ['-s', s]);
 const KILLS = 10;
-
-/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.CA_PIPE_FAULT_SEED ?? Date.now() % 1_000_000);
 
@@ -63,7 +52,8 @@ test(
   { timeout: 600_000 },
   async (t) => {
     t.diagnostic(`seed ${SEED} (CA_PIPE_FAULT_SEED=${SEED} replays it)`);
-    const random = rng(SEED);
+    // A small seeded generator, so a failing schedule can be replayed.
+    const random = mulberry32(SEED);
     const dir = await tempDir(t, 'ca-pipe-fault-');
     const args = (name: string) => [
       'run',

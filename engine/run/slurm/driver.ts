@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Plan, StageInstance } from '../../types.js';
 import { finaliseKey } from '../../plan/index.js';
-import { now, type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus } from '../events.js';
+import { countStatuses, now, type RunEvent, type RunEventInput, type RunStatus } from '../events.js';
 import { depIds } from '../experiment-info.js';
 import { RunRecorder, planRecord, effectiveStatus, latestRun, readRun, safeName, type RunRecord } from '../records.js';
 import type { RunFailure, RunOptions, RunResult } from '../scheduler.js';
@@ -612,17 +612,7 @@ export class SlurmRun {
 
   private async finish(): Promise<RunResult> {
     const { record, rec } = this;
-    const counts: Record<InstanceStatus, number> = {
-      pending: 0,
-      waiting: 0,
-      running: 0,
-      cached: 0,
-      executed: 0,
-      failed: 0,
-      interrupted: 0,
-      skipped: 0,
-    };
-    for (const i of record.instances) counts[i.status]++;
+    const counts = countStatuses(record.instances);
     const status: RunStatus = this.opts.signal?.aborted || this.cancelled ? 'interrupted' : this.failures.length ? 'failed' : 'succeeded';
     record.status = status;
     record.endedAt = now();
