@@ -253,7 +253,9 @@ async function checkPlanInputs(exp: Experiment, { instances, kindOf }: Expansion
     e instanceof ConfigError
       ? e
       : configErrorAt(exp, ['stages', inst.stage, field], `${inst.kind} stage "${inst.id}": ${(e as Error)?.message ?? String(e)}`);
-  await Promise.all(
+  // All at once (each may stat thousands of files), but the error reported is the first stage's in
+  // plan order, not whichever failed first: the same input gives the same message every time.
+  const settled = await Promise.allSettled(
     instances.map(async (inst) => {
       const kind = kindOf.get(inst)!;
       try {
@@ -264,6 +266,8 @@ async function checkPlanInputs(exp: Experiment, { instances, kindOf }: Expansion
       }
     }),
   );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   for (const inst of instances) {
     const kind = kindOf.get(inst)!;
     if (!kind.checkInputs) continue;
