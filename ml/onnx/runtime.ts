@@ -18,6 +18,7 @@ import {
 } from './export.js';
 import { checkWeights, type ArchLike } from './weights.js';
 import { cudaFailed, executionProviders, ortProvider, type OrtProvider } from './provider.js';
+import { runInChunks } from '../forward/chunked.js';
 
 export const DEFAULT_CACHE_DIR = join('runs', '.cache', 'onnx');
 
@@ -150,25 +151,7 @@ export class OnnxModel {
     chunk: number,
     outputs: string[] = this.outputs,
   ): Promise<Record<string, OutputTensor>> {
-    const per = 3 * h * w;
-    if (input.length !== n * per) throw new Error(`input has ${input.length} values but ${n}×3×${h}×${w} needs ${n * per}`);
-    const parts: Array<Record<string, OutputTensor>> = [];
-    for (let s = 0; s < n; s += chunk) {
-      const b = Math.min(chunk, n - s);
-      parts.push(await this.run(input.subarray(s * per, (s + b) * per), b, h, w, outputs));
-    }
-    const out: Record<string, OutputTensor> = {};
-    for (const o of outputs) {
-      const total = parts.reduce((a, p) => a + p[o].data.length, 0);
-      const data = new Float32Array(total);
-      let off = 0;
-      for (const p of parts) {
-        data.set(p[o].data, off);
-        off += p[o].data.length;
-      }
-      out[o] = { dims: [n, ...parts[0][o].dims.slice(1)], data };
-    }
-    return out;
+    return runInChunks((x, b, hh, ww, o) => this.run(x, b, hh, ww, o), input, n, h, w, chunk, outputs);
   }
 
   async release(): Promise<void> {
