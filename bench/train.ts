@@ -58,7 +58,14 @@ async function randomInit(dir: string, arch: string, classes: number, size: numb
   return dir;
 }
 
+/** `--only <text>`: measure only the cases whose name contains it (e.g. `--only scratch`). */
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? (process.argv[i + 1] ?? '') : '';
+})();
+
 async function measure(name: string, p: Partial<TrainParams>, data: string, init: string | undefined, root: string): Promise<number> {
+  if (ONLY && !name.includes(ONLY)) return NaN;
   const prov: Record<string, unknown> = {};
   const t0 = performance.now();
   const logs: string[] = [];
@@ -140,7 +147,7 @@ async function onBackend(want: BackendName): Promise<void> {
       undefined,
       root,
     );
-    console.log(RESULT + JSON.stringify(rates));
+    console.log(RESULT + JSON.stringify(Object.fromEntries(Object.entries(rates).filter(([, r]) => !Number.isNaN(r)))));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -155,7 +162,7 @@ async function main(): Promise<void> {
   for (const b of backends) {
     console.log(`\n== tfjs backend ${b} ==`);
     try {
-      const out = execFileSync(process.execPath, [process.argv[1]!, '--backend', b], {
+      const out = execFileSync(process.execPath, [process.argv[1]!, '--backend', b, ...(ONLY ? ['--only', ONLY] : [])], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
       });

@@ -157,11 +157,16 @@ const WRAPPERS: [string, (stock: Kernel) => Kernel][] = [
 interface NodeBackend {
   binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: Info[], n: number): tf.Tensor[];
+  executeSingleOutput(name: string, attrs: unknown[], inputs: Info[]): tf.Tensor;
+}
+
+function floatType(b: NodeBackend): unknown {
+  return { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT };
 }
 
 function bnAttrs(b: NodeBackend, epsilon: number): unknown[] {
   return [
-    { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+    floatType(b),
     { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: epsilon },
     { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' },
     { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
@@ -193,8 +198,9 @@ function bnTrainBackwardTf(args: KernelArgs): Info[] {
   const b = args.backend as NodeBackend;
   const C = gamma!.shape[0]!;
   return tf.tidy(() => {
-    // The ReLU's gradient: through where the output is positive (0 at 0, as the wasm kernel).
-    const g = relu ? tf.mul(dy!, tf.step(y!)) : dy!;
+    // The ReLU's gradient: through where the output is positive (0 at 0, as the wasm kernel), as
+    // TF's one ReluGrad op (dy · [y > 0]); tfjs-node's Step alone is six ops with two full-size fills.
+    const g = relu ? b.executeSingleOutput('ReluGrad', [floatType(b)], [dy!, y!]) : dy!;
     const [dx4, dGamma, dBeta] = b.executeMultipleOutputs(
       'FusedBatchNormGrad',
       bnAttrs(b, epsilon),

@@ -40,7 +40,7 @@ import {
   type TrainTask,
 } from './loop.js';
 import type { ObjectiveConfig } from './objective.js';
-import { createOptimizer, type ParamGroupSpec } from './optim.js';
+import { createOptimizer, placementForActiveBackend, type ParamGroupSpec } from './optim.js';
 import { recipeOverrides, type TrainParams } from './params.js';
 import { resolveRecipe, type Recipe } from './recipe.js';
 import { LrSchedule } from './schedule.js';
@@ -317,7 +317,10 @@ function createWeightsBase(plan: TrainingPlan, model: CaPipeModel, cleanups: Cle
           { names: model.specs.filter((s) => s.group !== 'backbone' && s.name in trainable).map((s) => s.name) },
         ]
       : undefined;
-  const optimizer = createOptimizer(trainable, recipe.optimizer, groups);
+  // Both placements give the same bits (test/train/optim-placement.test.ts): this is speed only.
+  const placement = placementForActiveBackend();
+  plan.prov.optimizer_update = placement;
+  const optimizer = createOptimizer(trainable, recipe.optimizer, groups, placement);
   const ema = recipe.ema ? new Ema(trainable, { decay: plan.emaDecay, warmup: recipe.ema.warmup }) : null;
   cleanups.push(
     () => optimizer.dispose(),
