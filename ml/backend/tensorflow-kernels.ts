@@ -175,6 +175,7 @@ function bnAttrs(b: NodeBackend, epsilon: number): unknown[] {
 
 /** Any-rank [..., C] as the op's NHWC [1, 1, N, C]: the same per-channel statistics. */
 function asNHWC(x: Info, C: number): tf.Tensor4D {
+  if (x.shape.length === 4) return x as tf.Tensor4D;
   return tf.reshape(x as tf.Tensor, [1, 1, -1, C]);
 }
 
