@@ -133,7 +133,7 @@ async function onBackend(want: BackendName): Promise<void> {
       resize: 64,
       augment: true,
       crop_scale: [0.35, 1],
-      epochs: 2,
+      epochs: 4, // 36 steps: enough for a stable rate (the first steps warm the kernels up)
       optimizer: 'adamw',
       lr: 0.003,
       schedule: 'constant',
