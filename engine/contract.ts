@@ -131,5 +131,34 @@ export interface StageKind<P = any> {
    * message is meant for the user; it is reported at the stage's `needs` with exit code 2.
    */
   checkInputs?(params: P, inputs: Record<string, PlannedInput>): void;
+  /**
+   * The kind's work splits over its own shards (images in fixed chunks), so one instance can be
+   * computed by several workers: `parallel: { shards: N }` on the stage. Each worker runs
+   * `runPart` for its part; then `run` (the merge) reuses every shard they left in the scratch
+   * directory and writes the outputs exactly as a single run would, so N never enters the key.
+   */
+  split?: ShardSplit<P>;
   run(ctx: StageContext<P>): Promise<void>;
+}
+
+/** Part `index` of `count`: a contiguous range of the stage's shards (see `shardRange`). */
+export interface ShardPart {
+  index: number;
+  count: number;
+}
+
+export interface ShardSplit<P = any> {
+  /**
+   * Computes the shards of `part` into ctx.scratchDir (each written atomically, finished ones from
+   * earlier attempts kept) and writes NO output: parts run side by side on one scratch directory.
+   */
+  runPart(ctx: StageContext<P>, part: ShardPart): Promise<void>;
+}
+
+/** The shard indices [start, end) of `part` among `shards` shards: contiguous, sizes differ by at most one. */
+export function shardRange(shards: number, part: ShardPart): { start: number; end: number } {
+  const { index, count } = part;
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count)
+    throw new Error(`invalid shard part ${index}/${count}: expected 0 <= index < count`);
+  return { start: Math.floor((index * shards) / count), end: Math.floor(((index + 1) * shards) / count) };
 }

@@ -16,6 +16,12 @@ export const evaluateStage: StageKind<EvaluateParams> = {
     const { runEvaluate } = await import('./run.js');
     await runEvaluate(ctx);
   },
+  split: {
+    async runPart(ctx, part) {
+      const { runEvaluate } = await import('./run.js');
+      await runEvaluate(ctx, part);
+    },
+  },
 };
 
 export default evaluateStage;

@@ -61,6 +61,12 @@ export const saliencyStage: StageKind<SaliencyParams> = {
     const { runSaliency } = await import('./run.js');
     await runSaliency(ctx);
   },
+  split: {
+    async runPart(ctx, part) {
+      const { runSaliency } = await import('./run.js');
+      await runSaliency(ctx, part);
+    },
+  },
 };
 
 export default saliencyStage;
