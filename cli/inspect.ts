@@ -208,6 +208,7 @@ export function statusCommand(): Command {
           }
           for (const h of i.job?.history ?? [])
             process.stdout.write(`           earlier slurm job ${h.id} ended ${h.state} without committing\n`);
+          if (i.split && i.status !== 'cached' && i.status !== 'executed') process.stdout.write(`           ${splitLine(i, live)}\n`);
         }
       }),
     );
@@ -221,19 +222,48 @@ async function liveJobs(
   rec: import('../engine/run/records.js').RunRecord,
 ): Promise<Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>> {
   const out = new Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>();
-  const open = rec.instances.filter((i) => i.job && i.status !== 'cached' && i.status !== 'executed');
+  const open = rec.instances.filter((i) => (i.job || i.split) && i.status !== 'cached' && i.status !== 'executed');
   if (rec.executor !== 'slurm' || !open.length) return out;
   try {
     const { SlurmCommands } = await import('../engine/run/slurm/commands.js');
     const q = await new SlurmCommands().queue();
     for (const i of open) {
-      const s = q.get(i.job!.id);
+      const s = i.job && q.get(i.job.id);
       if (s) out.set(i.id, { ...i.job!, state: s.state, reason: s.reason });
+      // A split's tasks, keyed "<instance>#<part>" (see splitLine).
+      for (const [label, p] of Object.entries(i.split?.parts ?? {})) {
+        const ps = !p.done && p.id ? q.get(p.id) : undefined;
+        if (ps) out.set(`${i.id}#${label}`, { ...p, state: ps.state, reason: ps.reason });
+      }
     }
   } catch {
     /* no Slurm here: the recorded states are shown */
   }
   return out;
+}
+
+/** "shard parts: 1 of 4 done; tasks 2 RUNNING, 1 PENDING (2/4 job 12_1 RUNNING, ...)": a split instance's array. */
+function splitLine(
+  i: import('../engine/run/records.js').InstanceRecord,
+  live: Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>,
+): string {
+  const split = i.split!;
+  let done = 0;
+  const byState = new Map<string, number>();
+  const tasks: string[] = [];
+  for (let n = 1; n <= split.shards; n++) {
+    const label = `${n}/${split.shards}`;
+    const p = split.parts[label];
+    if (p?.done) {
+      done++;
+      continue;
+    }
+    const state = (live.get(`${i.id}#${label}`)?.state ?? p?.state ?? 'not submitted').split(' ')[0]!;
+    byState.set(state, (byState.get(state) ?? 0) + 1);
+    tasks.push(`${label}${p?.id ? ` job ${p.id}` : ''} ${state}`);
+  }
+  const states = [...byState].map(([s, n]) => `${n} ${s}`).join(', ');
+  return `shard parts: ${done} of ${split.shards} done${states ? `; tasks ${states} (${tasks.join(', ')})` : ''}`;
 }
 
 export function lsCommand(): Command {
