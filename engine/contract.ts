@@ -94,6 +94,26 @@ export interface PlannedInput {
   kind: string;
   /** Its kind's `planFacts`, or undefined when the kind offers none. */
   facts?: PlanFacts;
+  /** Its kind's `cost` (for the `cost` of downstream kinds; only while planning costs). */
+  cost?: StageCost;
+}
+
+/** What a stage instance will compute, counted at plan time (`ca-pipe plan`). */
+export interface StageCost {
+  /** Images it processes (undefined: unknown). */
+  images?: number;
+  /** Whole-network forward passes in all; undefined when a part of the count is unknown. */
+  forwards?: number;
+  /** Backward passes (about two forwards' work each). */
+  backwards?: number;
+  /** Passes of only the network after the target layer (cheap; not in the time estimate). */
+  tailForwards?: number;
+  /** How the count is made up, one short item each ("6 img × scorecam: 2048 forwards"). */
+  detail: string[];
+  /** What could not be counted ("method foo: cost unknown"). */
+  unknown: string[];
+  /** Facts for downstream kinds' cost (e.g. the methods and images of a saliency stage). */
+  facts?: Record<string, unknown>;
 }
 
 export interface StageKind<P = any> {
@@ -138,6 +158,12 @@ export interface StageKind<P = any> {
    * directory and writes the outputs exactly as a single run would, so N never enters the key.
    */
   split?: ShardSplit<P>;
+  /**
+   * The work an instance will do, counted at plan time from its params and its inputs' planFacts
+   * and costs (for `ca-pipe plan`'s estimates). Must not throw for what it cannot count: it lists
+   * that in `unknown`.
+   */
+  cost?(params: P, inputs: Record<string, PlannedInput>): Promise<StageCost>;
   run(ctx: StageContext<P>): Promise<void>;
 }
 

@@ -33,6 +33,9 @@ test('parallel.shards with the child-process executor: same digests as one in-pr
   assert.equal(prov('saliency').split.shards, 3);
   assert.equal(prov('evaluate').evaluate.reused_shards, 6);
   assert.equal(prov('evaluate').evaluate.forward_images, 0, 'the merge of evaluate runs no forward pass');
+  // The plan's estimates now use the rate that run's evaluate stage measured.
+  const plan = await runCli(['plan', single, '--store', 's1', '--runs', 'runs'], dir);
+  assert.match(plan.output, /estimates at [\d.]+ forwards\/s, measured by evaluate in run /, plan.output);
   // Each worker logged its own part.
   for (const i of [1, 2, 3])
     assert.match(readFileSync(join(dir, 'runs/split/latest/logs/saliency.log'), 'utf8'), new RegExp(`shard part ${i}/3`));

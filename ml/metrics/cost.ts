@@ -1,0 +1,41 @@
+// Forward passes the evaluate stage spends per image and per map (for `ca-pipe plan`). Counted from
+// the implementations: AD/AI/AG score the clean and the masked image per map (confidence.ts scores
+// the clean one again for every method); insertion + deletion score 2n + 1 images per map
+// (insdel.ts: deletion's n + 1 states, insertion's first n; its last state is the clean image);
+// localisation reads the maps only; accuracy scores each clean image once.
+import { stepCount, type Protocol } from './protocol.js';
+
+/** Metric key → group whose forwards are shared by its members; undefined: not counted here. */
+const GROUP: Readonly<Record<string, 'confidence' | 'insdel' | 'maps'>> = {
+  AD: 'confidence',
+  AI: 'confidence',
+  AG: 'confidence',
+  insertion: 'insdel',
+  deletion: 'insdel',
+  pointing: 'maps',
+  energy: 'maps',
+};
+
+export interface EvaluateCost {
+  /** Forwards per image, whatever the methods (accuracy's clean forward). */
+  perImage: number;
+  /** Forwards per image and method. */
+  perMap: number;
+  /** Metric keys with no count: the estimate leaves them out and says so. */
+  unknown: string[];
+}
+
+export function evaluateCost(protocol: Protocol, imageSize: number, metrics: readonly string[]): EvaluateCost {
+  const groups = new Set<string>();
+  const unknown: string[] = [];
+  for (const m of metrics) {
+    const g = Object.prototype.hasOwnProperty.call(GROUP, m) ? GROUP[m] : undefined;
+    if (g) groups.add(g);
+    else unknown.push(m);
+  }
+  const n = stepCount(protocol, imageSize, imageSize);
+  let perMap = 0;
+  if (groups.has('confidence')) perMap += 2;
+  if (groups.has('insdel')) perMap += 2 * n + 1;
+  return { perImage: 1, perMap, unknown };
+}
