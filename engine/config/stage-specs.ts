@@ -78,7 +78,7 @@ function parallelShards(ctx: DocContext, sp: FieldPath, raw: unknown, kind: Stag
   if (!kind.split) {
     ctx.issues.add(
       [...sp, 'parallel'],
-      `stage kind "${kind.kind}" cannot be split over shards (kinds that can: those whose work is per-image shards, e.g. saliency, evaluate)`,
+      `stage kind "${kind.kind}" cannot be split over shards (kinds that can: those whose work is per-image shards, e.g. saliency, evaluate, features)`,
       'key',
     );
     return undefined;
