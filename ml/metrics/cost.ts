@@ -21,6 +21,8 @@ export interface EvaluateCost {
   perImage: number;
   /** Forwards per image and method. */
   perMap: number;
+  /** How perMap is made up: "insertion/deletion" → 57, "AD/AI/AG" → 2. */
+  byGroup: Record<string, number>;
   /** Metric keys with no count: the estimate leaves them out and says so. */
   unknown: string[];
 }
@@ -34,8 +36,9 @@ export function evaluateCost(protocol: Protocol, imageSize: number, metrics: rea
     else unknown.push(m);
   }
   const n = stepCount(protocol, imageSize, imageSize);
-  let perMap = 0;
-  if (groups.has('confidence')) perMap += 2;
-  if (groups.has('insdel')) perMap += 2 * n + 1;
-  return { perImage: 1, perMap, unknown };
+  const byGroup: Record<string, number> = {};
+  if (groups.has('insdel')) byGroup['insertion/deletion'] = 2 * n + 1;
+  if (groups.has('confidence')) byGroup['AD/AI/AG'] = 2;
+  const perMap = Object.values(byGroup).reduce((a, b) => a + b, 0);
+  return { perImage: 1, perMap, byGroup, unknown };
 }

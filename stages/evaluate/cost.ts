@@ -27,7 +27,11 @@ export async function evaluateCost(p: EvaluateParams, inputs: Record<string, Pla
   out.unknown.push(...c.unknown.map((k) => `metric ${k}: cost unknown`));
   out.detail.push(
     `${c.perImage} clean forward per image`,
-    `${c.perMap} forwards per map (protocol ${protocol.name}${size ? ` at ${size} px` : ''})`,
+    `${c.perMap} forwards per map (${
+      Object.entries(c.byGroup)
+        .map(([g, k]) => `${k} ${g}`)
+        .join(' + ') || 'none'
+    }; protocol ${protocol.name}${size ? ` at ${size} px` : ''})`,
   );
   if (images !== undefined && methods && size !== undefined) out.forwards = images * (c.perImage + methods.length * c.perMap);
   return out;

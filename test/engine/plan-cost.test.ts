@@ -51,6 +51,7 @@ test('plan: forward counts per stage and estimates at --rate', async (t) => {
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /saliency[^\n]*\n\s+cost: 4 img, 8,596 forwards \+ 4 backwards; ≈ 14\.3 min at 10\.0 forwards\/s/);
   assert.match(text.stdout, /evaluate[^\n]*\n\s+cost: 4 img, 712 forwards; ≈ 71 s/);
+  assert.match(text.stdout, /59 forwards per map \(57 insertion\/deletion \+ 2 AD\/AI\/AG; protocol ca-stream at 224 px\)/);
   assert.match(text.stdout, /estimates at 10\.0 forwards\/s, --rate/);
 
   // Without a rate and no earlier run: counts, and how to get an estimate.

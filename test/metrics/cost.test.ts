@@ -14,7 +14,7 @@ test('ca-stream at 224: 57 forwards for insertion + deletion, 2 for AD/AI/AG, 1 
   // Steps of 8 rows of 224 px: n = 224·224 / (8·224) = 28. Deletion scores its n + 1 = 29 states,
   // insertion its first n = 28 (its last is the clean image): 57. AD/AI/AG: clean + masked = 2.
   const c = evaluateCost(resolveProtocol('ca-stream'), 224, ALL);
-  assert.deepEqual(c, { perImage: 1, perMap: 57 + 2, unknown: [] });
+  assert.deepEqual(c, { perImage: 1, perMap: 57 + 2, byGroup: { 'insertion/deletion': 57, 'AD/AI/AG': 2 }, unknown: [] });
   assert.equal(evaluateCost(resolveProtocol('ca-stream'), 224, ['insertion', 'deletion']).perMap, 57);
   assert.equal(evaluateCost(resolveProtocol('ca-stream'), 224, ['AD', 'AG', 'AI', 'pointing', 'energy']).perMap, 2);
 });
