@@ -4,13 +4,22 @@
 //  (b) the same on a chain of 5 trivial `command` stages, where nearly everything is overhead;
 //  (c) time to submit a 100-variant sweep (one shared stage, two per-variant stages): from the
 //      driver's start to the last sbatch returning, and how many sbatch calls that took. The jobs
-//      are cancelled afterwards (`ca-pipe cancel`), so the machine is not kept busy.
+//      are cancelled afterwards (`ca-pipe cancel`), so the machine is not kept busy;
+//  (d) one evaluate stage split over its shards (issue 15): on Slurm with parallel.shards 1 vs 4
+//      (the overhead of the array tasks and the merge), and locally with --executor child-process
+//      and 1 vs 2 workers, each on a copy of one store where everything upstream is cached, so the
+//      wall time is the evaluate stage's. BENCH_SPLIT_PER_CLASS (default 32) sets the images
+//      (half of 2 × per_class are scored); BENCH_SLURM_ONLY=split runs (d) alone.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { serializeSafetensors, type TensorToWrite } from '../ml/io/safetensors.js';
+import { getBackbone } from '../ml/models/backbones.js';
+import { initialValue, paramSpecs } from '../ml/models/params.js';
+import { Rng } from '../ml/models/rng.js';
 
 function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -116,14 +125,86 @@ async function submitSweep(n: number): Promise<void> {
   }
 }
 
+/** A saliency + evaluate experiment on a seeded resnet-mini (64 px), evaluate split `shards` ways (0: no evaluate stage). */
+function splitExperiment(dir: string, perClass: number, shards: number): string {
+  const tensors: Record<string, TensorToWrite> = {};
+  const rng = new Rng(0);
+  for (const spec of paramSpecs(getBackbone('resnet-mini'), { head: 'gap', numClasses: 2 }))
+    tensors[spec.name] = { shape: spec.fileShape, data: initialValue(spec, rng) };
+  writeFileSync(join(dir, 'w.safetensors'), serializeSafetensors(tensors));
+  writeFileSync(
+    join(dir, 'wrap.mjs'),
+    `import { copyFileSync, writeFileSync } from 'node:fs';
+const out = process.argv[2];
+copyFileSync('w.safetensors', out + '/final.safetensors');
+writeFileSync(out + '/model.json', JSON.stringify({ format: 'ca-pipe.model/1', arch: 'resnet-mini', head: 'gap', heads: 1, num_classes: 2,
+  input_size: 64, resize: 64, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], classes: ['circle', 'square'], weights: 'final.safetensors' }));
+`,
+  );
+  const file = join(dir, `split-${shards}.yaml`);
+  writeFileSync(
+    file,
+    `name: bench-split
+stages:
+  data: { kind: index, params: { source: synthetic, synthetic: { classes: 2, per_class: ${perClass}, size: 64 }, split: { fraction: 0.5 } } }
+  weights: { kind: command, params: { cmd: [node, wrap.mjs, "{out}"], deps: [w.safetensors, wrap.mjs], outs: [model.json, final.safetensors] } }
+  saliency: { kind: saliency, needs: { model: weights, data: data }, params: { methods: [gradcam, random, center], shard_size: 2, overlays: 0 } }
+${shards ? '' : '#'}  evaluate:
+    kind: evaluate
+    needs: { model: weights, data: data, saliency: saliency }
+    params: { protocol_overrides: { insdel: { step: { count: 1 } } }, bootstrap: { samples: 100 } }
+    parallel: { shards: ${shards || 1} }
+`.replace(/\n#[^]*$/, '\n'),
+  );
+  return file;
+}
+
+/** (d): wall time of the evaluate stage alone, split n ways, on Slurm or on local workers. */
+function splitBench(): void {
+  const perClass = Number(process.env.BENCH_SPLIT_PER_CLASS) || 32;
+  const dir = mkdtempSync(join(tmpdir(), 'ca-pipe-bench-split-'));
+  try {
+    // Everything but evaluate (the same keys: a stage's key does not depend on its dependents), once:
+    // every measured run starts from a copy of this store.
+    const base = splitExperiment(dir, perClass, 0);
+    timed(['run', base, '--quiet', '--store', join(dir, 'base-store'), '--runs', join(dir, 'base-runs')], dir);
+    const measure = (shards: number, executor: string): number => {
+      const file = splitExperiment(dir, perClass, shards);
+      const store = join(dir, `${executor}-${shards}-store`);
+      cpSync(join(dir, 'base-store'), store, { recursive: true });
+      return timed(
+        ['run', file, '--quiet', '--executor', executor, '--store', store, '--runs', join(dir, `${executor}-${shards}-runs`)],
+        dir,
+      );
+    };
+    const images = perClass; // 2 classes × per_class × fraction 0.5
+    const s1 = measure(1, 'slurm');
+    const s4 = measure(4, 'slurm');
+    console.log(
+      `evaluate of ${images} images on Slurm: shards 1 ${(s1 / 1000).toFixed(1)} s, shards 4 ${(s4 / 1000).toFixed(1)} s (ratio ${(s1 / s4).toFixed(2)}; ` +
+        `4 array tasks + a merge vs one job)`,
+    );
+    const c1 = measure(1, 'child-process');
+    const c2 = measure(2, 'child-process');
+    console.log(
+      `evaluate of ${images} images on local child-process workers: 1 worker ${(c1 / 1000).toFixed(1)} s, 2 workers ${(c2 / 1000).toFixed(1)} s (speed-up ${(c1 / c2).toFixed(2)}×)`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const have = spawnSync('sh', ['-c', 'command -v sbatch'], { encoding: 'utf8' });
 if (have.status !== 0) {
   console.log('bench:slurm: sbatch is not on PATH; start a one-node Slurm with `sudo bash scripts/slurm-ci-up.sh`');
   process.exit(1);
 }
-const chainDir = mkdtempSync(join(tmpdir(), 'ca-pipe-bench-chain-'));
-writeFileSync(join(chainDir, 'exp.yaml'), CHAIN);
-overhead('5-stage trivial chain', join(chainDir, 'exp.yaml'), [], 5, chainDir);
-rmSync(chainDir, { recursive: true, force: true });
-overhead('reduced quickstart', join(ROOT, 'experiments', 'quickstart.yaml'), REDUCED, 8, ROOT);
-await submitSweep(100);
+if (process.env.BENCH_SLURM_ONLY !== 'split') {
+  const chainDir = mkdtempSync(join(tmpdir(), 'ca-pipe-bench-chain-'));
+  writeFileSync(join(chainDir, 'exp.yaml'), CHAIN);
+  overhead('5-stage trivial chain', join(chainDir, 'exp.yaml'), [], 5, chainDir);
+  rmSync(chainDir, { recursive: true, force: true });
+  overhead('reduced quickstart', join(ROOT, 'experiments', 'quickstart.yaml'), REDUCED, 8, ROOT);
+  await submitSweep(100);
+}
+splitBench();

@@ -7,6 +7,7 @@ import { CliError, action, addStoreOptions, collect, loadExp, loadRegistry, runs
 interface PlanOpts extends StoreOpts {
   set: string[];
   json?: boolean;
+  rate?: string;
 }
 
 async function analyse(file: string, opts: PlanOpts) {
@@ -19,7 +20,35 @@ async function analyse(file: string, opts: PlanOpts) {
   ]);
   const plan = await buildPlan(exp, registry);
   const store = Store.at(storeDirOf(opts, exp));
-  return { exp, plan, rows: await analysePlan(plan, store, runsDirOf(opts)) };
+  return { exp, plan, registry, rows: await analysePlan(plan, store, runsDirOf(opts)) };
+}
+
+type Rate = import('../engine/plan/cost.js').Rate;
+
+/**
+ * Forwards per second for the estimates: `--rate`, else the fastest evaluate stage an earlier run
+ * of this experiment measured (its forward passes over its scoring time), else none.
+ */
+async function planRate(opts: PlanOpts, experiment: string): Promise<Rate | undefined> {
+  if (opts.rate !== undefined) {
+    const v = Number(opts.rate);
+    if (!(v > 0) || !Number.isFinite(v))
+      throw new CliError(`plan: --rate ${opts.rate}: expected a positive number of forwards per second`, 2);
+    return { forwardsPerSecond: v, source: '--rate' };
+  }
+  const { previousRecords } = await import('../engine/run/analyse.js');
+  let best: Rate | undefined;
+  for (const i of (await previousRecords(runsDirOf(opts), experiment)).values()) {
+    const ev = i.provenance?.evaluate as { seconds?: number; forward_images?: number } | undefined;
+    if (i.status !== 'executed' || !ev?.seconds || !ev.forward_images) continue;
+    const rate = ev.forward_images / ev.seconds;
+    if (!best || rate > best.forwardsPerSecond)
+      best = {
+        forwardsPerSecond: rate,
+        source: `measured by ${i.id} in run ${i.runId} (${ev.forward_images} forwards in ${ev.seconds.toFixed(1)} s)`,
+      };
+  }
+  return best;
 }
 
 function withSet(cmd: Command): Command {
@@ -31,15 +60,29 @@ function withSet(cmd: Command): Command {
 export function planCommand(): Command {
   return withSet(
     new Command('plan')
-      .description('show what a run would execute, what is cached, and why')
-      .argument('<experiment>', 'experiment YAML file'),
+      .description(
+        'show what a run would execute, what is cached, and why; per saliency/evaluate stage the forward passes it needs and a time estimate',
+      )
+      .argument('<experiment>', 'experiment YAML file')
+      .option('--rate <forwards/s>', 'forward passes per second for the time estimates (default: the rate an earlier run measured)'),
   )
-    .addHelpText('after', '\nExample:\n  $ ca-pipe plan experiments/quickstart.yaml -s train.lr=0.01')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ ca-pipe plan experiments/quickstart.yaml -s train.lr=0.01\n  $ ca-pipe plan experiments/resnet50-imagenet.yaml --rate 25',
+    )
     .action(
       action(async (file: string, opts: PlanOpts) => {
-        const { exp, plan, rows } = await analyse(file, opts);
+        const { exp, plan, rows, registry } = await analyse(file, opts);
+        const { planCosts, estimateSeconds, formatCost, formatEstimate } = await import('../engine/plan/cost.js');
+        const [costs, rate] = await Promise.all([planCosts(plan, registry), planRate(opts, exp.name)]);
+        const costOf = (id: string) => {
+          const c = costs.get(id);
+          const seconds = c && rate ? estimateSeconds(c, rate) : undefined;
+          return c && { ...c, facts: undefined, ...(seconds !== undefined ? { estimate: { seconds, ...rate } } : {}) };
+        };
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ experiment: exp.name, variants: plan.variants, instances: rows }, null, 2) + '\n');
+          const instances = rows.map((r) => ({ ...r, cost: costOf(r.id) }));
+          process.stdout.write(JSON.stringify({ experiment: exp.name, variants: plan.variants, rate, instances }, null, 2) + '\n');
           return;
         }
         const toRun = rows.filter((r) => r.status === 'to-run').length;
@@ -51,7 +94,21 @@ export function planCommand(): Command {
           const why =
             r.status === 'cached' ? '' : [...r.reasons, ...(r.reasons.some((x) => x.startsWith('new key')) ? r.changes : [])].join('; ');
           process.stdout.write(`  ${r.status.padEnd(7)} ${r.id.padEnd(w)} ${r.alias ? `[${r.alias}] ` : ''}${why}\n`);
+          const c = costOf(r.id);
+          if (!c) continue;
+          const lower = c.unknown.length && c.forwards !== undefined ? 'at least ' : '';
+          const est = c.estimate
+            ? `; ≈ ${lower}${formatEstimate(c.estimate.seconds)} at ${rate!.forwardsPerSecond.toFixed(1)} forwards/s`
+            : '';
+          process.stdout.write(`          cost: ${lower}${formatCost(c)}${est} [${c.detail.join('; ')}]\n`);
+          if (c.unknown.length) process.stdout.write(`          not counted: ${c.unknown.join('; ')}\n`);
         }
+        if (costs.size)
+          process.stdout.write(
+            rate
+              ? `estimates at ${rate.forwardsPerSecond.toFixed(1)} forwards/s, ${rate.source}; a backward counts as two forwards\n`
+              : 'no time estimates: no earlier run measured a rate; give one with --rate <forwards/s>\n',
+          );
       }),
     );
 }
@@ -208,6 +265,7 @@ export function statusCommand(): Command {
           }
           for (const h of i.job?.history ?? [])
             process.stdout.write(`           earlier slurm job ${h.id} ended ${h.state} without committing\n`);
+          if (i.split && i.status !== 'cached' && i.status !== 'executed') process.stdout.write(`           ${splitLine(i, live)}\n`);
         }
       }),
     );
@@ -221,19 +279,48 @@ async function liveJobs(
   rec: import('../engine/run/records.js').RunRecord,
 ): Promise<Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>> {
   const out = new Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>();
-  const open = rec.instances.filter((i) => i.job && i.status !== 'cached' && i.status !== 'executed');
+  const open = rec.instances.filter((i) => (i.job || i.split) && i.status !== 'cached' && i.status !== 'executed');
   if (rec.executor !== 'slurm' || !open.length) return out;
   try {
     const { SlurmCommands } = await import('../engine/run/slurm/commands.js');
     const q = await new SlurmCommands().queue();
     for (const i of open) {
-      const s = q.get(i.job!.id);
+      const s = i.job && q.get(i.job.id);
       if (s) out.set(i.id, { ...i.job!, state: s.state, reason: s.reason });
+      // A split's tasks, keyed "<instance>#<part>" (see splitLine).
+      for (const [label, p] of Object.entries(i.split?.parts ?? {})) {
+        const ps = !p.done && p.id ? q.get(p.id) : undefined;
+        if (ps) out.set(`${i.id}#${label}`, { ...p, state: ps.state, reason: ps.reason });
+      }
     }
   } catch {
     /* no Slurm here: the recorded states are shown */
   }
   return out;
+}
+
+/** "shard parts: 1 of 4 done; tasks 2 RUNNING, 1 PENDING (2/4 job 12_1 RUNNING, ...)": a split instance's array. */
+function splitLine(
+  i: import('../engine/run/records.js').InstanceRecord,
+  live: Map<string, NonNullable<import('../engine/run/records.js').InstanceRecord['job']>>,
+): string {
+  const split = i.split!;
+  let done = 0;
+  const byState = new Map<string, number>();
+  const tasks: string[] = [];
+  for (let n = 1; n <= split.shards; n++) {
+    const label = `${n}/${split.shards}`;
+    const p = split.parts[label];
+    if (p?.done) {
+      done++;
+      continue;
+    }
+    const state = (live.get(`${i.id}#${label}`)?.state ?? p?.state ?? 'not submitted').split(' ')[0]!;
+    byState.set(state, (byState.get(state) ?? 0) + 1);
+    tasks.push(`${label}${p?.id ? ` job ${p.id}` : ''} ${state}`);
+  }
+  const states = [...byState].map(([s, n]) => `${n} ${s}`).join(', ');
+  return `shard parts: ${done} of ${split.shards} done${states ? `; tasks ${states} (${tasks.join(', ')})` : ''}`;
 }
 
 export function lsCommand(): Command {

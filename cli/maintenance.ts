@@ -170,13 +170,14 @@ export function execCommand(): Command {
     .argument('[key]', 'instance key (not with --slurm-tasks)')
     .requiredOption('--store <dir>', 'store holding specs/<key>.json')
     .option('--die-with-parent', 'stop when stdin reaches end-of-file (the parent run died): what `run --isolate` passes')
+    .option('--part <i/N>', "compute only part i of N of the instance's shards into its scratch directory (a split stage's worker)")
     .option('--slurm-tasks <file>', 'Slurm job: resolve, run and commit the instance of task $SLURM_ARRAY_TASK_ID listed in this file')
     .addHelpText(
       'after',
       '\nExamples (what `run --isolate` and `run --executor slurm` start for each stage):\n  $ ca-pipe exec 3f2a…e1 --store runs/.store\n  $ ca-pipe exec --store runs/.store --slurm-tasks runs/.store/slurm/<run>/tasks/0.json',
     )
     .action(
-      action(async (key: string | undefined, opts: { store: string; slurmTasks?: string; dieWithParent?: boolean }) => {
+      action(async (key: string | undefined, opts: { store: string; slurmTasks?: string; dieWithParent?: boolean; part?: string }) => {
         if (!key === !opts.slurmTasks) throw new CliError('exec: give either an instance key or --slurm-tasks FILE', 2);
         const { Store } = await import('../engine/store/index.js');
         const store = await Store.openExisting(opts.store);
@@ -201,8 +202,14 @@ export function execCommand(): Command {
           process.stdout.write(`ca-pipe: ${r.instance} ${r.status} (key ${r.key})\n`);
           return;
         }
-        const { execStoredJob } = await import('../engine/run/child.js');
-        await execStoredJob(store, key!, await loadRegistry(), ac.signal);
+        const { execStoredJob, parsePartArg } = await import('../engine/run/child.js');
+        let part;
+        try {
+          part = opts.part === undefined ? undefined : parsePartArg(opts.part);
+        } catch (e) {
+          throw new CliError(`exec: ${(e as Error).message}`, 2);
+        }
+        await execStoredJob(store, key!, await loadRegistry(), ac.signal, part);
       }),
     );
 }

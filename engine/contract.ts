@@ -94,6 +94,26 @@ export interface PlannedInput {
   kind: string;
   /** Its kind's `planFacts`, or undefined when the kind offers none. */
   facts?: PlanFacts;
+  /** Its kind's `cost` (for the `cost` of downstream kinds; only while planning costs). */
+  cost?: StageCost;
+}
+
+/** What a stage instance will compute, counted at plan time (`ca-pipe plan`). */
+export interface StageCost {
+  /** Images it processes (undefined: unknown). */
+  images?: number;
+  /** Whole-network forward passes in all; undefined when a part of the count is unknown. */
+  forwards?: number;
+  /** Backward passes (about two forwards' work each). */
+  backwards?: number;
+  /** Passes of only the network after the target layer (cheap; not in the time estimate). */
+  tailForwards?: number;
+  /** How the count is made up, one short item each ("6 img × scorecam: 2048 forwards"). */
+  detail: string[];
+  /** What could not be counted ("method foo: cost unknown"). */
+  unknown: string[];
+  /** Facts for downstream kinds' cost (e.g. the methods and images of a saliency stage). */
+  facts?: Record<string, unknown>;
 }
 
 export interface StageKind<P = any> {
@@ -131,5 +151,40 @@ export interface StageKind<P = any> {
    * message is meant for the user; it is reported at the stage's `needs` with exit code 2.
    */
   checkInputs?(params: P, inputs: Record<string, PlannedInput>): void;
+  /**
+   * The kind's work splits over its own shards (images in fixed chunks), so one instance can be
+   * computed by several workers: `parallel: { shards: N }` on the stage. Each worker runs
+   * `runPart` for its part; then `run` (the merge) reuses every shard they left in the scratch
+   * directory and writes the outputs exactly as a single run would, so N never enters the key.
+   */
+  split?: ShardSplit<P>;
+  /**
+   * The work an instance will do, counted at plan time from its params and its inputs' planFacts
+   * and costs (for `ca-pipe plan`'s estimates). Must not throw for what it cannot count: it lists
+   * that in `unknown`.
+   */
+  cost?(params: P, inputs: Record<string, PlannedInput>): Promise<StageCost>;
   run(ctx: StageContext<P>): Promise<void>;
+}
+
+/** Part `index` of `count`: a contiguous range of the stage's shards (see `shardRange`). */
+export interface ShardPart {
+  index: number;
+  count: number;
+}
+
+export interface ShardSplit<P = any> {
+  /**
+   * Computes the shards of `part` into ctx.scratchDir (each written atomically, finished ones from
+   * earlier attempts kept) and writes NO output: parts run side by side on one scratch directory.
+   */
+  runPart(ctx: StageContext<P>, part: ShardPart): Promise<void>;
+}
+
+/** The shard indices [start, end) of `part` among `shards` shards: contiguous, sizes differ by at most one. */
+export function shardRange(shards: number, part: ShardPart): { start: number; end: number } {
+  const { index, count } = part;
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count)
+    throw new Error(`invalid shard part ${index}/${count}: expected 0 <= index < count`);
+  return { start: Math.floor((index * shards) / count), end: Math.floor(((index + 1) * shards) / count) };
 }

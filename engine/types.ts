@@ -16,6 +16,8 @@ export interface StageSpec {
   /** Input name → upstream stage name. A list `needs: [a, b]` is normalised to { a: 'a', b: 'b' }. */
   needs: Record<string, string>;
   scope: 'variant' | 'experiment';
+  /** `parallel: { shards: N }` (or `executor.parallel`) of a kind with a `split`: workers per instance. */
+  parallel?: { shards: number };
   /** Location of the stage's mapping in its file, for errors raised after loading. */
   loc?: SourceLocation;
 }
@@ -93,6 +95,11 @@ export interface StageInstance {
   /** Input name → upstream instance id(s) (several for scope: experiment). */
   deps: Record<string, string | string[]>;
   scope: 'variant' | 'experiment';
+  /**
+   * Workers that compute the instance's shards side by side before one merge (see StageKind.split).
+   * NOT part of the key: the merged output is the same bytes whatever the count.
+   */
+  parallel?: { shards: number };
   /**
    * Key = sha256(canonical JSON of KeyMaterial). Upstream *output digests* go in once known,
    * so the scheduler finalises keys as upstream stages commit (early cutoff).

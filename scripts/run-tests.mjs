@@ -17,6 +17,8 @@ const SLOW = [
   'e2e/', // whole experiments through the CLI, the full quickstart, headless Chromium
   'slurm/executor.test.js', // needs the one-node cluster
   'slurm/quickstart.test.js',
+  'slurm/shards.test.js', // split saliency/evaluate stages on the cluster (arrays, scancel, re-adoption)
+  'slurm/accounting.test.js', // needs slurmdbd
   'stages/train-kill.test.js', // four SIGKILLed training runs
 ];
 

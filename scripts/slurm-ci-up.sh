@@ -2,7 +2,8 @@
 # slurm-ci-up.sh: a real one-node Slurm (Debian's slurm-wlm + munge) for the Slurm executor tests,
 # started as plain daemons (CI machines have no systemd). Idempotent: running it again while the
 # cluster is up changes nothing. Must run as root.
-#   SLURM_WITH_DBD=1    also start MariaDB + slurmdbd so that `sacct` works (the executor does not need it)
+#   SLURM_WITH_DBD=1    also start MariaDB + slurmdbd so that `sacct` works (the executor does not need it;
+#                       .ci/run sets it for test/slurm/accounting.test.ts)
 #   SLURM_KEEP_STATE=1  keep the jobs slurmctld saved in an earlier life (default: cold start)
 #   SLURM_MIN_JOB_AGE   seconds a finished job stays visible to `squeue -t all` (default 300)
 # See ../shared/research/slurm-single-node.md for what was measured and why each setting is here.

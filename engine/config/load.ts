@@ -83,7 +83,10 @@ function validate(
   }
   validateExperimentDoc(resolved, issues);
   const stagesDoc = isPlainMap(resolved.stages) ? resolved.stages : {};
+  const exec = resolved.executor;
+  const shardsDefault = isPlainMap(exec) && isPlainMap(exec.parallel) ? exec.parallel.shards : undefined;
   const ctx: DocContext = { issues, locs, stagesDoc, stageNames: Object.keys(stagesDoc) };
+  if (typeof shardsDefault === 'number') ctx.defaultShards = shardsDefault;
   const infos = validateStages(ctx, registry, textual);
   const specs = [...infos.values()].map((i) => i.spec);
   checkCycles(ctx, specs);

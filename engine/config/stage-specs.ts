@@ -25,6 +25,8 @@ export interface DocContext {
   /** `stages:` of the interpolated document ({} when it is not a map: the schema reports that). */
   stagesDoc: Record<string, unknown>;
   stageNames: string[];
+  /** `executor.parallel.shards`: the default of every stage whose kind can split. */
+  defaultShards?: number;
 }
 
 const STAGE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -63,7 +65,25 @@ function validateStage(ctx: DocContext, name: string, registry: Registry, textua
   const paramsOk = checkParams(kind, params, [...sp, 'params'], issues) !== undefined;
   const needs = checkNeeds(ctx, sp, raw.needs, kind);
   const scope = (raw.scope as 'variant' | 'experiment' | undefined) ?? kind.scope ?? 'variant';
-  return { spec: { name, kind: kind.kind, params, needs, scope, loc: ctx.locs.locateKey(sp) }, kind, paramsOk };
+  const spec: StageSpec = { name, kind: kind.kind, params, needs, scope, loc: ctx.locs.locateKey(sp) };
+  const shards = parallelShards(ctx, sp, raw.parallel, kind);
+  if (shards !== undefined) spec.parallel = { shards };
+  return { spec, kind, paramsOk };
+}
+
+/** The stage's own `parallel.shards`, else the executor's default when the kind can split. */
+function parallelShards(ctx: DocContext, sp: FieldPath, raw: unknown, kind: StageKind): number | undefined {
+  if (raw === undefined) return kind.split ? ctx.defaultShards : undefined;
+  if (!isPlainMap(raw) || typeof raw.shards !== 'number') return undefined; // reported by the schema
+  if (!kind.split) {
+    ctx.issues.add(
+      [...sp, 'parallel'],
+      `stage kind "${kind.kind}" cannot be split over shards (kinds that can: those whose work is per-image shards, e.g. saliency, evaluate, features)`,
+      'key',
+    );
+    return undefined;
+  }
+  return raw.shards;
 }
 
 /** Environment text and referenced scalars take the type their field asks for, like -s overrides. */

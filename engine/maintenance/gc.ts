@@ -313,7 +313,7 @@ class StoreGc {
   async sweepSpecs(claimed: (key: string) => boolean): Promise<void> {
     for (const name of await ls(join(this.store.root, 'specs'))) {
       if (!name.endsWith('.json')) continue;
-      const key = name.replace(/\.json$/, '');
+      const key = name.split('.')[0]!; // specs/<key>.json and a split's specs/<key>.part-<i>-of-<n>.json
       if (claimed(key) || (await this.locked(key))) continue;
       this.report.specs.push(name);
       if (this.force) await rm(join(this.store.root, 'specs', name), { force: true });

@@ -169,6 +169,7 @@ function addInstance(
     material: { kind: kind.kind, version: kind.version, params: keyParams(params, nonKey), inputs: {}, external: {} },
     variants: at.users,
   };
+  if (spec.parallel && spec.parallel.shards > 1) inst.parallel = { shards: spec.parallel.shards };
   out.kindOf.set(inst, kind);
   out.instances.push(inst);
   return inst;

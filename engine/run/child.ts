@@ -3,6 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { ShardPart } from '../contract.js';
 import type { Registry } from '../registry.js';
 import type { Store } from '../store/index.js';
 import type { Execution, Executor, JobObserver, JobResult, JobSpec, ProgressUpdate } from './executor.js';
@@ -32,11 +33,13 @@ export class ChildProcessExecutor implements Executor {
       cancelled = true;
     };
     const done = (async (): Promise<JobResult> => {
-      await writeFile(this.store.specFile(job.key), JSON.stringify(job, null, 2) + '\n');
+      // The parts of one instance share its key: each gets its own spec file.
+      await writeFile(specFileOf(this.store, job.key, job.part), JSON.stringify(job, null, 2) + '\n');
       const { execa } = await import('execa');
+      const part = job.part ? ['--part', `${job.part.index + 1}/${job.part.count}`] : [];
       // The child's stdin is a pipe the parent never writes: it reaches end-of-file when the
       // parent dies (even by SIGKILL), and --die-with-parent makes the child stop then.
-      const child = execa(this.cli.file, [...this.cli.args, 'exec', job.key, '--store', this.store.root, '--die-with-parent'], {
+      const child = execa(this.cli.file, [...this.cli.args, 'exec', job.key, ...part, '--store', this.store.root, '--die-with-parent'], {
         reject: false,
         stdin: 'pipe',
         buffer: false,
@@ -95,10 +98,24 @@ export class ChildProcessExecutor implements Executor {
   }
 }
 
-/** Body of `ca-pipe exec`: runs the JobSpec stored for `key`, reporting on stdout. */
-export async function execStoredJob(store: Store, key: string, registry: Registry, signal: AbortSignal): Promise<void> {
+/** specs/<key>.json, or specs/<key>.part-<i>-of-<n>.json for a part (gc reads the key before the first dot). */
+export function specFileOf(store: Store, key: string, part?: ShardPart): string {
+  return part ? store.specFile(key).replace(/\.json$/, `.part-${part.index + 1}-of-${part.count}.json`) : store.specFile(key);
+}
+
+/** `--part i/N` (1-based, as the user reads it) → the 0-based part. */
+export function parsePartArg(text: string): ShardPart {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = m ? Number(m[1]) - 1 : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!(count >= 1 && index >= 0 && index < count)) throw new Error(`--part ${text}: expected i/N with 1 <= i <= N (e.g. 2/4)`);
+  return { index, count };
+}
+
+/** Body of `ca-pipe exec`: runs the JobSpec stored for `key` (or for one part of it), reporting on stdout. */
+export async function execStoredJob(store: Store, key: string, registry: Registry, signal: AbortSignal, part?: ShardPart): Promise<void> {
   const { readFile } = await import('node:fs/promises');
-  const file = store.specFile(key);
+  const file = specFileOf(store, key, part);
   let spec: JobSpec;
   try {
     spec = JSON.parse(await readFile(file, 'utf8')) as JobSpec;

@@ -2,7 +2,7 @@
 // turns a JobSpec into the stage writing its outputs to spec.outDir. Cluster executors instead take
 // the whole plan (PlanExecutor): they submit every instance up front with dependencies, and their
 // jobs finalise keys and commit themselves (see slurm/executor.ts).
-import type { ExperimentInfo, VariantInput } from '../contract.js';
+import type { ExperimentInfo, ShardPart, VariantInput } from '../contract.js';
 import type { Plan, StageInstance } from '../types.js';
 import type { RunOptions, RunResult } from './scheduler.js';
 
@@ -23,6 +23,8 @@ export interface JobSpec {
   logFile: string;
   /** For `scope: experiment` instances: what the run knows about the experiment (not keyed). */
   experiment?: ExperimentInfo;
+  /** Compute only this part of the shards into scratchDir and write no output (StageKind.split). */
+  part?: ShardPart;
 }
 
 /** The JobSpec of a plan instance: its identity and params, plus where this execution reads and writes. */

@@ -39,9 +39,12 @@ export async function runJob(
     provenance,
   };
   if (spec.experiment) ctx.experiment = spec.experiment;
-  log.info(`stage ${spec.instanceId} (${spec.kind}) key ${spec.key}`);
+  const part = spec.part;
+  if (part && !kind.split) throw new Error(`stage kind "${spec.kind}" cannot run a part of its shards (it declares no split)`);
+  log.info(`stage ${spec.instanceId} (${spec.kind}) key ${spec.key}${part ? `, shard part ${part.index + 1}/${part.count}` : ''}`);
   try {
-    await kind.run(ctx);
+    if (part) await kind.split!.runPart(ctx, part);
+    else await kind.run(ctx);
     signal.throwIfAborted();
     log.info('finished');
   } catch (e) {

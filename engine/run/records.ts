@@ -25,8 +25,16 @@ export interface InstanceRecord {
   provenance?: Record<string, unknown>;
   /** Key material as hashed (upstream inputs as output digests), for `why`. */
   material?: KeyMaterial;
-  /** Cluster executors: the job running (or that ran) this instance. */
+  /** Cluster executors: the job running (or that ran) this instance (a split instance: its merge job). */
   job?: JobInfo;
+  /** An instance split over shard parts (`parallel.shards`): one array task per part, then the merge job. */
+  split?: SplitInfo;
+}
+
+export interface SplitInfo {
+  shards: number;
+  /** Part name ("2/4") → its current job and what became of earlier ones. */
+  parts: Record<string, JobInfo & { done?: boolean }>;
 }
 
 /** A cluster job serving an instance (Slurm: "123" or array task "123_4"). */

@@ -8,8 +8,17 @@ import { finaliseKey } from '../plan/index.js';
 import type { Entry, HeldLock, Staging, Store } from '../store/index.js';
 import type { Plan, StageInstance } from '../types.js';
 import { countStatuses, type InstanceStatus, type RunEvent, type RunEventInput, type RunStatus, now } from './events.js';
-import { isPlanExecutor, jobSpecFor, type Execution, type Executor, type JobSpec, type PlanExecutor } from './executor.js';
+import {
+  isPlanExecutor,
+  jobSpecFor,
+  type Execution,
+  type Executor,
+  type JobSpec,
+  type PlanExecutor,
+  type ProgressUpdate,
+} from './executor.js';
 import { InProcessExecutor } from './inprocess.js';
+import { runsPartsApart, submitSplit } from './split.js';
 import { RunRecorder, planRecord, type InstanceRecord, type RunRecord } from './records.js';
 import { buildExperimentInfo, depIds } from './experiment-info.js';
 import { describeSystemError } from './system-errors.js';
@@ -328,7 +337,9 @@ class LocalRun {
     r.attempt = attempt;
     r.log = spec.logFile;
     this.emit({ type: 'instance-start', id: inst.id, key, attempt, log: spec.logFile });
-    const execution = this.executor.submit(spec, { progress: (p) => this.emit({ type: 'progress', id: inst.id, ...p }) });
+    const observer = { progress: (p: ProgressUpdate) => this.emit({ type: 'progress', id: inst.id, ...p }) };
+    const split = inst.parallel && runsPartsApart(this.executor) && this.opts.registry.get(inst.kind)?.split;
+    const execution = split ? submitSplit(this.executor, spec, inst.parallel!.shards, observer) : this.executor.submit(spec, observer);
     this.executions.set(inst.id, execution);
     if (signal?.aborted) execution.cancel();
     const result = await execution.done;

@@ -68,6 +68,8 @@ export interface ComputeFeaturesOptions {
   batchSize?: number;
   /** Images per shard. Default 256. */
   shardSize?: number;
+  /** Compute only the shards this accepts (a split stage's worker; the result's counts then cover those only). */
+  onlyShards?: (s: number) => boolean;
   workers?: number;
   progress?: ProgressSink;
   /**
@@ -131,6 +133,7 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
     const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
     const file = join(o.dir, shardName(o.split, s));
     shards.push(shardName(o.split, s));
+    if (o.onlyShards && !o.onlyShards(s)) continue;
     if (await validShard(file, items.length)) {
       const f = await readSafetensors(file);
       const logits = f.tensors.get('logits_gap')!.data as Float32Array;

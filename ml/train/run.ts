@@ -529,6 +529,11 @@ export interface RunFeaturesOptions {
   signal?: AbortSignal;
   /** Gets the backbone engine's choice (run.json provenance). */
   provenance?: Record<string, unknown>;
+  /**
+   * A split stage's worker: given the number of shards (train's, then val's), the range [start, end)
+   * to compute into the scratch directory; nothing is written to outDir then.
+   */
+  shardRange?: (shards: number) => { start: number; end: number };
 }
 
 /**
@@ -583,6 +588,7 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
     init_digest: init.digest,
     splits: {},
   };
+  let range: { start: number; end: number } | undefined;
   try {
     const trainItems = items(index.splits.train);
     const valItems = items(index.splits.val);
@@ -602,11 +608,16 @@ export async function runFeatures(o: RunFeaturesOptions): Promise<FeaturesMeta> 
       sharedPhase: true,
       signal: o.signal,
     };
-    meta.splits.train = await computeFeatures({ ...common, items: trainItems, split: 'train' });
-    meta.splits.val = await computeFeatures({ ...common, items: valItems, split: 'val' });
+    // Shards of 256 (computeFeatures' default), train's numbered first, then val's.
+    const trainShards = Math.ceil(trainItems.length / 256);
+    range = o.shardRange?.(trainShards + Math.ceil(valItems.length / 256));
+    const inRange = (s: number) => !range || (s >= range.start && s < range.end);
+    meta.splits.train = await computeFeatures({ ...common, items: trainItems, split: 'train', onlyShards: inRange });
+    meta.splits.val = await computeFeatures({ ...common, items: valItems, split: 'val', onlyShards: (s) => inRange(trainShards + s) });
   } finally {
     await session.release();
   }
+  if (range) return meta;
   await mkdir(o.outDir, { recursive: true });
   for (const s of [...meta.splits.train!.shards, ...meta.splits.val!.shards]) await copyOut(join(work, s), join(o.outDir, s));
   await writeFeaturesMeta(o.outDir, meta);

@@ -16,6 +16,15 @@ export const evaluateStage: StageKind<EvaluateParams> = {
     const { runEvaluate } = await import('./run.js');
     await runEvaluate(ctx);
   },
+  async cost(params, inputs) {
+    return (await import('./cost.js')).evaluateCost(params, inputs);
+  },
+  split: {
+    async runPart(ctx, part) {
+      const { runEvaluate } = await import('./run.js');
+      await runEvaluate(ctx, part);
+    },
+  },
 };
 
 export default evaluateStage;

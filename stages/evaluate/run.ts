@@ -3,7 +3,7 @@
 // then aggregate: means with bootstrap intervals, degenerate maps counted and left out, mean curves.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { StageContext } from '../../engine/contract.js';
+import { shardRange, type ShardPart, type StageContext } from '../../engine/contract.js';
 import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type MethodScores, type SaliencyMeta } from '../artifacts.js';
 import { METRICS } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
@@ -41,7 +41,8 @@ function revive(rows: Row[], metrics: readonly string[]): Row[] {
   return rows;
 }
 
-export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<void> {
+/** The whole stage, or (with `part`) only that part's shards into the scratch directory, with no outputs. */
+export async function runEvaluate(ctx: StageContext<EvaluateParams>, part?: ShardPart): Promise<void> {
   const p = ctx.params;
   for (const name of ['model', 'data', 'saliency']) if (!ctx.inputs[name]) throw new Error(`evaluate: input "${name}" is required`);
   const { ModelRunner } = await import('../../ml/explain/runner.js');
@@ -60,12 +61,13 @@ export async function runEvaluate(ctx: StageContext<EvaluateParams>): Promise<vo
   const t0 = performance.now();
   let scored: { results: ShardResult[]; reused: number };
   try {
-    scored = await scoreShards(ctx, inp, runner, scratch);
+    scored = await scoreShards(ctx, inp, runner, scratch, part && shardRange(inp.meta.shards.length, part));
   } finally {
     await runner.release();
   }
   const { results, reused } = scored;
   ctx.provenance.evaluate = { seconds: (performance.now() - t0) / 1000, forward_images: runner.forwardImages, reused_shards: reused };
+  if (part) return;
   if (reused) ctx.log.info(`evaluate: reused ${reused} finished shard(s) from an interrupted run`);
   await writeEvaluation(ctx, inp, results);
 }
@@ -157,6 +159,7 @@ async function scoreShards(
   inp: EvaluateInputs,
   runner: ModelRunner,
   scratch: string,
+  range?: { start: number; end: number },
 ): Promise<{ results: ShardResult[]; reused: number }> {
   const shards = await import('../../ml/explain/shards.js');
   const { meta, methods } = inp;
@@ -166,6 +169,7 @@ async function scoreShards(
   const protoJson = JSON.stringify(inp.protocol);
   for (let s = 0; s < meta.shards.length; s++) {
     ctx.signal.throwIfAborted();
+    if (range && (s < range.start || s >= range.end)) continue;
     const file = join(ctx.inputs.saliency, meta.shards[s]);
     const cache = join(scratch, shards.shardName(s, 'json'));
     const shard = await shards.readMapShard(file, methods);

@@ -1,6 +1,6 @@
 // The `features` stage kind: the frozen backbone's taps, computed once and cached, for frozen
 // CA-head training without augmentation (see stages/features/schema.ts).
-import type { StageContext, StageKind } from '../../engine/contract.js';
+import { shardRange, type ShardPart, type StageContext, type StageKind } from '../../engine/contract.js';
 import type { FeaturesParams } from '../../ml/train/run.js';
 import { unsetPreprocessingDigest } from '../preprocessing-param.js';
 import { featuresParamsSchema } from './schema.js';
@@ -8,7 +8,8 @@ import { routeProviderLog } from '../engine-choice.js';
 
 export type { FeaturesParams };
 
-async function run(ctx: StageContext<FeaturesParams>): Promise<void> {
+/** The whole stage, or (with `part`) only that part's shards into the scratch directory, with no outputs. */
+async function run(ctx: StageContext<FeaturesParams>, part?: ShardPart): Promise<void> {
   const { runFeatures } = await import('../../ml/train/run.js');
   const { data, init } = ctx.inputs;
   if (!data || !init) throw new Error('features: the inputs "data" (an index stage) and "init" (a train stage) are required');
@@ -24,7 +25,9 @@ async function run(ctx: StageContext<FeaturesParams>): Promise<void> {
     log: ctx.log,
     signal: ctx.signal,
     provenance: ctx.provenance,
+    ...(part ? { shardRange: (shards: number) => shardRange(shards, part) } : {}),
   });
+  if (part) return;
   ctx.provenance.features = { total_s: (performance.now() - t0) / 1000, train: meta.splits.train?.count, val: meta.splits.val?.count };
 }
 
@@ -35,7 +38,8 @@ export const featuresStage: StageKind<FeaturesParams> = {
   nonKeyParams: ['workers'],
   inputs: { required: ['data', 'init'], optional: [] },
   externalDigest: unsetPreprocessingDigest,
-  run,
+  run: (ctx) => run(ctx),
+  split: { runPart: run },
 };
 
 export default featuresStage;

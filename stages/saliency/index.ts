@@ -61,6 +61,15 @@ export const saliencyStage: StageKind<SaliencyParams> = {
     const { runSaliency } = await import('./run.js');
     await runSaliency(ctx);
   },
+  async cost(params, inputs) {
+    return (await import('./cost.js')).saliencyCost(params, inputs);
+  },
+  split: {
+    async runPart(ctx, part) {
+      const { runSaliency } = await import('./run.js');
+      await runSaliency(ctx, part);
+    },
+  },
 };
 
 export default saliencyStage;

@@ -2,7 +2,7 @@
 // from the scratch directory, then write the shards, saliency.json and overlays to the output.
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { StageContext } from '../../engine/contract.js';
+import { shardRange, type ShardPart, type StageContext } from '../../engine/contract.js';
 import { SALIENCY_FILES, type SaliencyMeta } from '../artifacts.js';
 import { balancedSubset } from '../../ml/explain/subset.js';
 import { recordEngine } from '../engine-choice.js';
@@ -31,7 +31,8 @@ export function selectIds(
   return balancedSubset(split === 'all' ? allIds : splits[split], labelOf, seed, limit);
 }
 
-export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<void> {
+/** The whole stage, or (with `part`) only that part's shards into the scratch directory, with no outputs. */
+export async function runSaliency(ctx: StageContext<SaliencyParams>, part?: ShardPart): Promise<void> {
   const p = ctx.params;
   const { initBackend, setBackendLogger } = await import('../../ml/backend/index.js');
   const { ModelRunner } = await import('../../ml/explain/runner.js');
@@ -58,10 +59,12 @@ export async function runSaliency(ctx: StageContext<SaliencyParams>): Promise<vo
 
   let made: ShardsMade;
   try {
-    made = await makeShards(ctx, inp, runner, plan, scratch, imported);
+    made = await makeShards(ctx, inp, runner, plan, scratch, imported, part && shardRange(plan.length, part));
   } finally {
     await runner.release();
   }
+  ctx.provenance.reused_shards = made.reused;
+  if (part) return;
   if (imported) for (const m of inp.methods) made.degenerate[m] = imported.degenerate[m];
   if (made.reused) ctx.log.info(`saliency: reused ${made.reused} finished shard(s) from an interrupted run`);
   await writeOutputs(ctx, inp, made, scratch);
@@ -152,15 +155,22 @@ async function makeShards(
   plan: number[][],
   scratch: string,
   imported: ImportedMaps | undefined,
+  range?: { start: number; end: number },
 ): Promise<ShardsMade> {
   const p = ctx.params;
   const shards = await import('../../ml/explain/shards.js');
   const { methods } = inp;
   const made: ShardsMade = { degenerate: Object.fromEntries(methods.map((m) => [m, {}])), targets: [], names: [], sizes: {}, reused: 0 };
   let done = 0;
+  let skipped = 0; // images of other parts' shards: not this worker's progress
   for (let s = 0; s < plan.length; s++) {
     ctx.signal.throwIfAborted();
     const sIds = plan[s];
+    if (range && (s < range.start || s >= range.end)) {
+      done += sIds.length; // the offset of later shards into an import
+      skipped += sIds.length;
+      continue;
+    }
     const name = shards.shardName(s, 'safetensors');
     const file = join(scratch, name);
     let shard = await shards.reusableMapShard(file, sIds, methods);
@@ -176,7 +186,7 @@ async function makeShards(
     made.targets.push(...shard.targets);
     made.names.push(`${SALIENCY_FILES.shardDir}/${name}`);
     done += sIds.length;
-    ctx.progress.set(done);
+    ctx.progress.set(done - skipped);
   }
   return made;
 }

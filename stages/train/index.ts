@@ -85,6 +85,10 @@ export const trainStage: StageKind<TrainParams> = {
   inputs: { required: ['data'], optional: ['init', 'features'] },
   checkInputs,
   externalDigest: unsetPreprocessingDigest,
+  // For the plan's cost estimates of the stages using the model (target-layer channels, image size).
+  async planFacts(params) {
+    return { arch: params.arch, input_size: params.input_size ?? 224 };
+  },
   run,
 };
 

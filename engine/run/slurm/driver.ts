@@ -17,6 +17,9 @@ import { isTerminal, type JobState, type SlurmCommands } from './commands.js';
 import { RunFiles, type CompletionRecord } from './files.js';
 import { appendJournal, cancelMarker, readJournal, type JournalLine } from './journal.js';
 import { resourceArgs, type Resources } from './resources.js';
+import { partId, partLabel } from './parts.js';
+import type { ShardPart } from '../../contract.js';
+import type { JobInfo } from '../records.js';
 
 export interface DriverSettings {
   retries: number;
@@ -31,7 +34,16 @@ export interface DriverSettings {
 type Phase = 'todo' | 'queued' | 'done' | 'failed' | 'skipped';
 
 interface Track {
+  /** The instance id, or a part id (parts.ts) for one part of a split instance. */
+  id: string;
   inst: StageInstance;
+  /** Set on the part tracks of a split instance; the instance's own track is then its merge. */
+  part?: ShardPart;
+  /** Part tracks a merge waits for. */
+  parts?: string[];
+  /** Images a part reported done (summed into the instance's progress). */
+  partDone?: number;
+  partTotal?: number;
   phase: Phase;
   /** Current job ("123" or "123_4"). */
   job?: string;
@@ -43,6 +55,8 @@ interface Track {
   strange: number;
   /** Last progress seen, so an unchanged one is not journaled again. */
   progress?: string;
+  /** Why it was skipped (a merge skipped below its part tells the part's reason). */
+  reason?: string;
 }
 
 /** Instances of one stage submitted as one job (an array when more than one). */
@@ -64,9 +78,22 @@ function uniqueDeps(inst: StageInstance): string[] {
   return [...new Set(depIds(inst))];
 }
 
+/** "4 shard parts: 1 done, 2 running, 1 pending": a split's array tasks by state. */
+export function splitSummary(split: { shards: number; parts: Record<string, JobInfo & { done?: boolean }> } | undefined): string {
+  if (!split) return '';
+  const by = new Map<string, number>();
+  for (let i = 1; i <= split.shards; i++) {
+    const p = split.parts[`${i}/${split.shards}`];
+    const state = p?.done ? 'done' : (p?.state ?? 'todo').split(' ')[0]!.toLowerCase();
+    by.set(state, (by.get(state) ?? 0) + 1);
+  }
+  return `${split.shards} shard parts: ${[...by].map(([k, n]) => `${n} ${k}`).join(', ')}`;
+}
+
 export function planDigest(plan: Plan): string {
+  // The split enters: a restarted driver adopts only jobs of the same parts.
   return createHash('sha256')
-    .update(plan.instances.map((i) => `${i.id} ${i.planKey ?? i.key ?? ''}`).join('\n'))
+    .update(plan.instances.map((i) => `${i.id} ${i.planKey ?? i.key ?? ''}${i.parallel ? ` shards ${i.parallel.shards}` : ''}`).join('\n'))
     .digest('hex');
 }
 
@@ -133,12 +160,54 @@ export class SlurmRun {
   ) {
     this.slurmDir = join(rec.dir, 'slurm');
     // Deaths an earlier driver of this run already counted stay counted.
-    const deathsBefore = (id: string): number => (adopted ? (rec.instance(id).job?.history?.length ?? 0) : 0);
-    this.tracks = new Map(
-      plan.instances.map((i) => [i.id, { inst: i, phase: 'todo', deaths: deathsBefore(i.id), started: false, strange: 0 }]),
-    );
-    this.order = plan.instances.map((i) => this.tracks.get(i.id)!);
-    for (const i of plan.instances) for (const d of uniqueDeps(i)) this.dependents.set(d, [...(this.dependents.get(d) ?? []), i.id]);
+    const deathsBefore = (t: Track): number => (adopted ? (this.jobInfo(t)?.history?.length ?? 0) : 0);
+    this.tracks = new Map();
+    this.order = [];
+    const add = (t: Track): void => {
+      t.deaths = deathsBefore(t);
+      this.tracks.set(t.id, t);
+      this.order.push(t);
+    };
+    for (const i of plan.instances) {
+      const n = i.parallel && opts.registry.get(i.kind)?.split ? i.parallel.shards : 1;
+      const parts = Array.from({ length: n > 1 ? n : 0 }, (_, index) => ({ index, count: n }));
+      for (const part of parts) add({ id: partId(i.id, part), inst: i, part, phase: 'todo', deaths: 0, started: false, strange: 0 });
+      add({
+        id: i.id,
+        inst: i,
+        phase: 'todo',
+        deaths: 0,
+        started: false,
+        strange: 0,
+        ...(parts.length ? { parts: parts.map((p) => partId(i.id, p)) } : {}),
+      });
+      if (parts.length) rec.instance(i.id).split = { shards: n, parts: rec.instance(i.id).split?.parts ?? {} };
+    }
+    for (const t of this.order) for (const d of this.depsOf(t)) this.dependents.set(d, [...(this.dependents.get(d) ?? []), t.id]);
+  }
+
+  /** What a track waits for: the instance's upstream, and for a merge its parts. */
+  private depsOf(t: Track): string[] {
+    return t.part ? uniqueDeps(t.inst) : [...uniqueDeps(t.inst), ...(t.parts ?? [])];
+  }
+
+  /** Whether another track of the same instance (a part, or the merge's parts) already started it. */
+  private startSeen(t: Track): boolean {
+    return this.order.some((x) => x !== t && x.inst === t.inst && x.started && (x.part || !t.part));
+  }
+
+  /** Where a track's job is recorded in run.json: the instance's `job`, or its part's entry under `split`. */
+  private jobInfo(t: Track): (JobInfo & { done?: boolean }) | undefined {
+    const ir = this.rec.instance(t.inst.id);
+    return t.part ? ir.split?.parts[partLabel(t.part)] : ir.job;
+  }
+
+  private setJobInfo(t: Track, info: Partial<JobInfo> & { done?: boolean }): void {
+    const ir = this.rec.instance(t.inst.id);
+    const cur = this.jobInfo(t);
+    const next = { ...cur, ...info } as JobInfo;
+    if (t.part) ir.split!.parts[partLabel(t.part)] = next;
+    else ir.job = next;
   }
 
   /** A new run, or the latest unfinished run of this very plan (a restarted driver). */
@@ -232,32 +301,32 @@ export class SlurmRun {
   private async settleKnown(): Promise<void> {
     const doneRecords = await this.files.readAllDone();
     for (const t of this.order) {
-      const r = doneRecords.get(t.inst.id);
-      if (r && r.status !== 'failed' && r.digest) {
+      const r = doneRecords.get(t.id);
+      if (r && r.status !== 'failed' && (r.digest || t.part)) {
         this.settleDone(t, r);
         continue;
       }
       if (await this.settleCached(t)) continue;
-      const prev = this.latestJob.get(t.inst.id);
+      const prev = this.latestJob.get(t.id);
       const st = prev && this.snapshot.get(prev.job);
       if (prev && st) {
         // Still queued or running, or finished: the poll reads its fate.
         t.phase = 'queued';
         t.job = prev.job;
         t.slurmLog = prev.output && logName(prev.output, prev.job);
-        const ir = this.rec.instance(t.inst.id);
-        ir.job = { ...ir.job, id: prev.job, state: st.state, reason: st.reason, log: t.slurmLog };
-      } else this.rec.instance(t.inst.id).status = 'pending';
+        this.setJobInfo(t, { id: prev.job, state: st.state, reason: st.reason, log: t.slurmLog });
+      } else if (!t.part) this.rec.instance(t.inst.id).status = 'pending';
     }
   }
 
   /** With every upstream done the key is final: a store hit needs no job. */
   private async settleCached(t: Track): Promise<boolean> {
-    if (!uniqueDeps(t.inst).every((d) => this.tracks.get(d)!.phase === 'done')) return false;
+    if (!this.depsOf(t).every((d) => this.tracks.get(d)!.phase === 'done')) return false;
     const key = finaliseKey(t.inst, this.digests);
+    // A part of an instance already in the store has nothing to compute.
     const entry = key ? (await this.opts.store.checkedLookup(key)).entry : undefined;
     if (!key || !entry) return false;
-    const cr: CompletionRecord = { instance: t.inst.id, status: 'cached', key, digest: entry.digest, dir: entry.dir };
+    const cr: CompletionRecord = { instance: t.id, status: 'cached', key, digest: entry.digest, dir: entry.dir };
     await this.files.writeDone(cr);
     this.settleDone(t, cr);
     return true;
@@ -268,13 +337,19 @@ export class SlurmRun {
   private settleDone(t: Track, r: CompletionRecord): void {
     const ir = this.rec.instance(t.inst.id);
     t.phase = 'done';
+    if (t.part) {
+      // A part commits nothing: its shards wait in the scratch directory for the merge.
+      this.setJobInfo(t, { ...(t.job && this.jobInfo(t)?.id === t.job ? { state: 'COMPLETED' } : {}), done: true });
+      if (t.partTotal !== undefined) t.partDone = t.partTotal;
+      return;
+    }
     this.digests.set(t.inst.id, r.digest!);
     t.inst.key = r.key;
     ir.key = r.key;
     ir.digest = r.digest;
     ir.material = t.inst.material;
     if (r.status === 'executed') {
-      if (!t.started)
+      if (!t.started && !this.startSeen(t))
         this.emit({ type: 'instance-start', id: t.inst.id, key: r.key!, attempt: r.attempt ?? 1, log: this.rec.logFile(t.inst.id) });
       ir.status = 'executed';
       ir.start = r.start;
@@ -292,7 +367,11 @@ export class SlurmRun {
 
   private skip(t: Track, reason: string): void {
     t.phase = 'skipped';
+    t.reason = reason;
+    // The instance is reported once, by its merge track (which is skipped with its parts).
+    if (t.part) return;
     const ir = this.rec.instance(t.inst.id);
+    if (ir.status === 'failed') return; // one of its own parts failed: already reported
     ir.status = 'skipped';
     ir.error = reason;
     this.emit({ type: 'instance-skipped', id: t.inst.id, reason });
@@ -307,7 +386,7 @@ export class SlurmRun {
     ir.log = this.rec.logFile(t.inst.id);
     this.failures.push({ id: t.inst.id, stage: t.inst.stage, error, log: ir.log });
     this.emit({ type: 'instance-failed', id: t.inst.id, key: ir.key, error, log: ir.log });
-    const down = this.cone(t.inst.id).filter((d) => d.phase === 'queued' || d.phase === 'todo');
+    const down = this.cone(t.id).filter((d) => d.phase === 'queued' || d.phase === 'todo');
     await this.cancelJobs(down);
     for (const d of down) this.skip(d, `cancelled: upstream ${t.inst.id} failed${t.job ? ` (job ${t.job})` : ''}`);
     if (!this.opts.keepGoing) this.stopping = true;
@@ -315,11 +394,10 @@ export class SlurmRun {
 
   /** A job ended without committing: retry it (with its dependents), or fail it. */
   private async died(t: Track, st: JobState): Promise<void> {
-    const ir = this.rec.instance(t.inst.id);
     const state = st.reason && st.reason !== 'None' ? `${st.state} (${st.reason})` : st.state;
-    ir.job = { ...ir.job!, history: [...(ir.job?.history ?? []), { id: t.job!, state }] };
-    const upstreamDone = uniqueDeps(t.inst).every((d) => this.tracks.get(d)!.phase === 'done');
-    const what = `job ${t.job} ended ${state} without committing its output (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)})`;
+    this.setJobInfo(t, { history: [...(this.jobInfo(t)?.history ?? []), { id: t.job!, state }] });
+    const upstreamDone = this.depsOf(t).every((d) => this.tracks.get(d)!.phase === 'done');
+    const what = `${t.part ? `shard part ${partLabel(t.part)}: ` : ''}job ${t.job} ended ${state} without committing its output (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)})`;
     const retries = this.s.retries;
     if (upstreamDone) t.deaths++;
     if (upstreamDone && t.deaths > retries) {
@@ -329,12 +407,13 @@ export class SlurmRun {
     if (upstreamDone)
       this.emit({ type: 'progress', id: t.inst.id, done: 0, message: `${what}: resubmitting (retry ${t.deaths}/${retries})` });
     // Its dependents wait on a job that will never succeed: they go again with it.
-    const down = this.cone(t.inst.id).filter((d) => d.phase === 'queued');
+    const down = this.cone(t.id).filter((d) => d.phase === 'queued');
     await this.cancelJobs(down);
     for (const d of [t, ...down]) {
       d.phase = 'todo';
       d.job = undefined;
-      this.rec.instance(d.inst.id).status = 'pending';
+      d.started = false;
+      if (!d.part) this.rec.instance(d.inst.id).status = 'pending';
     }
   }
 
@@ -349,7 +428,7 @@ export class SlurmRun {
       }
     };
     visit(id);
-    return this.order.filter((t) => seen.has(t.inst.id));
+    return this.order.filter((t) => seen.has(t.id));
   }
 
   /** Cancels the queued jobs of `ts` (one scancel for all). */
@@ -378,9 +457,10 @@ export class SlurmRun {
     const ready: Track[] = [];
     for (const t of this.order) {
       if (t.phase !== 'todo') continue;
-      const deps = uniqueDeps(t.inst).map((d) => this.tracks.get(d)!);
+      const deps = this.depsOf(t).map((d) => this.tracks.get(d)!);
       const bad = deps.find((d) => d.phase === 'failed' || d.phase === 'skipped');
-      if (bad) this.skip(t, `upstream ${bad.inst.id} ${bad.phase}`);
+      if (bad && bad.inst === t.inst) this.skip(t, bad.reason ?? `shard part ${partLabel(bad.part!)} ${bad.phase}`);
+      else if (bad) this.skip(t, `upstream ${bad.inst.id} ${bad.phase}`);
       else if (deps.every((d) => d.phase === 'done' || d.phase === 'queued')) ready.push(t);
     }
     return ready;
@@ -396,7 +476,7 @@ export class SlurmRun {
     for (const t of ready) {
       const deps = [
         ...new Set(
-          uniqueDeps(t.inst)
+          this.depsOf(t)
             .map((d) => this.tracks.get(d)!)
             .filter((d) => d.phase === 'queued')
             .map((d) => d.job!),
@@ -431,10 +511,10 @@ export class SlurmRun {
     const name = `cp-${this.record.runId.slice(-4)}-${n}-${stage}`;
     const tasks: Record<string, string> = {};
     const index = corr?.index ?? members.map((_, i) => String(i));
-    members.forEach((t, i) => (tasks[index[i]!] = t.inst.id));
+    members.forEach((t, i) => (tasks[index[i]!] = t.id));
     const array = members.length > 1;
     const output = join(this.slurmDir, `${safeName(stage)}-${array ? '%A_%a' : '%j'}.out`);
-    for (const t of members) await files.removeDone(t.inst.id);
+    for (const t of members) await files.removeDone(t.id);
     const tasksFile = await files.writeTasks(n, { plan: files.planFile, tasks });
     const args = [
       `--job-name=${name}`,
@@ -467,8 +547,7 @@ export class SlurmRun {
       t.slurmLog = logName(output, t.job);
       t.started = false;
       t.strange = 0;
-      const ir = rec.instance(t.inst.id);
-      ir.job = { ...ir.job, id: t.job, state: 'PENDING', log: t.slurmLog };
+      this.setJobInfo(t, { id: t.job, state: 'PENDING', reason: undefined, log: t.slurmLog });
     });
     rec.schedule();
   }
@@ -482,15 +561,15 @@ export class SlurmRun {
       .filter(
         (t) =>
           t.phase === 'queued' &&
-          records.get(t.inst.id)?.status !== 'executed' &&
-          records.get(t.inst.id)?.status !== 'cached' &&
+          records.get(t.id)?.status !== 'executed' &&
+          records.get(t.id)?.status !== 'cached' &&
           !this.snapshot.has(t.job!),
       )
       .map((t) => t.job!);
     const acct = missing.length ? await this.s.commands.accounting(missing) : undefined;
     for (const t of this.order) {
       if (t.phase !== 'queued') continue;
-      const r = records.get(t.inst.id);
+      const r = records.get(t.id);
       const st = this.snapshot.get(t.job!) ?? acct?.get(t.job!);
       if (r) await this.observeRecord(t, r, st);
       else await this.observeJob(t, st, records);
@@ -511,8 +590,7 @@ export class SlurmRun {
       await this.died(t, st);
       return;
     }
-    const ir = this.rec.instance(t.inst.id);
-    if (ir.job) ir.job.state = st?.state ?? 'FAILED';
+    this.setJobInfo(t, { state: st?.state ?? 'FAILED' });
     await this.fail(
       t,
       `job ${r.job ?? t.job} FAILED (Slurm log ${t.slurmLog}, stage log ${this.rec.logFile(t.inst.id)}): ${r.error ?? 'no message'}`,
@@ -527,16 +605,16 @@ export class SlurmRun {
       return;
     }
     const ir = this.rec.instance(t.inst.id);
-    if (ir.job) {
-      ir.job.state = st.state;
-      ir.job.reason = st.reason;
-    }
+    this.setJobInfo(t, { state: st.state, reason: st.reason });
     if (st.state === 'RUNNING' && !t.started) {
       t.started = true;
-      ir.status = 'running';
-      ir.start = now();
-      ir.log = this.rec.logFile(t.inst.id);
-      this.emit({ type: 'instance-start', id: t.inst.id, key: ir.key ?? '', attempt: t.deaths + 1, log: ir.log });
+      // The instance starts with its first part (a merge after its parts adds no start event).
+      if (!this.startSeen(t)) {
+        ir.status = 'running';
+        ir.start = now();
+        ir.log = this.rec.logFile(t.inst.id);
+        this.emit({ type: 'instance-start', id: t.inst.id, key: ir.key ?? '', attempt: t.deaths + 1, log: ir.log });
+      }
     }
     if (!isTerminal(st.state)) {
       if (this.stopping && st.state === 'PENDING') {
@@ -546,9 +624,9 @@ export class SlurmRun {
       return;
     }
     // Finished: a record is written before the job exits, so wait briefly for a slow filesystem.
-    const late = await this.files.readDone(t.inst.id);
+    const late = await this.files.readDone(t.id);
     if (late && !(late.status === 'failed' && killed(st.state))) {
-      records.set(t.inst.id, late);
+      records.set(t.id, late);
       if (late.status === 'failed')
         await this.fail(
           t,
@@ -565,15 +643,33 @@ export class SlurmRun {
   private async readProgress(): Promise<void> {
     for (const t of this.order) {
       if (t.phase !== 'queued' || !t.started) continue;
-      const text = await readFile(join(this.files.dir, 'progress', `${safeName(t.inst.id)}.json`), 'utf8').catch(() => undefined);
+      const text = await readFile(join(this.files.dir, 'progress', `${safeName(t.id)}.json`), 'utf8').catch(() => undefined);
       if (!text || text === t.progress) continue;
       try {
-        this.emit({ type: 'progress', id: t.inst.id, ...(JSON.parse(text) as { done: number }) });
+        const p = JSON.parse(text) as { done: number; total?: number };
         t.progress = text;
+        if (t.part) this.partProgress(t, p);
+        else this.emit({ type: 'progress', id: t.inst.id, ...p });
       } catch {
         /* torn read: the next poll sees it whole */
       }
     }
+  }
+
+  /** The parts' images summed, with their tasks by state, as the instance's progress. */
+  private partProgress(t: Track, p: { done: number; total?: number }): void {
+    t.partDone = p.done;
+    t.partTotal = p.total;
+    const parts = this.order.filter((x) => x.inst === t.inst && x.part);
+    const done = parts.reduce((a, x) => a + (x.partDone ?? 0), 0);
+    const total = parts.find((x) => x.partTotal !== undefined)?.partTotal;
+    this.emit({
+      type: 'progress',
+      id: t.inst.id,
+      done,
+      ...(total !== undefined ? { total } : {}),
+      message: splitSummary(this.rec.instance(t.inst.id).split),
+    });
   }
 
   // ---- the loop and the end ----

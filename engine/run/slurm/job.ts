@@ -13,6 +13,7 @@ import { jobSpecFor, type ProgressUpdate } from '../executor.js';
 import { runJob } from '../inprocess.js';
 import { safeName } from '../records.js';
 import { buildExperimentInfo, depIds } from '../experiment-info.js';
+import { parsePartId } from './parts.js';
 import { RunFiles, atomicWrite, type CompletionRecord, type SlurmPlanFile, type TasksFile } from './files.js';
 
 async function readJson<T>(file: string, what: string): Promise<T> {
@@ -61,8 +62,10 @@ export async function execSlurmTask(
   const plan = await readJson<SlurmPlanFile>(tasks.plan, 'plan');
   const files = new RunFiles(store.root, plan.runId);
   const byId = new Map(plan.instances.map((i) => [i.id, i]));
-  const inst = byId.get(id);
-  if (!inst) throw new Error(`${tasks.plan}: no instance ${id}`);
+  // A part of a split instance computes shards into the instance's scratch and commits nothing.
+  const split = parsePartId(id);
+  const inst = byId.get(split?.instance ?? id);
+  if (!inst) throw new Error(`${tasks.plan}: no instance ${split?.instance ?? id}`);
   const job = slurmJobId();
   const start = new Date().toISOString();
   const base: CompletionRecord = { instance: id, status: 'failed', job, start };
@@ -93,7 +96,8 @@ export async function execSlurmTask(
   try {
     // A hit edited after commit is quarantined here and recomputed (run/scheduler.ts does the same).
     let entry = (await store.checkedLookup(key)).entry;
-    if (!entry) {
+    // Parts run side by side, so they take no lock: each writes only its own shards, atomically.
+    if (!entry && !split) {
       const got = await store.acquire(key, { signal });
       if (got.entry) entry = got.entry;
       else lock = got.lock;
@@ -122,6 +126,7 @@ export async function execSlurmTask(
       logFile: join(plan.logsDir, `${safeName(id)}.log`),
     });
     if (inst.scope === 'experiment') spec.experiment = await experimentInfo(plan, inst, files, store);
+    if (split) spec.part = split.part;
     await mkdir(join(files.dir, 'progress'), { recursive: true });
     const t0 = Date.now();
     const provenance = await runJob(
@@ -133,6 +138,7 @@ export async function execSlurmTask(
     signal.throwIfAborted();
     const full = { executor: 'slurm', ...(job ? { slurmJob: job } : {}), ...provenance };
     const seconds = (Date.now() - t0) / 1000;
+    if (split) return await settle({ status: 'executed', provenance: full, seconds, attempt });
     const committed = await store.commit(staging, {
       stage: inst.stage,
       instance: id,
