@@ -11,11 +11,17 @@ const interval = {
   },
 } as const;
 
+const rowRef = {
+  type: 'object',
+  required: ['variant', 'method', 'metric'],
+  properties: { variant: { type: 'string' }, method: { type: 'string' }, metric: { type: 'string' } },
+} as const;
+
 export const reportSummarySchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'ca-pipe report summary.json',
   type: 'object',
-  required: ['format', 'title', 'models', 'evaluations', 'paired', 'sweep', 'ignored_inputs'],
+  required: ['format', 'title', 'models', 'evaluations', 'paired', 'adjustment', 'sweep', 'ignored_inputs'],
   properties: {
     format: { const: 'ca-pipe.report/1' },
     title: { type: 'string', minLength: 1 },
@@ -93,7 +99,28 @@ export const reportSummarySchema = {
           gap: { type: ['number', 'null'] },
           ca: { type: ['number', 'null'] },
           diff: interval,
+          adjusted: {
+            type: 'object',
+            required: ['baseline', 'method_diff', 'baseline_diff', 'diff'],
+            properties: {
+              baseline: { type: 'string', minLength: 1 },
+              method_diff: { type: ['number', 'null'] },
+              baseline_diff: { type: ['number', 'null'] },
+              diff: interval,
+            },
+          },
         },
+      },
+    },
+    adjustment: {
+      type: 'object',
+      required: ['baseline', 'survive', 'vanish', 'emerge', 'text'],
+      properties: {
+        baseline: { type: 'string', minLength: 1 },
+        survive: { type: 'array', items: rowRef },
+        vanish: { type: 'array', items: rowRef },
+        emerge: { type: 'array', items: rowRef },
+        text: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
       },
     },
     sweep: {
