@@ -13,6 +13,8 @@ export interface EvaluateParams {
   batch_size: number;
   preprocessing?: 'torchvision' | 'fast';
   engine?: EngineParam;
+  /** ROAD (absent: not run; present: its fields get their defaults). */
+  road?: { percentages: number[]; orders: Array<'morf' | 'lerf'>; noise: number; seed: number };
 }
 
 export const evaluateParamsSchema = {
@@ -75,6 +77,32 @@ export const evaluateParamsSchema = {
       type: 'integer',
       minimum: 1,
       default: 32,
+    },
+    road: {
+      description:
+        'Run ROAD (Rong et al. 2022, remove and debias, no retraining): per percentage, remove pixels in the map order (MoRF: p = fraction removed; LeRF: p = fraction kept, as the official code) ' +
+        'and fill them by noisy linear imputation, then score the unchanged model. Adds road_morf, road_lerf and road (= (LeRF − MoRF)/2) per image ' +
+        '(mean target probability over the percentages) and the per-percentage curves to evaluation.json. Absent: not run. Costs one sparse solve per channel and one forward per image, method, order and percentage.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        percentages: {
+          description: 'The official percentages by default (road_evaluation experiments/cifar10).',
+          type: 'array',
+          items: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+          minItems: 1,
+          default: [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9],
+        },
+        orders: {
+          type: 'array',
+          items: { enum: ['morf', 'lerf'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['morf', 'lerf'],
+        },
+        noise: { description: 'Imputation noise σ in [0,1] pixel units (official 0.01).', type: 'number', minimum: 0, default: 0.01 },
+        seed: { description: 'Seeds the tie-breaking jitter and the imputation noise.', type: 'integer', default: 0 },
+      },
     },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),
   },

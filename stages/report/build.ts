@@ -201,7 +201,8 @@ function metricsTable(c: Collected): string {
       .sort((a, b) => a.summary.pooling.localeCompare(b.summary.pooling) * -1);
     const methods = [...new Set(evals.flatMap((e) => Object.keys(e.summary.methods)))];
     const hasLoc = evals.some((e) => Object.values(e.summary.methods).some((m) => m.energy));
-    const metrics = METRICS.filter((m) => hasLoc || !m.needsRegion);
+    const has = (key: MetricKey) => evals.some((e) => Object.values(e.summary.methods).some((m) => m[key]));
+    const metrics = METRICS.filter((m) => (hasLoc || !m.needsRegion) && (!('optIn' in m) || has(m.key)));
     const head = ['method', ...evals.flatMap((e) => metrics.map((m) => `${e.summary.pooling.toUpperCase()} ${metricLabel(m)}`))];
     const rows = methods.map((method) => [
       esc(method),
