@@ -61,6 +61,8 @@ export interface ScoreBatchInput {
   keepConstant: readonly string[];
   /** Run ROAD with this protocol (absent: not run). */
   road?: RoadProtocol;
+  /** Per method: each image's sanity-check similarities (sanity.ts), to enter the rows. */
+  sanity?: Record<string, { rank: ArrayLike<number>; ssim: ArrayLike<number> }>;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }
@@ -159,6 +161,8 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
         evidence.region = { map, status: st, mask, size: H, keepConstant: keep, tolerance: o.protocol.localisation.tolerance };
       }
       if (road) evidence.road = { morf: road.mean.morf?.[i], lerf: road.mean.lerf?.[i] };
+      const sane = o.sanity?.[m];
+      if (sane) evidence.sanity = { rank: sane.rank[i], ssim: sane.ssim[i] };
       const row = {
         id: o.ids[i],
         method: m,

@@ -22,8 +22,9 @@ const CLASSIFIER = /^fc\./;
 /**
  * The cascade of a ResNet-named model (fc, layerN.*, conv1/bn1; everything else is the pooling
  * head, e.g. CA-Stream's cls_token, base.* and l1.*–l4.*). Other weight layouts are refused by name.
+ * `withHead: false` (a GAP model) leaves head tensors out: a weights file may carry an unused CA head.
  */
-export function cascadeSteps(weights: ReadonlyMap<string, FloatTensor>, where = 'sanity'): CascadeStep[] {
+export function cascadeSteps(weights: ReadonlyMap<string, FloatTensor>, withHead = true, where = 'sanity'): CascadeStep[] {
   const names = [...weights.keys()].sort();
   const groups = new Map<string, string[]>();
   const add = (g: string, n: string) => groups.set(g, [...(groups.get(g) ?? []), n]);
@@ -32,7 +33,7 @@ export function cascadeSteps(weights: ReadonlyMap<string, FloatTensor>, where = 
     if (CLASSIFIER.test(n)) add('classifier', n);
     else if (st) add(`layer${st[1]}`, n);
     else if (STEM.test(n)) add('stem', n);
-    else add('head', n);
+    else if (withHead) add('head', n);
   }
   if (!groups.has('classifier') || !groups.has('stem'))
     throw new Error(

@@ -21,6 +21,8 @@ export interface ImageEvidence {
   region?: RegionEvidence;
   /** Present when the evaluation runs ROAD (road.ts): mean target probability over the percentages. */
   road?: { morf?: number; lerf?: number };
+  /** Present when the evaluation runs the sanity check: similarity to the fully randomised model's map. */
+  sanity?: { rank: number; ssim: number };
 }
 
 export interface RegionEvidence {
@@ -46,7 +48,7 @@ export interface MetricDef {
   /** Needs an object mask: computed only when the index has one for the image. */
   needsRegion: boolean;
   /** Computed only when the evaluation asks for it (its evidence field is then present). */
-  optIn?: 'road';
+  optIn?: 'road' | 'sanity';
   /** Shown in summary.md and the sweep headline (the full HTML table shows every metric). */
   inSummary: boolean;
   /** NaN = no usable value for this image (left out of the mean and counted). */
@@ -85,6 +87,29 @@ export const METRICS = [
     value: (e) => e.road?.lerf ?? NaN,
   },
   { key: 'road', label: 'ROAD', direction: 'higher', scale: 100, needsRegion: false, optIn: 'road', inSummary: false, value: roadCombined },
+  // Model-randomisation sanity check (Adebayo et al. 2018): Spearman ρ and SSIM between the map of
+  // the trained model and that of the fully randomised one (every cascade step is in evaluation.json).
+  // Lower = the map depends more on the weights (the check is passed as they approach 0).
+  {
+    key: 'sanity_rank',
+    label: 'MPRT-ρ',
+    direction: 'lower',
+    scale: 1,
+    needsRegion: false,
+    optIn: 'sanity',
+    inSummary: false,
+    value: (e) => e.sanity?.rank ?? NaN,
+  },
+  {
+    key: 'sanity_ssim',
+    label: 'MPRT-SSIM',
+    direction: 'lower',
+    scale: 1,
+    needsRegion: false,
+    optIn: 'sanity',
+    inSummary: false,
+    value: (e) => e.sanity?.ssim ?? NaN,
+  },
 ] as const satisfies readonly MetricDef[];
 
 export type MetricKey = (typeof METRICS)[number]['key'];

@@ -19,6 +19,7 @@ type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
 type Curves = import('../../ml/explain/evaluate-batch.js').CurveSums;
 type RoadSums = import('../../ml/explain/evaluate-batch.js').RoadSums;
 type RoadProtocol = import('../../ml/metrics/road.js').RoadProtocol;
+type SanityProtocol = import('../../ml/explain/sanity.js').SanityProtocol;
 
 interface ShardResult {
   ids: number[];
@@ -33,6 +34,9 @@ interface ShardResult {
   /** The ROAD protocol and its per-method sums, when ROAD ran. */
   roadProtocol?: RoadProtocol;
   road?: Record<string, RoadSums>;
+  /** The sanity-check protocol and per-image, per-step similarities, when it ran. */
+  sanityProtocol?: SanityProtocol;
+  sanity?: { steps: string[]; rank: Record<string, number[]>; ssim: Record<string, number[]> };
 }
 
 const CORE_METRICS = METRICS.filter(isCoreMetric).map((m) => m.key);
@@ -90,6 +94,8 @@ interface EvaluateInputs {
   tf: { size: number; resize: LoadedModel['card']['resize']; preprocessing: Preprocessing };
   /** The resolved ROAD protocol, when the params ask for it. */
   road?: RoadProtocol;
+  /** The resolved sanity-check protocol, when the params ask for it. */
+  sanity?: SanityProtocol;
 }
 
 /** Reads the model, index and saliency inputs, checks they fit together and warns where they disagree. */
@@ -136,7 +142,23 @@ async function openInputs(ctx: StageContext<EvaluateParams>): Promise<EvaluateIn
   const tf = { size: model.card.input_size, resize: model.card.resize, preprocessing };
   const { ROAD_DEFAULTS } = await import('../../ml/metrics/road.js');
   const road = p.road ? { ...ROAD_DEFAULTS, ...p.road } : undefined;
-  return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf, road };
+  const sanity = p.sanity ? await sanityProtocol(p.sanity, model, p.batch_size) : undefined;
+  return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf, road, sanity };
+}
+
+/** The sanity check's resolved settings: every cascade step of the model unless some are named. */
+async function sanityProtocol(s: NonNullable<EvaluateParams['sanity']>, model: LoadedModel, batch: number): Promise<SanityProtocol> {
+  const { sanitySteps } = await import('../../ml/explain/sanity.js');
+  const all = sanitySteps(model);
+  for (const name of s.steps ?? [])
+    if (!all.includes(name))
+      throw new Error(`evaluate: params.sanity.steps: no cascade step "${name}" for this model (has: ${all.join(', ')})`);
+  return {
+    seed: s.seed,
+    steps: s.steps ?? all,
+    ssimWindow: 7,
+    saliency: { maxBatch: batch, rise: { numMasks: s.rise.masks, cells: s.rise.cells, p1: s.rise.p1 }, seed: s.saliency_seed },
+  };
 }
 
 /** The pixel convention to score with, warning when it differs from the model's or the maps'. */
@@ -174,6 +196,7 @@ async function scoreShards(
   let reused = 0;
   const protoJson = JSON.stringify(inp.protocol);
   const roadJson = JSON.stringify(inp.road ?? null);
+  const sanityJson = JSON.stringify(inp.sanity ?? null);
   for (let s = 0; s < meta.shards.length; s++) {
     ctx.signal.throwIfAborted();
     const file = join(ctx.inputs.saliency, meta.shards[s]);
@@ -186,6 +209,7 @@ async function scoreShards(
         JSON.stringify(v.methods) === JSON.stringify(methods) &&
         JSON.stringify(v.protocol) === protoJson &&
         JSON.stringify(v.roadProtocol ?? null) === roadJson &&
+        JSON.stringify(v.sanityProtocol ?? null) === sanityJson &&
         // A shard scored before a metric was added lacks it: score it again.
         v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
     );
@@ -239,6 +263,8 @@ async function scoreShard(
     ctx.signal,
   );
   const regions = inp.localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
+  const sanity = inp.sanity ? await sanityShard(ctx, inp, runner, images, shard.ids) : undefined;
+  const last = (v: number[]) => v.filter((_, j) => j % sanity!.steps.length === sanity!.steps.length - 1);
   const scored = await scoreBatch({
     images,
     size,
@@ -253,10 +279,48 @@ async function scoreShard(
     maxBatch: p.batch_size,
     keepConstant: p.keep_constant,
     road: inp.road,
+    sanity: sanity && Object.fromEntries(methods.map((m) => [m, { rank: last(sanity.rank[m]!), ssim: last(sanity.ssim[m]!) }])),
     signal: ctx.signal,
     onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${inp.meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
   });
-  return { ids: shard.ids, methods, protocol, ...scored, ...(inp.road ? { roadProtocol: inp.road } : {}) };
+  return {
+    ids: shard.ids,
+    methods,
+    protocol,
+    ...scored,
+    ...(inp.road ? { roadProtocol: inp.road } : {}),
+    ...(sanity ? { sanityProtocol: inp.sanity, sanity } : {}),
+  };
+}
+
+/** The sanity check on one shard's images: the explained classes of the saliency input, every step. */
+async function sanityShard(
+  ctx: StageContext<EvaluateParams>,
+  inp: EvaluateInputs,
+  runner: ModelRunner,
+  images: Float32Array,
+  ids: number[],
+): Promise<NonNullable<ShardResult['sanity']>> {
+  const { sanityBatch } = await import('../../ml/explain/sanity.js');
+  const { ModelRunner } = await import('../../ml/explain/runner.js');
+  const p = ctx.params;
+  const pos = new Map(inp.meta.ids.map((id, k) => [id, k]));
+  const targets = ids.map((id) => inp.meta.targets[pos.get(id)!]!);
+  ctx.progress.message(`sanity check: ${inp.sanity!.steps.length} randomised model(s)`);
+  const r = await sanityBatch({
+    model: inp.model,
+    open: (m) => new ModelRunner(m, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto' }),
+    trained: runner,
+    images,
+    ids,
+    targets,
+    methods: inp.methods,
+    protocol: inp.protocol,
+    sanity: inp.sanity!,
+    signal: ctx.signal,
+  });
+  const plain = (rec: Record<string, Float64Array>) => Object.fromEntries(Object.entries(rec).map(([m, v]) => [m, Array.from(v)]));
+  return { steps: r.steps, rank: plain(r.rank), ssim: plain(r.ssim) };
 }
 
 /** Aggregates the shards' results and writes per_image.jsonl, the mean curves and evaluation.json. */
@@ -303,6 +367,8 @@ async function writeEvaluation(ctx: StageContext<EvaluateParams>, inp: EvaluateI
   // The ROAD protocol (percentages, order semantics, noise, jitter, seed, solver tolerance) next to
   // its per-percentage mean probability and accuracy (the official benchmark's two curves).
   if (inp.road) summary.road = { protocol: inp.road, methods: roadCurves };
+  // Per cascade step: mean ρ and SSIM over the images with a defined value (constant maps have no ρ).
+  if (inp.sanity) summary.sanity = { protocol: inp.sanity, methods: sanityCurves(inp.sanity, methods, results, boot, summarise) };
   const lines = rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
   await writeFile(join(ctx.outDir, EVALUATE_FILES.perImage), lines);
   await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
@@ -361,6 +427,33 @@ function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summ
       );
   }
   return entry;
+}
+
+function sanityCurves(
+  s: SanityProtocol,
+  methods: string[],
+  results: ShardResult[],
+  boot: { B: number; seed: number; level: number },
+  summarise: Summarise,
+) {
+  const S = s.steps.length;
+  const out: Record<string, Array<{ step: string; spearman: Interval; ssim: Interval }>> = {};
+  for (const m of methods) {
+    const col = (k: 'rank' | 'ssim', t: number) =>
+      results.flatMap((r) => (r.sanity?.[k][m] ?? []).filter((_, j) => j % S === t).map((v) => (v === null ? NaN : v)));
+    out[m] = s.steps.map((step, t) => {
+      const iv = (v: number[]) =>
+        interval(
+          summarise(
+            v,
+            v.map(() => 'ok'),
+            boot,
+          ),
+        );
+      return { step, spearman: iv(col('rank', t)), ssim: iv(col('ssim', t)) };
+    });
+  }
+  return out;
 }
 
 /** Mean target probability and accuracy per ROAD order and percentage, over the images summed. */

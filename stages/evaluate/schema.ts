@@ -15,6 +15,8 @@ export interface EvaluateParams {
   engine?: EngineParam;
   /** ROAD (absent: not run; present: its fields get their defaults). */
   road?: { percentages: number[]; orders: Array<'morf' | 'lerf'>; noise: number; seed: number };
+  /** Model-randomisation sanity check (absent: not run). */
+  sanity?: { seed: number; steps?: string[]; saliency_seed: number; rise: { masks: number; cells: number; p1: number } };
 }
 
 export const evaluateParamsSchema = {
@@ -102,6 +104,41 @@ export const evaluateParamsSchema = {
         },
         noise: { description: 'Imputation noise σ in [0,1] pixel units (official 0.01).', type: 'number', minimum: 0, default: 0.01 },
         seed: { description: 'Seeds the tie-breaking jitter and the imputation noise.', type: 'integer', default: 0 },
+      },
+    },
+    sanity: {
+      description:
+        'Run the model-parameter randomisation test (Adebayo et al. 2018) with cascading randomisation: re-initialise the classifier, then the CA head, then the ' +
+        "backbone stages from the last to the stem (PyTorch's reset rules, seeded), recompute every evaluated method's maps on each randomised model and compare " +
+        "them with the trained model's maps per image: Spearman ρ and SSIM per cascade step in evaluation.json; sanity_rank and sanity_ssim (fully randomised model) " +
+        'per image. Absent: not run. Costs one saliency pass per cascade step.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        seed: { description: 'Seed of the re-initialisation.', type: 'integer', default: 0 },
+        steps: {
+          description: 'Cascade steps to run, top down (default: all of the model: classifier, head (CA models), layer4 … layer1, stem).',
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        saliency_seed: {
+          description: "Seed of the seeded methods (random baseline, RISE) on both models; the saliency stage's default is 0.",
+          type: 'integer',
+          default: 0,
+        },
+        rise: {
+          description: 'RISE settings for the recomputed maps (default: the saliency stage defaults).',
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            masks: { type: 'integer', minimum: 1, default: 6000 },
+            cells: { type: 'integer', minimum: 1, default: 8 },
+            p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+          },
+        },
       },
     },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),

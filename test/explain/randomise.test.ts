@@ -36,12 +36,19 @@ test('cascade: classifier, CA head, backbone stages from the last (numerically, 
       steps[k - 1]!.tensors.every((n) => steps[k]!.tensors.includes(n)),
       'cumulative',
     );
-  // A GAP model has no head step.
+  // A GAP model has no head step, even when its weights file carries (unused) head tensors.
   const gap = new Map([...W].filter(([n]) => !n.startsWith('l4.') && n !== 'cls_token'));
-  assert.deepEqual(
-    cascadeSteps(gap).map((s) => s.name),
-    ['classifier', 'layer10', 'layer2', 'layer1', 'stem'],
-  );
+  for (const [w, withHead] of [
+    [gap, true],
+    [W, false],
+  ] as const) {
+    const s = cascadeSteps(w, withHead);
+    assert.deepEqual(
+      s.map((x) => x.name),
+      ['classifier', 'layer10', 'layer2', 'layer1', 'stem'],
+    );
+    assert.ok(!s.at(-1)!.tensors.includes('cls_token'));
+  }
   assert.throws(() => cascadeSteps(new Map([['features.0.weight', t(2, 2)]])), /ResNet weight names/);
 });
 
