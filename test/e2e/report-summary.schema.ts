@@ -1,5 +1,7 @@
 // JSON Schema (draft 2020-12) of the report's summary.json (format ca-pipe.report/1), written from
 // stages/report/build.ts's ReportSummary. Used by the end-to-end test to check a real report.
+import { METRICS } from '../../ml/metrics/table.js';
+
 const interval = {
   type: 'object',
   required: ['mean', 'lo', 'hi', 'n'],
@@ -95,7 +97,7 @@ export const reportSummarySchema = {
         properties: {
           variant: { type: 'string' },
           method: { type: 'string' },
-          metric: { enum: ['AD', 'AG', 'AI', 'insertion', 'deletion', 'pointing', 'energy'] },
+          metric: { enum: METRICS.map((m) => m.key) },
           gap: { type: ['number', 'null'] },
           ca: { type: ['number', 'null'] },
           diff: interval,
