@@ -90,56 +90,81 @@ function buildSystem(keep: Uint8Array, H: number, W: number): System {
   };
 }
 
-/** y = M x with M = diag − (weights between removed neighbours). */
-function apply(s: System, x: Float64Array, y: Float64Array): void {
-  for (let u = 0; u < x.length; u++) {
-    let acc = s.diag[u] * x[u];
-    for (let k = s.rowStart[u]; k < s.rowStart[u + 1]; k++) acc -= s.w[k] * x[s.col[k]];
-    y[u] = acc;
+/** Y = M X for C right-hand sides interleaved (X[u·C + c]), with M = diag − (weights between removed neighbours). */
+function apply(s: System, x: Float64Array, y: Float64Array, C: number): void {
+  const n = s.diag.length;
+  for (let u = 0; u < n; u++) {
+    const d = s.diag[u];
+    const o = u * C;
+    for (let c = 0; c < C; c++) y[o + c] = d * x[o + c];
+    for (let k = s.rowStart[u]; k < s.rowStart[u + 1]; k++) {
+      const wt = s.w[k];
+      const j = s.col[k] * C;
+      for (let c = 0; c < C; c++) y[o + c] -= wt * x[j + c];
+    }
   }
 }
 
 /**
- * Solves M x = b by conjugate gradients with the Jacobi preconditioner. M is symmetric (the
- * neighbour relation and its weights are) and, as long as some pixel is kept, positive definite
- * (weakly diagonally dominant, strictly in every row next to a kept pixel, and every connected
- * group of removed pixels has one), so CG converges; it starts from the neighbour-free guess b/diag.
+ * Solves M X = B (C right-hand sides, one per channel, interleaved so that one pass over the sparse
+ * matrix serves them all) by conjugate gradients with the Jacobi preconditioner, each channel with
+ * its own step sizes and stopping test. M is symmetric (the neighbour relation and its weights are)
+ * and, as long as some pixel is kept, positive definite (weakly diagonally dominant, strictly in
+ * every row next to a kept pixel, and every connected group of removed pixels has one), so CG
+ * converges; it starts from the neighbour-free guess B/diag.
  */
-function solve(s: System, b: Float64Array, tol: number, what: string): Float64Array {
-  const n = b.length;
-  const x = new Float64Array(n);
-  for (let u = 0; u < n; u++) x[u] = b[u] / s.diag[u];
-  let bn = 0;
-  for (let u = 0; u < n; u++) bn += b[u] * b[u];
-  bn = Math.sqrt(bn);
-  const r = new Float64Array(n);
-  apply(s, x, r);
-  for (let u = 0; u < n; u++) r[u] = b[u] - r[u];
-  const z = new Float64Array(n);
-  for (let u = 0; u < n; u++) z[u] = r[u] / s.diag[u];
+function solve(s: System, b: Float64Array, C: number, tol: number, what: string): Float64Array {
+  const n = s.diag.length;
+  const N = n * C;
+  const x = new Float64Array(N);
+  for (let i = 0; i < N; i++) x[i] = b[i] / s.diag[Math.floor(i / C)];
+  const bn = new Float64Array(C);
+  for (let i = 0; i < N; i++) bn[i % C] += b[i] * b[i];
+  const r = new Float64Array(N);
+  apply(s, x, r, C);
+  for (let i = 0; i < N; i++) r[i] = b[i] - r[i];
+  const z = new Float64Array(N);
+  for (let i = 0; i < N; i++) z[i] = r[i] / s.diag[Math.floor(i / C)];
   const p = Float64Array.from(z);
-  const q = new Float64Array(n);
-  let rz = 0;
-  for (let u = 0; u < n; u++) rz += r[u] * z[u];
+  const q = new Float64Array(N);
+  const rz = new Float64Array(C);
+  for (let i = 0; i < N; i++) rz[i % C] += r[i] * z[i];
+  const rn = new Float64Array(C);
+  const pq = new Float64Array(C);
+  const alpha = new Float64Array(C);
+  const beta = new Float64Array(C);
+  const active = new Uint8Array(C);
   const limit = 10 * n + 100;
   for (let it = 0; it < limit; it++) {
-    let rn = 0;
-    for (let u = 0; u < n; u++) rn += r[u] * r[u];
-    if (Math.sqrt(rn) <= tol * bn || rn === 0) return x;
-    apply(s, p, q);
-    let pq = 0;
-    for (let u = 0; u < n; u++) pq += p[u] * q[u];
-    const alpha = rz / pq;
-    for (let u = 0; u < n; u++) {
-      x[u] += alpha * p[u];
-      r[u] -= alpha * q[u];
-      z[u] = r[u] / s.diag[u];
+    rn.fill(0);
+    for (let i = 0; i < N; i++) rn[i % C] += r[i] * r[i];
+    let any = false;
+    for (let c = 0; c < C; c++) {
+      active[c] = rn[c] === 0 || Math.sqrt(rn[c]) <= tol * Math.sqrt(bn[c]) ? 0 : 1;
+      any ||= active[c] === 1;
     }
-    let rzNew = 0;
-    for (let u = 0; u < n; u++) rzNew += r[u] * z[u];
-    const beta = rzNew / rz;
-    rz = rzNew;
-    for (let u = 0; u < n; u++) p[u] = z[u] + beta * p[u];
+    if (!any) return x;
+    apply(s, p, q, C);
+    pq.fill(0);
+    for (let i = 0; i < N; i++) pq[i % C] += p[i] * q[i];
+    // A converged channel stops moving (its step is 0), the others go on.
+    for (let c = 0; c < C; c++) alpha[c] = active[c] ? rz[c] / pq[c] : 0;
+    for (let u = 0; u < n; u++) {
+      const inv = 1 / s.diag[u];
+      for (let c = 0; c < C; c++) {
+        const i = u * C + c;
+        x[i] += alpha[c] * p[i];
+        r[i] -= alpha[c] * q[i];
+        z[i] = r[i] * inv;
+      }
+    }
+    const rzNew = new Float64Array(C);
+    for (let i = 0; i < N; i++) rzNew[i % C] += r[i] * z[i];
+    for (let c = 0; c < C; c++) {
+      beta[c] = active[c] && rz[c] !== 0 ? rzNew[c] / rz[c] : 0;
+      rz[c] = rzNew[c];
+    }
+    for (let i = 0; i < N; i++) p[i] = z[i] + beta[i % C] * p[i];
   }
   throw new Error(`${what}: the imputation system (${n} pixels) did not reach relative residual ${tol} in ${limit} iterations`);
 }
@@ -162,17 +187,15 @@ export function noisyLinearImpute(image: Float32Array, keep: Uint8Array, H: numb
   const n = s.pixels.length;
   if (n === 0) return out;
   if (n === plane) throw new Error('noisyLinearImpute: every pixel is removed, nothing to impute from');
-  const b = new Float64Array(n);
+  const b = new Float64Array(n * C);
+  for (let u = 0; u < n; u++)
+    for (let k = s.knownStart[u]; k < s.knownStart[u + 1]; k++)
+      for (let c = 0; c < C; c++) b[u * C + c] += s.knownW[k] * image[c * plane + s.knownPixel[k]];
+  const x = solve(s, b, C, opts.tol ?? IMPUTATION_TOLERANCE, 'noisyLinearImpute');
+  // Noise channel-major (channel 0's pixels first), as the official code draws it.
   for (let c = 0; c < C; c++) {
-    const base = c * plane;
-    for (let u = 0; u < n; u++) {
-      let acc = 0;
-      for (let k = s.knownStart[u]; k < s.knownStart[u + 1]; k++) acc += s.knownW[k] * image[base + s.knownPixel[k]];
-      b[u] = acc;
-    }
-    const x = solve(s, b, opts.tol ?? IMPUTATION_TOLERANCE, 'noisyLinearImpute');
     const sigma = opts.noise[c];
-    for (let u = 0; u < n; u++) out[base + s.pixels[u]] = x[u] + (sigma ? sigma * opts.normal!() : 0);
+    for (let u = 0; u < n; u++) out[c * plane + s.pixels[u]] = x[u * C + c] + (sigma ? sigma * opts.normal!() : 0);
   }
   return out;
 }
