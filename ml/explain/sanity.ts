@@ -19,6 +19,8 @@ export interface SanityProtocol {
   steps: string[];
   /** SSIM window (scikit-image default 7) on maps at image size, min-max normalised. */
   ssimWindow: number;
+  /** Forward engine of both models' maps (tfjs unless ONNX Runtime is asked for: it would export one graph per randomised model). */
+  engine: 'tfjs' | 'onnx';
   /** The seeded methods' settings (RISE, random baseline), as the saliency stage takes them. */
   saliency: SaliencyOptions;
 }
@@ -32,9 +34,11 @@ export interface SanityBatch {
 
 export interface SanityInput {
   model: LoadedModel;
-  /** Opens a runner on a (randomised) model; the check releases it after its maps. */
+  /**
+   * Opens a runner on a model; the check releases it after its maps. The trained model's maps are
+   * recomputed through it too, so both sides of every comparison run on the same engine.
+   */
   open: (m: LoadedModel) => ModelRunner;
-  trained: ModelRunner;
   images: Float32Array;
   ids: readonly number[];
   /** The explained classes (the same class is explained on every randomised model). */
@@ -52,7 +56,7 @@ export function sanitySteps(model: LoadedModel): string[] {
 
 export async function sanityBatch(o: SanityInput): Promise<SanityBatch> {
   const n = o.ids.length;
-  const H = o.trained.size;
+  const H = o.model.card.input_size;
   const all = cascadeSteps(o.model.weights, o.model.card.head !== 'gap');
   const steps = o.sanity.steps.map((name) => {
     const s = all.find((x) => x.name === name);
@@ -62,7 +66,13 @@ export async function sanityBatch(o: SanityInput): Promise<SanityBatch> {
   const S = steps.length;
   const mapsOf = (r: ModelRunner) =>
     computeBatchMaps(r, o.images, o.ids, o.targets, 'gt', o.methods, o.sanity.saliency, { signal: o.signal });
-  const trained = await mapsOf(o.trained);
+  const trainedRunner = o.open(o.model);
+  let trained;
+  try {
+    trained = await mapsOf(trainedRunner);
+  } finally {
+    await trainedRunner.release();
+  }
   const up = (m: { h: number; w: number; data: Float32Array }) =>
     minMaxNormalise(saliencyToImage(m.data, n, m.h, m.w, H, H, o.protocol), H * H);
   const trainedUp = Object.fromEntries(o.methods.map((m) => [m, up(trained.maps[m]!)]));

@@ -142,12 +142,17 @@ async function openInputs(ctx: StageContext<EvaluateParams>): Promise<EvaluateIn
   const tf = { size: model.card.input_size, resize: model.card.resize, preprocessing };
   const { ROAD_DEFAULTS } = await import('../../ml/metrics/road.js');
   const road = p.road ? { ...ROAD_DEFAULTS, ...p.road } : undefined;
-  const sanity = p.sanity ? await sanityProtocol(p.sanity, model, p.batch_size) : undefined;
+  const sanity = p.sanity ? await sanityProtocol(p.sanity, model, p.batch_size, p.engine) : undefined;
   return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf, road, sanity };
 }
 
 /** The sanity check's resolved settings: every cascade step of the model unless some are named. */
-async function sanityProtocol(s: NonNullable<EvaluateParams['sanity']>, model: LoadedModel, batch: number): Promise<SanityProtocol> {
+async function sanityProtocol(
+  s: NonNullable<EvaluateParams['sanity']>,
+  model: LoadedModel,
+  batch: number,
+  engine: EvaluateParams['engine'],
+): Promise<SanityProtocol> {
   const { sanitySteps } = await import('../../ml/explain/sanity.js');
   const all = sanitySteps(model);
   for (const name of s.steps ?? [])
@@ -157,6 +162,7 @@ async function sanityProtocol(s: NonNullable<EvaluateParams['sanity']>, model: L
     seed: s.seed,
     steps: s.steps ?? all,
     ssimWindow: 7,
+    engine: engine === 'onnx' ? 'onnx' : 'tfjs',
     saliency: { maxBatch: batch, rise: { numMasks: s.rise.masks, cells: s.rise.cells, p1: s.rise.p1 }, seed: s.saliency_seed },
   };
 }
@@ -263,7 +269,7 @@ async function scoreShard(
     ctx.signal,
   );
   const regions = inp.localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
-  const sanity = inp.sanity ? await sanityShard(ctx, inp, runner, images, shard.ids) : undefined;
+  const sanity = inp.sanity ? await sanityShard(ctx, inp, images, shard.ids) : undefined;
   const last = (v: number[]) => v.filter((_, j) => j % sanity!.steps.length === sanity!.steps.length - 1);
   const scored = await scoreBatch({
     images,
@@ -297,7 +303,6 @@ async function scoreShard(
 async function sanityShard(
   ctx: StageContext<EvaluateParams>,
   inp: EvaluateInputs,
-  runner: ModelRunner,
   images: Float32Array,
   ids: number[],
 ): Promise<NonNullable<ShardResult['sanity']>> {
@@ -309,8 +314,7 @@ async function sanityShard(
   ctx.progress.message(`sanity check: ${inp.sanity!.steps.length} randomised model(s)`);
   const r = await sanityBatch({
     model: inp.model,
-    open: (m) => new ModelRunner(m, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: p.engine ?? 'auto' }),
-    trained: runner,
+    open: (m) => new ModelRunner(m, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: inp.sanity!.engine }),
     images,
     ids,
     targets,

@@ -52,6 +52,8 @@ test('sanity check (GAP): cascade top down, the random baseline unchanged, Grad-
   const steps = ['classifier', 'layer4', 'layer3', 'layer2', 'layer1', 'stem'];
   assert.deepEqual(summary.sanity.protocol.steps, steps);
   assert.equal(summary.sanity.protocol.seed, 1);
+  // Both sides on tfjs (the stage's engine is not onnx), so no graph is exported per randomised model.
+  assert.equal(summary.sanity.protocol.engine, 'tfjs');
   for (const m of ['gradcam', 'random'])
     assert.deepEqual(
       summary.sanity.methods[m].map((s: any) => s.step),
