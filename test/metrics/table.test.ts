@@ -44,7 +44,20 @@ test('ROAD metrics only when the evaluation ran ROAD; combined = (LeRF − MoRF)
 });
 
 test('labels carry the direction and AUC-like metrics are reported ×100', () => {
-  assert.deepEqual(METRICS.map(metricLabel), ['AD↓', 'AG↑', 'AI↑', 'I↑', 'D↓', 'PG↑', 'EPG↑', 'ROAD-MoRF↓', 'ROAD-LeRF↑', 'ROAD↑', 'MPRT-ρ↓', 'MPRT-SSIM↓']);
+  assert.deepEqual(METRICS.map(metricLabel), [
+    'AD↓',
+    'AG↑',
+    'AI↑',
+    'I↑',
+    'D↓',
+    'PG↑',
+    'EPG↑',
+    'ROAD-MoRF↓',
+    'ROAD-LeRF↑',
+    'ROAD↑',
+    'MPRT-ρ↓',
+    'MPRT-SSIM↓',
+  ]);
   assert.equal(metricScale('AD'), 1);
   assert.equal(metricScale('insertion'), 100);
   assert.equal(metricScale('not-a-metric'), 1);
