@@ -7,6 +7,7 @@ import { insertionDeletion } from '../metrics/insdel.js';
 import { classifyMap, saliencyToImage, type MapStatus } from '../metrics/maps.js';
 import type { Protocol } from '../metrics/protocol.js';
 import type { ScoreFn } from '../metrics/score.js';
+import { roadEval, type RoadOrder, type RoadProtocol, type RoadResult } from '../metrics/road.js';
 import { metricValues, type CoreMetricKey, type ImageEvidence, type RegionMetricKey } from '../metrics/table.js';
 
 /** One image's scores: every metric of ml/metrics/table.ts (those needing a mask when it has one). */
@@ -28,9 +29,14 @@ export interface CurveSums {
   n: number;
 }
 
+/** Per ROAD order: sums over images of the target probability and top-1 hits at each percentage. */
+export type RoadSums = Partial<Record<RoadOrder, { prob: number[]; correct: number[] }>> & { n: number };
+
 export interface BatchScores {
   rows: ImageRow[];
   curves: Record<string, CurveSums>;
+  /** Present when ROAD ran. */
+  road?: Record<string, RoadSums>;
   /** Per image: 1 when the label is the top-1 / within the top-5 class. */
   top1: number[];
   top5: number[];
@@ -53,6 +59,10 @@ export interface ScoreBatchInput {
   score: ScoreFn;
   maxBatch: number;
   keepConstant: readonly string[];
+  /** Run ROAD with this protocol (absent: not run). */
+  road?: RoadProtocol;
+  /** Per method: each image's sanity-check similarities (sanity.ts), to enter the rows. */
+  sanity?: Record<string, { rank: ArrayLike<number>; ssim: ArrayLike<number> }>;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }
@@ -89,6 +99,7 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
   const rows: ImageRow[] = [];
   const curves: Record<string, CurveSums> = {};
   const methods = Object.keys(o.maps);
+  const roadSums: Record<string, RoadSums> = {};
   let step = 0;
   for (const m of methods) {
     o.signal?.throwIfAborted();
@@ -111,7 +122,26 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
     const keep = o.keepConstant.includes(m);
     const pts = insdel.steps + 1;
     const sums: CurveSums = { insertion: new Array(pts).fill(0), deletion: new Array(pts).fill(0), n: 0 };
-    const up = o.regions ? saliencyToImage(data, n, h, w, H, H, o.protocol) : undefined;
+    const up = o.regions || o.road ? saliencyToImage(data, n, h, w, H, H, o.protocol) : undefined;
+    let road: RoadResult | undefined;
+    if (o.road) {
+      road = await roadEval({
+        images: o.images,
+        dims,
+        saliency: up!,
+        ids: o.ids,
+        targets: conf.targets,
+        labels: o.labels,
+        std: o.std,
+        score: o.score,
+        maxBatch: o.maxBatch,
+        road: o.road,
+        signal: o.signal,
+      });
+      roadSums[m] = { n: 0 };
+      for (const which of o.road.orders)
+        roadSums[m][which] = { prob: new Array(o.road.percentages.length).fill(0), correct: new Array(o.road.percentages.length).fill(0) };
+    }
     for (let i = 0; i < n; i++) {
       const status = conf.statuses[i];
       const evidence: ImageEvidence = {
@@ -130,6 +160,9 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
         const st = classifyMap(map, o.protocol.degenerate.constantRelTol);
         evidence.region = { map, status: st, mask, size: H, keepConstant: keep, tolerance: o.protocol.localisation.tolerance };
       }
+      if (road) evidence.road = { morf: road.mean.morf?.[i], lerf: road.mean.lerf?.[i] };
+      const sane = o.sanity?.[m];
+      if (sane) evidence.sanity = { rank: sane.rank[i], ssim: sane.ssim[i] };
       const row = {
         id: o.ids[i],
         method: m,
@@ -146,10 +179,19 @@ export async function scoreBatch(o: ScoreBatchInput): Promise<BatchScores> {
           sums.deletion[t] += insdel.deletion.curves[i * pts + t];
         }
         sums.n++;
+        if (road && o.road) {
+          const P = o.road.percentages.length;
+          for (const which of o.road.orders)
+            for (let t = 0; t < P; t++) {
+              roadSums[m][which]!.prob[t] += road.prob[which]![i * P + t];
+              roadSums[m][which]!.correct[t] += road.correct[which]![i * P + t];
+            }
+          roadSums[m].n++;
+        }
       }
     }
     curves[m] = sums;
     o.onProgress?.(++step / methods.length);
   }
-  return { rows, curves, top1, top5, nonFinite };
+  return { rows, curves, top1, top5, nonFinite, ...(o.road ? { road: roadSums } : {}) };
 }

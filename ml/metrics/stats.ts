@@ -120,3 +120,37 @@ export function summarise(
   );
   return { ...ci, dropped: values.length - kept.length, excluded: agg.excluded };
 }
+
+export interface AdjustedCI extends MeanCI {
+  /** Mean CA − GAP of the method and of the baseline over the images all four values cover. */
+  methodDiff: number;
+  baselineDiff: number;
+}
+
+/**
+ * Baseline-adjusted paired difference: per image, (a_i − b_i) − (a0_i − b0_i), where a/b are the
+ * method's scores under the two models and a0/b0 the baseline's (e.g. the random map). A gain
+ * that the baseline map shows as well comes from the models (their calibration), not from the
+ * explanation; what is left is the explanation's share. The bootstrap resamples images, so all
+ * four values of an image stay together; images missing any of them are dropped and counted.
+ */
+export function adjustedDifference(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  a0: ArrayLike<number>,
+  b0: ArrayLike<number>,
+  opts: BootstrapOptions = {},
+): AdjustedCI {
+  const n = a.length;
+  if (b.length !== n || a0.length !== n || b0.length !== n)
+    throw new Error(`adjustedDifference: ${n}, ${b.length}, ${a0.length} and ${b0.length} values (they must be paired per image)`);
+  const method = new Float64Array(n);
+  const baseline = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const ok = Number.isFinite(a[i]) && Number.isFinite(b[i]) && Number.isFinite(a0[i]) && Number.isFinite(b0[i]);
+    method[i] = ok ? a[i] - b[i] : NaN;
+    baseline[i] = ok ? a0[i] - b0[i] : NaN;
+  }
+  const { meanA, meanB, ...r } = pairedDifference(method, baseline, opts);
+  return { ...r, methodDiff: meanA, baselineDiff: meanB };
+}

@@ -19,6 +19,10 @@ export interface ImageEvidence {
   w: number;
   /** Present when the index has an object mask for the image. */
   region?: RegionEvidence;
+  /** Present when the evaluation runs ROAD (road.ts): mean target probability over the percentages. */
+  road?: { morf?: number; lerf?: number };
+  /** Present when the evaluation runs the sanity check: similarity to the fully randomised model's map. */
+  sanity?: { rank: number; ssim: number };
 }
 
 export interface RegionEvidence {
@@ -43,6 +47,8 @@ export interface MetricDef {
   scale: number;
   /** Needs an object mask: computed only when the index has one for the image. */
   needsRegion: boolean;
+  /** Computed only when the evaluation asks for it (its evidence field is then present). */
+  optIn?: 'road' | 'sanity';
   /** Shown in summary.md and the sweep headline (the full HTML table shows every metric). */
   inSummary: boolean;
   /** NaN = no usable value for this image (left out of the mean and counted). */
@@ -58,11 +64,57 @@ export const METRICS = [
   { key: 'deletion', label: 'D', direction: 'lower', scale: 100, needsRegion: false, inSummary: true, value: (e) => e.deletion },
   { key: 'pointing', label: 'PG', direction: 'higher', scale: 100, needsRegion: true, inSummary: false, value: pointing },
   { key: 'energy', label: 'EPG', direction: 'higher', scale: 100, needsRegion: true, inSummary: true, value: energy },
+  // ROAD (Rong et al. 2022), mean target probability over the percentages after removing the most
+  // (MoRF) or the least (LeRF) relevant pixels; combined = (LeRF − MoRF)/2 as pytorch-grad-cam's ROADCombined.
+  {
+    key: 'road_morf',
+    label: 'ROAD-MoRF',
+    direction: 'lower',
+    scale: 100,
+    needsRegion: false,
+    optIn: 'road',
+    inSummary: false,
+    value: (e) => e.road?.morf ?? NaN,
+  },
+  {
+    key: 'road_lerf',
+    label: 'ROAD-LeRF',
+    direction: 'higher',
+    scale: 100,
+    needsRegion: false,
+    optIn: 'road',
+    inSummary: false,
+    value: (e) => e.road?.lerf ?? NaN,
+  },
+  { key: 'road', label: 'ROAD', direction: 'higher', scale: 100, needsRegion: false, optIn: 'road', inSummary: false, value: roadCombined },
+  // Model-randomisation sanity check (Adebayo et al. 2018): Spearman ρ and SSIM between the map of
+  // the trained model and that of the fully randomised one (every cascade step is in evaluation.json).
+  // Lower = the map depends more on the weights (the check is passed as they approach 0).
+  {
+    key: 'sanity_rank',
+    label: 'MPRT-ρ',
+    direction: 'lower',
+    scale: 1,
+    needsRegion: false,
+    optIn: 'sanity',
+    inSummary: false,
+    value: (e) => e.sanity?.rank ?? NaN,
+  },
+  {
+    key: 'sanity_ssim',
+    label: 'MPRT-SSIM',
+    direction: 'lower',
+    scale: 1,
+    needsRegion: false,
+    optIn: 'sanity',
+    inSummary: false,
+    value: (e) => e.sanity?.ssim ?? NaN,
+  },
 ] as const satisfies readonly MetricDef[];
 
 export type MetricKey = (typeof METRICS)[number]['key'];
 /** Metrics every scored image has (the others need an object mask). */
-export type CoreMetricKey = Extract<(typeof METRICS)[number], { needsRegion: false }>['key'];
+export type CoreMetricKey = Exclude<Extract<(typeof METRICS)[number], { needsRegion: false }>, { optIn: string }>['key'];
 export type RegionMetricKey = Exclude<MetricKey, CoreMetricKey>;
 
 /** A metric's column label with its direction: AD↓, EPG↑. */
@@ -78,8 +130,18 @@ export function metricScale(key: string, table: readonly MetricDef[] = METRICS):
 /** The metrics that apply to an image: all of them with an object mask, the core ones without. */
 export function metricValues(e: ImageEvidence, table: readonly MetricDef[] = METRICS): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of table) if (!m.needsRegion || e.region) out[m.key] = m.value(e);
+  for (const m of table) if ((!m.needsRegion || e.region) && (!m.optIn || e[m.optIn])) out[m.key] = m.value(e);
   return out;
+}
+
+/** Core = every scored image has it: no object mask needed, not opt-in. */
+export function isCoreMetric(m: Pick<MetricDef, 'needsRegion' | 'optIn'>): boolean {
+  return !m.needsRegion && !m.optIn;
+}
+
+function roadCombined(e: ImageEvidence): number {
+  const r = e.road;
+  return r && r.morf !== undefined && r.lerf !== undefined ? (r.lerf - r.morf) / 2 : NaN;
 }
 
 function pointing(e: ImageEvidence): number {

@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { shardRange, type ShardPart, type StageContext } from '../../engine/contract.js';
 import { EVALUATE_FILES, SALIENCY_FILES, type EvaluateSummary, type Interval, type MethodScores, type SaliencyMeta } from '../artifacts.js';
-import { METRICS } from '../../ml/metrics/table.js';
+import { isCoreMetric, METRICS, type CoreMetricKey } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 import { recordEngine } from '../engine-choice.js';
 import type { Protocol } from '../../ml/metrics/protocol.js';
@@ -17,6 +17,9 @@ import type { Preprocessing } from '../../ml/data/preprocessing.js';
 
 type Row = import('../../ml/explain/evaluate-batch.js').ImageRow;
 type Curves = import('../../ml/explain/evaluate-batch.js').CurveSums;
+type RoadSums = import('../../ml/explain/evaluate-batch.js').RoadSums;
+type RoadProtocol = import('../../ml/metrics/road.js').RoadProtocol;
+type SanityProtocol = import('../../ml/explain/sanity.js').SanityProtocol;
 
 interface ShardResult {
   ids: number[];
@@ -28,9 +31,15 @@ interface ShardResult {
   top5: number[];
   /** Absent in shards cached before it was recorded. */
   nonFinite?: number[];
+  /** The ROAD protocol and its per-method sums, when ROAD ran. */
+  roadProtocol?: RoadProtocol;
+  road?: Record<string, RoadSums>;
+  /** The sanity-check protocol and per-image, per-step similarities, when it ran. */
+  sanityProtocol?: SanityProtocol;
+  sanity?: { steps: string[]; rank: Record<string, number[]>; ssim: Record<string, number[]> };
 }
 
-const CORE_METRICS = METRICS.filter((m) => !m.needsRegion).map((m) => m.key);
+const CORE_METRICS = METRICS.filter(isCoreMetric).map((m) => m.key);
 
 /** JSON turns NaN into null; read it back as NaN. */
 function revive(rows: Row[], metrics: readonly string[]): Row[] {
@@ -85,6 +94,10 @@ interface EvaluateInputs {
   localise: boolean;
   preprocessing: Preprocessing;
   tf: { size: number; resize: LoadedModel['card']['resize']; preprocessing: Preprocessing };
+  /** The resolved ROAD protocol, when the params ask for it. */
+  road?: RoadProtocol;
+  /** The resolved sanity-check protocol, when the params ask for it. */
+  sanity?: SanityProtocol;
 }
 
 /** Reads the model, index and saliency inputs, checks they fit together and warns where they disagree. */
@@ -129,7 +142,31 @@ async function openInputs(ctx: StageContext<EvaluateParams>): Promise<EvaluateIn
   const localise = p.localisation === 'auto' && (index.meta.masks || index.records.some((r) => r.box !== undefined));
   const preprocessing = await checkPreprocessing(ctx, model, index, meta);
   const tf = { size: model.card.input_size, resize: model.card.resize, preprocessing };
-  return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf };
+  const { ROAD_DEFAULTS } = await import('../../ml/metrics/road.js');
+  const road = p.road ? { ...ROAD_DEFAULTS, ...p.road } : undefined;
+  const sanity = p.sanity ? await sanityProtocol(p.sanity, model, p.batch_size, p.engine) : undefined;
+  return { protocol, model, index, meta, metaFile, pooling, methods, rec, localise, preprocessing, tf, road, sanity };
+}
+
+/** The sanity check's resolved settings: every cascade step of the model unless some are named. */
+async function sanityProtocol(
+  s: NonNullable<EvaluateParams['sanity']>,
+  model: LoadedModel,
+  batch: number,
+  engine: EvaluateParams['engine'],
+): Promise<SanityProtocol> {
+  const { sanitySteps } = await import('../../ml/explain/sanity.js');
+  const all = sanitySteps(model);
+  for (const name of s.steps ?? [])
+    if (!all.includes(name))
+      throw new Error(`evaluate: params.sanity.steps: no cascade step "${name}" for this model (has: ${all.join(', ')})`);
+  return {
+    seed: s.seed,
+    steps: s.steps ?? all,
+    ssimWindow: 7,
+    engine: engine === 'onnx' ? 'onnx' : 'tfjs',
+    saliency: { maxBatch: batch, rise: { numMasks: s.rise.masks, cells: s.rise.cells, p1: s.rise.p1 }, seed: s.saliency_seed },
+  };
 }
 
 /** The pixel convention to score with, warning when it differs from the model's or the maps'. */
@@ -167,6 +204,8 @@ async function scoreShards(
   let done = 0;
   let reused = 0;
   const protoJson = JSON.stringify(inp.protocol);
+  const roadJson = JSON.stringify(inp.road ?? null);
+  const sanityJson = JSON.stringify(inp.sanity ?? null);
   for (let s = 0; s < meta.shards.length; s++) {
     ctx.signal.throwIfAborted();
     if (range && (s < range.start || s >= range.end)) continue;
@@ -179,6 +218,8 @@ async function scoreShards(
         JSON.stringify(v.ids) === JSON.stringify(shard.ids) &&
         JSON.stringify(v.methods) === JSON.stringify(methods) &&
         JSON.stringify(v.protocol) === protoJson &&
+        JSON.stringify(v.roadProtocol ?? null) === roadJson &&
+        JSON.stringify(v.sanityProtocol ?? null) === sanityJson &&
         // A shard scored before a metric was added lacks it: score it again.
         v.rows.every((r) => CORE_METRICS.every((k) => k in r)),
     );
@@ -232,6 +273,8 @@ async function scoreShard(
     ctx.signal,
   );
   const regions = inp.localise ? await Promise.all(recs.map((r) => regionOf(r))) : undefined;
+  const sanity = inp.sanity ? await sanityShard(ctx, inp, images, shard.ids) : undefined;
+  const last = (v: number[]) => v.filter((_, j) => j % sanity!.steps.length === sanity!.steps.length - 1);
   const scored = await scoreBatch({
     images,
     size,
@@ -245,10 +288,47 @@ async function scoreShard(
     score: runner.probs,
     maxBatch: p.batch_size,
     keepConstant: p.keep_constant,
+    road: inp.road,
+    sanity: sanity && Object.fromEntries(methods.map((m) => [m, { rank: last(sanity.rank[m]!), ssim: last(sanity.ssim[m]!) }])),
     signal: ctx.signal,
     onProgress: (f) => ctx.progress.message(`shard ${s + 1}/${inp.meta.shards.length}: ${Math.round(f * 100)}% of the methods scored`),
   });
-  return { ids: shard.ids, methods, protocol, ...scored };
+  return {
+    ids: shard.ids,
+    methods,
+    protocol,
+    ...scored,
+    ...(inp.road ? { roadProtocol: inp.road } : {}),
+    ...(sanity ? { sanityProtocol: inp.sanity, sanity } : {}),
+  };
+}
+
+/** The sanity check on one shard's images: the explained classes of the saliency input, every step. */
+async function sanityShard(
+  ctx: StageContext<EvaluateParams>,
+  inp: EvaluateInputs,
+  images: Float32Array,
+  ids: number[],
+): Promise<NonNullable<ShardResult['sanity']>> {
+  const { sanityBatch } = await import('../../ml/explain/sanity.js');
+  const { ModelRunner } = await import('../../ml/explain/runner.js');
+  const p = ctx.params;
+  const pos = new Map(inp.meta.ids.map((id, k) => [id, k]));
+  const targets = ids.map((id) => inp.meta.targets[pos.get(id)!]!);
+  ctx.progress.message(`sanity check: ${inp.sanity!.steps.length} randomised model(s)`);
+  const r = await sanityBatch({
+    model: inp.model,
+    open: (m) => new ModelRunner(m, { batchSize: p.batch_size, cacheDir: onnxCacheDir(ctx.scratchDir), engine: inp.sanity!.engine }),
+    images,
+    ids,
+    targets,
+    methods: inp.methods,
+    protocol: inp.protocol,
+    sanity: inp.sanity!,
+    signal: ctx.signal,
+  });
+  const plain = (rec: Record<string, Float64Array>) => Object.fromEntries(Object.entries(rec).map(([m, v]) => [m, Array.from(v)]));
+  return { steps: r.steps, rank: plain(r.rank), ssim: plain(r.ssim) };
 }
 
 /** Aggregates the shards' results and writes per_image.jsonl, the mean curves and evaluation.json. */
@@ -274,6 +354,7 @@ async function writeEvaluation(ctx: StageContext<EvaluateParams>, inp: EvaluateI
     saliency_degenerate: Object.fromEntries(methods.map((m) => [m, meta.degenerate[m] ?? {}])),
   };
   const curves: Record<string, { insertion: number[]; deletion: number[]; n: number }> = {};
+  const roadCurves: Record<string, ReturnType<typeof meanRoad>> = {};
   for (const m of methods) {
     const opts = { ...boot, includeConstant: p.keep_constant.includes(m) };
     const entry = methodScores(
@@ -283,9 +364,19 @@ async function writeEvaluation(ctx: StageContext<EvaluateParams>, inp: EvaluateI
     );
     summary.methods[m] = entry;
     curves[m] = meanCurves(results.map((r) => r.curves[m]));
+    if (inp.road)
+      roadCurves[m] = meanRoad(
+        inp.road,
+        results.map((r) => r.road?.[m]),
+      );
     const left = Object.entries(entry.excluded);
     if (left.length) ctx.log.warn(`evaluate: ${m}: left out of the means: ${left.map(([k, v]) => `${v} ${k} map(s)`).join(', ')}`);
   }
+  // The ROAD protocol (percentages, order semantics, noise, jitter, seed, solver tolerance) next to
+  // its per-percentage mean probability and accuracy (the official benchmark's two curves).
+  if (inp.road) summary.road = { protocol: inp.road, methods: roadCurves };
+  // Per cascade step: mean ρ and SSIM over the images with a defined value (constant maps have no ρ).
+  if (inp.sanity) summary.sanity = { protocol: inp.sanity, methods: sanityCurves(inp.sanity, methods, results, boot, summarise) };
   const lines = rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
   await writeFile(join(ctx.outDir, EVALUATE_FILES.perImage), lines);
   await writeFile(join(ctx.outDir, EVALUATE_FILES.curves), JSON.stringify(curves) + '\n');
@@ -306,10 +397,10 @@ const interval = (s: { mean: number; lo: number; hi: number; n: number }): Inter
 /** One method's means with intervals over its images; degenerate maps are left out and counted. */
 function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summarise): MethodScores {
   const statuses = mr.map((r) => r.status);
-  const core = METRICS.filter((k) => !k.needsRegion).map((k) => ({
+  const core = METRICS.filter(isCoreMetric).map((k) => ({
     key: k.key,
     s: summarise(
-      mr.map((r) => r[k.key]),
+      mr.map((r) => r[k.key as CoreMetricKey]),
       statuses,
       opts,
     ),
@@ -321,6 +412,17 @@ function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summ
   if (ex.nan) excluded['non-finite'] = ex.nan;
   if (ex.nonFinite) excluded['non-finite-score'] = ex.nonFinite;
   const entry: MethodScores = { ...Object.fromEntries(core.map(({ key, s }) => [key, interval(s)])), excluded };
+  // Opt-in metrics (ROAD) follow the map statuses like the core ones, where they were computed.
+  for (const k of METRICS.filter((x) => 'optIn' in x)) {
+    if (mr.some((r) => r[k.key] !== undefined))
+      entry[k.key] = interval(
+        summarise(
+          mr.map((r) => r[k.key] ?? NaN),
+          statuses,
+          opts,
+        ),
+      );
+  }
   for (const k of METRICS.filter((x) => x.needsRegion)) {
     // NaN = no usable value (degenerate map, empty mask): dropped and counted by n.
     if (mr.some((r) => r[k.key] !== undefined))
@@ -333,6 +435,45 @@ function methodScores(mr: Row[], opts: Parameters<Summarise>[2], summarise: Summ
       );
   }
   return entry;
+}
+
+function sanityCurves(
+  s: SanityProtocol,
+  methods: string[],
+  results: ShardResult[],
+  boot: { B: number; seed: number; level: number },
+  summarise: Summarise,
+) {
+  const S = s.steps.length;
+  const out: Record<string, Array<{ step: string; spearman: Interval; ssim: Interval }>> = {};
+  for (const m of methods) {
+    const col = (k: 'rank' | 'ssim', t: number) =>
+      results.flatMap((r) => (r.sanity?.[k][m] ?? []).filter((_, j) => j % S === t).map((v) => (v === null ? NaN : v)));
+    out[m] = s.steps.map((step, t) => {
+      const iv = (v: number[]) =>
+        interval(
+          summarise(
+            v,
+            v.map(() => 'ok'),
+            boot,
+          ),
+        );
+      return { step, spearman: iv(col('rank', t)), ssim: iv(col('ssim', t)) };
+    });
+  }
+  return out;
+}
+
+/** Mean target probability and accuracy per ROAD order and percentage, over the images summed. */
+function meanRoad(road: RoadProtocol, sums: Array<RoadSums | undefined>) {
+  const n = sums.reduce((a, s) => a + (s?.n ?? 0), 0);
+  const out: Record<string, { prob: number[]; accuracy: number[] }> & { n?: number } = {};
+  for (const which of road.orders) {
+    const avg = (k: 'prob' | 'correct') =>
+      road.percentages.map((_, t) => (n ? sums.reduce((a, s) => a + (s?.[which]?.[k][t] ?? 0), 0) / n : NaN));
+    out[which] = { prob: avg('prob'), accuracy: avg('correct') };
+  }
+  return { ...out, n };
 }
 
 /** The mean insertion and deletion curves of one method over every shard's sums. */

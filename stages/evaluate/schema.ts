@@ -13,6 +13,10 @@ export interface EvaluateParams {
   batch_size: number;
   preprocessing?: 'torchvision' | 'fast';
   engine?: EngineParam;
+  /** ROAD (absent: not run; present: its fields get their defaults). */
+  road?: { percentages: number[]; orders: Array<'morf' | 'lerf'>; noise: number; seed: number };
+  /** Model-randomisation sanity check (absent: not run). */
+  sanity?: { seed: number; steps?: string[]; saliency_seed: number; rise: { masks: number; cells: number; p1: number } };
 }
 
 export const evaluateParamsSchema = {
@@ -75,6 +79,67 @@ export const evaluateParamsSchema = {
       type: 'integer',
       minimum: 1,
       default: 32,
+    },
+    road: {
+      description:
+        'Run ROAD (Rong et al. 2022, remove and debias, no retraining): per percentage, remove pixels in the map order (MoRF: p = fraction removed; LeRF: p = fraction kept, as the official code) ' +
+        'and fill them by noisy linear imputation, then score the unchanged model. Adds road_morf, road_lerf and road (= (LeRF − MoRF)/2) per image ' +
+        '(mean target probability over the percentages) and the per-percentage curves to evaluation.json. Absent: not run. Costs one sparse solve per channel and one forward per image, method, order and percentage.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        percentages: {
+          description: 'The official percentages by default (road_evaluation experiments/cifar10).',
+          type: 'array',
+          items: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+          minItems: 1,
+          default: [0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9],
+        },
+        orders: {
+          type: 'array',
+          items: { enum: ['morf', 'lerf'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['morf', 'lerf'],
+        },
+        noise: { description: 'Imputation noise σ in [0,1] pixel units (official 0.01).', type: 'number', minimum: 0, default: 0.01 },
+        seed: { description: 'Seeds the tie-breaking jitter and the imputation noise.', type: 'integer', default: 0 },
+      },
+    },
+    sanity: {
+      description:
+        'Run the model-parameter randomisation test (Adebayo et al. 2018) with cascading randomisation: re-initialise the classifier, then the CA head, then the ' +
+        "backbone stages from the last to the stem (PyTorch's reset rules, seeded), recompute every evaluated method's maps on each randomised model and compare " +
+        "them with the trained model's maps per image: Spearman ρ and SSIM per cascade step in evaluation.json; sanity_rank and sanity_ssim (fully randomised model) " +
+        'per image. Absent: not run. Costs one saliency pass per cascade step.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        seed: { description: 'Seed of the re-initialisation.', type: 'integer', default: 0 },
+        steps: {
+          description: 'Cascade steps to run, top down (default: all of the model: classifier, head (CA models), layer4 … layer1, stem).',
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          minItems: 1,
+          uniqueItems: true,
+        },
+        saliency_seed: {
+          description: "Seed of the seeded methods (random baseline, RISE) on both models; the saliency stage's default is 0.",
+          type: 'integer',
+          default: 0,
+        },
+        rise: {
+          description: 'RISE settings for the recomputed maps (default: the saliency stage defaults).',
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            masks: { type: 'integer', minimum: 1, default: 6000 },
+            cells: { type: 'integer', minimum: 1, default: 8 },
+            p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+          },
+        },
+      },
     },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Warns when the saliency maps were computed on other pixels.`),
   },

@@ -18,6 +18,18 @@ export interface ReportParams {
   /** Bootstrap resamples for the paired GAP-vs-CA differences. */
   bootstrap: number;
   seed: number;
+  /** The baseline method of the adjusted comparison (default `random`). */
+  baseline?: string;
+}
+
+/** What is left of a CA − GAP difference once the baseline's CA − GAP is subtracted, image by image. */
+export interface AdjustedDiff {
+  baseline: string;
+  /** Means over the images all four scores cover (so they may differ slightly from the row's gap/ca). */
+  method_diff: number;
+  baseline_diff: number;
+  /** Mean of (CA − GAP)_method − (CA − GAP)_baseline, with its paired bootstrap interval. */
+  diff: Interval;
 }
 
 export interface PairedRow {
@@ -28,6 +40,27 @@ export interface PairedRow {
   ca: number;
   /** Mean of (CA − GAP) over the images both evaluated, with its bootstrap interval. */
   diff: Interval;
+  /** Absent for the baseline itself and where either evaluation lacks the baseline. */
+  adjusted?: AdjustedDiff;
+}
+
+/** Which CA-better differences remain once the baseline's difference is subtracted. */
+export interface Adjustment {
+  baseline: string;
+  /** CA better than GAP (interval clear of 0), before and after the adjustment. */
+  survive: RowRef[];
+  /** CA better before the adjustment, not after: the baseline map gains as much. */
+  vanish: RowRef[];
+  /** CA better only after the adjustment (the baseline map loses under CA). */
+  emerge: RowRef[];
+  /** The same, in words (HTML and summary.md show these lines). */
+  text: string[];
+}
+
+export interface RowRef {
+  variant: string;
+  method: string;
+  metric: string;
 }
 
 export interface ReportSummary {
@@ -53,6 +86,7 @@ export interface ReportSummary {
     methods: Record<string, Record<string, Interval | Record<string, number>>>;
   }>;
   paired: PairedRow[];
+  adjustment: Adjustment;
   sweep: Array<{ variant: string; values: Record<string, unknown>; headline: Record<string, number> }>;
   ignored_inputs: string[];
 }
@@ -62,6 +96,19 @@ type PairFn = (a: number[], b: number[], opts: { B: number; seed: number }) => I
 /** Pairs GAP and CA evaluations of the same variant, method by method, image by image. */
 export function pairedRows(c: Collected, pair: PairFn, p: ReportParams): PairedRow[] {
   const rows: PairedRow[] = [];
+  const baseline = p.baseline ?? 'random';
+  type Scores = Map<number, number>;
+  // The adjusted difference is the paired difference of the two per-image differences, over the
+  // images that have all four scores: the same bootstrap, resampling images.
+  const adjust = (k: Scores, g: Scores, kb: Scores | undefined, gb: Scores | undefined): AdjustedDiff | undefined => {
+    if (!kb || !gb) return undefined;
+    const ids = [...k.keys()].filter((id) => g.has(id) && kb.has(id) && gb.has(id)).sort((x, y) => x - y);
+    if (ids.length === 0) return undefined;
+    const dm = ids.map((id) => k.get(id)! - g.get(id)!);
+    const db = ids.map((id) => kb.get(id)! - gb.get(id)!);
+    const d = pair(dm, db, { B: p.bootstrap, seed: p.seed });
+    return { baseline, method_diff: mean(dm), baseline_diff: mean(db), diff: { mean: d.mean, lo: d.lo, hi: d.hi, n: d.n } };
+  };
   const byVariant = new Map<string, EvaluationEntry[]>();
   for (const e of c.evaluations) byVariant.set(e.variant.alias, [...(byVariant.get(e.variant.alias) ?? []), e]);
   for (const [variant, evals] of byVariant) {
@@ -79,18 +126,60 @@ export function pairedRows(c: Collected, pair: PairFn, p: ReportParams): PairedR
         const a = ids.map((id) => k.get(id)!);
         const b = ids.map((id) => g.get(id)!);
         const diff = pair(a, b, { B: p.bootstrap, seed: p.seed });
-        rows.push({
+        const row: PairedRow = {
           variant,
           method,
           metric: m.key,
           gap: mean(b),
           ca: mean(a),
           diff: { mean: diff.mean, lo: diff.lo, hi: diff.hi, n: diff.n },
-        });
+        };
+        const adjusted =
+          method === baseline ? undefined : adjust(k, g, ca.perImage.get(baseline)?.get(m.key), gap.perImage.get(baseline)?.get(m.key));
+        if (adjusted) row.adjusted = adjusted;
+        rows.push(row);
       }
     }
   }
   return rows;
+}
+
+/** CA better than GAP for this metric: the whole interval on the metric's good side of 0. */
+function caBetter(metric: string, iv: Interval): boolean {
+  const dir = METRICS.find((m) => m.key === metric)?.direction ?? 'higher';
+  return dir === 'higher' ? iv.lo > 0 : iv.hi < 0;
+}
+
+function ivText(iv: Interval, scale: number): string {
+  return `${fmt(iv.mean * scale)} [${fmt(iv.lo * scale)}, ${fmt(iv.hi * scale)}]`;
+}
+
+/** Sorts the adjusted rows into gains that survive, vanish or appear, and says so in words. */
+export function adjustment(rows: PairedRow[], baseline: string): Adjustment {
+  const ref = (r: PairedRow): RowRef => ({ variant: r.variant, method: r.method, metric: r.metric });
+  const name = (r: PairedRow) => `${r.method} ${r.metric}${r.variant ? ` (${r.variant})` : ''}`;
+  const adj = rows.filter((r) => r.adjusted);
+  const survive = adj.filter((r) => caBetter(r.metric, r.diff) && caBetter(r.metric, r.adjusted!.diff));
+  const vanish = adj.filter((r) => caBetter(r.metric, r.diff) && !caBetter(r.metric, r.adjusted!.diff));
+  const emerge = adj.filter((r) => !caBetter(r.metric, r.diff) && caBetter(r.metric, r.adjusted!.diff));
+  const text: string[] = [];
+  if (adj.length === 0) {
+    text.push(`No variant has the ${baseline} baseline in both its GAP and its CA evaluation: no adjusted comparison.`);
+  } else {
+    const list = (rs: PairedRow[], which: 'adjusted' | 'raw') =>
+      rs.map((r) => `${name(r)} ${ivText(which === 'adjusted' ? r.adjusted!.diff : r.diff, scaleOf(r.metric))}`).join('; ');
+    text.push(
+      survive.length
+        ? `Gains of CA over GAP that survive the adjustment for the ${baseline} map (adjusted difference, 95 % CI clear of 0): ${list(survive, 'adjusted')}.`
+        : `No gain of CA over GAP survives the adjustment for the ${baseline} map.`,
+    );
+    if (vanish.length)
+      text.push(
+        `Gains that do not survive it (the ${baseline} map gains about as much, so they come from the models, not the explanations; raw CA − GAP shown): ${list(vanish, 'raw')}.`,
+      );
+    if (emerge.length) text.push(`CA better only after the adjustment (the ${baseline} map loses under CA): ${list(emerge, 'adjusted')}.`);
+  }
+  return { baseline, survive: survive.map(ref), vanish: vanish.map(ref), emerge: emerge.map(ref), text };
 }
 
 function mean(v: number[]): number {
@@ -112,7 +201,8 @@ function metricsTable(c: Collected): string {
       .sort((a, b) => a.summary.pooling.localeCompare(b.summary.pooling) * -1);
     const methods = [...new Set(evals.flatMap((e) => Object.keys(e.summary.methods)))];
     const hasLoc = evals.some((e) => Object.values(e.summary.methods).some((m) => m.energy));
-    const metrics = METRICS.filter((m) => hasLoc || !m.needsRegion);
+    const has = (key: MetricKey) => evals.some((e) => Object.values(e.summary.methods).some((m) => m[key]));
+    const metrics = METRICS.filter((m) => (hasLoc || !m.needsRegion) && (!('optIn' in m) || has(m.key)));
     const head = ['method', ...evals.flatMap((e) => metrics.map((m) => `${e.summary.pooling.toUpperCase()} ${metricLabel(m)}`))];
     const rows = methods.map((method) => [
       esc(method),
@@ -135,11 +225,13 @@ function metricsTable(c: Collected): string {
 function pairedTable(rows: PairedRow[]): string {
   if (rows.length === 0) return '<p class="muted">No variant has both a GAP and a CA evaluation.</p>';
   const better = new Map<string, string>(METRICS.map((m) => [m.key, m.direction]));
+  const baseline = rows.find((r) => r.adjusted)?.adjusted?.baseline;
   return table(
-    ['variant', 'method', 'metric', 'GAP', 'CA', 'CA − GAP [95% CI]', 'n'],
+    ['variant', 'method', 'metric', 'GAP', 'CA', 'CA − GAP [95% CI]', 'n', `adjusted for ${baseline ?? 'the baseline'} [95% CI]`, 'n'],
     rows.map((r) => {
       const s = scaleOf(r.metric);
       const good = better.get(r.metric) === 'higher' ? r.diff.lo > 0 : r.diff.hi < 0;
+      const a = r.adjusted;
       return [
         esc(r.variant || '–'),
         esc(r.method),
@@ -148,9 +240,16 @@ function pairedTable(rows: PairedRow[]): string {
         fmt(r.ca * s),
         `<span class="${good ? 'better' : ''}">${fmt(r.diff.mean * s)} [${fmt(r.diff.lo * s)}, ${fmt(r.diff.hi * s)}]</span>`,
         String(r.diff.n),
+        a ? `<span class="${caBetter(r.metric, a.diff) ? 'better' : ''}">${ivText(a.diff, s)}</span>` : '–',
+        a ? String(a.diff.n) : '',
       ];
     }),
   );
+}
+
+function adjustmentSection(a: Adjustment): string {
+  const why = `<p class="muted">Adjusted = (CA − GAP for the method) − (CA − GAP for the ${esc(a.baseline)} map), image by image, with a paired bootstrap interval over the same images. The ${esc(a.baseline)} map says nothing about the image, so its CA − GAP difference measures what the change of model alone does to the metric (e.g. a better-calibrated classifier raises every insertion curve); only what remains after subtracting it can be credited to the explanation.</p>`;
+  return `<div id="adjusted-comparison">${why}${a.text.map((t) => `<p>${esc(t)}</p>`).join('')}</div>`;
 }
 
 function trainingCharts(c: Collected): string {
@@ -306,6 +405,7 @@ export async function buildReport(
 ): Promise<{ html: string; markdown: string; summary: ReportSummary; galleryImages: number }> {
   const title = p.title ?? (info ? `ca-pipe report — ${info.name}` : 'ca-pipe report');
   const paired = pairedRows(c, pair, p);
+  const adjusted = adjustment(paired, p.baseline ?? 'random');
   const sweep = sweepRows(c);
   const summary: ReportSummary = {
     format: 'ca-pipe.report/1',
@@ -330,6 +430,7 @@ export async function buildReport(
       methods: e.summary.methods as any,
     })),
     paired,
+    adjustment: adjusted,
     sweep,
     ignored_inputs: c.ignored.map((s) => s.stage),
   };
@@ -351,7 +452,7 @@ export async function buildReport(
         : ''
     }`,
     `<h2>Faithfulness and localisation</h2><p class="muted">Mean over images with a 95% bootstrap interval. AUCs and pointing scores ×100, as in the paper.</p><div id="metrics-table">${metricsTable(c)}</div>`,
-    `<h2>CA versus GAP, paired by image</h2>${pairedTable(paired)}`,
+    `<h2>CA versus GAP, paired by image</h2>${pairedTable(paired)}${paired.length ? adjustmentSection(adjusted) : ''}`,
     `<h2>Insertion and deletion curves</h2>${curveCharts(c)}`,
   ];
   const head = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body>`;
@@ -390,11 +491,26 @@ export function markdownSummary(s: ReportSummary): string {
     lines.push('');
   }
   if (s.paired.length) {
-    lines.push('## CA − GAP (paired, 95 % CI)', '', '| variant | method | metric | CA − GAP | CI |', '|---|---|---|---|---|');
-    for (const r of s.paired)
+    const b = s.adjustment.baseline;
+    lines.push(
+      `## CA − GAP (paired, 95 % CI), and adjusted for the ${mdText(b)} map`,
+      '',
+      `| variant | method | metric | CA − GAP | CI | adjusted | CI |`,
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const r of s.paired) {
+      const k = scaleOf(r.metric);
+      const a = r.adjusted?.diff;
       lines.push(
-        `| ${r.variant || '–'} | ${r.method} | ${r.metric} | ${fmt(r.diff.mean * scaleOf(r.metric))} | [${fmt(r.diff.lo * scaleOf(r.metric))}, ${fmt(r.diff.hi * scaleOf(r.metric))}] |`,
+        `| ${r.variant || '–'} | ${r.method} | ${r.metric} | ${fmt(r.diff.mean * k)} | [${fmt(r.diff.lo * k)}, ${fmt(r.diff.hi * k)}] | ${a ? fmt(a.mean * k) : '–'} | ${a ? `[${fmt(a.lo * k)}, ${fmt(a.hi * k)}]` : ''} |`,
       );
+    }
+    lines.push(
+      '',
+      `Adjusted = (CA − GAP for the method) − (CA − GAP for the ${mdText(b)} map), per image, with a paired bootstrap interval: what is left once the change of model alone is taken out.`,
+      '',
+      ...s.adjustment.text.flatMap((t) => [mdText(t), '']),
+    );
   }
   return lines.join('\n') + '\n';
 }

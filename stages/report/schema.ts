@@ -23,5 +23,12 @@ export const reportParamsSchema = {
     },
     bootstrap: { type: 'integer', minimum: 100, default: 1000, description: 'Bootstrap resamples for paired CA-vs-GAP intervals.' },
     seed: { type: 'integer', default: 0, description: 'Seed of the bootstrap.' },
+    baseline: {
+      type: 'string',
+      minLength: 1,
+      default: 'random',
+      description:
+        "Method whose CA − GAP difference is subtracted from every other method's, image by image (the baseline-adjusted comparison); a gain the baseline map shows too comes from the models, not the explanation.",
+    },
   },
 } as const;

@@ -140,9 +140,24 @@ test(
           row.diff.lo <= row.diff.mean + 1e-12 && row.diff.mean <= row.diff.hi + 1e-12,
           `${method} ${metric}: mean outside its interval`,
         );
+        // The baseline-adjusted difference: (CA − GAP) of the method minus that of the random map,
+        // over the images all four scores cover.
+        if (method === 'random') assert.equal(row.adjusted, undefined, 'random is not adjusted against itself');
+        else {
+          const gr = gapImg.get('random')?.get(metric);
+          const cr = caImg.get('random')?.get(metric);
+          const all = ids.filter((id) => gr?.has(id) && cr?.has(id));
+          if (all.length) {
+            const a = mean(all.map((id) => c!.get(id)! - g!.get(id)! - (cr!.get(id)! - gr!.get(id)!)));
+            assert.equal(row.adjusted?.diff.n, all.length, `${method} ${metric}: adjusted n`);
+            assert.ok(Math.abs(row.adjusted.diff.mean - a) < 1e-9, `${method} ${metric}: adjusted ${row.adjusted.diff.mean} vs ${a}`);
+            assert.ok(row.adjusted.diff.lo <= row.adjusted.diff.mean + 1e-12 && row.adjusted.diff.mean <= row.adjusted.diff.hi + 1e-12);
+          }
+        }
         checked++;
       }
     }
+    assert.ok(summary.adjustment.text.length > 0 && html.includes('id="adjusted-comparison"'), 'the report says which gains survive');
     assert.ok(checked >= GAP_METHODS.length * 4, `only ${checked} paired rows could be checked`);
     console.log(`# ${checked} paired rows recomputed from per-image scores`);
     assert.ok(!summary.paired.some((r: any) => r.method === 'ca-attention'), 'ca-attention has no GAP counterpart');

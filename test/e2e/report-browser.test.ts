@@ -72,6 +72,8 @@ test('report.html renders in headless Chromium without console messages; tables,
     '#insdel-curves svg path',
     '#gallery',
     '#gallery img',
+    // The baseline-adjusted comparison: its explanation and at least one verdict sentence.
+    '#adjusted-comparison p',
   ];
   const probe = probePage(bin, html, sel);
   assert.equal(probe.brokenImages, 0, `${probe.brokenImages} of ${probe.images} images did not decode`);
@@ -87,6 +89,7 @@ test('report.html renders in headless Chromium without console messages; tables,
   const columns = inputs.methods.gap.length + inputs.methods.ca.length;
   assert.equal(probe.counts['#insdel-curves svg path'], 2 * columns);
   assert.equal(probe.counts['#gallery img'], 5 * columns, 'gallery: 5 images × every (pooling, method) column');
+  assert.ok(probe.counts['#adjusted-comparison p']! >= 2, 'the adjusted comparison is explained and its verdict given');
 
   // Screenshot where a person can look at it: runs/ when run from the repo, else the temp dir.
   const shots =

@@ -1,5 +1,7 @@
 // JSON Schema (draft 2020-12) of the report's summary.json (format ca-pipe.report/1), written from
 // stages/report/build.ts's ReportSummary. Used by the end-to-end test to check a real report.
+import { METRICS } from '../../ml/metrics/table.js';
+
 const interval = {
   type: 'object',
   required: ['mean', 'lo', 'hi', 'n'],
@@ -11,11 +13,17 @@ const interval = {
   },
 } as const;
 
+const rowRef = {
+  type: 'object',
+  required: ['variant', 'method', 'metric'],
+  properties: { variant: { type: 'string' }, method: { type: 'string' }, metric: { type: 'string' } },
+} as const;
+
 export const reportSummarySchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'ca-pipe report summary.json',
   type: 'object',
-  required: ['format', 'title', 'models', 'evaluations', 'paired', 'sweep', 'ignored_inputs'],
+  required: ['format', 'title', 'models', 'evaluations', 'paired', 'adjustment', 'sweep', 'ignored_inputs'],
   properties: {
     format: { const: 'ca-pipe.report/1' },
     title: { type: 'string', minLength: 1 },
@@ -89,11 +97,32 @@ export const reportSummarySchema = {
         properties: {
           variant: { type: 'string' },
           method: { type: 'string' },
-          metric: { enum: ['AD', 'AG', 'AI', 'insertion', 'deletion', 'pointing', 'energy'] },
+          metric: { enum: METRICS.map((m) => m.key) },
           gap: { type: ['number', 'null'] },
           ca: { type: ['number', 'null'] },
           diff: interval,
+          adjusted: {
+            type: 'object',
+            required: ['baseline', 'method_diff', 'baseline_diff', 'diff'],
+            properties: {
+              baseline: { type: 'string', minLength: 1 },
+              method_diff: { type: ['number', 'null'] },
+              baseline_diff: { type: ['number', 'null'] },
+              diff: interval,
+            },
+          },
         },
+      },
+    },
+    adjustment: {
+      type: 'object',
+      required: ['baseline', 'survive', 'vanish', 'emerge', 'text'],
+      properties: {
+        baseline: { type: 'string', minLength: 1 },
+        survive: { type: 'array', items: rowRef },
+        vanish: { type: 'array', items: rowRef },
+        emerge: { type: 'array', items: rowRef },
+        text: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
       },
     },
     sweep: {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanWithCI, pairedDifference, quantileSorted, seededRandom } from '../../ml/metrics/stats.js';
+import { adjustedDifference, meanWithCI, pairedDifference, quantileSorted, seededRandom } from '../../ml/metrics/stats.js';
 
 function sample(n: number, seed: number, shift = 0): number[] {
   const r = seededRandom(seed);
@@ -57,6 +57,21 @@ test('paired difference: sign and interval follow a − b', () => {
   const withNaN = pairedDifference([1, NaN, 5], [0, 2, 1]);
   assert.deepEqual([withNaN.n, withNaN.dropped, withNaN.mean, withNaN.meanA, withNaN.meanB], [2, 1, 2.5, 3, 0.5]);
   assert.throws(() => pairedDifference([1], [1, 2]), /paired per image/);
+});
+
+test('baseline-adjusted difference: (a − b) − (a0 − b0) per image, hand-checked interval', () => {
+  // Method CA − GAP per image: 5−4, 7−4, 9−4 = 1, 3, 5 (mean 3); baseline: 2−1, 2−0, 2−2 = 1, 2, 0
+  // (mean 1). Adjusted: 0, 1, 5, mean 2. The fourth image lacks a baseline score and is dropped
+  // from all four.
+  const r = adjustedDifference([5, 7, 9, 100], [4, 4, 4, 0], [2, 2, 2, NaN], [1, 0, 2, 0], { B: 2000, seed: 5 });
+  assert.deepEqual([r.mean, r.n, r.dropped, r.methodDiff, r.baselineDiff], [2, 3, 1, 3, 1]);
+  // With 3 images each resample mean is one of (i+j+k)/3 over {0, 1, 5}; the extremes 0 and 5 each
+  // come up with probability 1/27 ≈ 3.7 % > 2.5 %, so the 95 % percentile interval is exactly [0, 5].
+  assert.deepEqual([r.lo, r.hi], [0, 5]);
+  // A baseline that moves exactly as the method leaves nothing: the interval collapses on 0.
+  const same = adjustedDifference([3, 5, 8], [1, 1, 1], [2, 4, 7], [0, 0, 0]);
+  assert.deepEqual([same.mean, same.lo, same.hi], [0, 0, 0]);
+  assert.throws(() => adjustedDifference([1, 2], [1, 2], [1], [1, 2]), /paired per image/);
 });
 
 test('summarise: mean and interval over usable maps only, exclusions reported', async () => {

@@ -32,8 +32,32 @@ test('core metrics always, mask metrics only with a mask', () => {
   assert.equal(withMask.energy, 1, 'all the mass lies on the object');
 });
 
+test('ROAD metrics only when the evaluation ran ROAD; combined = (LeRF − MoRF)/2', () => {
+  assert.equal(metricValues(evidence(false)).road, undefined);
+  const v = metricValues({ ...evidence(false), road: { morf: 0.2, lerf: 0.6 } });
+  assert.deepEqual([v.road_morf, v.road_lerf], [0.2, 0.6]);
+  assert.ok(Math.abs(v.road! - 0.2) < 1e-12);
+  assert.ok(Number.isNaN(metricValues({ ...evidence(false), road: { morf: 0.2 } }).road), 'MoRF only: no combined value');
+  assert.equal(metricValues(evidence(false)).sanity_rank, undefined, 'sanity metrics only when the check ran');
+  const s = metricValues({ ...evidence(false), sanity: { rank: 0.3, ssim: 0.6 } });
+  assert.deepEqual([s.sanity_rank, s.sanity_ssim, s.road], [0.3, 0.6, undefined]);
+});
+
 test('labels carry the direction and AUC-like metrics are reported ×100', () => {
-  assert.deepEqual(METRICS.map(metricLabel), ['AD↓', 'AG↑', 'AI↑', 'I↑', 'D↓', 'PG↑', 'EPG↑']);
+  assert.deepEqual(METRICS.map(metricLabel), [
+    'AD↓',
+    'AG↑',
+    'AI↑',
+    'I↑',
+    'D↓',
+    'PG↑',
+    'EPG↑',
+    'ROAD-MoRF↓',
+    'ROAD-LeRF↑',
+    'ROAD↑',
+    'MPRT-ρ↓',
+    'MPRT-SSIM↓',
+  ]);
   assert.equal(metricScale('AD'), 1);
   assert.equal(metricScale('insertion'), 100);
   assert.equal(metricScale('not-a-metric'), 1);

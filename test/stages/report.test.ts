@@ -196,3 +196,75 @@ test('the report does not depend on timings, cache status (run.json has them) or
     'experiment file named without its directory',
   );
 });
+
+/** An evaluation with several methods' per-image insertion scores (fractions, reported ×100). */
+async function insertionEvaluation(dir: string, pooling: 'gap' | 'ca', perMethod: Record<string, number[]>) {
+  await mkdir(dir, { recursive: true });
+  const methods = Object.fromEntries(
+    Object.keys(perMethod).map((m) => [m, { AD: iv(1), AI: iv(1), AG: iv(1), insertion: iv(0.5), deletion: iv(0.1), excluded: {} }]),
+  );
+  await writeFile(
+    join(dir, 'evaluation.json'),
+    JSON.stringify({
+      format: 'ca-pipe.evaluate/1',
+      protocol: { name: 'ca-stream' },
+      pooling,
+      accuracy: { top1: 0.9, top5: 1, n: 6 },
+      methods,
+    }),
+  );
+  const rows = Object.entries(perMethod).flatMap(([method, v]) => v.map((insertion, id) => JSON.stringify({ method, id, insertion })));
+  await writeFile(join(dir, 'per_image.jsonl'), rows.join('\n') + '\n');
+}
+
+test('adjusted comparison: a gain the random map shares does not survive, one beyond it does', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-adj-'));
+  const gap = [0.5, 0.4, 0.6, 0.5, 0.45, 0.55];
+  // random: CA − GAP = 0.09, 0.11, 0.10, 0.09, 0.11, 0.10 (the models alone raise insertion by ~10 points)
+  const randomDiff = [0.09, 0.11, 0.1, 0.09, 0.11, 0.1];
+  // scorecam: 0.05 or 0.06 more than random on every image, so the adjusted mean is 0.055 (5.5 points)
+  // and every resampled mean lies in [0.05, 0.06], so does the interval.
+  const extra = [0.05, 0.06, 0.05, 0.06, 0.05, 0.06];
+  const at = (d: number[], e: number[] = d.map(() => 0)) => gap.map((g, i) => g + d[i]! + e[i]!);
+  await insertionEvaluation(join(root, 'eg'), 'gap', { gradcam: gap, scorecam: gap, random: gap });
+  // gradcam under CA moves exactly as random: raw gain ~10 points, adjusted 0.
+  await insertionEvaluation(join(root, 'ec'), 'ca', { gradcam: at(randomDiff), scorecam: at(randomDiff, extra), random: at(randomDiff) });
+  await mkdir(join(root, 'out'));
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  await reportStage.run(ctxFor(root, { eg: v('eg', 'k1'), ec: v('ec', 'k2') }, {}));
+  const summary = JSON.parse(await readFile(join(root, 'out', 'summary.json'), 'utf8'));
+  const row = (method: string) => summary.paired.find((r: any) => r.method === method && r.metric === 'insertion');
+  assert.equal(row('random').adjusted, undefined, 'the baseline is not adjusted against itself');
+  const g = row('gradcam');
+  assert.ok(Math.abs(g.diff.mean - 0.1) < 1e-9 && g.diff.lo > 0, `raw gradcam gain ${JSON.stringify(g.diff)}`);
+  assert.ok(Math.abs(g.adjusted.diff.mean) < 1e-12 && Math.abs(g.adjusted.diff.lo) < 1e-12 && Math.abs(g.adjusted.diff.hi) < 1e-12);
+  assert.equal(g.adjusted.baseline, 'random');
+  const s = row('scorecam');
+  assert.ok(Math.abs(s.adjusted.diff.mean - 0.055) < 1e-9, `adjusted scorecam ${s.adjusted.diff.mean}`);
+  assert.ok(s.adjusted.diff.lo >= 0.05 - 1e-12 && s.adjusted.diff.hi <= 0.06 + 1e-12 && s.adjusted.diff.n === 6);
+  assert.ok(Math.abs(s.adjusted.method_diff - 0.155) < 1e-9 && Math.abs(s.adjusted.baseline_diff - 0.1) < 1e-9);
+  assert.deepEqual(summary.adjustment.survive, [{ variant: '', method: 'scorecam', metric: 'insertion' }]);
+  assert.deepEqual(summary.adjustment.vanish, [{ variant: '', method: 'gradcam', metric: 'insertion' }]);
+  const md = await readFile(join(root, 'out', 'summary.md'), 'utf8');
+  assert.match(
+    md,
+    /Gains of CA over GAP that survive the adjustment for the random map .*: scorecam insertion 5\.50 \\\[5\.\d\d, 5\.\d\d\\\]/,
+  );
+  assert.match(md, /do not survive it .*: gradcam insertion 10\.00/);
+  const html = await readFile(join(root, 'out', 'report.html'), 'utf8');
+  assert.match(html, /<div id="adjusted-comparison">.*survive the adjustment.*scorecam insertion 5\.50 \[5\.\d\d, 5\.\d\d\]/);
+  assert.match(html, /adjusted for random \[95% CI\]/);
+});
+
+test('adjusted comparison: without the baseline in both evaluations the report says so', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'report-adj0-'));
+  await insertionEvaluation(join(root, 'eg'), 'gap', { gradcam: [0.1, 0.2] });
+  await insertionEvaluation(join(root, 'ec'), 'ca', { gradcam: [0.2, 0.3], random: [0.1, 0.1] });
+  await mkdir(join(root, 'out'));
+  const v = (dir: string, key: string): VariantInput[] => [{ variantId: '', alias: '', values: {}, dir: join(root, dir), key }];
+  await reportStage.run(ctxFor(root, { eg: v('eg', 'k1'), ec: v('ec', 'k2') }, {}));
+  const summary = JSON.parse(await readFile(join(root, 'out', 'summary.json'), 'utf8'));
+  assert.equal(summary.paired[0].adjusted, undefined);
+  assert.match(summary.adjustment.text[0], /No variant has the random baseline in both/);
+  assert.match(await readFile(join(root, 'out', 'summary.md'), 'utf8'), /No variant has the random baseline/);
+});
