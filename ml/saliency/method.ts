@@ -3,6 +3,7 @@
 // them before the call), so no method needs a non-null assertion, and an input it reads without
 // declaring is a compile error.
 import type { EigenCamOptions } from './eigencam.js';
+import type { KpcaOptions } from './kpcacam.js';
 import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
 
 /** The most demanding thing a method asks of the model. */
@@ -38,6 +39,9 @@ export interface SaliencyInputs extends LongRunOptions {
   gradcamppEps?: number;
   xgradcamEps?: number;
   ablationValue?: number;
+  /** FEM's k of the k-sigma threshold (default 2). */
+  femK?: number;
+  kpca?: KpcaOptions;
 }
 
 /** The fields a method may declare as required (the rest are optional knobs). */

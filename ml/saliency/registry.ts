@@ -4,8 +4,13 @@ import ablationcam from './methods/ablationcam.js';
 import caAttention from './methods/ca-attention.js';
 import center from './methods/center.js';
 import eigencam from './methods/eigencam.js';
+import eigengradcam from './methods/eigengradcam.js';
+import fem from './methods/fem.js';
 import gradcam from './methods/gradcam.js';
+import gradcamElementwise from './methods/gradcam-elementwise.js';
 import gradcampp from './methods/gradcampp.js';
+import hirescam from './methods/hirescam.js';
+import kpcacam from './methods/kpcacam.js';
 import layercam from './methods/layercam.js';
 import ones from './methods/ones.js';
 import random from './methods/random.js';
@@ -27,6 +32,11 @@ export const SALIENCY_METHOD_TABLE = [
   layercam,
   eigencam,
   ablationcam,
+  hirescam,
+  gradcamElementwise,
+  eigengradcam,
+  fem,
+  kpcacam,
   rise,
   random,
   center,
