@@ -36,6 +36,7 @@ export class ModelRunner {
   private readonly opts: RunnerOptions;
   private choice?: Promise<EngineChoice>;
   private probsSession?: Promise<ForwardSession>;
+  private logitsSession?: Promise<ForwardSession>;
   private featureSession?: Promise<ForwardSession>;
   private headRunner?: PoolingHeadRunner;
   /** Forward passes (images) run so far, for throughput figures. */
@@ -108,20 +109,29 @@ export class ModelRunner {
   /** Softmax probabilities of n normalised NCHW images (n×classes), in chunks of batchSize. */
   probs = async (batch: Float32Array, n: number): Promise<Float32Array> => {
     this.probsSession ??= this.open(['probs']);
-    const s = await this.probsSession;
+    return this.classScores(await this.probsSession, 'probs', batch, n);
+  };
+
+  /** Logits of n normalised NCHW images (n×classes), in chunks of batchSize. */
+  logits = async (batch: Float32Array, n: number): Promise<Float32Array> => {
+    this.logitsSession ??= this.open(['logits']);
+    return this.classScores(await this.logitsSession, 'logits', batch, n);
+  };
+
+  private async classScores(s: ForwardSession, output: 'probs' | 'logits', batch: Float32Array, n: number): Promise<Float32Array> {
     const side = this.size;
     const per = 3 * side * side;
-    if (batch.length !== n * per) throw new Error(`probs: ${batch.length} values are not ${n} images of 3×${side}×${side}`);
+    if (batch.length !== n * per) throw new Error(`${output}: ${batch.length} values are not ${n} images of 3×${side}×${side}`);
     const classes = this.model.card.num_classes;
     const out = new Float32Array(n * classes);
     for (let s0 = 0; s0 < n; s0 += this.batchSize) {
       const b = Math.min(this.batchSize, n - s0);
-      const r = await s.run(batch.subarray(s0 * per, (s0 + b) * per), b, side, side, ['probs']);
-      out.set(r.probs.data, s0 * classes);
+      const r = await s.run(batch.subarray(s0 * per, (s0 + b) * per), b, side, side, [output]);
+      out.set(r[output].data, s0 * classes);
       this.forwardImages += b;
     }
     return out;
-  };
+  }
 
   /** Taps the head needs, logits and (CA) the l4 dots for n images. */
   async features(batch: Float32Array, n: number): Promise<Features> {
@@ -138,8 +148,8 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    const ss = [this.probsSession, this.featureSession];
-    this.probsSession = this.featureSession = undefined;
+    const ss = [this.probsSession, this.logitsSession, this.featureSession];
+    this.probsSession = this.logitsSession = this.featureSession = undefined;
     for (const s of ss) if (s) await (await s).release();
     this.headRunner?.dispose();
     this.headRunner = undefined;

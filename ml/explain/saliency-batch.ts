@@ -2,6 +2,7 @@
 // l4 dots; one tfjs backward pass for every gradient method; ONNX batches for Score-CAM and RISE;
 // the plain-TS layer4 scorer for Ablation-CAM. Maps are kept at the method's own resolution
 // (target-layer grid, RISE at input size) together with per-method degenerate counts.
+import type { SaliencyConvention } from '../saliency/method.js';
 import { computeSaliency, isSaliencyMethod, SALIENCY_METHODS, type SaliencyInputs } from '../saliency/registry.js';
 import type { ModelRunner } from './runner.js';
 
@@ -11,6 +12,21 @@ export interface SaliencyOptions {
   rise: { numMasks: number; cells: number; p1: number };
   /** Base seed; image id i uses imageSeed(seed, i), so maps do not depend on batching or resumption. */
   seed: number;
+  /** Per method with a choice of definition (Grad-CAM++, Score-CAM): whose to follow; default its first. */
+  conventions?: Partial<Record<string, SaliencyConvention>>;
+}
+
+/** The convention each listed method follows (only methods that offer a choice appear). */
+export function methodConventions(
+  methods: readonly string[],
+  chosen: Partial<Record<string, SaliencyConvention>> = {},
+): Record<string, SaliencyConvention> {
+  const out: Record<string, SaliencyConvention> = {};
+  for (const m of methods) {
+    const offered = isSaliencyMethod(m) ? SALIENCY_METHODS[m].conventions : undefined;
+    if (offered) out[m] = chosen[m] ?? offered[0];
+  }
+  return out;
 }
 
 export interface BatchMaps {
@@ -74,6 +90,7 @@ export async function computeBatchMaps(
   const G = needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;
 
+  const conventions = methodConventions(methods, opts.conventions);
   const maps: BatchMaps['maps'] = {};
   const degenerate: BatchMaps['degenerate'] = {};
   for (const m of methods) {
@@ -97,6 +114,7 @@ export async function computeBatchMaps(
       mean: card.mean,
       std: card.std,
       forwardProbs: runner.probs,
+      forwardLogits: runner.logits,
       target: targets[i],
       maxBatch: opts.maxBatch,
       seed: imageSeed(opts.seed, ids[i]),
@@ -104,7 +122,7 @@ export async function computeBatchMaps(
       signal: hooks.signal,
     };
     for (const m of methods) {
-      const inp: SaliencyInputs = { ...base };
+      const inp: SaliencyInputs = { ...base, convention: conventions[m] };
       if (m === 'ablationcam') {
         inp.forwardFromLayer = runner.head().layer4Scorer(targets[i], tokens?.subarray(i * K, (i + 1) * K), K, h, w);
         // y itself comes from the same scorer (not ONNX), so y − y_k is free of engine round-off.

@@ -6,6 +6,10 @@ import type { EigenCamOptions } from './eigencam.js';
 import type { KpcaOptions } from './kpcacam.js';
 import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
 
+/** The two codes whose definitions differ for some methods (issue #16 item 4). */
+export const SALIENCY_CONVENTIONS = ['ca-stream', 'pytorch-grad-cam'] as const;
+export type SaliencyConvention = (typeof SALIENCY_CONVENTIONS)[number];
+
 /** The most demanding thing a method asks of the model. */
 export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'none';
 
@@ -35,6 +39,10 @@ export interface SaliencyInputs extends LongRunOptions {
   score?: number;
   rise?: { numMasks: number; cells: number; p1: number; pixelSpace?: boolean };
   eigen?: EigenCamOptions;
+  /** n×classes logits of images (Score-CAM's pytorch-grad-cam convention weights by logits). */
+  forwardLogits?: ForwardProbs;
+  /** Whose definition to follow, for the methods whose info lists `conventions` (default the first). */
+  convention?: SaliencyConvention;
   /** Method knobs with documented defaults (see the method files). */
   gradcamppEps?: number;
   xgradcamEps?: number;
@@ -84,6 +92,8 @@ export interface SaliencyMethodInfo<N extends string = string, I extends Salienc
   caOnly: boolean;
   /** Uses the `seed` input (the map is a function of it). */
   seeded: boolean;
+  /** Present when the method follows either code on request (`convention` input); the first is the default. */
+  conventions?: readonly SaliencyConvention[];
 }
 
 /** A registered method: its info, and a compute that checks the declared inputs first. */
