@@ -2,6 +2,7 @@
 // l4 dots; one tfjs backward pass for every gradient method; ONNX batches for Score-CAM and RISE;
 // the plain-TS layer4 scorer for Ablation-CAM. Maps are kept at the method's own resolution
 // (target-layer grid, RISE at input size) together with per-method degenerate counts.
+import { finerComparisons } from '../saliency/finercam.js';
 import type { SaliencyConvention } from '../saliency/method.js';
 import { computeSaliency, isSaliencyMethod, SALIENCY_METHODS, type SaliencyInputs } from '../saliency/registry.js';
 import type { ModelRunner } from './runner.js';
@@ -87,7 +88,19 @@ export async function computeBatchMaps(
   }
   const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
-  const G = needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined;
+  const wants = (field: 'hvp' | 'finerG') =>
+    methods.some((m) => (SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].inputs as readonly string[]).includes(field));
+  // ShapleyCAM's pass also yields G; the plain backward is only run when nothing else provides it.
+  const second = wants('hvp') ? runner.head().layer4Hvp(feats.taps, targets) : undefined;
+  const G = second?.grad ?? (needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined);
+  const finerG = wants('finerG')
+    ? runner.head().layer4FinerGradients(
+        feats.taps,
+        targets,
+        Array.from(targets, (t, i) => finerComparisons(feats.logits.subarray(i * classes, (i + 1) * classes), t)),
+        1,
+      )
+    : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;
 
   const conventions = methodConventions(methods, opts.conventions);
@@ -103,6 +116,8 @@ export async function computeBatchMaps(
     const base: SaliencyInputs = {
       A: A.subarray(i * K * hw, (i + 1) * K * hw),
       G: G?.subarray(i * K * hw, (i + 1) * K * hw),
+      hvp: second?.hvp.subarray(i * K * hw, (i + 1) * K * hw),
+      finerG: finerG?.subarray(i * K * hw, (i + 1) * K * hw),
       K,
       h,
       w,

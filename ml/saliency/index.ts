@@ -5,6 +5,8 @@ export * from './eigencam.js';
 export * from './elementwise-cams.js';
 export * from './fem.js';
 export * from './kpcacam.js';
+export * from './shapleycam.js';
+export * from './finercam.js';
 export * from './scorecam.js';
 export * from './ablationcam.js';
 export * from './rise.js';

@@ -20,6 +20,10 @@ export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'n
 export interface SaliencyInputs extends LongRunOptions {
   A?: Floats;
   G?: Floats;
+  /** ShapleyCAM: the Hessian-vector product (∂G/∂A)·A, K×h×w. */
+  hvp?: Floats;
+  /** Finer-CAM: the gradient of its contrastive target (see finercam.ts), K×h×w. */
+  finerG?: Floats;
   K?: number;
   h?: number;
   w?: number;
@@ -56,6 +60,8 @@ export interface SaliencyInputs extends LongRunOptions {
 export type SaliencyInputField =
   | 'A'
   | 'G'
+  | 'hvp'
+  | 'finerG'
   | 'K'
   | 'h'
   | 'w'

@@ -6,6 +6,7 @@ import center from './methods/center.js';
 import eigencam from './methods/eigencam.js';
 import eigengradcam from './methods/eigengradcam.js';
 import fem from './methods/fem.js';
+import finercam from './methods/finercam.js';
 import gradcam from './methods/gradcam.js';
 import gradcamElementwise from './methods/gradcam-elementwise.js';
 import gradcampp from './methods/gradcampp.js';
@@ -16,6 +17,7 @@ import ones from './methods/ones.js';
 import random from './methods/random.js';
 import rise from './methods/rise.js';
 import scorecam from './methods/scorecam.js';
+import shapleycam from './methods/shapleycam.js';
 import xgradcam from './methods/xgradcam.js';
 import type { SaliencyInputs, SaliencyMethod, SaliencyMethodInfo } from './method.js';
 import type { SaliencyMap } from './types.js';
@@ -37,6 +39,8 @@ export const SALIENCY_METHOD_TABLE = [
   eigengradcam,
   fem,
   kpcacam,
+  shapleycam,
+  finercam,
   rise,
   random,
   center,

@@ -15,6 +15,8 @@ test('registry: every method has a valid need, and dispatch works with exactly i
   const all: SaliencyInputs = {
     A: testData(K * h * w, 1, 0, 1),
     G: testData(K * h * w, 2, -1, 1),
+    hvp: testData(K * h * w, 6, -1, 1),
+    finerG: testData(K * h * w, 7, -1, 1),
     K,
     h,
     w,

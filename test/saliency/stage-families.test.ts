@@ -16,7 +16,7 @@ import { planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
 import { initTestBackend } from '../support/backend.js';
 
 /** The methods issue #16 adds (each must run through both heads on every family). */
-export const NEW_METHODS = ['hirescam', 'gradcam-elementwise', 'eigengradcam', 'fem', 'kpcacam'];
+export const NEW_METHODS = ['hirescam', 'gradcam-elementwise', 'eigengradcam', 'fem', 'kpcacam', 'shapleycam', 'finercam'];
 
 const FAMILIES = ['resnet-basic-1111', 'convnext-mini', 'efficientnet-mini'];
 const SIZE = 64;
