@@ -5,6 +5,7 @@
 import { lastReading } from '../models/backbone.js';
 import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelSpec } from '../forward/choose.js';
 import type { EngineSetting, ForwardSession } from '../forward/session.js';
+import { FullModel } from './full-model.js';
 import { PoolingHeadRunner, type TapSet } from './head.js';
 import type { LoadedModel } from './model-dir.js';
 
@@ -39,6 +40,7 @@ export class ModelRunner {
   private logitsSession?: Promise<ForwardSession>;
   private featureSession?: Promise<ForwardSession>;
   private headRunner?: PoolingHeadRunner;
+  private full?: FullModel;
   /** Forward passes (images) run so far, for throughput figures. */
   forwardImages = 0;
 
@@ -97,6 +99,12 @@ export class ModelRunner {
     return this.headRunner;
   }
 
+  /** The whole model in tfjs, for gradients through the backbone (FullGrad); built on first use. */
+  fullModel(): FullModel {
+    this.full ??= new FullModel(this.model);
+    return this.full;
+  }
+
   /** The last feature map's tap (ResNet: layer4): the CAM target and the CA attention map's block. */
   get lastTap(): string {
     return lastReading(this.model.arch).tap;
@@ -153,5 +161,7 @@ export class ModelRunner {
     for (const s of ss) if (s) await (await s).release();
     this.headRunner?.dispose();
     this.headRunner = undefined;
+    this.full?.dispose();
+    this.full = undefined;
   }
 }

@@ -88,7 +88,7 @@ export async function computeBatchMaps(
   }
   const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
-  const wants = (field: 'hvp' | 'finerG') =>
+  const wants = (field: 'hvp' | 'finerG' | 'fullgrad') =>
     methods.some((m) => (SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].inputs as readonly string[]).includes(field));
   // ShapleyCAM's pass also yields G; the plain backward is only run when nothing else provides it.
   const second = wants('hvp') ? runner.head().layer4Hvp(feats.taps, targets) : undefined;
@@ -101,6 +101,7 @@ export async function computeBatchMaps(
         1,
       )
     : undefined;
+  const full = wants('fullgrad') ? runner.fullModel().fullGradInputs(images, n, H, W, targets) : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;
 
   const conventions = methodConventions(methods, opts.conventions);
@@ -118,6 +119,7 @@ export async function computeBatchMaps(
       G: G?.subarray(i * K * hw, (i + 1) * K * hw),
       hvp: second?.hvp.subarray(i * K * hw, (i + 1) * K * hw),
       finerG: finerG?.subarray(i * K * hw, (i + 1) * K * hw),
+      fullgrad: full?.[i],
       K,
       h,
       w,

@@ -7,6 +7,7 @@ export * from './fem.js';
 export * from './kpcacam.js';
 export * from './shapleycam.js';
 export * from './finercam.js';
+export * from './fullgrad.js';
 export * from './scorecam.js';
 export * from './ablationcam.js';
 export * from './rise.js';

@@ -3,6 +3,7 @@
 // them before the call), so no method needs a non-null assertion, and an input it reads without
 // declaring is a compile error.
 import type { EigenCamOptions } from './eigencam.js';
+import type { FullGradInputs } from './fullgrad.js';
 import type { KpcaOptions } from './kpcacam.js';
 import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
 
@@ -24,6 +25,8 @@ export interface SaliencyInputs extends LongRunOptions {
   hvp?: Floats;
   /** Finer-CAM: the gradient of its contrastive target (see finercam.ts), K×h×w. */
   finerG?: Floats;
+  /** FullGrad: the input gradient and every biased layer's output gradient (whole-model backward). */
+  fullgrad?: FullGradInputs;
   K?: number;
   h?: number;
   w?: number;
@@ -62,6 +65,7 @@ export type SaliencyInputField =
   | 'G'
   | 'hvp'
   | 'finerG'
+  | 'fullgrad'
   | 'K'
   | 'h'
   | 'w'

@@ -7,6 +7,7 @@ import eigencam from './methods/eigencam.js';
 import eigengradcam from './methods/eigengradcam.js';
 import fem from './methods/fem.js';
 import finercam from './methods/finercam.js';
+import fullgrad from './methods/fullgrad.js';
 import gradcam from './methods/gradcam.js';
 import gradcamElementwise from './methods/gradcam-elementwise.js';
 import gradcampp from './methods/gradcampp.js';
@@ -41,6 +42,7 @@ export const SALIENCY_METHOD_TABLE = [
   kpcacam,
   shapleycam,
   finercam,
+  fullgrad,
   rise,
   random,
   center,

@@ -17,6 +17,10 @@ test('registry: every method has a valid need, and dispatch works with exactly i
     G: testData(K * h * w, 2, -1, 1),
     hvp: testData(K * h * w, 6, -1, 1),
     finerG: testData(K * h * w, 7, -1, 1),
+    fullgrad: {
+      inputGrad: testData(3 * 4 * 4, 8, -1, 1),
+      layers: [{ layer: 'bn', bias: Float32Array.from([1, -2]), grad: testData(2 * 2 * 2, 9, -1, 1), h: 2, w: 2 }],
+    },
     K,
     h,
     w,
