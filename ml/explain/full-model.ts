@@ -87,6 +87,66 @@ export class FullModel {
     return res;
   }
 
+  /**
+   * Opti-CAM's model side for a batch of normalised images: for masks S (one H×W plane per image
+   * of `idx`), the target logits of normalise(pixels ⊙ S) — masking in [0, 1] pixel space, as the
+   * official code's model-with-normalisation-layer does — and their gradients with respect to S.
+   */
+  maskedScores(
+    images: Float32Array,
+    n: number,
+    H: number,
+    W: number,
+    mean: readonly number[],
+    std: readonly number[],
+    targets: ArrayLike<number>,
+  ): (masks: Float32Array, idx: readonly number[]) => Promise<{ scores: Float32Array; grads: Float32Array }> {
+    const C = this.model.numClasses;
+    const per = 3 * H * W;
+    if (images.length !== n * per) throw new Error(`full model: ${images.length} values are not ${n} images of 3×${H}×${W}`);
+    // Pixels in [0, 1], NHWC, per image.
+    const pixels = new Float32Array(n * per);
+    for (let b = 0; b < n; b++)
+      for (let c = 0; c < 3; c++)
+        for (let i = 0; i < H * W; i++) pixels[b * per + i * 3 + c] = images[b * per + c * H * W + i] * std[c] + mean[c];
+    return async (masks, idx) => {
+      const m = idx.length;
+      if (masks.length !== m * H * W) throw new Error(`opticam: ${masks.length} mask values for ${m} images of ${H}×${W}`);
+      const px = new Float32Array(m * per);
+      idx.forEach((b, j) => px.set(pixels.subarray(b * per, (b + 1) * per), j * per));
+      const out = tf.tidy(() => {
+        const P = tf.tensor4d(px, [m, H, W, 3]);
+        const onehot = tf.cast(
+          tf.oneHot(
+            tf.tensor1d(
+              idx.map((b) => targets[b]),
+              'int32',
+            ),
+            C,
+          ),
+          'float32',
+        );
+        const mu = tf.tensor1d(Array.from(mean));
+        const sd = tf.tensor1d(Array.from(std));
+        // The per-image logits are kept out of the gradient's scope: one forward gives both.
+        let scores: tf.Tensor | undefined;
+        const f = (S: tf.Tensor) => {
+          const x = tf.div(tf.sub(tf.mul(P, tf.reshape(S, [m, H, W, 1])), mu), sd) as tf.Tensor4D;
+          scores = tf.keep(tf.sum(tf.mul(this.model.forward(x).logits, onehot), 1));
+          return tf.sum(scores) as tf.Scalar;
+        };
+        const grad = tf.grad(f)(tf.tensor3d(masks, [m, H, W]));
+        return { scores: scores!, grad };
+      });
+      const res = {
+        scores: Float32Array.from(out.scores.dataSync() as Float32Array),
+        grads: Float32Array.from(out.grad.dataSync() as Float32Array),
+      };
+      tf.dispose([out.scores, out.grad]);
+      return res;
+    };
+  }
+
   dispose(): void {
     this.model.dispose();
   }

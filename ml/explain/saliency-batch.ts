@@ -3,6 +3,7 @@
 // the plain-TS layer4 scorer for Ablation-CAM. Maps are kept at the method's own resolution
 // (target-layer grid, RISE at input size) together with per-method degenerate counts.
 import { finerComparisons } from '../saliency/finercam.js';
+import { opticam } from '../saliency/opticam.js';
 import type { SaliencyConvention } from '../saliency/method.js';
 import { computeSaliency, isSaliencyMethod, SALIENCY_METHODS, type SaliencyInputs } from '../saliency/registry.js';
 import type { ModelRunner } from './runner.js';
@@ -88,7 +89,7 @@ export async function computeBatchMaps(
   }
   const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
-  const wants = (field: 'hvp' | 'finerG' | 'fullgrad') =>
+  const wants = (field: 'hvp' | 'finerG' | 'fullgrad' | 'opticam') =>
     methods.some((m) => (SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].inputs as readonly string[]).includes(field));
   // ShapleyCAM's pass also yields G; the plain backward is only run when nothing else provides it.
   const second = wants('hvp') ? runner.head().layer4Hvp(feats.taps, targets) : undefined;
@@ -102,6 +103,19 @@ export async function computeBatchMaps(
       )
     : undefined;
   const full = wants('fullgrad') ? runner.fullModel().fullGradInputs(images, n, H, W, targets) : undefined;
+  const opti = wants('opticam')
+    ? await opticam({
+        A,
+        B: n,
+        K,
+        h,
+        w,
+        H,
+        W,
+        maskedScores: runner.fullModel().maskedScores(images, n, H, W, card.mean, card.std, targets),
+        signal: hooks.signal,
+      })
+    : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;
 
   const conventions = methodConventions(methods, opts.conventions);
@@ -120,6 +134,7 @@ export async function computeBatchMaps(
       hvp: second?.hvp.subarray(i * K * hw, (i + 1) * K * hw),
       finerG: finerG?.subarray(i * K * hw, (i + 1) * K * hw),
       fullgrad: full?.[i],
+      opticam: opti?.[i],
       K,
       h,
       w,

@@ -8,6 +8,7 @@ export * from './kpcacam.js';
 export * from './shapleycam.js';
 export * from './finercam.js';
 export * from './fullgrad.js';
+export * from './opticam.js';
 export * from './scorecam.js';
 export * from './ablationcam.js';
 export * from './rise.js';

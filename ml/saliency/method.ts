@@ -27,6 +27,8 @@ export interface SaliencyInputs extends LongRunOptions {
   finerG?: Floats;
   /** FullGrad: the input gradient and every biased layer's output gradient (whole-model backward). */
   fullgrad?: FullGradInputs;
+  /** Opti-CAM: this image's map from the batch-wide optimisation (opticam.ts), H×W. */
+  opticam?: SaliencyMap;
   K?: number;
   h?: number;
   w?: number;
@@ -66,6 +68,7 @@ export type SaliencyInputField =
   | 'hvp'
   | 'finerG'
   | 'fullgrad'
+  | 'opticam'
   | 'K'
   | 'h'
   | 'w'

@@ -15,6 +15,7 @@ import hirescam from './methods/hirescam.js';
 import kpcacam from './methods/kpcacam.js';
 import layercam from './methods/layercam.js';
 import ones from './methods/ones.js';
+import opticam from './methods/opticam.js';
 import random from './methods/random.js';
 import rise from './methods/rise.js';
 import scorecam from './methods/scorecam.js';
@@ -43,6 +44,7 @@ export const SALIENCY_METHOD_TABLE = [
   shapleycam,
   finercam,
   fullgrad,
+  opticam,
   rise,
   random,
   center,

@@ -16,7 +16,17 @@ import { planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
 import { initTestBackend } from '../support/backend.js';
 
 /** The methods issue #16 adds (each must run through both heads on every family). */
-export const NEW_METHODS = ['hirescam', 'gradcam-elementwise', 'eigengradcam', 'fem', 'kpcacam', 'shapleycam', 'finercam', 'fullgrad'];
+export const NEW_METHODS = [
+  'hirescam',
+  'gradcam-elementwise',
+  'eigengradcam',
+  'fem',
+  'kpcacam',
+  'shapleycam',
+  'finercam',
+  'fullgrad',
+  'opticam',
+];
 
 const FAMILIES = ['resnet-basic-1111', 'convnext-mini', 'efficientnet-mini'];
 const SIZE = 64;
@@ -65,7 +75,7 @@ for (const arch of FAMILIES) {
       const f = await readSafetensors(join(ctx.outDir, meta.shards[0]));
       for (const m of NEW_METHODS) {
         const t = f.tensors.get(`map.${m}`)!;
-        assert.deepEqual(t.shape.slice(1), m === 'fullgrad' ? [SIZE, SIZE] : [meta.h, meta.w], m);
+        assert.deepEqual(t.shape.slice(1), m === 'fullgrad' || m === 'opticam' ? [SIZE, SIZE] : [meta.h, meta.w], m);
         for (const v of t.data as Float32Array) assert.ok(v >= 0 && v <= 1, `${m} value ${v}`);
       }
     });
