@@ -16,6 +16,8 @@ export interface SaliencyOptions {
   seed: number;
   /** Per method with a choice of definition (Grad-CAM++, Score-CAM): whose to follow; default its first. */
   conventions?: Partial<Record<string, SaliencyConvention>>;
+  /** Opti-CAM's Adam steps and learning rate (default the official 50 and 0.1). */
+  opticam?: { steps?: number; lr?: number };
 }
 
 /** The convention each listed method follows (only methods that offer a choice appear). */
@@ -91,9 +93,10 @@ export async function computeBatchMaps(
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
   const wants = (field: 'hvp' | 'finerG' | 'fullgrad' | 'opticam') =>
     methods.some((m) => (SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].inputs as readonly string[]).includes(field));
-  // ShapleyCAM's pass also yields G; the plain backward is only run when nothing else provides it.
+  // G always comes from the plain backward (not from ShapleyCAM's pass, whose plain-autodiff
+  // attention rounds differently), so no map depends on which other methods are listed.
+  const G = needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined;
   const second = wants('hvp') ? runner.head().layer4Hvp(feats.taps, targets) : undefined;
-  const G = second?.grad ?? (needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined);
   const finerG = wants('finerG')
     ? runner.head().layer4FinerGradients(
         feats.taps,
@@ -113,6 +116,8 @@ export async function computeBatchMaps(
         H,
         W,
         maskedScores: runner.fullModel().maskedScores(images, n, H, W, card.mean, card.std, targets),
+        steps: opts.opticam?.steps,
+        lr: opts.opticam?.lr,
         signal: hooks.signal,
       })
     : undefined;

@@ -103,6 +103,8 @@ async function openInputs(ctx: StageContext<SaliencyParams>): Promise<SaliencyIn
     if (p.import) throw new Error(`saliency: convention.${m} cannot apply to imported maps (they were computed elsewhere)`);
   }
   const conventions = p.import ? {} : methodConventions(methods, p.convention);
+  if (p.opticam && !methods.includes('opticam'))
+    throw new Error('saliency: opticam settings are given but "opticam" is not among the methods');
   const byId = new Map(index.records.map((r) => [r.id, r]));
   const rec = (id: number) => {
     const r = byId.get(id);
@@ -258,6 +260,7 @@ async function computedShard(
           rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 },
           seed: p.seed,
           conventions: p.convention,
+          opticam: p.opticam,
         },
         { signal: ctx.signal, onImage: () => ctx.progress.tick() },
       ),

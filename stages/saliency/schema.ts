@@ -21,6 +21,8 @@ export interface SaliencyParams {
   preprocessing?: 'torchvision' | 'fast';
   /** Per method with a choice of definition: whose to follow (unset = ca-stream, and the key is unchanged). */
   convention?: Partial<Record<string, 'ca-stream' | 'pytorch-grad-cam'>>;
+  /** Opti-CAM settings (unset = the official code's 50 steps, lr 0.1; the key is unchanged then). */
+  opticam?: { steps?: number; lr?: number };
 }
 
 /** The methods that follow either code on request, with the conventions they offer (first = default). */
@@ -106,6 +108,16 @@ export const saliencyParamsSchema = {
       type: 'object',
       additionalProperties: false,
       properties: Object.fromEntries(CONVENTION_METHODS.map(([name, offered]) => [name, { enum: [...offered] }])),
+    },
+    opticam: {
+      description:
+        "Opti-CAM's optimisation: Adam steps and learning rate. Unset: the official generate_opticam.py defaults (50 steps, lr 0.1).",
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        steps: { type: 'integer', minimum: 1 },
+        lr: { type: 'number', exclusiveMinimum: 0 },
+      },
     },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Recorded in saliency.json.`),
     import: {

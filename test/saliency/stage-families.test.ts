@@ -69,7 +69,12 @@ async function run(params: Partial<SaliencyParams>, model: string, tag: string) 
 for (const arch of FAMILIES) {
   for (const head of ['gap', 'ca-stream'] as const) {
     test(`${arch} ${head}: the new methods run through the saliency stage`, async () => {
-      const { ctx, meta } = await run({ methods: NEW_METHODS, limit: 2 }, await modelDir(arch, head), `${arch}-${head}`);
+      // Opti-CAM with 5 steps keeps this fast; its defaults are tested in opticam.test.ts.
+      const { ctx, meta } = await run(
+        { methods: NEW_METHODS, limit: 2, opticam: { steps: 5 } },
+        await modelDir(arch, head),
+        `${arch}-${head}`,
+      );
       assert.equal(meta.pooling, head === 'gap' ? 'gap' : 'ca');
       assert.equal(meta.conventions, undefined, 'none of these methods offers a convention');
       const f = await readSafetensors(join(ctx.outDir, meta.shards[0]));
@@ -113,4 +118,17 @@ test('an unset convention leaves the cache key as before; setting one changes it
   const same = await planKeys({ sal: '{ methods: [scorecam] }' });
   assert.equal('convention' in plain.sal.params, false, 'no default is filled in');
   assert.notEqual(pgc.sal.key, same.sal.key);
+});
+
+test('a method’s maps do not depend on which other methods are listed (Grad-CAM with and without ShapleyCAM)', async () => {
+  const model = await modelDir('resnet-basic-1111', 'ca-stream');
+  const alone = await run({ methods: ['gradcam'], limit: 2 }, model, 'indep-1');
+  const both = await run({ methods: ['shapleycam', 'gradcam'], limit: 2 }, model, 'indep-2');
+  const map = async (r: typeof alone) =>
+    Array.from((await readSafetensors(join(r.ctx.outDir, r.meta.shards[0]))).tensors.get('map.gradcam')!.data as Float32Array);
+  assert.deepEqual(await map(both), await map(alone));
+  await assert.rejects(
+    run({ methods: ['gradcam'], opticam: { steps: 3 } }, model, 'opti-stray'),
+    /opticam settings are given but "opticam" is not among/,
+  );
 });
