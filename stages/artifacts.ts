@@ -76,6 +76,8 @@ export interface SaliencyMeta {
   /** Per method: maps flagged degenerate (constant/NaN), by reason. */
   degenerate: Record<string, Record<string, number>>;
   overlays: Array<{ id: number; method: string; file: string }>;
+  /** Per method with a choice of definition (Grad-CAM++, Score-CAM): 'ca-stream' | 'pytorch-grad-cam'. */
+  conventions?: Record<string, string>;
 }
 
 /** Output of `kind: evaluate`. */

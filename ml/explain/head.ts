@@ -14,6 +14,7 @@ import { lastReading, type Backbone } from '../models/backbone.js';
 import { getBackbone } from '../models/backbones.js';
 import { kvParams } from '../models/model.js';
 import { caHeadForward, type CaHeadParams } from '../models/ca-head.js';
+import { withSecondOrderGradients } from '../backend/second-order.js';
 import type { FloatTensor, PoolingHead } from './model-dir.js';
 
 export type TapSet = Partial<Record<string, FloatTensor>>;
@@ -137,9 +138,103 @@ export class PoolingHeadRunner {
     return tf.transpose(tf.tensor4d(t.data, t.shape as [number, number, number, number]), [0, 2, 3, 1]);
   }
 
-  private logitsOf(taps: Partial<Record<string, tf.Tensor4D>>, layer4: tf.Tensor4D): tf.Tensor2D {
+  /** naive: plain-autodiff attention, whose backward is itself differentiable (the fast block's custom gradient is not). */
+  private logitsOf(taps: Partial<Record<string, tf.Tensor4D>>, layer4: tf.Tensor4D, naive = false): tf.Tensor2D {
     if (this.kind === 'gap') return this.classify(tf.mean(layer4, [1, 2]) as tf.Tensor2D);
-    return caHeadForward(this.params!, { ...taps, [this.lastTap]: layer4 }, { tapGrad: true }).logits;
+    return caHeadForward(this.params!, { ...taps, [this.lastTap]: layer4 }, { tapGrad: true, naive }).logits;
+  }
+
+  private checkTargets(B: number, targets: ArrayLike<number>, what: string): void {
+    if (targets.length !== B) throw new Error(`${what}: ${targets.length} targets for a batch of ${B}`);
+    for (let i = 0; i < B; i++) {
+      const t = targets[i];
+      if (!Number.isInteger(t) || t < 0 || t >= this.numClasses)
+        throw new Error(`target class ${t} of image ${i} is outside the model's ${this.numClasses} classes`);
+    }
+  }
+
+  /** The earlier taps the head reads (constants here) and the last one, as NHWC tensors. */
+  private tfTaps(taps: TapSet, what: string): { rest: Partial<Record<string, tf.Tensor4D>>; x: tf.Tensor4D; B: number } {
+    const l4 = taps[this.lastTap];
+    if (!l4) throw new Error(`${what} needs tap "${this.lastTap}"`);
+    const rest: Partial<Record<string, tf.Tensor4D>> = {};
+    for (const name of this.tapsNeeded()) if (name !== this.lastTap) rest[name] = this.nhwc(taps[name], name);
+    return { rest, x: this.nhwc(l4, this.lastTap), B: l4.shape[0] };
+  }
+
+  private static nchw(t: tf.Tensor): Float32Array {
+    return Float32Array.from(tf.transpose(t, [0, 3, 1, 2]).dataSync() as Float32Array);
+  }
+
+  /**
+   * ShapleyCAM's second-order term: with g(A) = ∂ logit_t / ∂A through the head, the
+   * Hessian-vector product (∂g/∂A)·A per image, B×K×h×w — what pytorch-grad-cam's
+   * autograd.grad(grads, activations, grad_outputs=activations) computes (A is the target layer's
+   * output, so only the head lies between A and the logit). Also returns g itself.
+   */
+  layer4Hvp(taps: TapSet, targets: ArrayLike<number>): { grad: Float32Array; hvp: Float32Array } {
+    return withSecondOrderGradients(() => this.hvpOf(taps, targets));
+  }
+
+  private hvpOf(taps: TapSet, targets: ArrayLike<number>): { grad: Float32Array; hvp: Float32Array } {
+    return tf.tidy(() => {
+      const { rest, x, B } = this.tfTaps(taps, 'layer4Hvp');
+      this.checkTargets(B, targets, 'layer4Hvp');
+      const onehot = tf.cast(tf.oneHot(tf.tensor1d(Array.from(targets), 'int32'), this.numClasses), 'float32');
+      const score = (a: tf.Tensor) => tf.sum(tf.mul(this.logitsOf(rest, a as tf.Tensor4D, true), onehot)) as tf.Scalar;
+      const g = tf.grad(score);
+      const grad = g(x);
+      // A linear classifier on GAP makes the logit linear in A: the Hessian is exactly 0 (and tfjs
+      // cannot differentiate a gradient that does not depend on its input).
+      if (this.kind === 'gap' && this.arch.linearClassifier)
+        return { grad: PoolingHeadRunner.nchw(grad), hvp: new Float32Array(grad.size) };
+      // v = A as a constant: a fresh tensor, so the outer gradient does not also flow through it.
+      const v = this.nhwc(taps[this.lastTap], this.lastTap);
+      const hvp = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(g(a), v)) as tf.Scalar)(x);
+      return { grad: PoolingHeadRunner.nchw(grad), hvp: PoolingHeadRunner.nchw(hvp) };
+    });
+  }
+
+  /**
+   * Gradient with respect to the last tap of Finer-CAM's target per image (pytorch-grad-cam's
+   * FinerWeightedTarget, softmax weights not detached): Σ_j p_j (y_t − α y_j) / (Σ_j p_j + 1e-9)
+   * over the comparison classes `comparisons[b]`, p = softmax(logits).
+   */
+  layer4FinerGradients(taps: TapSet, targets: ArrayLike<number>, comparisons: readonly (readonly number[])[], alpha: number): Float32Array {
+    return tf.tidy(() => {
+      const { rest, x, B } = this.tfTaps(taps, 'layer4FinerGradients');
+      this.checkTargets(B, targets, 'layer4FinerGradients');
+      if (comparisons.length !== B) throw new Error(`layer4FinerGradients: ${comparisons.length} comparison lists for a batch of ${B}`);
+      const C = this.numClasses;
+      const main = new Float32Array(B * C);
+      const comp = new Float32Array(B * C);
+      for (let b = 0; b < B; b++) {
+        main[b * C + targets[b]] = 1;
+        for (const j of comparisons[b]) {
+          if (!Number.isInteger(j) || j < 0 || j >= C)
+            throw new Error(`Finer-CAM: comparison class ${j} of image ${b} is outside the ${C} classes`);
+          comp[b * C + j] = 1;
+        }
+      }
+      const M = tf.tensor2d(main, [B, C]);
+      const Cm = tf.tensor2d(comp, [B, C]);
+      const score = (a: tf.Tensor) => {
+        const L = this.logitsOf(rest, a as tf.Tensor4D);
+        const p = tf.mul(tf.softmax(L), Cm);
+        const yt = tf.sum(tf.mul(L, M), 1, true);
+        const num = tf.sum(tf.mul(p, tf.sub(yt, tf.mul(L, alpha))), 1);
+        return tf.sum(tf.div(num, tf.add(tf.sum(p, 1), 1e-9))) as tf.Scalar;
+      };
+      return PoolingHeadRunner.nchw(tf.grad(score)(x));
+    });
+  }
+
+  /** B×classes logits of the head on the given taps (tfjs; for the Finer-CAM class ranking and tests). */
+  logits(taps: TapSet): Float32Array {
+    return tf.tidy(() => {
+      const { rest, x } = this.tfTaps(taps, 'logits');
+      return Float32Array.from(this.logitsOf(rest, x).dataSync() as Float32Array);
+    });
   }
 
   /**

@@ -5,6 +5,7 @@
 import { lastReading } from '../models/backbone.js';
 import { chooseEngine, openForwardSession, type EngineChoice, type ForwardModelSpec } from '../forward/choose.js';
 import type { EngineSetting, ForwardSession } from '../forward/session.js';
+import { FullModel } from './full-model.js';
 import { PoolingHeadRunner, type TapSet } from './head.js';
 import type { LoadedModel } from './model-dir.js';
 
@@ -36,8 +37,10 @@ export class ModelRunner {
   private readonly opts: RunnerOptions;
   private choice?: Promise<EngineChoice>;
   private probsSession?: Promise<ForwardSession>;
+  private logitsSession?: Promise<ForwardSession>;
   private featureSession?: Promise<ForwardSession>;
   private headRunner?: PoolingHeadRunner;
+  private full?: FullModel;
   /** Forward passes (images) run so far, for throughput figures. */
   forwardImages = 0;
 
@@ -96,6 +99,12 @@ export class ModelRunner {
     return this.headRunner;
   }
 
+  /** The whole model in tfjs, for gradients through the backbone (FullGrad); built on first use. */
+  fullModel(): FullModel {
+    this.full ??= new FullModel(this.model);
+    return this.full;
+  }
+
   /** The last feature map's tap (ResNet: layer4): the CAM target and the CA attention map's block. */
   get lastTap(): string {
     return lastReading(this.model.arch).tap;
@@ -108,20 +117,29 @@ export class ModelRunner {
   /** Softmax probabilities of n normalised NCHW images (n×classes), in chunks of batchSize. */
   probs = async (batch: Float32Array, n: number): Promise<Float32Array> => {
     this.probsSession ??= this.open(['probs']);
-    const s = await this.probsSession;
+    return this.classScores(await this.probsSession, 'probs', batch, n);
+  };
+
+  /** Logits of n normalised NCHW images (n×classes), in chunks of batchSize. */
+  logits = async (batch: Float32Array, n: number): Promise<Float32Array> => {
+    this.logitsSession ??= this.open(['logits']);
+    return this.classScores(await this.logitsSession, 'logits', batch, n);
+  };
+
+  private async classScores(s: ForwardSession, output: 'probs' | 'logits', batch: Float32Array, n: number): Promise<Float32Array> {
     const side = this.size;
     const per = 3 * side * side;
-    if (batch.length !== n * per) throw new Error(`probs: ${batch.length} values are not ${n} images of 3×${side}×${side}`);
+    if (batch.length !== n * per) throw new Error(`${output}: ${batch.length} values are not ${n} images of 3×${side}×${side}`);
     const classes = this.model.card.num_classes;
     const out = new Float32Array(n * classes);
     for (let s0 = 0; s0 < n; s0 += this.batchSize) {
       const b = Math.min(this.batchSize, n - s0);
-      const r = await s.run(batch.subarray(s0 * per, (s0 + b) * per), b, side, side, ['probs']);
-      out.set(r.probs.data, s0 * classes);
+      const r = await s.run(batch.subarray(s0 * per, (s0 + b) * per), b, side, side, [output]);
+      out.set(r[output].data, s0 * classes);
       this.forwardImages += b;
     }
     return out;
-  };
+  }
 
   /** Taps the head needs, logits and (CA) the l4 dots for n images. */
   async features(batch: Float32Array, n: number): Promise<Features> {
@@ -138,10 +156,12 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    const ss = [this.probsSession, this.featureSession];
-    this.probsSession = this.featureSession = undefined;
+    const ss = [this.probsSession, this.logitsSession, this.featureSession];
+    this.probsSession = this.logitsSession = this.featureSession = undefined;
     for (const s of ss) if (s) await (await s).release();
     this.headRunner?.dispose();
     this.headRunner = undefined;
+    this.full?.dispose();
+    this.full = undefined;
   }
 }

@@ -2,6 +2,9 @@
 // l4 dots; one tfjs backward pass for every gradient method; ONNX batches for Score-CAM and RISE;
 // the plain-TS layer4 scorer for Ablation-CAM. Maps are kept at the method's own resolution
 // (target-layer grid, RISE at input size) together with per-method degenerate counts.
+import { finerComparisons } from '../saliency/finercam.js';
+import { opticam } from '../saliency/opticam.js';
+import type { SaliencyConvention } from '../saliency/method.js';
 import { computeSaliency, isSaliencyMethod, SALIENCY_METHODS, type SaliencyInputs } from '../saliency/registry.js';
 import type { ModelRunner } from './runner.js';
 
@@ -11,6 +14,23 @@ export interface SaliencyOptions {
   rise: { numMasks: number; cells: number; p1: number };
   /** Base seed; image id i uses imageSeed(seed, i), so maps do not depend on batching or resumption. */
   seed: number;
+  /** Per method with a choice of definition (Grad-CAM++, Score-CAM): whose to follow; default its first. */
+  conventions?: Partial<Record<string, SaliencyConvention>>;
+  /** Opti-CAM's Adam steps and learning rate (default the official 50 and 0.1). */
+  opticam?: { steps?: number; lr?: number };
+}
+
+/** The convention each listed method follows (only methods that offer a choice appear). */
+export function methodConventions(
+  methods: readonly string[],
+  chosen: Partial<Record<string, SaliencyConvention>> = {},
+): Record<string, SaliencyConvention> {
+  const out: Record<string, SaliencyConvention> = {};
+  for (const m of methods) {
+    const offered = isSaliencyMethod(m) ? SALIENCY_METHODS[m].conventions : undefined;
+    if (offered) out[m] = chosen[m] ?? offered[0];
+  }
+  return out;
 }
 
 export interface BatchMaps {
@@ -71,9 +91,39 @@ export async function computeBatchMaps(
   }
   const A = feats.taps[runner.lastTap]!.data;
   const needsGrad = methods.some((m) => SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].needs === 'gradients');
+  const wants = (field: 'hvp' | 'finerG' | 'fullgrad' | 'opticam') =>
+    methods.some((m) => (SALIENCY_METHODS[m as keyof typeof SALIENCY_METHODS].inputs as readonly string[]).includes(field));
+  // G always comes from the plain backward (not from ShapleyCAM's pass, whose plain-autodiff
+  // attention rounds differently), so no map depends on which other methods are listed.
   const G = needsGrad ? runner.head().layer4Gradients(feats.taps, targets).grad : undefined;
+  const second = wants('hvp') ? runner.head().layer4Hvp(feats.taps, targets) : undefined;
+  const finerG = wants('finerG')
+    ? runner.head().layer4FinerGradients(
+        feats.taps,
+        targets,
+        Array.from(targets, (t, i) => finerComparisons(feats.logits.subarray(i * classes, (i + 1) * classes), t)),
+        1,
+      )
+    : undefined;
+  const full = wants('fullgrad') ? runner.fullModel().fullGradInputs(images, n, H, W, targets) : undefined;
+  const opti = wants('opticam')
+    ? await opticam({
+        A,
+        B: n,
+        K,
+        h,
+        w,
+        H,
+        W,
+        maskedScores: runner.fullModel().maskedScores(images, n, H, W, card.mean, card.std, targets),
+        steps: opts.opticam?.steps,
+        lr: opts.opticam?.lr,
+        signal: hooks.signal,
+      })
+    : undefined;
   const tokens = methods.includes('ablationcam') && runner.isCa ? runner.head().l4Tokens(feats.taps, n) : undefined;
 
+  const conventions = methodConventions(methods, opts.conventions);
   const maps: BatchMaps['maps'] = {};
   const degenerate: BatchMaps['degenerate'] = {};
   for (const m of methods) {
@@ -86,6 +136,10 @@ export async function computeBatchMaps(
     const base: SaliencyInputs = {
       A: A.subarray(i * K * hw, (i + 1) * K * hw),
       G: G?.subarray(i * K * hw, (i + 1) * K * hw),
+      hvp: second?.hvp.subarray(i * K * hw, (i + 1) * K * hw),
+      finerG: finerG?.subarray(i * K * hw, (i + 1) * K * hw),
+      fullgrad: full?.[i],
+      opticam: opti?.[i],
       K,
       h,
       w,
@@ -97,6 +151,7 @@ export async function computeBatchMaps(
       mean: card.mean,
       std: card.std,
       forwardProbs: runner.probs,
+      forwardLogits: runner.logits,
       target: targets[i],
       maxBatch: opts.maxBatch,
       seed: imageSeed(opts.seed, ids[i]),
@@ -104,7 +159,7 @@ export async function computeBatchMaps(
       signal: hooks.signal,
     };
     for (const m of methods) {
-      const inp: SaliencyInputs = { ...base };
+      const inp: SaliencyInputs = { ...base, convention: conventions[m] };
       if (m === 'ablationcam') {
         inp.forwardFromLayer = runner.head().layer4Scorer(targets[i], tokens?.subarray(i * K, (i + 1) * K), K, h, w);
         // y itself comes from the same scorer (not ONNX), so y − y_k is free of engine round-off.

@@ -25,6 +25,8 @@ export interface MapShard {
   maps: Record<string, { h: number; w: number; data: Float32Array }>;
   /** Per method: degenerate reason → count among this shard's images. */
   degenerate: Record<string, Record<string, number>>;
+  /** Per method with a choice of definition: the convention its maps follow (absent: imported or none). */
+  conventions?: Record<string, string>;
 }
 
 /** Writes a saliency shard: `ids` (I64), `map.<method>` (n×h×w), targets and counts in the metadata. */
@@ -36,7 +38,11 @@ export async function writeMapShard(file: string, s: MapShard, dtype: 'float32' 
   for (const [m, v] of Object.entries(s.maps))
     tensors[`map.${m}`] = { dtype: dtype === 'float16' ? 'F16' : 'F32', shape: [n, v.h, v.w], data: v.data };
   await mkdir(dirname(file), { recursive: true });
-  await writeSafetensors(file, tensors, { targets: JSON.stringify(s.targets), degenerate: JSON.stringify(s.degenerate) });
+  await writeSafetensors(file, tensors, {
+    targets: JSON.stringify(s.targets),
+    degenerate: JSON.stringify(s.degenerate),
+    ...(s.conventions && Object.keys(s.conventions).length > 0 && { conventions: JSON.stringify(s.conventions) }),
+  });
 }
 
 /** Reads a shard written by writeMapShard (or any file with `ids` and `map.<method>` tensors). */
@@ -64,7 +70,8 @@ export async function readMapShard(file: string, methods?: readonly string[]): P
       throw new Error(`${file}: metadata "${key}" is not valid JSON`);
     }
   };
-  return { ids, targets: parse<number[]>('targets', []), maps, degenerate: parse('degenerate', {}) };
+  const conventions = parse<Record<string, string> | undefined>('conventions', undefined);
+  return { ids, targets: parse<number[]>('targets', []), maps, degenerate: parse('degenerate', {}), ...(conventions && { conventions }) };
 }
 
 /** A finished shard from an earlier, interrupted run, if it holds exactly `ids`. */

@@ -31,6 +31,14 @@ export interface ForwardContext {
   memo(key: string, make: () => tf.Tensor[]): tf.Tensor[];
   /** Training mode: fold one batch's statistics into a BatchNorm's running buffers (momentum default 0.1). */
   updateRunningStats(bn: string, mean: tf.Tensor, variance: tf.Tensor, count: number, momentum?: number): void;
+  /**
+   * Eval only (FullGrad): called with the output of every 2-D convolution with a bias and of every
+   * BatchNorm (eval: the BN's effective bias β − μ·γ/√(σ²+ε), i.e. the folded conv's), before any
+   * residual or activation, under the layer's module name; the forward goes on with what it
+   * returns (a probe added to y makes ∂score/∂y a gradient of the probe). Every family's forward
+   * must call it for exactly those layers.
+   */
+  biasOutput?(layer: string, y: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D;
 }
 
 /** ONNX attributes: a number is INT, an array INTS, `{ float }` FLOAT. */

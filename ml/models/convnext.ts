@@ -121,8 +121,11 @@ export class ConvNeXtBackbone implements Backbone {
 
   forward(ctx: ForwardContext, x: tf.Tensor4D): Record<string, tf.Tensor4D> {
     const p = (n: string) => ctx.param(n);
+    // Every convolution here has a bias: FullGrad observes each output (ctx.biasOutput).
+    const observe = (y: tf.Tensor4D, prefix: string) =>
+      ctx.biasOutput ? ctx.biasOutput(prefix, y, p(`${prefix}.bias`) as tf.Tensor1D) : y;
     const conv = (h: tf.Tensor4D, prefix: string, k: number) =>
-      tf.add(tf.conv2d(h, p(`${prefix}.weight`) as tf.Tensor4D, k, 'valid'), p(`${prefix}.bias`)) as tf.Tensor4D;
+      observe(tf.add(tf.conv2d(h, p(`${prefix}.weight`) as tf.Tensor4D, k, 'valid'), p(`${prefix}.bias`)) as tf.Tensor4D, prefix);
     const ln = (h: tf.Tensor4D, prefix: string) => layerNorm(h, p(`${prefix}.weight`), p(`${prefix}.bias`), LN_EPS);
     const all: Record<string, tf.Tensor4D> = {};
     let h = ln(conv(x, 'features.0.0', 4), 'features.0.1');
@@ -140,6 +143,7 @@ export class ConvNeXtBackbone implements Backbone {
           ]),
           p(`${b}.0.bias`),
         ) as tf.Tensor4D;
+        y = observe(y, `${b}.0`);
         let t = tf.reshape(ln(y, `${b}.2`), [B * H * W, c]) as tf.Tensor2D;
         t = linear(t, p(`${b}.3.weight`) as tf.Tensor2D, p(`${b}.3.bias`) as tf.Tensor1D);
         t = linear(gelu(t), p(`${b}.5.weight`) as tf.Tensor2D, p(`${b}.5.bias`) as tf.Tensor1D);

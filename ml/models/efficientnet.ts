@@ -161,8 +161,11 @@ export class EfficientNetBackbone implements Backbone {
         let y = b.expand ? convBn(ctx, h, b.expand, 'silu') : h;
         y = convBn(ctx, y, b.dw, 'silu');
         const pooled = tf.mean(y, [1, 2], true) as tf.Tensor4D;
-        const fc = (t: tf.Tensor4D, n: string) =>
-          tf.add(tf.conv2d(t, p(`${b.se}.${n}.weight`) as tf.Tensor4D, 1, 'valid'), p(`${b.se}.${n}.bias`)) as tf.Tensor4D;
+        const fc = (t: tf.Tensor4D, n: string) => {
+          const y = tf.add(tf.conv2d(t, p(`${b.se}.${n}.weight`) as tf.Tensor4D, 1, 'valid'), p(`${b.se}.${n}.bias`)) as tf.Tensor4D;
+          // The squeeze-excitation convolutions have biases: FullGrad observes them (1×1 outputs).
+          return ctx.biasOutput ? ctx.biasOutput(`${b.se}.${n}`, y, p(`${b.se}.${n}.bias`) as tf.Tensor1D) : y;
+        };
         const z = fc(pooled, 'fc1');
         y = tf.mul(y, tf.sigmoid(fc(tf.mul(z, tf.sigmoid(z)) as tf.Tensor4D, 'fc2'))) as tf.Tensor4D;
         // Stochastic depth is the identity in eval; training here never drops blocks.

@@ -76,6 +76,11 @@ function activate(y: tf.Tensor4D, act: Activation): tf.Tensor4D {
 /** conv → BN → (+ residual) → activation; training mode uses batch statistics. */
 export function convBn(ctx: ForwardContext, x: tf.Tensor4D, cb: ConvBn, act: Activation, residual?: tf.Tensor4D): tf.Tensor4D {
   const finish = (y: tf.Tensor4D) => activate(residual ? (tf.add(y, residual) as tf.Tensor4D) : y, act);
+  if (!ctx.training && ctx.biasOutput) {
+    // FullGrad: the BN output is observed, so the convolution cannot be fused with its activation.
+    const [w, b] = foldedTf(ctx, cb);
+    return finish(ctx.biasOutput(cb.bn, tf.add(conv(x, w, cb), b) as tf.Tensor4D, b));
+  }
   if (!ctx.training && ctx.fold) {
     const [w, b] = foldedTf(ctx, cb);
     if (!cb.depthwise && (cb.groups ?? 1) === 1 && act !== 'silu') {

@@ -33,6 +33,8 @@ export interface BackboneOptions {
   training?: boolean;
   /** Eval only: use BN folded into the convolutions (fast path). Default true. */
   fold?: boolean;
+  /** Eval only: observe every biased conv / BN output (see ForwardContext.biasOutput; FullGrad). */
+  biasOutput?: ForwardContext['biasOutput'];
 }
 
 export interface ForwardOptions extends BackboneOptions, HeadRunOptions {}
@@ -161,6 +163,7 @@ export class CaPipeModel {
       param: (name) => this.param(name),
       training: opts.training ?? false,
       fold: opts.fold ?? true,
+      ...(opts.biasOutput && { biasOutput: opts.biasOutput }),
       memo: (key, make) => {
         let ts = this.memoised.get(key);
         if (!ts) {

@@ -33,9 +33,19 @@ export function gradcam(A: Floats, G: Floats, K: number, h: number, w: number): 
   return fromWeights(A, weights, K, h, w);
 }
 
+/** ε in α's denominator under each convention (issue #16 item 4). */
+export const GRADCAMPP_EPS = { 'ca-stream': DBL_EPSILON, 'pytorch-grad-cam': 1e-6 } as const;
+
+export type GradCamPPConvention = keyof typeof GRADCAMPP_EPS;
+
 export interface GradCamPPOptions {
-  /** ε in α's denominator; CA-Stream uses sys.float_info.epsilon, pytorch-grad-cam 1e-6. */
+  /** ε in α's denominator; overrides the convention's (CA-Stream: sys.float_info.epsilon, pytorch-grad-cam: 1e-6). */
   eps?: number;
+  /**
+   * The only difference between the two codes is that ε: through GAP, 2g² is ≈ 1e-8, so
+   * pytorch-grad-cam's 1e-6 dominates α there and the maps differ visibly. Default 'ca-stream'.
+   */
+  convention?: GradCamPPConvention;
 }
 
 /**
@@ -49,7 +59,10 @@ export interface GradCamPPOptions {
  */
 export function gradcampp(A: Floats, G: Floats, K: number, h: number, w: number, opts: GradCamPPOptions = {}): CamResult {
   const hw = checkShapes(A, G, K, h, w);
-  const eps = opts.eps ?? DBL_EPSILON;
+  const convention = opts.convention ?? 'ca-stream';
+  if (!Object.prototype.hasOwnProperty.call(GRADCAMPP_EPS, convention))
+    throw new Error(`saliency: gradcampp convention must be 'ca-stream' or 'pytorch-grad-cam', got '${String(convention)}'`);
+  const eps = opts.eps ?? GRADCAMPP_EPS[convention];
   const weights = new Float64Array(K);
   for (let k = 0; k < K; k++) {
     const off = k * hw;

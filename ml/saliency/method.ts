@@ -3,7 +3,13 @@
 // them before the call), so no method needs a non-null assertion, and an input it reads without
 // declaring is a compile error.
 import type { EigenCamOptions } from './eigencam.js';
+import type { FullGradInputs } from './fullgrad.js';
+import type { KpcaOptions } from './kpcacam.js';
 import type { Floats, ForwardFromLayer, ForwardProbs, LongRunOptions, SaliencyMap } from './types.js';
+
+/** The two codes whose definitions differ for some methods (issue #16 item 4). */
+export const SALIENCY_CONVENTIONS = ['ca-stream', 'pytorch-grad-cam'] as const;
+export type SaliencyConvention = (typeof SALIENCY_CONVENTIONS)[number];
 
 /** The most demanding thing a method asks of the model. */
 export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'none';
@@ -15,6 +21,14 @@ export type SaliencyNeed = 'gradients' | 'forward' | 'activations' | 'dots' | 'n
 export interface SaliencyInputs extends LongRunOptions {
   A?: Floats;
   G?: Floats;
+  /** ShapleyCAM: the Hessian-vector product (∂G/∂A)·A, K×h×w. */
+  hvp?: Floats;
+  /** Finer-CAM: the gradient of its contrastive target (see finercam.ts), K×h×w. */
+  finerG?: Floats;
+  /** FullGrad: the input gradient and every biased layer's output gradient (whole-model backward). */
+  fullgrad?: FullGradInputs;
+  /** Opti-CAM: this image's map from the batch-wide optimisation (opticam.ts), H×W. */
+  opticam?: SaliencyMap;
   K?: number;
   h?: number;
   w?: number;
@@ -34,16 +48,27 @@ export interface SaliencyInputs extends LongRunOptions {
   score?: number;
   rise?: { numMasks: number; cells: number; p1: number; pixelSpace?: boolean };
   eigen?: EigenCamOptions;
+  /** n×classes logits of images (Score-CAM's pytorch-grad-cam convention weights by logits). */
+  forwardLogits?: ForwardProbs;
+  /** Whose definition to follow, for the methods whose info lists `conventions` (default the first). */
+  convention?: SaliencyConvention;
   /** Method knobs with documented defaults (see the method files). */
   gradcamppEps?: number;
   xgradcamEps?: number;
   ablationValue?: number;
+  /** FEM's k of the k-sigma threshold (default 2). */
+  femK?: number;
+  kpca?: KpcaOptions;
 }
 
 /** The fields a method may declare as required (the rest are optional knobs). */
 export type SaliencyInputField =
   | 'A'
   | 'G'
+  | 'hvp'
+  | 'finerG'
+  | 'fullgrad'
+  | 'opticam'
   | 'K'
   | 'h'
   | 'w'
@@ -80,6 +105,8 @@ export interface SaliencyMethodInfo<N extends string = string, I extends Salienc
   caOnly: boolean;
   /** Uses the `seed` input (the map is a function of it). */
   seeded: boolean;
+  /** Present when the method follows either code on request (`convention` input); the first is the default. */
+  conventions?: readonly SaliencyConvention[];
 }
 
 /** A registered method: its info, and a compute that checks the declared inputs first. */

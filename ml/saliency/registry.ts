@@ -4,13 +4,22 @@ import ablationcam from './methods/ablationcam.js';
 import caAttention from './methods/ca-attention.js';
 import center from './methods/center.js';
 import eigencam from './methods/eigencam.js';
+import eigengradcam from './methods/eigengradcam.js';
+import fem from './methods/fem.js';
+import finercam from './methods/finercam.js';
+import fullgrad from './methods/fullgrad.js';
 import gradcam from './methods/gradcam.js';
+import gradcamElementwise from './methods/gradcam-elementwise.js';
 import gradcampp from './methods/gradcampp.js';
+import hirescam from './methods/hirescam.js';
+import kpcacam from './methods/kpcacam.js';
 import layercam from './methods/layercam.js';
 import ones from './methods/ones.js';
+import opticam from './methods/opticam.js';
 import random from './methods/random.js';
 import rise from './methods/rise.js';
 import scorecam from './methods/scorecam.js';
+import shapleycam from './methods/shapleycam.js';
 import xgradcam from './methods/xgradcam.js';
 import type { SaliencyInputs, SaliencyMethod, SaliencyMethodInfo } from './method.js';
 import type { SaliencyMap } from './types.js';
@@ -27,6 +36,15 @@ export const SALIENCY_METHOD_TABLE = [
   layercam,
   eigencam,
   ablationcam,
+  hirescam,
+  gradcamElementwise,
+  eigengradcam,
+  fem,
+  kpcacam,
+  shapleycam,
+  finercam,
+  fullgrad,
+  opticam,
   rise,
   random,
   center,

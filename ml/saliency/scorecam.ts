@@ -6,6 +6,13 @@
 //         unlike pytorch-grad-cam; no baseline subtraction)
 //   cam = ReLU(Σ_k w_k A_k), min-max.
 // The K masked images are forwarded in batches of at most maxBatch.
+//
+// convention 'pytorch-grad-cam' (ScoreCAM of pytorch-grad-cam 1.5.5) differs in three places:
+//   M_k uses ε = 1e-8;  x_k = x ⊙ M_k on the NORMALISED tensor (masked areas become the mean
+//   colour, not black);  w = softmax over channels of the target LOGITS s_k.
+// Skipping all-zero channels stays exact there: they add nothing to Σ w_k A_k, and leaving their
+// exp(s_k) out of the softmax's denominator only rescales every w_k by one positive factor, which
+// ReLU commutes with and min-max removes.
 
 import { axisTable, resizePlane } from '../metrics/upsample.js';
 import { camPostProcess, weightedChannelSum } from './normalise.js';
@@ -19,6 +26,9 @@ import {
   type ForwardProbs,
   type LongRunOptions,
 } from './types.js';
+
+/** Whose definition to follow: the original CA-Stream code (default) or pytorch-grad-cam. */
+export type ScoreCamConvention = 'ca-stream' | 'pytorch-grad-cam';
 
 export interface ScoreCamInput extends LongRunOptions {
   /** Target-layer activations, K×h×w. */
@@ -35,6 +45,9 @@ export interface ScoreCamInput extends LongRunOptions {
   forwardProbs: ForwardProbs;
   target: number;
   maxBatch: number;
+  convention?: ScoreCamConvention;
+  /** n×classes logits (pytorch-grad-cam convention only; forwardProbs is not called then). */
+  forwardLogits?: ForwardProbs;
 }
 
 export interface ScoreCamResult extends CamResult {
@@ -87,6 +100,13 @@ export async function scorecam(input: ScoreCamInput): Promise<ScoreCamResult> {
   const HW = H * W;
   checkLength('activations A', A, K * hw, `K×h×w = ${K}×${h}×${w}`);
   checkImage(image, C, H, W);
+  const convention = input.convention ?? 'ca-stream';
+  if (convention !== 'ca-stream' && convention !== 'pytorch-grad-cam')
+    throw new Error(`saliency: scorecam convention must be 'ca-stream' or 'pytorch-grad-cam', got '${String(convention)}'`);
+  const pgc = convention === 'pytorch-grad-cam';
+  if (pgc && !input.forwardLogits) throw new Error("saliency: scorecam with convention 'pytorch-grad-cam' needs input 'forwardLogits'");
+  const forward = pgc ? input.forwardLogits! : forwardProbs;
+  const maskEps = pgc ? 1e-8 : DBL_EPSILON;
 
   // normalise(pixels·m) = (pixels/std)·m − mean/std: precompute pixels/std once.
   const pixelsOverStd = new Float32Array(C * HW);
@@ -118,23 +138,37 @@ export async function scorecam(input: ScoreCamInput): Promise<ScoreCamResult> {
         if (mask[i] < lo) lo = mask[i];
         if (mask[i] > hi) hi = mask[i];
       }
-      const denom = hi - lo + DBL_EPSILON;
+      const denom = hi - lo + maskEps;
       for (let i = 0; i < HW; i++) mask[i] = (mask[i] - lo) / denom;
       for (let c = 0; c < C; c++) {
         const src = c * HW;
         const dst = (b * C + c) * HW;
-        const offset = mean[c] / std[c];
-        for (let i = 0; i < HW; i++) batch[dst + i] = pixelsOverStd[src + i] * mask[i] - offset;
+        if (pgc) for (let i = 0; i < HW; i++) batch[dst + i] = image[src + i] * mask[i];
+        else {
+          const offset = mean[c] / std[c];
+          for (let i = 0; i < HW; i++) batch[dst + i] = pixelsOverStd[src + i] * mask[i] - offset;
+        }
       }
     });
-    const probs = await forwardProbs(batch, chunk.length);
+    const probs = await forward(batch, chunk.length);
     forwardCalls++;
-    const classes = checkProbs(probs, chunk.length, target, 'forwardProbs');
+    const classes = checkProbs(probs, chunk.length, target, pgc ? 'forwardLogits' : 'forwardProbs');
     chunk.forEach((k, b) => {
       weights[k] = probs[b * classes + target];
     });
     input.onProgress?.(Math.min(start + maxBatch, channels.length), channels.length);
   }
+  if (pgc) softmaxInPlace(weights, channels);
   const cam = weightedChannelSum(A, weights, K, hw);
   return { ...camPostProcess(cam, h, w), weights, forwarded: channels.length, forwardCalls };
+}
+
+/** Softmax over the listed entries of v (the others stay 0), shifted by the maximum for stability. */
+function softmaxInPlace(v: Float64Array, idx: readonly number[]): void {
+  if (idx.length === 0) return;
+  let mx = -Infinity;
+  for (const k of idx) mx = Math.max(mx, v[k]);
+  let z = 0;
+  for (const k of idx) z += v[k] = Math.exp(v[k] - mx);
+  for (const k of idx) v[k] /= z;
 }

@@ -81,6 +81,8 @@ interface SaliencyInputs {
   h: number;
   w: number;
   preprocessing: Preprocessing;
+  /** Per computed method with a choice of definition: the one followed (empty for imports). */
+  conventions: Record<string, string>;
   tf: { size: number; resize?: number; preprocessing: Preprocessing };
 }
 
@@ -88,7 +90,7 @@ interface SaliencyInputs {
 async function openInputs(ctx: StageContext<SaliencyParams>): Promise<SaliencyInputs> {
   const p = ctx.params;
   const { readModelDir } = await import('../../ml/explain/model-dir.js');
-  const { checkMethods } = await import('../../ml/explain/saliency-batch.js');
+  const { checkMethods, methodConventions } = await import('../../ml/explain/saliency-batch.js');
   const { readIndex } = await import('../../ml/data/index-file.js');
 
   if (!ctx.inputs.model) throw new Error('saliency: input "model" (a train stage) is required');
@@ -98,6 +100,14 @@ async function openInputs(ctx: StageContext<SaliencyParams>): Promise<SaliencyIn
   const isCa = model.card.head !== 'gap';
   const methods = [...p.methods];
   checkMethods(methods, isCa, `saliency (${join(ctx.inputs.model, 'model.json')})`);
+  for (const m of Object.keys(p.convention ?? {})) {
+    if (!methods.includes(m))
+      throw new Error(`saliency: convention.${m} is set but "${m}" is not among the methods (${methods.join(', ')})`);
+    if (p.import) throw new Error(`saliency: convention.${m} cannot apply to imported maps (they were computed elsewhere)`);
+  }
+  const conventions = p.import ? {} : methodConventions(methods, p.convention);
+  if (p.opticam && !methods.includes('opticam'))
+    throw new Error('saliency: opticam settings are given but "opticam" is not among the methods');
   const byId = new Map(index.records.map((r) => [r.id, r]));
   const rec = (id: number) => {
     const r = byId.get(id);
@@ -122,7 +132,7 @@ async function openInputs(ctx: StageContext<SaliencyParams>): Promise<SaliencyIn
     unrecordedNote('saliency', p.preprocessing, model.card, index.meta.preprocessing);
   if (mismatch) ctx.log.warn(mismatch);
   const tf = { size, resize: model.card.resize, preprocessing };
-  return { model, index, isCa, methods, rec, ids, h, w, preprocessing, tf };
+  return { model, index, isCa, methods, rec, ids, h, w, preprocessing, tf, conventions };
 }
 
 async function importMaps(ctx: StageContext<SaliencyParams>, inp: SaliencyInputs): Promise<ImportedMaps> {
@@ -259,12 +269,16 @@ async function computedShard(
           maxBatch: p.method_batch,
           rise: { numMasks: p.rise.masks, cells: p.rise.cells, p1: p.rise.p1 },
           seed: p.seed,
+          conventions: p.convention,
+          opticam: p.opticam,
         },
         { signal: ctx.signal, onImage: () => ctx.progress.tick() },
       ),
     );
   }
-  return joinBatches(sIds, methods, parts);
+  const shard = joinBatches(sIds, methods, parts);
+  if (Object.keys(inp.conventions).length > 0) shard.conventions = inp.conventions;
+  return shard;
 }
 
 /** Concatenates the batches' maps per method and sums their degenerate counts. */
@@ -310,6 +324,7 @@ async function writeOutputs(ctx: StageContext<SaliencyParams>, inp: SaliencyInpu
     shards: names,
     degenerate,
     overlays,
+    ...(Object.keys(inp.conventions).length > 0 && { conventions: inp.conventions }),
     ...(p.import && { imported: true }),
   };
   await writeFile(join(ctx.outDir, SALIENCY_FILES.meta), JSON.stringify(meta, null, 1) + '\n');

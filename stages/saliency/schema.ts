@@ -1,6 +1,6 @@
 // Params schema of the `saliency` kind. The method list is the registry's: a method added there
 // is accepted here without a second edit.
-import { SALIENCY_METHOD_NAMES } from '../../ml/saliency/registry.js';
+import { SALIENCY_METHOD_NAMES, SALIENCY_METHOD_TABLE } from '../../ml/saliency/registry.js';
 import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
 import { engineParamSchema, type EngineParam } from '../engine-param.js';
 
@@ -19,7 +19,14 @@ export interface SaliencyParams {
   engine?: EngineParam;
   import?: { npy_dir?: string; safetensors?: string };
   preprocessing?: 'torchvision' | 'fast';
+  /** Per method with a choice of definition: whose to follow (unset = ca-stream, and the key is unchanged). */
+  convention?: Partial<Record<string, 'ca-stream' | 'pytorch-grad-cam'>>;
+  /** Opti-CAM settings (unset = the official code's 50 steps, lr 0.1; the key is unchanged then). */
+  opticam?: { steps?: number; lr?: number };
 }
+
+/** The methods that follow either code on request, with the conventions they offer (first = default). */
+const CONVENTION_METHODS = SALIENCY_METHOD_TABLE.flatMap((m) => (m.info.conventions ? [[m.info.name, m.info.conventions] as const] : []));
 
 export const saliencyParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -91,6 +98,25 @@ export const saliencyParamsSchema = {
         masks: { type: 'integer', minimum: 1, default: 6000 },
         cells: { type: 'integer', minimum: 1, default: 8 },
         p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+      },
+    },
+    convention: {
+      description:
+        'Per method, whose definition to follow where the original CA-Stream code and pytorch-grad-cam 1.5.5 differ ' +
+        "(gradcampp: α's ε, 2.2e-16 vs 1e-6; scorecam: black vs mean-colour masking and probability vs channel-softmax-of-logits weights). " +
+        'Unset means ca-stream; the choice is recorded in saliency.json and the shards.',
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(CONVENTION_METHODS.map(([name, offered]) => [name, { enum: [...offered] }])),
+    },
+    opticam: {
+      description:
+        "Opti-CAM's optimisation: Adam steps and learning rate. Unset: the official generate_opticam.py defaults (50 steps, lr 0.1).",
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        steps: { type: 'integer', minimum: 1 },
+        lr: { type: 'number', exclusiveMinimum: 0 },
       },
     },
     preprocessing: preprocessingParam(`${UNSET_FROM_MODEL} Recorded in saliency.json.`),

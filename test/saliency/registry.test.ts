@@ -15,6 +15,13 @@ test('registry: every method has a valid need, and dispatch works with exactly i
   const all: SaliencyInputs = {
     A: testData(K * h * w, 1, 0, 1),
     G: testData(K * h * w, 2, -1, 1),
+    hvp: testData(K * h * w, 6, -1, 1),
+    finerG: testData(K * h * w, 7, -1, 1),
+    fullgrad: {
+      inputGrad: testData(3 * 4 * 4, 8, -1, 1),
+      layers: [{ layer: 'bn', bias: Float32Array.from([1, -2]), grad: testData(2 * 2 * 2, 9, -1, 1), h: 2, w: 2 }],
+    },
+    opticam: { map: new Float32Array(16).fill(0.5), h: 4, w: 4, degenerate: false },
     K,
     h,
     w,

@@ -12,6 +12,7 @@ export default defineSaliencyMethod(
     classSpecific: true,
     caOnly: false,
     seeded: false,
+    conventions: ['ca-stream', 'pytorch-grad-cam'],
   },
-  (i) => gradcampp(i.A, i.G, i.K, i.h, i.w, { eps: i.gradcamppEps }),
+  (i) => gradcampp(i.A, i.G, i.K, i.h, i.w, { eps: i.gradcamppEps, convention: i.convention }),
 );

@@ -1,5 +1,6 @@
-// Score-CAM: each channel masks the image; its weight is the target's probability (design §4).
-import { defineSaliencyMethod, FEATURE_INPUTS } from '../method.js';
+// Score-CAM: each channel masks the image; its weight is the target's probability (design §4), or
+// under the pytorch-grad-cam convention a softmax across channels of the target logits.
+import { defineSaliencyMethod, FEATURE_INPUTS, missingInput } from '../method.js';
 import { scorecam } from '../scorecam.js';
 
 export default defineSaliencyMethod(
@@ -13,9 +14,12 @@ export default defineSaliencyMethod(
     classSpecific: true,
     caOnly: false,
     seeded: false,
+    conventions: ['ca-stream', 'pytorch-grad-cam'],
   },
-  (i) =>
-    scorecam({
+  (i) => {
+    // Logits are needed only under the pytorch-grad-cam convention, so they cannot be a declared input.
+    if (i.convention === 'pytorch-grad-cam' && !i.forwardLogits) throw missingInput('scorecam', 'forwardLogits');
+    return scorecam({
       A: i.A,
       K: i.K,
       h: i.h,
@@ -28,7 +32,10 @@ export default defineSaliencyMethod(
       forwardProbs: i.forwardProbs,
       target: i.target,
       maxBatch: i.maxBatch,
+      convention: i.convention,
+      forwardLogits: i.forwardLogits,
       onProgress: i.onProgress,
       signal: i.signal,
-    }),
+    });
+  },
 );
