@@ -2,9 +2,12 @@
 //   npm run bench:evaluate
 // Prints images/s for AD/AI/AG and for insertion+deletion, the ratio of insertion+deletion's
 // forward throughput (forward passes it makes per second) to the raw ONNX forward throughput
-// measured in the same run (target ≥ 0.9), and Score-CAM images/s.
+// measured in the same run (target ≥ 0.9), and Score-CAM images/s; then Opti-CAM, FullGrad and
+// ROAD seconds per image on each tfjs backend (bench/evaluate-tfjs.ts, BENCH_TFJS_IMAGES).
 //   BENCH_SCORECAM_IMAGES=n (default 1; 0 skips Score-CAM, ~2048 forwards per image); BENCH_IMAGES=n (default 16)
+import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { getArch, tapChannels, tapSizes } from '../ml/models/arch.js';
 import { getBackbone } from '../ml/models/backbones.js';
@@ -147,6 +150,19 @@ async function main(): Promise<void> {
   }
   await runner.release();
   loadAtEnd();
+  tfjsMethods();
+}
+
+/** Opti-CAM, FullGrad and ROAD on each tfjs backend, each in its own process (bench/evaluate-tfjs.ts). */
+function tfjsMethods(): void {
+  for (const b of ['wasm', 'tensorflow']) {
+    console.log(`\n== Opti-CAM, FullGrad, ROAD on tfjs ${b} ==`);
+    const r = spawnSync(process.execPath, [fileURLToPath(new URL('./evaluate-tfjs.js', import.meta.url)), '--backend', b], {
+      stdio: 'inherit',
+    });
+    if (r.status !== 0)
+      console.log(`${b}: not measured (exit ${r.status}${b === 'tensorflow' ? '; run `npx ca-pipe setup tensorflow`' : ''})`);
+  }
 }
 
 await main();

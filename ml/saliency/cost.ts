@@ -11,12 +11,17 @@ export interface MapCostQuery {
   imageSize: number;
   /** RISE masks (the saliency stage's rise.masks). */
   riseMasks?: number;
+  /** Opti-CAM's optimisation steps (the saliency stage's opticam.steps; the bound: it may stop early). */
+  opticamSteps?: number;
 }
 
 export interface MapCost {
   /** Whole-network forward passes on images. */
   forwards: number;
-  /** Backward passes to the target layer (about two forwards' work each). */
+  /**
+   * Backward passes, counted as two forwards' work each: through the head to the target layer for
+   * the gradient CAMs, through the whole network to the input for FullGrad and Opti-CAM.
+   */
   backwards: number;
   /** Passes of only the network after the target layer (the head: cheap next to a forward). */
   tailForwards: number;
@@ -44,6 +49,22 @@ export const MAP_COSTS: Readonly<Record<string, Counter>> = {
   ablationcam: (q) => (q.channels === undefined ? undefined : { forwards: 0, backwards: 0, tailForwards: q.channels + 1 }),
   // One forward per mask (rise.ts).
   rise: (q) => (q.riseMasks === undefined ? undefined : { forwards: q.riseMasks, backwards: 0, tailForwards: 0 }),
+  hirescam: oneBackward,
+  'gradcam-elementwise': oneBackward,
+  eigengradcam: oneBackward,
+  // Its own target (the similar classes' score difference): one more head backward (finercam.ts).
+  finercam: oneBackward,
+  // Gradient + the head's Hessian-vector product: a second-order head pass (shapleycam.ts).
+  shapleycam: () => ({ forwards: 0, backwards: 1, tailForwards: 1 }),
+  fem: fromTaps,
+  kpcacam: fromTaps,
+  // One whole-model forward with bias probes and its backward to the input (fullgrad.ts).
+  fullgrad: () => ({ forwards: 1, backwards: 1, tailForwards: 0 }),
+  // Per step one masked forward and its backward to the channel weights, plus the final map's forward (opticam.ts).
+  opticam: (q) => {
+    const t = q.opticamSteps ?? 50;
+    return { forwards: t + 1, backwards: t, tailForwards: 0 };
+  },
   random: () => none,
   center: () => none,
   ones: () => none,

@@ -40,7 +40,13 @@ export async function saliencyCost(p: SaliencyParams, inputs: Record<string, Pla
   let tail = 0;
   let known = images !== undefined;
   for (const method of p.methods) {
-    const c = mapCost({ method, channels: model.channels, imageSize: model.size ?? 224, riseMasks: p.rise?.masks ?? 6000 });
+    const c = mapCost({
+      method,
+      channels: model.channels,
+      imageSize: model.size ?? 224,
+      riseMasks: p.rise?.masks ?? 6000,
+      opticamSteps: p.opticam?.steps,
+    });
     if (!c) {
       out.unknown.push(`${method}: cost unknown`);
       known = false;
