@@ -2,11 +2,13 @@
 // the implementations: AD/AI/AG score the clean and the masked image per map (confidence.ts scores
 // the clean one again for every method); insertion + deletion score 2n + 1 images per map
 // (insdel.ts: deletion's n + 1 states, insertion's first n; its last state is the clean image);
-// localisation reads the maps only; accuracy scores each clean image once.
+// localisation reads the maps only; accuracy scores each clean image once; ROAD (opt-in) scores one
+// imputed image per order and percentage (road.ts; the imputations are CPU work, not forwards).
+// The sanity check (opt-in) recomputes maps per cascade step: its cost is the methods', not counted.
 import { stepCount, type Protocol } from './protocol.js';
 
 /** Metric key → group whose forwards are shared by its members; undefined: not counted here. */
-const GROUP: Readonly<Record<string, 'confidence' | 'insdel' | 'maps'>> = {
+const GROUP: Readonly<Record<string, 'confidence' | 'insdel' | 'maps' | 'road'>> = {
   AD: 'confidence',
   AI: 'confidence',
   AG: 'confidence',
@@ -14,6 +16,9 @@ const GROUP: Readonly<Record<string, 'confidence' | 'insdel' | 'maps'>> = {
   deletion: 'insdel',
   pointing: 'maps',
   energy: 'maps',
+  road_morf: 'road',
+  road_lerf: 'road',
+  road: 'road',
 };
 
 export interface EvaluateCost {
@@ -27,7 +32,8 @@ export interface EvaluateCost {
   unknown: string[];
 }
 
-export function evaluateCost(protocol: Protocol, imageSize: number, metrics: readonly string[]): EvaluateCost {
+/** `roadImages`: the imputed images ROAD scores per map (orders × percentages). */
+export function evaluateCost(protocol: Protocol, imageSize: number, metrics: readonly string[], roadImages = 0): EvaluateCost {
   const groups = new Set<string>();
   const unknown: string[] = [];
   for (const m of metrics) {
@@ -39,6 +45,7 @@ export function evaluateCost(protocol: Protocol, imageSize: number, metrics: rea
   const byGroup: Record<string, number> = {};
   if (groups.has('insdel')) byGroup['insertion/deletion'] = 2 * n + 1;
   if (groups.has('confidence')) byGroup['AD/AI/AG'] = 2;
+  if (groups.has('road')) byGroup.ROAD = roadImages;
   const perMap = Object.values(byGroup).reduce((a, b) => a + b, 0);
   return { perImage: 1, perMap, byGroup, unknown };
 }

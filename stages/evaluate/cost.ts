@@ -5,10 +5,11 @@ import { plannedModel } from '../saliency/cost.js';
 import type { EvaluateParams } from './schema.js';
 
 export async function evaluateCost(p: EvaluateParams, inputs: Record<string, PlannedInput>): Promise<StageCost> {
-  const [{ evaluateCost: metricsCost }, { resolveProtocol }, { METRICS }] = await Promise.all([
+  const [{ evaluateCost: metricsCost }, { resolveProtocol }, { METRICS }, { ROAD_DEFAULTS }] = await Promise.all([
     import('../../ml/metrics/cost.js'),
     import('../../ml/metrics/protocol.js'),
     import('../../ml/metrics/table.js'),
+    import('../../ml/metrics/road.js'),
   ]);
   const sal = inputs.saliency?.cost?.facts;
   const images = typeof sal?.images === 'number' ? sal.images : undefined;
@@ -22,7 +23,9 @@ export async function evaluateCost(p: EvaluateParams, inputs: Record<string, Pla
   const c = metricsCost(
     protocol,
     size ?? 224,
-    METRICS.map((m) => m.key),
+    // Opt-in metrics (ROAD, the sanity check) only where the params turn them on.
+    METRICS.filter((m) => !m.optIn || p[m.optIn] !== undefined).map((m) => m.key),
+    (p.road?.orders ?? ROAD_DEFAULTS.orders).length * (p.road?.percentages ?? ROAD_DEFAULTS.percentages).length,
   );
   out.unknown.push(...c.unknown.map((k) => `metric ${k}: cost unknown`));
   out.detail.push(

@@ -1,7 +1,7 @@
-// A reduced quickstart with ROAD and the model-randomisation sanity check turned on in both
-// evaluations (through `-s`, as a user would): the evaluate outputs record both protocols, the
-// report's summary.json validates with their paired and baseline-adjusted rows, and the
-// report shows them. It also prints the evaluate stages' time with and without the two checks.
+// A reduced quickstart with some of the new saliency methods, and with ROAD and the
+// model-randomisation sanity check turned on in both evaluations (through `-s`, as a user would):
+// the evaluate outputs record both protocols, the report's summary.json validates with their
+// paired and baseline-adjusted rows, and the report shows them. It also prints the evaluate stages' time with and without the two checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -18,8 +18,11 @@ const REDUCED = [
   'pretrain.batch_size=16',
   'ca.epochs=2',
   'ca.batch_size=16',
-  'saliency_gap.methods=[gradcam, random, ones]',
-  'saliency_ca.methods=[ca-attention, gradcam, random, ones]',
+  // Some of issue 16's methods end to end too: whole-model gradients and Opti-CAM through GAP,
+  // the second-order and contrastive ones through the CA head (their own tests cover every family).
+  'saliency_gap.methods=[gradcam, hirescam, fullgrad, opticam, random, ones]',
+  'saliency_gap.opticam={steps: 5}',
+  'saliency_ca.methods=[ca-attention, gradcam, shapleycam, finercam, random, ones]',
 ];
 const EXTRA = ['evaluate_gap', 'evaluate_ca'].flatMap((e) => [
   `${e}.road={percentages: [0.2, 0.5], noise: 0.01, seed: 0}`,
@@ -66,6 +69,8 @@ test('reduced quickstart with ROAD and the sanity check: outputs, report rows, a
   const store = join(root, 'store');
   const gap = JSON.parse(readFileSync(join(await outputDir(run, store, 'evaluate_gap'), 'evaluation.json'), 'utf8'));
   const ca = JSON.parse(readFileSync(join(await outputDir(run, store, 'evaluate_ca'), 'evaluation.json'), 'utf8'));
+  assert.deepEqual(Object.keys(gap.methods).sort(), ['fullgrad', 'gradcam', 'hirescam', 'ones', 'opticam', 'random']);
+  assert.deepEqual(Object.keys(ca.methods).sort(), ['ca-attention', 'finercam', 'gradcam', 'ones', 'random', 'shapleycam']);
   for (const e of [gap, ca]) {
     assert.deepEqual(e.road.protocol.percentages, [0.2, 0.5]);
     assert.deepEqual(e.road.protocol.fraction, { morf: 'removed', lerf: 'kept' });

@@ -8,7 +8,8 @@ import { insertionDeletion } from '../../ml/metrics/insdel.js';
 import { resolveProtocol } from '../../ml/metrics/protocol.js';
 import { METRICS } from '../../ml/metrics/table.js';
 
-const ALL = METRICS.map((m) => m.key);
+// The default metrics: ROAD and the sanity check are opt-in.
+const ALL = METRICS.filter((m) => !m.optIn).map((m) => m.key);
 
 test('ca-stream at 224: 57 forwards for insertion + deletion, 2 for AD/AI/AG, 1 clean per image', () => {
   // Steps of 8 rows of 224 px: n = 224·224 / (8·224) = 28. Deletion scores its n + 1 = 29 states,
@@ -23,6 +24,14 @@ test('rise protocol at 224: one row per step, 2·224 + 1 = 449 insertion/deletio
   assert.equal(evaluateCost(resolveProtocol('rise'), 224, ['insertion']).perMap, 449);
   // 64 px under ca-stream: n = 64/8 = 8 → 17 + 2.
   assert.equal(evaluateCost(resolveProtocol('ca-stream'), 64, ALL).perMap, 19);
+});
+
+test('ROAD: one imputed image per order and percentage (2 × 7 official); the sanity check is not counted', () => {
+  const all = METRICS.map((m) => m.key);
+  const c = evaluateCost(resolveProtocol('ca-stream'), 224, all, 2 * 7);
+  assert.deepEqual(c.byGroup, { 'insertion/deletion': 57, 'AD/AI/AG': 2, ROAD: 14 });
+  assert.equal(c.perMap, 73);
+  assert.deepEqual(c.unknown, ['sanity_rank', 'sanity_ssim']);
 });
 
 test('a metric with no count is listed, not guessed', () => {
