@@ -97,8 +97,11 @@ function buildSystem(keep: Uint8Array, H: number, W: number): System {
   return { n, pixels, diag, nb, wDir, knownStart, knownPixel, knownW };
 }
 
-/** Y = M X for 3 right-hand sides interleaved (X[3u + c]), with M = diag − (weights between removed neighbours). */
-function apply3(s: System, x: Float64Array, y: Float64Array): void {
+/**
+ * Y = M X for 3 right-hand sides interleaved (X[3u + c]), with M = diag − (weights between removed
+ * neighbours); dot receives X·Y per channel, computed in the same pass rather than another one.
+ */
+function apply3(s: System, x: Float64Array, y: Float64Array, dot: Float64Array): void {
   const { n, nb, diag, wDir } = s;
   const w0 = wDir[0],
     w1 = wDir[1],
@@ -108,6 +111,9 @@ function apply3(s: System, x: Float64Array, y: Float64Array): void {
     w5 = wDir[5],
     w6 = wDir[6],
     w7 = wDir[7];
+  let d0 = 0,
+    d1 = 0,
+    d2 = 0;
   for (let u = 0; u < n; u++) {
     const e = 8 * u;
     const j0 = 3 * nb[e],
@@ -120,18 +126,40 @@ function apply3(s: System, x: Float64Array, y: Float64Array): void {
       j7 = 3 * nb[e + 7];
     const d = diag[u];
     const o = 3 * u;
-    for (let c = 0; c < 3; c++)
-      y[o + c] =
-        d * x[o + c] -
-        (w0 * x[j0 + c] +
-          w1 * x[j1 + c] +
-          w2 * x[j2 + c] +
-          w3 * x[j3 + c] +
-          w4 * x[j4 + c] +
-          w5 * x[j5 + c] +
-          w6 * x[j6 + c] +
-          w7 * x[j7 + c]);
+    const x0 = x[o],
+      x1 = x[o + 1],
+      x2 = x[o + 2];
+    const y0 = d * x0 - (w0 * x[j0] + w1 * x[j1] + w2 * x[j2] + w3 * x[j3] + w4 * x[j4] + w5 * x[j5] + w6 * x[j6] + w7 * x[j7]);
+    const y1 =
+      d * x1 -
+      (w0 * x[j0 + 1] +
+        w1 * x[j1 + 1] +
+        w2 * x[j2 + 1] +
+        w3 * x[j3 + 1] +
+        w4 * x[j4 + 1] +
+        w5 * x[j5 + 1] +
+        w6 * x[j6 + 1] +
+        w7 * x[j7 + 1]);
+    const y2 =
+      d * x2 -
+      (w0 * x[j0 + 2] +
+        w1 * x[j1 + 2] +
+        w2 * x[j2 + 2] +
+        w3 * x[j3 + 2] +
+        w4 * x[j4 + 2] +
+        w5 * x[j5 + 2] +
+        w6 * x[j6 + 2] +
+        w7 * x[j7 + 2]);
+    y[o] = y0;
+    y[o + 1] = y1;
+    y[o + 2] = y2;
+    d0 += x0 * y0;
+    d1 += x1 * y1;
+    d2 += x2 * y2;
   }
+  dot[0] = d0;
+  dot[1] = d1;
+  dot[2] = d2;
 }
 
 /**
@@ -201,8 +229,17 @@ function factor(s: System, omega: number): { lo: Float64Array; up: Float64Array;
   }
   return { lo, up, invD };
 }
-/** z = (L·D·Lᵀ)⁻¹ r for 3 interleaved right-hand sides: a forward sweep, the diagonal, a backward sweep, in place in z. */
-function precondition3(s: System, f: { lo: Float64Array; up: Float64Array; invD: Float64Array }, r: Float64Array, z: Float64Array): void {
+/**
+ * z = (L·D·Lᵀ)⁻¹ r for 3 interleaved right-hand sides: a forward sweep, the diagonal, a backward
+ * sweep, in place in z; dot receives r·z per channel, taken in the backward sweep as each z is final.
+ */
+function precondition3(
+  s: System,
+  f: { lo: Float64Array; up: Float64Array; invD: Float64Array },
+  r: Float64Array,
+  z: Float64Array,
+  dot: Float64Array,
+): void {
   const { n, nb } = s;
   const { lo, up, invD } = f;
   for (let u = 0; u < n; u++) {
@@ -216,8 +253,13 @@ function precondition3(s: System, f: { lo: Float64Array; up: Float64Array; invD:
       l2 = lo[4 * u + 2],
       l3 = lo[4 * u + 3];
     const o = 3 * u;
-    for (let c = 0; c < 3; c++) z[o + c] = r[o + c] - (l0 * z[j0 + c] + l1 * z[j1 + c] + l2 * z[j2 + c] + l3 * z[j3 + c]);
+    z[o] = r[o] - (l0 * z[j0] + l1 * z[j1] + l2 * z[j2] + l3 * z[j3]);
+    z[o + 1] = r[o + 1] - (l0 * z[j0 + 1] + l1 * z[j1 + 1] + l2 * z[j2 + 1] + l3 * z[j3 + 1]);
+    z[o + 2] = r[o + 2] - (l0 * z[j0 + 2] + l1 * z[j1 + 2] + l2 * z[j2 + 2] + l3 * z[j3 + 2]);
   }
+  let d0 = 0,
+    d1 = 0,
+    d2 = 0;
   for (let u = n - 1; u >= 0; u--) {
     const e = 8 * u;
     const j4 = 3 * nb[e + 4],
@@ -230,8 +272,19 @@ function precondition3(s: System, f: { lo: Float64Array; up: Float64Array; invD:
       l7 = up[4 * u + 3];
     const d = invD[u];
     const o = 3 * u;
-    for (let c = 0; c < 3; c++) z[o + c] = d * z[o + c] - (l4 * z[j4 + c] + l5 * z[j5 + c] + l6 * z[j6 + c] + l7 * z[j7 + c]);
+    const z0 = d * z[o] - (l4 * z[j4] + l5 * z[j5] + l6 * z[j6] + l7 * z[j7]);
+    const z1 = d * z[o + 1] - (l4 * z[j4 + 1] + l5 * z[j5 + 1] + l6 * z[j6 + 1] + l7 * z[j7 + 1]);
+    const z2 = d * z[o + 2] - (l4 * z[j4 + 2] + l5 * z[j5 + 2] + l6 * z[j6 + 2] + l7 * z[j7 + 2]);
+    z[o] = z0;
+    z[o + 1] = z1;
+    z[o + 2] = z2;
+    d0 += r[o] * z0;
+    d1 += r[o + 1] * z1;
+    d2 += r[o + 2] * z2;
   }
+  dot[0] = d0;
+  dot[1] = d1;
+  dot[2] = d2;
 }
 
 /** Relaxation of MIC(0): 1 keeps row sums exactly; slightly less guards against tiny pivots on long thin regions. */
@@ -271,8 +324,9 @@ function solve3(s: System, b: Float64Array, tol: number, what: string): Float64A
     t2 = tol * tol * b2;
   const limit = 10 * n + 100;
   let it = 0;
+  const dot = new Float64Array(3);
   // Each pass starts CG afresh from x (first 0, then the true residual of the recurred solution).
-  while (it < limit) {
+  for (;;) {
     let r0 = 0,
       r1 = 0,
       r2 = 0;
@@ -282,34 +336,22 @@ function solve3(s: System, b: Float64Array, tol: number, what: string): Float64A
       r2 += r[o + 2] * r[o + 2];
     }
     if (r0 <= t0 && r1 <= t1 && r2 <= t2) return x;
-    precondition3(s, f, r, z);
+    if (it >= limit) break;
+    precondition3(s, f, r, z, dot);
     p.set(z);
-    let z0 = 0,
-      z1 = 0,
-      z2 = 0;
-    for (let o = 0; o < 3 * n; o += 3) {
-      z0 += r[o] * z[o];
-      z1 += r[o + 1] * z[o + 1];
-      z2 += r[o + 2] * z[o + 2];
-    }
+    let z0 = dot[0],
+      z1 = dot[1],
+      z2 = dot[2];
     for (; it < limit; it++) {
       // A channel that has converged (or has a zero right-hand side) stops moving: its step is 0.
       const a0 = r0 > t0,
         a1 = r1 > t1,
         a2 = r2 > t2;
       if (!a0 && !a1 && !a2) break;
-      apply3(s, p, q);
-      let pq0 = 0,
-        pq1 = 0,
-        pq2 = 0;
-      for (let o = 0; o < 3 * n; o += 3) {
-        pq0 += p[o] * q[o];
-        pq1 += p[o + 1] * q[o + 1];
-        pq2 += p[o + 2] * q[o + 2];
-      }
-      const al0 = a0 ? z0 / pq0 : 0,
-        al1 = a1 ? z1 / pq1 : 0,
-        al2 = a2 ? z2 / pq2 : 0;
+      apply3(s, p, q, dot);
+      const al0 = a0 ? z0 / dot[0] : 0,
+        al1 = a1 ? z1 / dot[1] : 0,
+        al2 = a2 ? z2 / dot[2] : 0;
       r0 = r1 = r2 = 0;
       for (let o = 0; o < 3 * n; o += 3) {
         x[o] += al0 * p[o];
@@ -322,15 +364,10 @@ function solve3(s: System, b: Float64Array, tol: number, what: string): Float64A
         r1 += e1 * e1;
         r2 += e2 * e2;
       }
-      precondition3(s, f, r, z);
-      let n0 = 0,
-        n1 = 0,
-        n2 = 0;
-      for (let o = 0; o < 3 * n; o += 3) {
-        n0 += r[o] * z[o];
-        n1 += r[o + 1] * z[o + 1];
-        n2 += r[o + 2] * z[o + 2];
-      }
+      precondition3(s, f, r, z, dot);
+      const n0 = dot[0],
+        n1 = dot[1],
+        n2 = dot[2];
       const be0 = a0 && z0 !== 0 ? n0 / z0 : 0,
         be1 = a1 && z1 !== 0 ? n1 / z1 : 0,
         be2 = a2 && z2 !== 0 ? n2 / z2 : 0;
@@ -344,7 +381,7 @@ function solve3(s: System, b: Float64Array, tol: number, what: string): Float64A
       }
     }
     // The recurred residual says converged (or the budget ran out): check against the true one.
-    apply3(s, x, q);
+    apply3(s, x, q, dot);
     for (let o = 0; o < 3 * n; o++) r[o] = b[o] - q[o];
   }
   throw new Error(`${what}: the imputation system (${n} pixels) did not reach relative residual ${tol} in ${limit} iterations`);
