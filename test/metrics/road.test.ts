@@ -56,6 +56,63 @@ test('imputation: a large removed block is the discrete harmonic fill (a linear 
   assert.ok(err < 1e-5, `max error ${err}`);
 });
 
+test('imputation: matches a dense Gaussian-elimination solve on a 12×12 mask with 60 % removed, 3 channels', () => {
+  const H = 12;
+  const W = 12;
+  const C = 3;
+  const plane = H * W;
+  let seed = 7;
+  // A fixed linear congruential stream, so the mask and pixels are the same on every run.
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const img = Float32Array.from({ length: C * plane }, () => rnd());
+  const order = Array.from({ length: plane }, (_, i) => i).sort(() => rnd() - 0.5);
+  const keep = new Uint8Array(plane).fill(1);
+  for (let k = 0; k < Math.round(0.6 * plane); k++) keep[order[k]!] = 0;
+  const unknown = Array.from({ length: plane }, (_, i) => i).filter((i) => !keep[i]);
+  const n = unknown.length;
+  const col = new Map(unknown.map((pix, u) => [pix, u]));
+  // The equations written from the definition: a removed pixel's value times its in-image weight sum
+  // equals the weighted sum of its in-image neighbours (removed ones as unknowns).
+  const stencil: Array<[number, number, number]> = [];
+  for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) if (dy || dx) stencil.push([dy, dx, dy && dx ? 1 / 12 : 1 / 6]);
+  for (let c = 0; c < C; c++) {
+    const A = Array.from({ length: n }, () => new Float64Array(n + 1));
+    unknown.forEach((pix, u) => {
+      const y = Math.floor(pix / W);
+      const x = pix % W;
+      for (const [dy, dx, w] of stencil) {
+        if (y + dy < 0 || y + dy >= H || x + dx < 0 || x + dx >= W) continue;
+        const j = (y + dy) * W + x + dx;
+        A[u]![u] += w;
+        if (keep[j]) A[u]![n] += w * img[c * plane + j]!;
+        else A[u]![col.get(j)!] -= w;
+      }
+    });
+    // Gaussian elimination with partial pivoting, then back substitution.
+    for (let k = 0; k < n; k++) {
+      let piv = k;
+      for (let i = k + 1; i < n; i++) if (Math.abs(A[i]![k]!) > Math.abs(A[piv]![k]!)) piv = i;
+      [A[k], A[piv]] = [A[piv]!, A[k]!];
+      for (let i = k + 1; i < n; i++) {
+        const f = A[i]![k]! / A[k]![k]!;
+        if (f !== 0) for (let j = k; j <= n; j++) A[i]![j] -= f * A[k]![j]!;
+      }
+    }
+    const sol = new Float64Array(n);
+    for (let k = n - 1; k >= 0; k--) {
+      let v = A[k]![n]!;
+      for (let j = k + 1; j < n; j++) v -= A[k]![j]! * sol[j]!;
+      sol[k] = v / A[k]![k]!;
+    }
+    const out = noisyLinearImpute(img, keep, H, W, { noise: [0, 0, 0] });
+    unknown.forEach((pix, u) => {
+      // The output is float32: allow its rounding (half an ulp, ≤ 2⁻²⁴ relative) on top of 1e-9.
+      const got = out[c * plane + pix]!;
+      assert.ok(Math.abs(got - sol[u]!) <= 1e-9 + Math.abs(sol[u]!) * 2 ** -24, `channel ${c} pixel ${pix}: ${got} vs ${sol[u]}`);
+    });
+  }
+});
+
 test('ROAD order: rescaled map descending, MoRF removes the top ⌊HW·p⌋, LeRF keeps them (official asymmetry)', () => {
   const map = [0.2, 0.9, 0.5, 0.1]; // descending: 1, 2, 0, 3
   const order = roadOrder(map, [0, 0, 0, 0], 1e-5);
