@@ -2,6 +2,7 @@
 // image + methods × the metrics' forwards per map, ml/metrics/cost.ts).
 import type { PlannedInput, StageCost } from '../../engine/contract.js';
 import { plannedModel } from '../saliency/cost.js';
+import type { MetricDef } from '../../ml/metrics/table.js';
 import type { EvaluateParams } from './schema.js';
 
 export async function evaluateCost(p: EvaluateParams, inputs: Record<string, PlannedInput>): Promise<StageCost> {
@@ -24,7 +25,7 @@ export async function evaluateCost(p: EvaluateParams, inputs: Record<string, Pla
     protocol,
     size ?? 224,
     // Opt-in metrics (ROAD, the sanity check) only where the params turn them on.
-    METRICS.filter((m) => !m.optIn || p[m.optIn] !== undefined).map((m) => m.key),
+    (METRICS as readonly MetricDef[]).filter((m) => !m.optIn || p[m.optIn] !== undefined).map((m) => m.key),
     (p.road?.orders ?? ROAD_DEFAULTS.orders).length * (p.road?.percentages ?? ROAD_DEFAULTS.percentages).length,
   );
   out.unknown.push(...c.unknown.map((k) => `metric ${k}: cost unknown`));

@@ -6,10 +6,10 @@ import { evaluateCost } from '../../ml/metrics/cost.js';
 import { confidenceEval } from '../../ml/metrics/confidence.js';
 import { insertionDeletion } from '../../ml/metrics/insdel.js';
 import { resolveProtocol } from '../../ml/metrics/protocol.js';
-import { METRICS } from '../../ml/metrics/table.js';
+import { METRICS, type MetricDef } from '../../ml/metrics/table.js';
 
 // The default metrics: ROAD and the sanity check are opt-in.
-const ALL = METRICS.filter((m) => !m.optIn).map((m) => m.key);
+const ALL = (METRICS as readonly MetricDef[]).filter((m) => !m.optIn).map((m) => m.key);
 
 test('ca-stream at 224: 57 forwards for insertion + deletion, 2 for AD/AI/AG, 1 clean per image', () => {
   // Steps of 8 rows of 224 px: n = 224·224 / (8·224) = 28. Deletion scores its n + 1 = 29 states,
