@@ -3,17 +3,14 @@
 // ONNX Runtime with engine 'onnx'. One image's ROAD = per order and percentage one noisy linear
 // imputation (3 sparse solves over the removed pixels) and one forward pass. Prints the imputation
 // and forward seconds per image separately, so either can be compared across machines.
-//   benchRoad({ images: 2, percentages: [0.1, 0.5, 0.9] })     (the merge wires it into bench:evaluate)
+//   benchRoad({ images: 2, percentages: [0.1, 0.5, 0.9] })     (bench/evaluate-tfjs.ts runs it per tfjs backend)
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { activeBackend } from '../ml/backend/index.js';
 import { ModelRunner } from '../ml/explain/runner.js';
-import type { LoadedModel } from '../ml/explain/model-dir.js';
 import type { EngineSetting } from '../ml/forward/session.js';
-import { getArch, tapChannels, tapSizes } from '../ml/models/arch.js';
-import { getBackbone } from '../ml/models/backbones.js';
 import { ROAD_DEFAULTS, roadEval } from '../ml/metrics/road.js';
-import { randomResNetWeights } from './forward.js';
+import { IMAGENET_STD as std, randomResNet50 } from './random-model.js';
 
 export interface RoadBenchOptions {
   /** Images (default 2). */
@@ -31,29 +28,7 @@ export async function benchRoad(opts: RoadBenchOptions = {}): Promise<{ perImage
   const N = opts.images ?? 2;
   const percentages = opts.percentages ?? ROAD_DEFAULTS.percentages;
   const engine = opts.engine ?? 'tfjs';
-  const arch = getArch('resnet50');
-  const f = tapSizes(SIZE).layer4;
-  const mean: [number, number, number] = [0.485, 0.456, 0.406];
-  const std: [number, number, number] = [0.229, 0.224, 0.225];
-  const model: LoadedModel = {
-    dir: '<memory>',
-    card: {
-      format: 'ca-pipe.model/1',
-      arch: 'resnet50',
-      head: 'gap',
-      heads: 1,
-      num_classes: 1000,
-      input_size: SIZE,
-      mean,
-      std,
-      classes: [],
-      weights: '<random>',
-    },
-    arch: getBackbone(arch),
-    weightsFile: '<random weights>',
-    weights: randomResNetWeights(arch, 'gap', 1000),
-    feature: { K: tapChannels(arch).layer4, h: f, w: f },
-  };
+  const model = randomResNet50(SIZE);
   const runner = new ModelRunner(model, { batchSize: 8, engine, cacheDir: join(tmpdir(), 'ca-pipe-bench-onnx') });
   let s = 7;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 8) / 16777216;

@@ -9,21 +9,16 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { getArch, tapChannels, tapSizes } from '../ml/models/arch.js';
-import { getBackbone } from '../ml/models/backbones.js';
 import { ModelRunner } from '../ml/explain/runner.js';
-import type { LoadedModel } from '../ml/explain/model-dir.js';
 import { confidenceEval } from '../ml/metrics/confidence.js';
 import { insertionDeletion } from '../ml/metrics/insdel.js';
 import { resolveProtocol, stepCount } from '../ml/metrics/protocol.js';
 import { scorecam } from '../ml/saliency/scorecam.js';
-import { randomResNetWeights } from './forward.js';
+import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, randomResNet50 } from './random-model.js';
 
 const SIZE = 224;
 const N = Number(process.env.BENCH_IMAGES ?? 16);
 const BATCH = 16;
-const MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-const STD: [number, number, number] = [0.229, 0.224, 0.225];
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -37,28 +32,8 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; s: number }> 
 }
 
 async function main(): Promise<void> {
-  const arch = getArch('resnet50');
-  const weights = randomResNetWeights(arch, 'gap', 1000);
-  const f = tapSizes(SIZE).layer4;
-  const model: LoadedModel = {
-    dir: '<memory>',
-    card: {
-      format: 'ca-pipe.model/1',
-      arch: 'resnet50',
-      head: 'gap',
-      heads: 1,
-      num_classes: 1000,
-      input_size: SIZE,
-      mean: MEAN,
-      std: STD,
-      classes: [],
-      weights: '<random>',
-    },
-    arch: getBackbone(arch),
-    weightsFile: '<random weights>',
-    weights,
-    feature: { K: tapChannels(arch).layer4, h: f, w: f },
-  };
+  const model = randomResNet50(SIZE);
+  const f = model.feature.h;
   const runner = new ModelRunner(model, { batchSize: BATCH, cacheDir: join(tmpdir(), 'ca-pipe-bench-onnx') });
   const r = lcg(1);
   // Smooth-ish images in normalised units, and 7×7 maps in [0, 1].

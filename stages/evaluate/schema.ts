@@ -2,6 +2,7 @@
 // stage only, so changing one re-keys the evaluation and nothing upstream.
 import { preprocessingParam, UNSET_FROM_MODEL } from '../preprocessing-param.js';
 import { engineParamSchema, type EngineParam } from '../engine-param.js';
+import { RISE_PROPERTIES } from '../saliency/schema.js';
 
 export interface EvaluateParams {
   protocol: 'ca-stream' | 'rise';
@@ -133,11 +134,7 @@ export const evaluateParamsSchema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          properties: {
-            masks: { type: 'integer', minimum: 1, default: 6000 },
-            cells: { type: 'integer', minimum: 1, default: 8 },
-            p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
-          },
+          properties: RISE_PROPERTIES,
         },
       },
     },

@@ -28,6 +28,13 @@ export interface SaliencyParams {
 /** The methods that follow either code on request, with the conventions they offer (first = default). */
 const CONVENTION_METHODS = SALIENCY_METHOD_TABLE.flatMap((m) => (m.info.conventions ? [[m.info.name, m.info.conventions] as const] : []));
 
+/** RISE's settings, shared with the evaluate stage's sanity check (it recomputes RISE maps). */
+export const RISE_PROPERTIES = {
+  masks: { type: 'integer', minimum: 1, default: 6000 },
+  cells: { type: 'integer', minimum: 1, default: 8 },
+  p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
+} as const;
+
 export const saliencyParamsSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://ca-pipe.dev/schemas/stages/saliency.schema.json',
@@ -94,11 +101,7 @@ export const saliencyParamsSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: {
-        masks: { type: 'integer', minimum: 1, default: 6000 },
-        cells: { type: 'integer', minimum: 1, default: 8 },
-        p1: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1 },
-      },
+      properties: RISE_PROPERTIES,
     },
     convention: {
       description:

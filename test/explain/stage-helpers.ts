@@ -1,7 +1,7 @@
 // Shared setup of the saliency / evaluate stage tests (not a test file itself): small default
 // params, a fixture world (synthetic index + GAP and CA fixture models), and planning an
 // index → train → saliency → evaluate experiment to compare cache keys.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageKind } from '../../engine/contract.js';
 import { loadExperiment } from '../../engine/config/index.js';
@@ -11,7 +11,8 @@ import { evaluateStage } from '../../stages/evaluate/index.js';
 import { indexStage } from '../../stages/index/index.js';
 import { saliencyStage } from '../../stages/saliency/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
-import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, tmp } from './helpers.js';
+import type { EvaluateParams } from '../../stages/evaluate/schema.js';
+import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, testCtx, tmp } from './helpers.js';
 import { initTestBackend } from '../support/backend.js';
 
 /** Saliency params small enough for a test (RISE with 16 masks, tiny shards). */
@@ -49,6 +50,51 @@ export async function fixtureWorld(prefix: string, index: { classes: number; per
     gapModel: fixtureModelDir(join(root, 'gap'), 'gap', 1, 64),
     caModel: fixtureModelDir(join(root, 'ca'), 'ca-stream', 4, 64),
   };
+}
+
+/** The evaluate params these tests start from (localisation off, a small bootstrap). */
+export const EVALUATE_TEST_PARAMS: EvaluateParams = {
+  protocol: 'ca-stream',
+  protocol_overrides: {},
+  keep_constant: ['ones', 'center', 'random'],
+  localisation: 'off',
+  bootstrap: { samples: 200, seed: 0, level: 0.95 },
+  batch_size: 16,
+};
+
+/**
+ * Runs the saliency stage, then the evaluate stage on its maps, for a fixture model on a fresh
+ * 64-px synthetic index; returns evaluation.json and the per_image.jsonl rows.
+ */
+export async function saliencyThenEvaluate(o: {
+  prefix: string;
+  head: 'gap' | 'ca-stream';
+  index: { classes: number; per_class: number };
+  saliency: SaliencyParams;
+  evaluate: EvaluateParams;
+}): Promise<{ summary: any; rows: any[] }> {
+  if (!HAVE_FIXTURE) throw new Error('reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)');
+  const root = tmp(o.prefix);
+  const data = await syntheticIndex(root, { ...o.index, size: 64 });
+  const model = fixtureModelDir(join(root, 'model'), o.head, 1, 64);
+  const sctx = testCtx(
+    o.saliency,
+    { model, data },
+    { outDir: join(root, 'sal', 'out'), scratchDir: join(root, 'scratch', 'sal'), baseDir: root },
+  );
+  await saliencyStage.run(sctx);
+  const ctx = testCtx(
+    o.evaluate,
+    { model, data, saliency: sctx.outDir },
+    { outDir: join(root, 'ev', 'out'), scratchDir: join(root, 'scratch', 'ev'), baseDir: root },
+  );
+  await evaluateStage.run(ctx);
+  const summary = JSON.parse(readFileSync(join(ctx.outDir, 'evaluation.json'), 'utf8'));
+  const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  return { summary, rows };
 }
 
 const trainStub: StageKind = {

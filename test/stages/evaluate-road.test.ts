@@ -2,49 +2,26 @@
 // the per-percentage curves in evaluation.json, and its params in the evaluate key only.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setBackendLogger } from '../../ml/backend/index.js';
-import { saliencyStage } from '../../stages/saliency/index.js';
-import { evaluateStage } from '../../stages/evaluate/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import type { EvaluateParams } from '../../stages/evaluate/schema.js';
 import { ROAD_DEFAULTS } from '../../ml/metrics/road.js';
-import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, testCtx, tmp } from '../explain/helpers.js';
-import { planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
+import { EVALUATE_TEST_PARAMS, planKeys, SALIENCY_TEST_PARAMS, saliencyThenEvaluate } from '../explain/stage-helpers.js';
 
 before(() => setBackendLogger(() => {}));
 
 const SAL: SaliencyParams = { ...SALIENCY_TEST_PARAMS, methods: ['gradcam', 'random'] };
 const ROAD = { percentages: [0.2, 0.5], orders: ['morf', 'lerf'] as Array<'morf' | 'lerf'>, noise: 0.01, seed: 3 };
-const EV: EvaluateParams = {
-  protocol: 'ca-stream',
-  protocol_overrides: {},
-  keep_constant: ['ones', 'center', 'random'],
-  localisation: 'off',
-  bootstrap: { samples: 200, seed: 0, level: 0.95 },
-  batch_size: 16,
-  road: ROAD,
-};
+const EV: EvaluateParams = { ...EVALUATE_TEST_PARAMS, road: ROAD };
 
 test('evaluate with ROAD: per-image values, protocol and curves recorded, consistent with each other', async () => {
-  if (!HAVE_FIXTURE) throw new Error('reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)');
-  const root = tmp('ca-pipe-evaluate-road-');
-  const data = await syntheticIndex(root, { classes: 2, per_class: 3, size: 64 });
-  const model = fixtureModelDir(join(root, 'model'), 'gap', 1, 64);
-  const sctx = testCtx(SAL, { model, data }, { outDir: join(root, 'sal', 'out'), scratchDir: join(root, 'scratch', 'sal'), baseDir: root });
-  await saliencyStage.run(sctx);
-  const ctx = testCtx(
-    EV,
-    { model, data, saliency: sctx.outDir },
-    { outDir: join(root, 'ev', 'out'), scratchDir: join(root, 'scratch', 'ev'), baseDir: root },
-  );
-  await evaluateStage.run(ctx);
-  const summary = JSON.parse(readFileSync(join(ctx.outDir, 'evaluation.json'), 'utf8'));
-  const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
+  const { summary, rows } = await saliencyThenEvaluate({
+    prefix: 'ca-pipe-evaluate-road-',
+    head: 'gap',
+    index: { classes: 2, per_class: 3 },
+    saliency: SAL,
+    evaluate: EV,
+  });
   assert.deepEqual(summary.road.protocol, { ...ROAD_DEFAULTS, ...ROAD }, 'the resolved ROAD protocol is recorded');
   assert.deepEqual(summary.road.protocol.fraction, { morf: 'removed', lerf: 'kept' });
   for (const m of SAL.methods) {

@@ -3,48 +3,23 @@
 // model-independent map is unchanged by any randomisation; a gradient map is not).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setBackendLogger } from '../../ml/backend/index.js';
-import { saliencyStage } from '../../stages/saliency/index.js';
-import { evaluateStage } from '../../stages/evaluate/index.js';
-import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import type { EvaluateParams } from '../../stages/evaluate/schema.js';
-import { fixtureModelDir, HAVE_FIXTURE, syntheticIndex, testCtx, tmp } from '../explain/helpers.js';
+import { EVALUATE_TEST_PARAMS, SALIENCY_TEST_PARAMS, saliencyThenEvaluate } from '../explain/stage-helpers.js';
 
 before(() => setBackendLogger(() => {}));
 
 const SANITY = { seed: 1, saliency_seed: 0, rise: { masks: 8, cells: 2, p1: 0.5 } };
-const EV: EvaluateParams = {
-  protocol: 'ca-stream',
-  protocol_overrides: {},
-  keep_constant: ['ones', 'center', 'random'],
-  localisation: 'off',
-  bootstrap: { samples: 200, seed: 0, level: 0.95 },
-  batch_size: 16,
-  sanity: SANITY,
-};
+const EV: EvaluateParams = { ...EVALUATE_TEST_PARAMS, sanity: SANITY };
 
-async function run(head: 'gap' | 'ca-stream', methods: string[], sanity: EvaluateParams['sanity']) {
-  if (!HAVE_FIXTURE) throw new Error('reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)');
-  const root = tmp(`ca-pipe-evaluate-sanity-${head}-`);
-  const data = await syntheticIndex(root, { classes: 2, per_class: 2, size: 64 });
-  const model = fixtureModelDir(join(root, 'model'), head, 1, 64);
-  const sal: SaliencyParams = { ...(await import('../explain/stage-helpers.js')).SALIENCY_TEST_PARAMS, methods };
-  const sctx = testCtx(sal, { model, data }, { outDir: join(root, 'sal', 'out'), scratchDir: join(root, 'scratch', 'sal'), baseDir: root });
-  await saliencyStage.run(sctx);
-  const ctx = testCtx(
-    { ...EV, sanity },
-    { model, data, saliency: sctx.outDir },
-    { outDir: join(root, 'ev', 'out'), scratchDir: join(root, 'scratch', 'ev'), baseDir: root },
-  );
-  await evaluateStage.run(ctx);
-  const summary = JSON.parse(readFileSync(join(ctx.outDir, 'evaluation.json'), 'utf8'));
-  const rows = readFileSync(join(ctx.outDir, 'per_image.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-  return { summary, rows };
+function run(head: 'gap' | 'ca-stream', methods: string[], sanity: EvaluateParams['sanity']) {
+  return saliencyThenEvaluate({
+    prefix: `ca-pipe-evaluate-sanity-${head}-`,
+    head,
+    index: { classes: 2, per_class: 2 },
+    saliency: { ...SALIENCY_TEST_PARAMS, methods },
+    evaluate: { ...EV, sanity },
+  });
 }
 
 test('sanity check (GAP): cascade top down, the random baseline unchanged, Grad-CAM changed', async () => {
