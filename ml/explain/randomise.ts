@@ -9,37 +9,49 @@ import { InitRng, fillUniform } from '../random/init.js';
 import type { FloatTensor, LoadedModel } from './model-dir.js';
 
 export interface CascadeStep {
-  /** classifier | head | layer4 … layer1 | stem */
+  /** classifier | head | layer4 … layer1 (ResNet) or features.N … features.1 (ConvNeXt, EfficientNet) | stem */
   name: string;
   /** Weight names re-initialised at this step (the previous steps' included). */
   tensors: string[];
 }
 
-const BACKBONE_STAGE = /^layer(\d+)\./;
-const STEM = /^(conv1|bn1)\./;
-const CLASSIFIER = /^fc\./;
+// The two torchvision layouts of the backbone families: ResNet's (conv1/bn1 stem, layerN stages,
+// fc) and the Sequential `features.N` of ConvNeXt and EfficientNet (features.0 the stem; ConvNeXt's
+// downsampling layers are their own entries, EfficientNet's last 1×1 conv is features.8), whose
+// classifier is `classifier.*` (ConvNeXt's LayerNorm + Linear, EfficientNet's Linear).
+const STEM = /^(conv1|bn1|features\.0)\./;
+const BACKBONE_STAGE = /^(layer|features\.)(\d+)\./;
+const CLASSIFIER = /^(fc|classifier)\./;
+// ConvNeXt's per-block scale is a bare parameter, not a layer: PyTorch's reset_parameters (what a
+// module-wise re-initialisation calls) never touches it, so it keeps its trained value.
+const NOT_RESET = /\.layer_scale$/;
 
 /**
- * The cascade of a ResNet-named model (fc, layerN.*, conv1/bn1; everything else is the pooling
+ * The cascade of a model with torchvision weight names (above; everything else is the pooling
  * head, e.g. CA-Stream's cls_token, base.* and l1.*–l4.*). Other weight layouts are refused by name.
  * `withHead: false` (a GAP model) leaves head tensors out: a weights file may carry an unused CA head.
  */
 export function cascadeSteps(weights: ReadonlyMap<string, FloatTensor>, withHead = true, where = 'sanity'): CascadeStep[] {
   const names = [...weights.keys()].sort();
   const groups = new Map<string, string[]>();
+  const stageIndex = new Map<string, number>();
   const add = (g: string, n: string) => groups.set(g, [...(groups.get(g) ?? []), n]);
   for (const n of names) {
+    if (NOT_RESET.test(n)) continue;
     const st = BACKBONE_STAGE.exec(n);
     if (CLASSIFIER.test(n)) add('classifier', n);
-    else if (st) add(`layer${st[1]}`, n);
     else if (STEM.test(n)) add('stem', n);
-    else if (withHead) add('head', n);
+    else if (st) {
+      const g = `${st[1]}${st[2]}`;
+      stageIndex.set(g, Number(st[2]));
+      add(g, n);
+    } else if (withHead) add('head', n);
   }
   if (!groups.has('classifier') || !groups.has('stem'))
     throw new Error(
-      `${where}: the cascade knows ResNet weight names (fc.*, layerN.*, conv1/bn1); this model has ${names.slice(0, 4).join(', ')}, …`,
+      `${where}: the cascade knows torchvision weight names (fc.* or classifier.*, layerN.* or features.N.*, conv1/bn1 or features.0); this model has ${names.slice(0, 4).join(', ')}, …`,
     );
-  const stages = [...groups.keys()].filter((g) => g.startsWith('layer')).sort((a, b) => Number(b.slice(5)) - Number(a.slice(5)));
+  const stages = [...stageIndex.keys()].sort((a, b) => stageIndex.get(b)! - stageIndex.get(a)!);
   const order = ['classifier', ...(groups.has('head') ? ['head'] : []), ...stages, 'stem'];
   const steps: CascadeStep[] = [];
   let acc: string[] = [];

@@ -15,6 +15,13 @@ export type NamedVariables = Record<string, tf.Variable>;
 export type UpdatePlacement = 'device' | 'host';
 
 /**
+ * With 'host', variables larger than this stay on the device: there the op count no longer
+ * dominates, and TensorFlow's multi-threaded element-wise ops beat one JS thread (the frozen
+ * CA-Stream head on ResNet-50, 2M-element projections: 97–99 img/s host, 108–122 device).
+ */
+export const HOST_UPDATE_MAX_ELEMENTS = 1 << 18;
+
+/**
  * The host only where it is measured faster: TensorFlow on the CPU. On wasm the device ops are
  * cheap (its update is faster than the host's), and on a GPU the copies would cross the bus.
  */
@@ -22,7 +29,11 @@ export function defaultPlacement(backend: string, device: 'cpu' | 'gpu'): Update
   return backend === 'tensorflow' && device === 'cpu' ? 'host' : 'device';
 }
 
-export function placementForActiveBackend(): UpdatePlacement {
+/** The rule above for the running backend; CA_PIPE_OPTIMIZER_UPDATE=host|device overrides it (same bits either way). */
+export function placementForActiveBackend(env: NodeJS.ProcessEnv = process.env): UpdatePlacement {
+  const forced = env.CA_PIPE_OPTIMIZER_UPDATE?.trim();
+  if (forced === 'host' || forced === 'device') return forced;
+  if (forced) throw new Error(`CA_PIPE_OPTIMIZER_UPDATE="${forced}" is not one of host, device`);
   return defaultPlacement(tf.getBackend(), (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true ? 'gpu' : 'cpu');
 }
 
@@ -121,7 +132,7 @@ export abstract class Optimizer {
       this.steps.set(name, step);
       const p = this.vars[name];
       const lr = this.lr * group.lrMult;
-      if (this.placement === 'device') {
+      if (!this.onHost(p)) {
         this.update(name, p, g, lr, group.weightDecay, step);
         continue;
       }
@@ -129,6 +140,11 @@ export abstract class Optimizer {
       this.updateHost(name, p.dataSync() as Float32Array, g.dataSync() as Float32Array, next, lr, group.weightDecay, step);
       p.assign(tf.tensor(next, p.shape, 'float32'));
     }
+  }
+
+  /** Whether this variable's update (and its slots) live on the host. */
+  private onHost(v: tf.Variable): boolean {
+    return this.placement === 'host' && v.size <= HOST_UPDATE_MAX_ELEMENTS;
   }
 
   protected abstract update(name: string, p: tf.Variable, g: tf.Tensor, lr: number, wd: number, step: number): void;
@@ -201,7 +217,7 @@ export abstract class Optimizer {
         if (data.length !== v.size) throw new Error(`optimizer state '${key}' has ${data.length} values but '${name}' has ${v.size}`);
         let m = slots.get(slot);
         if (!m) slots.set(slot, (m = new Map()));
-        m.set(name, this.placement === 'host' ? Float32Array.from(data) : tf.keep(tf.tensor(Float32Array.from(data), v.shape, 'float32')));
+        m.set(name, this.onHost(v) ? Float32Array.from(data) : tf.keep(tf.tensor(Float32Array.from(data), v.shape, 'float32')));
       }
       for (const [slot, m] of slots) {
         for (const name of m.keys())

@@ -118,7 +118,8 @@ export const evaluateParamsSchema = {
       properties: {
         seed: { description: 'Seed of the re-initialisation.', type: 'integer', default: 0 },
         steps: {
-          description: 'Cascade steps to run, top down (default: all of the model: classifier, head (CA models), layer4 … layer1, stem).',
+          description:
+            'Cascade steps to run, top down (default: all of the model: classifier, head (CA models), layer4 … layer1 or features.N … features.1, stem).',
           type: 'array',
           items: { type: 'string', minLength: 1 },
           minItems: 1,

@@ -2,7 +2,8 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSafetensors } from '../../ml/io/safetensors.js';
+import { parseSafetensors, writeSafetensors } from '../../ml/io/safetensors.js';
+import { createModel } from '../../ml/models/model.js';
 import { fixturesDir } from '../ml/fixtures.js';
 
 export const FIXTURE_DIR = fixturesDir();
@@ -128,4 +129,24 @@ export function npyBytes(shape: number[], data: Float32Array): Buffer {
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
   const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+/** A model directory of `arch` with seeded random weights (tests whose maps only need a valid model). */
+export async function randomModelDir(
+  dir: string,
+  arch: string,
+  head: 'gap' | 'ca-stream' | 'ca-final',
+  numClasses: number,
+  inputSize: number,
+): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const m = createModel({ arch, head, numClasses, seed: 3 });
+  try {
+    const tensors = Object.fromEntries([...m.stateDict()].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+    await writeSafetensors(join(dir, 'final.safetensors'), tensors);
+  } finally {
+    m.dispose();
+  }
+  writeCard(dir, { arch, head, heads: 1, num_classes: numClasses, input_size: inputSize });
+  return dir;
 }

@@ -49,7 +49,33 @@ test('cascade: classifier, CA head, backbone stages from the last (numerically, 
     );
     assert.ok(!s.at(-1)!.tensors.includes('cls_token'));
   }
-  assert.throws(() => cascadeSteps(new Map([['features.0.weight', t(2, 2)]])), /ResNet weight names/);
+  assert.throws(() => cascadeSteps(new Map([['backbone.conv.weight', t(2, 2)]])), /torchvision weight names/);
+});
+
+test('cascade on the features.N layout (ConvNeXt, EfficientNet): features.11 before features.2, features.0 the stem, layer_scale kept', () => {
+  // ConvNeXt-like names: stem features.0, a block with a layer_scale, a downsampling entry,
+  // a two-digit stage, and the LayerNorm + Linear classifier.
+  const cx = new Map<string, FloatTensor>([
+    ['features.0.0.weight', t(4, 3, 2, 2)],
+    ['features.0.1.weight', t(4)],
+    ['features.1.0.block.0.weight', t(4, 1, 3, 3)],
+    ['features.1.0.layer_scale', t(4, 1, 1)],
+    ['features.2.1.weight', t(8, 4, 2, 2)],
+    ['features.11.0.block.3.weight', t(8, 8)],
+    ['classifier.0.weight', t(8)],
+    ['classifier.2.weight', t(3, 8)],
+    ['classifier.2.bias', t(3)],
+  ]);
+  const steps = cascadeSteps(cx, false);
+  assert.deepEqual(
+    steps.map((s) => s.name),
+    ['classifier', 'features.11', 'features.2', 'features.1', 'stem'],
+  );
+  assert.deepEqual(steps[0]!.tensors, ['classifier.0.weight', 'classifier.2.bias', 'classifier.2.weight']);
+  assert.deepEqual(steps.at(-1)!.tensors.slice(-2), ['features.0.0.weight', 'features.0.1.weight']);
+  // PyTorch's reset_parameters never touches ConvNeXt's bare layer_scale parameter.
+  assert.ok(!steps.at(-1)!.tensors.includes('features.1.0.layer_scale'));
+  assert.equal(steps.at(-1)!.tensors.length, cx.size - 1);
 });
 
 test('re-initialisation: U(±1/√fan_in) for matrices and their biases, BatchNorm reset, seeded per name', () => {

@@ -72,11 +72,14 @@ export async function saliencyThenEvaluate(o: {
   index: { classes: number; per_class: number };
   saliency: SaliencyParams;
   evaluate: EvaluateParams;
+  /** Another model than the reference fixture: writes a model directory under `root`. */
+  model?: (root: string) => Promise<string>;
 }): Promise<{ summary: any; rows: any[] }> {
-  if (!HAVE_FIXTURE) throw new Error('reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)');
+  if (!o.model && !HAVE_FIXTURE)
+    throw new Error('reference fixtures not found (test/fixtures/reference in the repository, or CA_PIPE_FIXTURES)');
   const root = tmp(o.prefix);
   const data = await syntheticIndex(root, { ...o.index, size: 64 });
-  const model = fixtureModelDir(join(root, 'model'), o.head, 1, 64);
+  const model = o.model ? await o.model(root) : fixtureModelDir(join(root, 'model'), o.head, 1, 64);
   const sctx = testCtx(
     o.saliency,
     { model, data },

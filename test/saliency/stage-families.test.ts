@@ -3,15 +3,14 @@
 // in [0, 1], and the conventions chosen are recorded in saliency.json and in the shards.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setBackendLogger } from '../../ml/backend/index.js';
-import { readSafetensors, writeSafetensors } from '../../ml/io/safetensors.js';
-import { createModel } from '../../ml/models/model.js';
+import { readSafetensors } from '../../ml/io/safetensors.js';
 import { saliencyStage } from '../../stages/saliency/index.js';
 import type { SaliencyParams } from '../../stages/saliency/schema.js';
 import type { SaliencyMeta } from '../../stages/artifacts.js';
-import { syntheticIndex, testCtx, tmp, writeCard } from '../explain/helpers.js';
+import { randomModelDir, syntheticIndex, testCtx, tmp } from '../explain/helpers.js';
 import { planKeys, SALIENCY_TEST_PARAMS } from '../explain/stage-helpers.js';
 import { initTestBackend } from '../support/backend.js';
 
@@ -41,19 +40,8 @@ before(async () => {
   data = await syntheticIndex(root, { classes: CLASSES, per_class: 2, size: SIZE });
 });
 
-/** A model directory with seeded random weights (no training: the maps only need a valid model). */
-async function modelDir(arch: string, head: 'gap' | 'ca-stream' | 'ca-final'): Promise<string> {
-  const dir = join(root, `${arch}-${head}`);
-  mkdirSync(dir, { recursive: true });
-  const m = createModel({ arch, head, numClasses: CLASSES, seed: 3 });
-  try {
-    const tensors = Object.fromEntries([...m.stateDict()].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
-    await writeSafetensors(join(dir, 'final.safetensors'), tensors);
-  } finally {
-    m.dispose();
-  }
-  writeCard(dir, { arch, head, heads: 1, num_classes: CLASSES, input_size: SIZE });
-  return dir;
+function modelDir(arch: string, head: 'gap' | 'ca-stream' | 'ca-final'): Promise<string> {
+  return randomModelDir(join(root, `${arch}-${head}`), arch, head, CLASSES, SIZE);
 }
 
 async function run(params: Partial<SaliencyParams>, model: string, tag: string) {

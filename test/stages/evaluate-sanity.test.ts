@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { setBackendLogger } from '../../ml/backend/index.js';
 import type { EvaluateParams } from '../../stages/evaluate/schema.js';
 import { EVALUATE_TEST_PARAMS, SALIENCY_TEST_PARAMS, saliencyThenEvaluate } from '../explain/stage-helpers.js';
+import { randomModelDir } from '../explain/helpers.js';
+import { join } from 'node:path';
 
 before(() => setBackendLogger(() => {}));
 
@@ -63,3 +65,24 @@ test('sanity check (CA): the head follows the classifier; named steps only; an u
   assert.ok(head.ssim.mean < 0.999, `after the head: ${JSON.stringify(head)}`);
   await assert.rejects(run('gap', ['random'], { ...SANITY, steps: ['head'] }), /params\.sanity\.steps: no cascade step "head"/);
 });
+
+for (const arch of ['convnext-mini', 'efficientnet-mini']) {
+  test(`${arch}: the cascade over features.N down to the stem, maps recomputed at each step`, async () => {
+    const { summary } = await saliencyThenEvaluate({
+      prefix: `ca-pipe-evaluate-sanity-${arch}-`,
+      head: 'gap',
+      index: { classes: 2, per_class: 2 },
+      saliency: { ...SALIENCY_TEST_PARAMS, methods: ['gradcam', 'random'] },
+      evaluate: EV,
+      model: (root) => randomModelDir(join(root, 'model'), arch, 'gap', 2, 64),
+    });
+    const steps: string[] = summary.sanity.protocol.steps;
+    assert.equal(steps[0], 'classifier');
+    assert.equal(steps.at(-1), 'stem');
+    // Every step in between is a features.N entry, from the last to features.1.
+    const n = steps.slice(1, -1).map((s) => Number(/^features\.(\d+)$/.exec(s)?.[1]));
+    assert.ok(n.length >= 4 && n.every((v, i) => Number.isInteger(v) && (i === 0 || v < n[i - 1]!)) && n.at(-1) === 1, steps.join(', '));
+    assert.equal(summary.sanity.methods.gradcam.length, steps.length);
+    for (const s of summary.sanity.methods.random) assert.ok(Math.abs(s.spearman.mean - 1) < 1e-9, `random at ${s.step}`);
+  });
+}

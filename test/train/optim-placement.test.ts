@@ -9,6 +9,8 @@ import { initTestBackend } from '../support/backend.js';
 import {
   createOptimizer,
   defaultPlacement,
+  HOST_UPDATE_MAX_ELEMENTS,
+  placementForActiveBackend,
   type OptimizerConfig,
   type ParamGroupSpec,
   type UpdatePlacement,
@@ -17,7 +19,8 @@ import { mulberry32 } from '../../ml/random/mulberry32.js';
 
 before(initTestBackend);
 
-const SHAPES: Record<string, number[]> = { 'conv.weight': [3, 3, 4, 5], 'bn.weight': [5], 'fc.bias': [7] };
+// proj.weight is above HOST_UPDATE_MAX_ELEMENTS: with 'host' it stays on the device (mixed placement).
+const SHAPES: Record<string, number[]> = { 'conv.weight': [3, 3, 4, 5], 'bn.weight': [5], 'fc.bias': [7], 'proj.weight': [513, 512] };
 
 function values(seed: number, n: number, scale: number): Float32Array {
   const r = mulberry32(seed);
@@ -45,7 +48,7 @@ function makeVars(seed: number): Record<string, tf.Variable> {
 }
 
 const GROUPS: ParamGroupSpec[] = [
-  { names: ['conv.weight'], lrMult: 0.1 },
+  { names: ['conv.weight', 'proj.weight'], lrMult: 0.1 },
   { names: ['bn.weight', 'fc.bias'], weightDecay: 0 },
 ];
 
@@ -127,9 +130,25 @@ test('a checkpointed state resumes across placements with the same bits', () => 
   tf.dispose(Object.values(vars));
 });
 
+test('with the host placement, a variable above HOST_UPDATE_MAX_ELEMENTS keeps its update and slots on the device', () => {
+  assert.ok(513 * 512 > HOST_UPDATE_MAX_ELEMENTS && 3 * 3 * 4 * 5 <= HOST_UPDATE_MAX_ELEMENTS);
+  const vars = makeVars(1);
+  const opt = createOptimizer(vars, { kind: 'adam', lr: 0.01 }, undefined, 'host');
+  const grads = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, tf.onesLike(v)]));
+  opt.step(grads);
+  const slots = (opt as unknown as { slots: Map<string, Map<string, unknown>> }).slots.get('exp_avg')!;
+  assert.ok(slots.get('proj.weight') instanceof tf.Tensor);
+  assert.ok(slots.get('conv.weight') instanceof Float32Array);
+  tf.dispose([...Object.values(grads), ...Object.values(vars)]);
+  opt.dispose();
+});
+
 test('the host update is chosen only for TensorFlow on the CPU', () => {
   assert.equal(defaultPlacement('tensorflow', 'cpu'), 'host');
   assert.equal(defaultPlacement('tensorflow', 'gpu'), 'device');
   assert.equal(defaultPlacement('wasm', 'cpu'), 'device');
   assert.equal(defaultPlacement('cpu', 'cpu'), 'device');
+  assert.equal(placementForActiveBackend({ CA_PIPE_OPTIMIZER_UPDATE: 'host' }), 'host');
+  assert.equal(placementForActiveBackend({ CA_PIPE_OPTIMIZER_UPDATE: 'device' }), 'device');
+  assert.throws(() => placementForActiveBackend({ CA_PIPE_OPTIMIZER_UPDATE: 'gpu' }), /not one of host, device/);
 });
