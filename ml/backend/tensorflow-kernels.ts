@@ -6,9 +6,10 @@
 // The stock kernels are wrapped, not replaced:
 //  - convolutions forward: numeric → explicit padding (TF's own EXPLICIT mode);
 //  - max pool: pad with −∞ (PadV2), then 'valid' — a padded cell never wins, as in PyTorch;
-//  - Conv2D's backprop kernels: TF's EXPLICIT mode, called directly (tfjs-node never passes it);
-//  - the other backprop kernels: the 'valid' kernel on the padded input, then the input gradient
-//    cropped (Slice) / the filter gradient taken over the padded input.
+//  - backprop kernels (no EXPLICIT mode in tfjs-node): the 'valid' kernel on the padded input,
+//    then the input gradient cropped (Slice) / the filter gradient taken over the padded input.
+//    Calling TF's Conv2DBackprop* with EXPLICIT padding directly saves those ops but runs slower
+//    (resnet-mini-hr training 240–268 vs 397–408 img/s here): presumably off oneDNN's fast path.
 import * as tf from '@tensorflow/tfjs-core';
 import { BN_TRAIN, BN_TRAIN_GRAD, bnTrainForwardInputs, type BnTrainAttrs } from './batchnorm-kernels.js';
 
@@ -136,42 +137,6 @@ function backpropFilter(stock: Kernel): Kernel {
   };
 }
 
-/**
- * Conv2DBackpropInput / Conv2DBackpropFilter with TensorFlow's own EXPLICIT padding (the ops have
- * it; tfjs-node's kernels just never pass it): no padded copy of the input, no crop, two ops fewer
- * per convolution of a training step. Anything unusual (dilation, NCHW) takes the padded route.
- */
-function explicitBackprop(op: 'Conv2DBackpropInput' | 'Conv2DBackpropFilter', padded: Kernel): Kernel {
-  return (args) => {
-    const p = numericPad(args.attrs.pad);
-    const { strides, dilations, dataFormat } = args.attrs as {
-      strides: number | number[];
-      dilations?: number | number[];
-      dataFormat?: string;
-    };
-    const oneDilation = dilations === undefined || [dilations].flat().every((d) => d === 1);
-    if (!p || isZero(p) || !oneDilation || (dataFormat !== undefined && dataFormat !== 'NHWC')) return padded(args);
-    const b = args.backend as NodeBackend;
-    const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
-    const attrs = [
-      floatType(b),
-      { name: 'strides', type: b.binding.TF_ATTR_INT, value: [1, sh, sw, 1] },
-      { name: 'padding', type: b.binding.TF_ATTR_STRING, value: 'EXPLICIT' },
-      { name: 'explicit_paddings', type: b.binding.TF_ATTR_INT, value: explicit(p).flat() },
-      { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' },
-      { name: 'use_cudnn_on_gpu', type: b.binding.TF_ATTR_BOOL, value: true },
-      { name: 'dilations', type: b.binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-    ];
-    const { dy, filter, x } = args.inputs;
-    const sizes = tf.tensor1d((op === 'Conv2DBackpropInput' ? args.attrs.inputShape : args.attrs.filterShape) as number[], 'int32');
-    try {
-      return b.executeSingleOutput(op, attrs, op === 'Conv2DBackpropInput' ? [sizes, filter!, dy!] : [x!, sizes, dy!]);
-    } finally {
-      sizes.dispose();
-    }
-  };
-}
-
 const WRAPPERS: [string, (stock: Kernel) => Kernel][] = [
   ['Conv2D', explicitPadding],
   ['FusedConv2D', explicitPadding],
@@ -179,9 +144,9 @@ const WRAPPERS: [string, (stock: Kernel) => Kernel][] = [
   ['FusedDepthwiseConv2D', explicitPadding],
   ['MaxPool', maxPool],
   ['MaxPoolGrad', maxPoolGrad],
-  ['Conv2DBackpropInput', (stock) => explicitBackprop('Conv2DBackpropInput', backpropInput(stock))],
+  ['Conv2DBackpropInput', backpropInput],
   ['DepthwiseConv2dNativeBackpropInput', backpropInput],
-  ['Conv2DBackpropFilter', (stock) => explicitBackprop('Conv2DBackpropFilter', backpropFilter(stock))],
+  ['Conv2DBackpropFilter', backpropFilter],
   ['DepthwiseConv2dNativeBackpropFilter', backpropFilter],
 ];
 
@@ -192,14 +157,7 @@ const WRAPPERS: [string, (stock: Kernel) => Kernel][] = [
 // variance, then its reserve spaces: the mean and the biased variance that normalised, which
 // FusedBatchNormGrad takes back. Same contract as the wasm/cpu kernels (batchnorm-kernels.ts).
 interface NodeBackend {
-  binding: {
-    TF_ATTR_TYPE: number;
-    TF_ATTR_FLOAT: number;
-    TF_ATTR_STRING: number;
-    TF_ATTR_BOOL: number;
-    TF_ATTR_INT: number;
-    TF_FLOAT: number;
-  };
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: Info[], n: number): tf.Tensor[];
   executeSingleOutput(name: string, attrs: unknown[], inputs: Info[]): tf.Tensor;
 }
