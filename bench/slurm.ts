@@ -20,6 +20,7 @@ import { serializeSafetensors, type TensorToWrite } from '../ml/io/safetensors.j
 import { getBackbone } from '../ml/models/backbones.js';
 import { initialValue, paramSpecs } from '../ml/models/params.js';
 import { Rng } from '../ml/models/rng.js';
+import { REDUCED_QUICKSTART, setFlags } from '../test/e2e/helpers.js';
 
 function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -34,14 +35,7 @@ function repoRoot(): string {
 const ROOT = repoRoot();
 const BIN = join(ROOT, 'bin', 'ca-pipe.js');
 const ENV = { ...process.env, CA_PIPE_SLURM_POLL_MS: process.env.CA_PIPE_SLURM_POLL_MS ?? '250' };
-const REDUCED = [
-  'data.synthetic.per_class=12',
-  'data.split.fraction=0.15',
-  'pretrain.epochs=2',
-  'pretrain.batch_size=16',
-  'ca.epochs=2',
-  'ca.batch_size=16',
-].flatMap((s) => ['-s', s]);
+const REDUCED = setFlags(REDUCED_QUICKSTART);
 
 function timed(args: string[], cwd: string): number {
   const t0 = performance.now();

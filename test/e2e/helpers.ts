@@ -21,6 +21,21 @@ function findRepoRoot(): string {
 export const REPO = findRepoRoot();
 export const EXPERIMENTS = join(REPO, 'experiments');
 
+/** experiments/quickstart.yaml made small (72 images, 2 epochs per training): the tests' and bench:slurm's reduced run. */
+export const REDUCED_QUICKSTART = [
+  'data.synthetic.per_class=12',
+  'data.split.fraction=0.15',
+  'pretrain.epochs=2',
+  'pretrain.batch_size=16',
+  'ca.epochs=2',
+  'ca.batch_size=16',
+];
+
+/** Overrides as CLI arguments: `-s` before each. */
+export function setFlags(overrides: readonly string[]): string[] {
+  return overrides.flatMap((s) => ['-s', s]);
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;

@@ -10,17 +10,10 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findChromium, INSTALL_HINT, loadPage, probePage } from './chromium.js';
-import { cli, EXPERIMENTS, outputDir, readRun, type PlanJson } from './helpers.js';
+import { cli, EXPERIMENTS, outputDir, readRun, REDUCED_QUICKSTART, setFlags, type PlanJson } from './helpers.js';
 import { reportSummarySchema } from './report-summary.schema.js';
 
-const REDUCED = [
-  'data.synthetic.per_class=12',
-  'data.split.fraction=0.15',
-  'pretrain.epochs=2',
-  'pretrain.batch_size=16',
-  'ca.epochs=2',
-  'ca.batch_size=16',
-].flatMap((s) => ['-s', s]);
+const REDUCED = setFlags(REDUCED_QUICKSTART);
 
 const GAP_METHODS = ['gradcam', 'gradcampp', 'scorecam', 'random', 'center', 'ones'];
 const CA_METHODS = ['ca-attention', ...GAP_METHODS];

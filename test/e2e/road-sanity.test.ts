@@ -8,16 +8,11 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, EXPERIMENTS, outputDir, readRun } from './helpers.js';
+import { cli, EXPERIMENTS, outputDir, readRun, REDUCED_QUICKSTART, setFlags } from './helpers.js';
 import { reportSummarySchema } from './report-summary.schema.js';
 
 const REDUCED = [
-  'data.synthetic.per_class=12',
-  'data.split.fraction=0.15',
-  'pretrain.epochs=2',
-  'pretrain.batch_size=16',
-  'ca.epochs=2',
-  'ca.batch_size=16',
+  ...REDUCED_QUICKSTART,
   // Some of issue 16's methods end to end too: whole-model gradients and Opti-CAM through GAP,
   // the second-order and contrastive ones through the CA head (their own tests cover every family).
   'saliency_gap.methods=[gradcam, hirescam, fullgrad, opticam, random, ones]',
@@ -28,7 +23,6 @@ const EXTRA = ['evaluate_gap', 'evaluate_ca'].flatMap((e) => [
   `${e}.road={percentages: [0.2, 0.5], noise: 0.01, seed: 0}`,
   `${e}.sanity={seed: 0}`,
 ]);
-const sets = (list: string[]) => list.flatMap((s) => ['-s', s]);
 
 interface Ajv {
   compile(schema: object): ((data: unknown) => boolean) & { errors?: unknown[] | null };
@@ -48,10 +42,10 @@ test('reduced quickstart with ROAD and the sanity check: outputs, report rows, a
   const root = mkdtempSync(join(tmpdir(), 'ca-pipe-road-sanity-'));
   const where = ['--store', join(root, 'store'), '--runs', join(root, 'runs')];
   const file = join(EXPERIMENTS, 'quickstart.yaml');
-  const plain = await cli(['run', file, '--json', ...where, ...sets(REDUCED)], { timeoutMs: 200_000 });
+  const plain = await cli(['run', file, '--json', ...where, ...setFlags(REDUCED)], { timeoutMs: 200_000 });
   assert.equal(plain.code, 0, plain.stderr.slice(-3000));
   const before = seconds(plain.stdout);
-  const r = await cli(['run', file, '--json', ...where, ...sets([...REDUCED, ...EXTRA])], { timeoutMs: 250_000 });
+  const r = await cli(['run', file, '--json', ...where, ...setFlags([...REDUCED, ...EXTRA])], { timeoutMs: 250_000 });
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   const after = seconds(r.stdout);
   const run = readRun(join(root, 'runs'), 'quickstart');

@@ -8,17 +8,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tempDir } from '../engine/helpers.js';
-import { cli, EXPERIMENTS, outputDir, readRun, type RunRecord } from '../e2e/helpers.js';
+import { cli, EXPERIMENTS, outputDir, readRun, REDUCED_QUICKSTART, setFlags, type RunRecord } from '../e2e/helpers.js';
 import { needSlurm, SLURM_ENV, submissions } from './helpers.js';
 
-const REDUCED = [
-  'data.synthetic.per_class=12',
-  'data.split.fraction=0.15',
-  'pretrain.epochs=2',
-  'pretrain.batch_size=16',
-  'ca.epochs=2',
-  'ca.batch_size=16',
-].flatMap((s) => ['-s', s]);
+const REDUCED = setFlags(REDUCED_QUICKSTART);
 
 function fileDigests(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
