@@ -118,6 +118,26 @@ export interface SaliencyMethod<N extends string = string> {
 /** The target-layer activations and their shape, the inputs of every CAM. */
 export const FEATURE_INPUTS = ['A', 'K', 'h', 'w'] as const;
 
+/** The shared declaration of the gradient CAMs: the target layer's features and the target's gradient, one map per class. */
+export const GRADIENT_CAM = {
+  needs: 'gradients',
+  inputs: [...FEATURE_INPUTS, 'G'],
+  resolution: 'feature',
+  classSpecific: true,
+  caOnly: false,
+  seeded: false,
+} as const;
+
+/** The shared declaration of the activation-only CAMs (no backward, the same map for every class). */
+export const ACTIVATION_CAM = {
+  needs: 'activations',
+  inputs: [...FEATURE_INPUTS],
+  resolution: 'feature',
+  classSpecific: false,
+  caOnly: false,
+  seeded: false,
+} as const;
+
 export function missingInput(method: string, field: string): Error {
   return new Error(`saliency: method '${method}' needs input '${field}'`);
 }

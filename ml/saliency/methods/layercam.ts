@@ -1,17 +1,12 @@
 // Layer-CAM: per-position weights ReLU(gradient).
 import { layercam } from '../gradient-cams.js';
-import { defineSaliencyMethod, FEATURE_INPUTS } from '../method.js';
+import { defineSaliencyMethod, GRADIENT_CAM } from '../method.js';
 
 export default defineSaliencyMethod(
   {
+    ...GRADIENT_CAM,
     name: 'layercam',
     title: 'Layer-CAM',
-    needs: 'gradients',
-    inputs: [...FEATURE_INPUTS, 'G'],
-    resolution: 'feature',
-    classSpecific: true,
-    caOnly: false,
-    seeded: false,
   },
   (i) => layercam(i.A, i.G, i.K, i.h, i.w),
 );

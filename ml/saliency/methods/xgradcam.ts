@@ -1,17 +1,12 @@
 // XGrad-CAM: gradient weighted by the normalised activation.
 import { xgradcam } from '../gradient-cams.js';
-import { defineSaliencyMethod, FEATURE_INPUTS } from '../method.js';
+import { defineSaliencyMethod, GRADIENT_CAM } from '../method.js';
 
 export default defineSaliencyMethod(
   {
+    ...GRADIENT_CAM,
     name: 'xgradcam',
     title: 'XGrad-CAM',
-    needs: 'gradients',
-    inputs: [...FEATURE_INPUTS, 'G'],
-    resolution: 'feature',
-    classSpecific: true,
-    caOnly: false,
-    seeded: false,
   },
   (i) => xgradcam(i.A, i.G, i.K, i.h, i.w, { eps: i.xgradcamEps }),
 );
