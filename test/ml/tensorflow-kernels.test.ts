@@ -50,6 +50,9 @@ const cases: { name: string; x: number[]; w: number[]; stride: number; pad: numb
   { name: '3×3 stride 2 pad 1 (odd input)', x: [2, 9, 9, 4], w: [3, 3, 4, 5], stride: 2, pad: 1 },
   { name: '7×7 stride 2 pad 3 (the ResNet stem)', x: [1, 16, 16, 3], w: [7, 7, 3, 4], stride: 2, pad: 3 },
   { name: 'depthwise 7×7 pad 3 (ConvNeXt)', x: [2, 8, 8, 3], w: [7, 7, 3, 1], stride: 1, pad: 3, depthwise: true },
+  { name: '3×3 stride 2 pad 1 (even input)', x: [2, 8, 8, 4], w: [3, 3, 4, 5], stride: 2, pad: 1 },
+  { name: '1×1 stride 2 pad 0 (a downsample)', x: [2, 8, 8, 4], w: [1, 1, 4, 6], stride: 2, pad: 0 },
+  { name: 'depthwise 3×3 stride 1 pad 1', x: [2, 6, 6, 3], w: [3, 3, 3, 2], stride: 1, pad: 1, depthwise: true },
   { name: 'depthwise 3×3 stride 2 pad 1 (EfficientNet)', x: [2, 9, 9, 3], w: [3, 3, 3, 1], stride: 2, pad: 1, depthwise: true },
 ];
 
@@ -160,4 +163,22 @@ test("on tensorflow, training BatchNorm is TensorFlow's fused op: forward, stati
     fused.forEach((v, i) => assertClose(v, ref[i]!, `residual ${residual} relu ${relu}: ${names[i]}`));
     tf.dispose([x, gamma, beta, r, w]);
   }
+});
+
+test("'same' stands in for PyTorch's padding only where it reads the same windows", async () => {
+  const { sameMatches } = await import('../../ml/backend/tensorflow-kernels.js');
+  const at = (stride: number, dilation = 1) => ({ strides: stride, dilations: dilation, dataFormat: 'NHWC' });
+  // 3×3 stride 1 pad 1, 7×7 stride 1 pad 3 (ConvNeXt's depthwise), 5×5 dilation 2 pad 4: centred windows.
+  assert.equal(sameMatches([1, 1, 1, 1], [8, 9, 9, 4], [3, 3], at(1)), 'same');
+  assert.equal(sameMatches([3, 3, 3, 3], [8, 7, 7, 4], [7, 7], at(1)), 'same');
+  assert.equal(sameMatches([4, 4, 4, 4], [1, 10, 10, 2], [5, 5], at(1, 2)), 'same');
+  // stride 2 on an even input: TF pads only the bottom/right (windows start at 0, PyTorch's at −1).
+  assert.equal(sameMatches([1, 1, 1, 1], [8, 64, 64, 3], [3, 3], at(2)), undefined);
+  assert.equal(sameMatches([3, 3, 3, 3], [8, 64, 64, 3], [7, 7], at(2)), undefined);
+  // stride 2 on an odd input: TF's total padding is 2, split 1/1 — the same windows as PyTorch's.
+  assert.equal(sameMatches([1, 1, 1, 1], [8, 9, 9, 3], [3, 3], at(2)), 'same');
+  // a padding that is not centred, or a rounding mode, keeps the padded path
+  assert.equal(sameMatches([0, 2, 1, 1], [8, 9, 9, 3], [3, 3], at(1)), undefined);
+  assert.equal(sameMatches([1, 1, 1, 1], [8, 9, 9, 3], [3, 3], { ...at(1), dimRoundingMode: 'floor' }), undefined);
+  assert.equal(sameMatches([1, 1, 1, 1], [8, 9, 9, 3], [3, 3], { ...at(1), dataFormat: 'NCHW' }), undefined);
 });
