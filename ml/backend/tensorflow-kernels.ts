@@ -104,14 +104,18 @@ function filterWindow(shape: readonly number[]): [number, number] {
   return [shape[0]!, shape[1]!];
 }
 
+/** The padding the stock kernel can take as is ('valid' for none, 'same' where it matches), else undefined. */
+function stockPadding(p: [number, number, number, number], input: readonly number[], filterShape: readonly number[], attrs: Attrs) {
+  return isZero(p) ? 'valid' : sameMatches(p, input, filterWindow(filterShape), attrs);
+}
+
 /** Forward convolutions: 'same' where it matches, else TF's explicit padding. */
 function explicitPadding(stock: Kernel): Kernel {
   return (args) => {
     const p = numericPad(args.attrs.pad);
     if (!p || typeof args.attrs.pad !== 'number') return stock(args);
-    if (isZero(p)) return stock({ ...args, attrs: { ...args.attrs, pad: 'valid' } });
-    const same = sameMatches(p, args.inputs.x!.shape, filterWindow(args.inputs.filter!.shape), args.attrs);
-    return stock({ ...args, attrs: { ...args.attrs, pad: same ?? explicit(p) } });
+    const pad = stockPadding(p, args.inputs.x!.shape, args.inputs.filter!.shape, args.attrs);
+    return stock({ ...args, attrs: { ...args.attrs, pad: pad ?? explicit(p) } });
   };
 }
 
@@ -152,9 +156,8 @@ function backpropInput(stock: Kernel): Kernel {
     const p = numericPad(args.attrs.pad);
     if (!p) return stock(args);
     const shape = args.attrs.inputShape as number[];
-    if (isZero(p)) return stock({ ...args, attrs: { ...args.attrs, pad: 'valid' } });
-    const same = sameMatches(p, shape, filterWindow(args.inputs.filter!.shape), args.attrs);
-    if (same) return stock({ ...args, attrs: { ...args.attrs, pad: same } });
+    const pad = stockPadding(p, shape, args.inputs.filter!.shape, args.attrs);
+    if (pad) return stock({ ...args, attrs: { ...args.attrs, pad } });
     const padded = [shape[0]!, shape[1]! + p[0] + p[1], shape[2]! + p[2] + p[3], shape[3]!];
     const dxp = stock({ ...args, attrs: { ...args.attrs, pad: 'valid', inputShape: padded } }) as Info;
     try {
@@ -170,9 +173,8 @@ function backpropFilter(stock: Kernel): Kernel {
   return (args) => {
     const p = numericPad(args.attrs.pad);
     if (!p) return stock(args);
-    if (isZero(p)) return stock({ ...args, attrs: { ...args.attrs, pad: 'valid' } });
-    const same = sameMatches(p, args.inputs.x!.shape, filterWindow(args.attrs.filterShape as number[]), args.attrs);
-    if (same) return stock({ ...args, attrs: { ...args.attrs, pad: same } });
+    const pad = stockPadding(p, args.inputs.x!.shape, args.attrs.filterShape as number[], args.attrs);
+    if (pad) return stock({ ...args, attrs: { ...args.attrs, pad } });
     const xp = padNHWC(args, args.inputs.x!, p, 0);
     try {
       return stock({ ...args, inputs: { ...args.inputs, x: xp }, attrs: { ...args.attrs, pad: 'valid' } });
@@ -226,6 +228,11 @@ function asNHWC(x: Info, C: number): tf.Tensor4D {
   return tf.reshape(x as tf.Tensor, [1, 1, -1, C]);
 }
 
+/** Back from asNHWC. Reshapes are TF ops here too (~50 µs each): none where nothing changes. */
+function fromNHWC(t: tf.Tensor, like: Info): tf.Tensor {
+  return like.shape.length === 4 ? t : tf.reshape(t, like.shape);
+}
+
 function bnTrainForwardTf(args: KernelArgs): Info[] {
   const { x, gamma, beta, residual, epsilon, relu, C } = bnTrainForwardInputs(args as never);
   const b = args.backend as NodeBackend;
@@ -233,8 +240,7 @@ function bnTrainForwardTf(args: KernelArgs): Info[] {
     const empty = tf.tensor1d([]);
     const outs = b.executeMultipleOutputs('FusedBatchNorm', bnAttrs(b, epsilon), [asNHWC(x, C), gamma, beta, empty, empty], 5);
     const [yBn, , , mean, variance] = outs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-    // Reshapes are TF ops here too (~50 µs each): skip the ones that change nothing.
-    let y = x.shape.length === 4 ? yBn : tf.reshape(yBn, x.shape);
+    let y = fromNHWC(yBn, x);
     if (residual) y = tf.add(y, residual as tf.Tensor);
     if (relu) y = tf.relu(y);
     return [y, mean, variance];
@@ -256,7 +262,7 @@ function bnTrainBackwardTf(args: KernelArgs): Info[] {
       [asNHWC(g, C), asNHWC(x!, C), gamma!, mean!, variance!],
       5,
     );
-    let dx: tf.Tensor = x!.shape.length === 4 ? dx4! : tf.reshape(dx4!, x!.shape);
+    let dx = fromNHWC(dx4!, x!);
     // Gradients that reach the mean / variance outputs directly (zero when they only feed the
     // running statistics, as in every model here) are not the op's business: add them.
     const dm = dMean ? dMean.dataSync() : undefined;
