@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
-import { createLoader, type LoaderItem } from '../data/loader.js';
+import { createLoader, createLoaderPool, type LoaderItem, type LoaderPool } from '../data/loader.js';
 import type { Preprocessing } from '../data/preprocessing.js';
 import type { Backbone } from '../models/backbone.js';
 import type { ForwardSession } from '../forward/session.js';
@@ -71,6 +71,8 @@ export interface ComputeFeaturesOptions {
   /** Compute only the shards this accepts (a split stage's worker; the result's counts then cover those only). */
   onlyShards?: (s: number) => boolean;
   workers?: number;
+  /** Decoding threads to use (left open); without one, a pool of `workers` lives for this call. */
+  pool?: LoaderPool;
   progress?: ProgressSink;
   /**
    * The caller declared one extraction phase spanning several splits (see extractionPhase):
@@ -121,72 +123,78 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
   const shardSize = o.shardSize ?? 256;
   const n = o.items.length;
   const nShards = Math.ceil(n / shardSize);
-  const ch = tapWidths(o.arch);
-  const sizes = o.arch.readingSizes(o.size);
-  const outputs = [...o.taps.map((t) => `tap.${t}`), 'logits'];
   const shards: string[] = [];
   let correct = 0;
   const message = `${EXTRACTING} (${o.split})`;
   if (o.sharedPhase) o.progress?.message(message);
   else beginPhase(o.progress, { total: n, unit: 'img', message });
-  for (let s = 0; s < nShards; s++) {
-    const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
-    const file = join(o.dir, shardName(o.split, s));
-    shards.push(shardName(o.split, s));
-    if (o.onlyShards && !o.onlyShards(s)) continue;
-    if (await validShard(file, items.length)) {
-      const f = await readSafetensors(file);
-      const logits = f.tensors.get('logits_gap')!.data as Float32Array;
-      correct += topkCorrect(
-        logits,
-        o.numClasses,
-        Int32Array.from(items, (it) => it.label),
-        [1],
-      )[0];
-      o.progress?.tick(items.length);
-      continue;
+  // One pool for every shard: starting threads (and sharp in each) per 256 images cost more than decoding them.
+  const owned = !o.pool && o.workers !== 0 ? await createLoaderPool(o.workers) : undefined;
+  const pool = o.pool ?? owned;
+  try {
+    for (let s = 0; s < nShards; s++) {
+      correct += await computeShard(o, s, shardSize, pool);
+      shards.push(shardName(o.split, s));
     }
-    const m = items.length;
-    const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<
-      string,
-      Float32Array
-    >;
-    const logits = new Float32Array(m * o.numClasses);
-    const loader = createLoader({
-      items,
-      batchSize: o.batchSize ?? FEATURE_BATCH,
-      transform: 'eval',
-      size: o.size,
-      resize: o.resize,
-      layout: 'NCHW',
-      shuffle: false,
-      workers: o.workers,
-      preprocessing: o.preprocessing,
-    });
-    let off = 0;
-    for await (const b of loader) {
-      if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');
-      const res = await o.session.run(b.x, b.n, o.size, o.size, outputs);
-      for (const t of o.taps) {
-        const per = ch[t] * sizes[t] * sizes[t];
-        nchwToNhwc(res[`tap.${t}`].data as Float32Array, b.n, ch[t], sizes[t], sizes[t], tapData[t].subarray(off * per, (off + b.n) * per));
-      }
-      logits.set(res.logits.data, off * o.numClasses);
-      off += b.n;
-      o.progress?.tick(b.n);
-    }
-    const labels = Int32Array.from(items, (it) => it.label);
-    correct += topkCorrect(logits, o.numClasses, labels, [1])[0];
-    const tensors: Record<string, TensorToWrite> = {
-      labels: { shape: [m], data: labels },
-      ids: { shape: [m], data: Int32Array.from(items, (it) => it.id) },
-      logits_gap: { dtype: 'F32', shape: [m, o.numClasses], data: logits },
-    };
-    for (const t of o.taps)
-      tensors[`tap.${t}`] = { dtype: o.dtype === 'float16' ? 'F16' : 'F32', shape: [m, sizes[t], sizes[t], ch[t]], data: tapData[t] };
-    await writeSafetensors(file, tensors, { split: o.split, shard: String(s) });
+  } finally {
+    await owned?.close();
   }
   return { count: n, shards, ids_digest: idsDigest(o.items.map((i) => i.id)), gap_acc: n ? correct / n : NaN };
+}
+
+/** Writes (or verifies) shard `s`; returns how many of its images the init's GAP classifier gets right. */
+async function computeShard(o: ComputeFeaturesOptions, s: number, shardSize: number, pool: LoaderPool | undefined): Promise<number> {
+  const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
+  const labels = Int32Array.from(items, (it) => it.label);
+  const file = join(o.dir, shardName(o.split, s));
+  if (o.onlyShards && !o.onlyShards(s)) return 0;
+  if (await validShard(file, items.length)) {
+    const f = await readSafetensors(file);
+    o.progress?.tick(items.length);
+    return topkCorrect(f.tensors.get('logits_gap')!.data as Float32Array, o.numClasses, labels, [1])[0];
+  }
+  const ch = tapWidths(o.arch);
+  const sizes = o.arch.readingSizes(o.size);
+  const outputs = [...o.taps.map((t) => `tap.${t}`), 'logits'];
+  const m = items.length;
+  const tapData = Object.fromEntries(o.taps.map((t) => [t, new Float32Array(m * ch[t] * sizes[t] * sizes[t])])) as Record<
+    string,
+    Float32Array
+  >;
+  const logits = new Float32Array(m * o.numClasses);
+  const loader = createLoader({
+    items,
+    batchSize: o.batchSize ?? FEATURE_BATCH,
+    transform: 'eval',
+    size: o.size,
+    resize: o.resize,
+    layout: 'NCHW',
+    shuffle: false,
+    workers: o.workers,
+    pool,
+    preprocessing: o.preprocessing,
+  });
+  let off = 0;
+  for await (const b of loader) {
+    if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted');
+    const res = await o.session.run(b.x, b.n, o.size, o.size, outputs);
+    for (const t of o.taps) {
+      const per = ch[t] * sizes[t] * sizes[t];
+      nchwToNhwc(res[`tap.${t}`].data as Float32Array, b.n, ch[t], sizes[t], sizes[t], tapData[t].subarray(off * per, (off + b.n) * per));
+    }
+    logits.set(res.logits.data, off * o.numClasses);
+    off += b.n;
+    o.progress?.tick(b.n);
+  }
+  const tensors: Record<string, TensorToWrite> = {
+    labels: { shape: [m], data: labels },
+    ids: { shape: [m], data: Int32Array.from(items, (it) => it.id) },
+    logits_gap: { dtype: 'F32', shape: [m, o.numClasses], data: logits },
+  };
+  for (const t of o.taps)
+    tensors[`tap.${t}`] = { dtype: o.dtype === 'float16' ? 'F16' : 'F32', shape: [m, sizes[t], sizes[t], ch[t]], data: tapData[t] };
+  await writeSafetensors(file, tensors, { split: o.split, shard: String(s) });
+  return topkCorrect(logits, o.numClasses, labels, [1])[0];
 }
 
 /** One progress phase for extracting several splits in a row (pass sharedPhase to each). */

@@ -138,7 +138,10 @@ export abstract class Optimizer {
       }
       const next = new Float32Array(p.size);
       this.updateHost(name, p.dataSync() as Float32Array, g.dataSync() as Float32Array, next, lr, group.weightDecay, step);
-      p.assign(tf.tensor(next, p.shape, 'float32'));
+      // assign() takes its own reference: ours must go, or every step keeps the old buffers alive.
+      const t = tf.tensor(next, p.shape, 'float32');
+      p.assign(t);
+      t.dispose();
     }
   }
 

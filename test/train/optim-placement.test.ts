@@ -152,3 +152,23 @@ test('the host update is chosen only for TensorFlow on the CPU', () => {
   assert.equal(placementForActiveBackend({ CA_PIPE_OPTIMIZER_UPDATE: 'device' }), 'device');
   assert.throws(() => placementForActiveBackend({ CA_PIPE_OPTIMIZER_UPDATE: 'gpu' }), /not one of host, device/);
 });
+
+for (const placement of ['host', 'device'] as const) {
+  test(`the ${placement} update keeps no tensor of an earlier step alive`, () => {
+    const vars = makeVars(3);
+    const opt = createOptimizer(vars, { kind: 'adamw', lr: 0.003, weightDecay: 0.05 }, undefined, placement);
+    const stepOnce = (): void => {
+      const grads = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, tf.onesLike(v)]));
+      opt.step(grads);
+      tf.dispose(Object.values(grads));
+    };
+    stepOnce(); // creates the slots
+    const after1 = tf.memory();
+    for (let s = 0; s < 5; s++) stepOnce();
+    const after6 = tf.memory();
+    assert.equal(after6.numTensors, after1.numTensors, 'tensors');
+    assert.equal(after6.numBytes, after1.numBytes, 'bytes');
+    opt.dispose();
+    tf.dispose(Object.values(vars));
+  });
+}
