@@ -1,6 +1,7 @@
 // Image decode/encode through sharp. sharp is imported lazily: stage modules and the CLI load
 // this file's importers on every invocation, and a fully cached rerun must not pay for libvips.
 import type { Sharp, SharpOptions } from 'sharp';
+import { plainPng } from './png-plain.js';
 
 type SharpFactory = (input?: string | Buffer, options?: SharpOptions) => Sharp;
 type SharpModule = SharpFactory & { concurrency(n?: number): number; cache(opts: boolean | object): unknown };
@@ -50,6 +51,10 @@ export async function imageSize(
   name?: string,
   opts: { autoOrient?: boolean } = {},
 ): Promise<{ width: number; height: number }> {
+  if (typeof input !== 'string') {
+    const png = plainPng(input);
+    if (png) return { width: png.width, height: png.height };
+  }
   const sharp = await loadSharp();
   let meta;
   try {
@@ -69,6 +74,11 @@ export async function imageSize(
  * PIL's convert('RGB')), applying EXIF orientation, then optional crop → resize → crop.
  */
 export async function decodeRgb(input: string | Buffer, opts: DecodeOptions = {}): Promise<RgbImage> {
+  if (typeof input !== 'string') {
+    const png = plainPng(input);
+    const img = png && keepsEveryPixel(opts, png.width, png.height) ? png.decode() : undefined;
+    if (img) return img;
+  }
   const sharp = await loadSharp();
   let p = sharp(input, INPUT_OPTIONS);
   if (opts.crop) p = p.extract(opts.crop);
@@ -86,6 +96,16 @@ export async function decodeRgb(input: string | Buffer, opts: DecodeOptions = {}
   }
   const { width, height, channels } = out.info;
   return { data: toRgb(out.data, width * height, channels), width, height };
+}
+
+function isWhole(box: CropBox | undefined, width: number, height: number): boolean {
+  return !box || (box.left === 0 && box.top === 0 && box.width === width && box.height === height);
+}
+
+/** Whether the crops and resize of `opts` leave a width×height image exactly as it is. */
+function keepsEveryPixel(opts: DecodeOptions, width: number, height: number): boolean {
+  const sameSize = !opts.resize || (opts.resize.width === width && opts.resize.height === height);
+  return isWhole(opts.crop, width, height) && sameSize && isWhole(opts.cropAfter, width, height);
 }
 
 /** Expands 1/2-channel rasters and drops a 4th channel, as a safety net behind toColourspace. */
