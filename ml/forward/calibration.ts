@@ -24,6 +24,20 @@ export interface CalibrationKey {
   onnx: { provider: 'cpu' | 'cuda' };
   /** A shared home directory (clusters) holds records of several kinds of machine. */
   machine: { cpu: string; cores: number };
+  /** TensorFlow's settings read when its library loads (tensorflow backend only; absent elsewhere). */
+  tensorflow?: TensorflowSettings;
+}
+
+export interface TensorflowSettings {
+  /** TF_ENABLE_ONEDNN_OPTS: oneDNN's kernels or Eigen's (~1.3× apart here). */
+  onednn: string | null;
+  /** TF_NUM_INTRAOP_THREADS (null: one per core). */
+  intra_op_threads: string | null;
+}
+
+/** The environment TensorFlow sized itself by: a record timed under other settings is not this one's. */
+export function tensorflowSettings(env: NodeJS.ProcessEnv = process.env): TensorflowSettings {
+  return { onednn: env.TF_ENABLE_ONEDNN_OPTS ?? null, intra_op_threads: env.TF_NUM_INTRAOP_THREADS ?? null };
 }
 
 export interface CalibrationRecord extends Throughputs {

@@ -4,7 +4,7 @@
 import { initBackend } from '../backend/index.js';
 import { createSession } from '../onnx/runtime.js';
 import { ortProvider } from '../onnx/provider.js';
-import { calibrated, calibrationDir, machineFacts, timeEngines, type CalibrationKey } from './calibration.js';
+import { calibrated, calibrationDir, machineFacts, tensorflowSettings, timeEngines, type CalibrationKey } from './calibration.js';
 import { ruleFromTiming, ruleWithoutTiming, type EngineFacts } from './rule.js';
 import type { EngineName, EngineSetting, ForwardSession } from './session.js';
 import { TfjsSession, type TfjsSessionOptions } from './tfjs-session.js';
@@ -69,6 +69,7 @@ export async function chooseEngine(setting: EngineSetting, spec: ForwardModelSpe
     tfjs: facts.tfjs,
     onnx: facts.onnx,
     machine: machineFacts(),
+    ...(backend.name === 'tensorflow' && { tensorflow: tensorflowSettings() }),
   };
   const { record, file, fresh } = await calibrated(key, o.calibrationDir ?? calibrationDir(), async () => {
     o.onCalibrate?.(

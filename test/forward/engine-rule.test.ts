@@ -13,6 +13,7 @@ import {
   calibrationFile,
   publishCalibration,
   readCalibration,
+  tensorflowSettings,
   timeEngines,
   type CalibrationKey,
   type CalibrationRecord,
@@ -100,6 +101,23 @@ test('a calibration is measured once per key, then read back; another key measur
   assert.notEqual(c.file, a.file);
   assert.equal(readdirSync(dir).filter((n) => n.endsWith('.json')).length, 2);
   assert.equal(readdirSync(dir).filter((n) => n.includes('.tmp-')).length, 0);
+});
+
+test('TensorFlow timed with other oneDNN or thread settings is another key: measured again', async () => {
+  assert.deepEqual(tensorflowSettings({}), { onednn: null, intra_op_threads: null });
+  assert.deepEqual(tensorflowSettings({ TF_ENABLE_ONEDNN_OPTS: '0', TF_NUM_INTRAOP_THREADS: '1' }), { onednn: '0', intra_op_threads: '1' });
+  const dir = mkdtempSync(join(tmpdir(), 'calib-'));
+  let calls = 0;
+  const measure = async () => ({ onnx_img_s: 10, tfjs_img_s: 30 + ++calls, forwards: 3 });
+  const on = key({ tensorflow: tensorflowSettings({ TF_ENABLE_ONEDNN_OPTS: '1' }) });
+  const off = key({ tensorflow: tensorflowSettings({ TF_ENABLE_ONEDNN_OPTS: '0' }) });
+  const oneThread = key({ tensorflow: tensorflowSettings({ TF_ENABLE_ONEDNN_OPTS: '1', TF_NUM_INTRAOP_THREADS: '1' }) });
+  assert.equal((await calibrated(on, dir, measure)).fresh, true);
+  assert.equal((await calibrated(on, dir, measure)).fresh, false);
+  assert.equal((await calibrated(off, dir, measure)).fresh, true, 'oneDNN off');
+  assert.equal((await calibrated(oneThread, dir, measure)).fresh, true, 'one intra-op thread');
+  assert.equal(calls, 3);
+  assert.equal(new Set([on, off, oneThread].map((k) => calibrationFile(dir, k))).size, 3);
 });
 
 test('a damaged or foreign record is not trusted: it is measured again and replaced', async () => {
