@@ -71,8 +71,6 @@ export interface ComputeFeaturesOptions {
   /** Compute only the shards this accepts (a split stage's worker; the result's counts then cover those only). */
   onlyShards?: (s: number) => boolean;
   workers?: number;
-  /** Decoding threads to use (left open); without one, a pool of `workers` lives for this call. */
-  pool?: LoaderPool;
   progress?: ProgressSink;
   /**
    * The caller declared one extraction phase spanning several splits (see extractionPhase):
@@ -128,22 +126,28 @@ export async function computeFeatures(o: ComputeFeaturesOptions): Promise<Featur
   const message = `${EXTRACTING} (${o.split})`;
   if (o.sharedPhase) o.progress?.message(message);
   else beginPhase(o.progress, { total: n, unit: 'img', message });
-  // One pool for every shard: starting threads (and sharp in each) per 256 images cost more than decoding them.
-  const owned = !o.pool && o.workers !== 0 ? await createLoaderPool(o.workers) : undefined;
-  const pool = o.pool ?? owned;
+  // One pool for every shard: starting threads (and sharp in each) per 256 images cost more than
+  // decoding them. Started at the first shard to compute: a resumed or split job may have none.
+  let pool: Promise<LoaderPool> | undefined;
+  const decoders = (): Promise<LoaderPool> | undefined => (o.workers === 0 ? undefined : (pool ??= createLoaderPool(o.workers)));
   try {
     for (let s = 0; s < nShards; s++) {
-      correct += await computeShard(o, s, shardSize, pool);
+      correct += await computeShard(o, s, shardSize, decoders);
       shards.push(shardName(o.split, s));
     }
   } finally {
-    await owned?.close();
+    await (await pool)?.close();
   }
   return { count: n, shards, ids_digest: idsDigest(o.items.map((i) => i.id)), gap_acc: n ? correct / n : NaN };
 }
 
 /** Writes (or verifies) shard `s`; returns how many of its images the init's GAP classifier gets right. */
-async function computeShard(o: ComputeFeaturesOptions, s: number, shardSize: number, pool: LoaderPool | undefined): Promise<number> {
+async function computeShard(
+  o: ComputeFeaturesOptions,
+  s: number,
+  shardSize: number,
+  decoders: () => Promise<LoaderPool> | undefined,
+): Promise<number> {
   const items = o.items.slice(s * shardSize, (s + 1) * shardSize);
   const labels = Int32Array.from(items, (it) => it.label);
   const file = join(o.dir, shardName(o.split, s));
@@ -171,7 +175,7 @@ async function computeShard(o: ComputeFeaturesOptions, s: number, shardSize: num
     layout: 'NCHW',
     shuffle: false,
     workers: o.workers,
-    pool,
+    pool: await decoders(),
     preprocessing: o.preprocessing,
   });
   let off = 0;
