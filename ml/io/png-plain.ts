@@ -7,6 +7,7 @@
 // Anything else, and any file that is not exactly well-formed (bad CRC, truncated stream, bytes
 // after IEND), is left to sharp, which decodes it or reports the error as before.
 import { inflateSync } from 'node:zlib';
+import { crc32 } from './crc.js';
 import type { RgbImage } from './image.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -24,24 +25,18 @@ export interface PlainPng {
   decode(): RgbImage | undefined;
 }
 
-let crcTable: Uint32Array | undefined;
-
-function crc32(buf: Uint8Array, start: number, end: number): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = crcTable[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+// The loader asks imageSize() and then decodeRgb() about the same buffer (file bytes, never
+// changed afterwards): walk and check it once.
+const seen = new WeakMap<Uint8Array, PlainPng | null>();
 
 /** The file's size and a decoder when it is a PNG this module handles; otherwise undefined. */
 export function plainPng(buf: Uint8Array): PlainPng | undefined {
+  let known = seen.get(buf);
+  if (known === undefined) seen.set(buf, (known = parsePlainPng(buf) ?? null));
+  return known ?? undefined;
+}
+
+function parsePlainPng(buf: Uint8Array): PlainPng | undefined {
   if (buf.length < 8 + 25 + 12 || SIGNATURE.some((b, i) => buf[i] !== b)) return undefined;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const idat: Uint8Array[] = [];

@@ -1,20 +1,7 @@
-// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven; and TFRecord's masking.
+// TFRecord's masked CRC-32C (the CRC itself lives in io/crc.ts).
+import { crc32c } from '../io/crc.js';
 
-const TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32c(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export { crc32c };
 
 /** TFRecord stores CRCs rotated right by 15 bits plus a constant (so CRCs of CRCs stay distinct). */
 export function maskedCrc32c(data: Uint8Array): number {

@@ -6,27 +6,11 @@ import { test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeRgb, encodePng, imageSize } from '../../ml/io/image.js';
+import { crc32 } from '../../ml/io/crc.js';
 import { plainPng } from '../../ml/io/png-plain.js';
 import { Rng } from '../../ml/data/rng.js';
+import { PNG_SIGNATURE, pngChunk as chunk } from '../support/png.js';
 import { withTmp } from './helpers.js';
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
-  return out;
-}
 
 interface PngSpec {
   width: number;
@@ -72,13 +56,7 @@ function buildPng(pixels: Uint8Array, s: PngSpec): Buffer {
   const parts = s.idats ?? 1;
   const step = Math.ceil(z.length / parts);
   const idats = Array.from({ length: parts }, (_, k) => chunk('IDAT', z.subarray(k * step, (k + 1) * step)));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    ...(s.extra ?? []),
-    ...idats,
-    chunk('IEND', new Uint8Array(0)),
-  ]);
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), ...(s.extra ?? []), ...idats, chunk('IEND', new Uint8Array(0))]);
 }
 
 /** x − y ramps: the upper-left sample is the mean of the left and upper ones, Paeth's tie case. */
@@ -101,6 +79,12 @@ async function viaSharp(dir: string, png: Buffer, name: string) {
   await writeFile(file, png);
   return decodeRgb(file);
 }
+
+test('CRC-32 check value: crc32("123456789") = 0xCBF43926, also over a sub-range', () => {
+  assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+  assert.equal(crc32(Buffer.from('xx123456789y'), 2, 11), 0xcbf43926);
+  assert.equal(crc32(new Uint8Array(0)), 0);
+});
 
 test('every colour type and filter decodes to sharp’s bytes, from one or several IDAT chunks', async () => {
   await withTmp(async (dir) => {
